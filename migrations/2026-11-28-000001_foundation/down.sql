@@ -1,0 +1,4 @@
+DROP TABLE activity;
+DROP TABLE sessions;
+DROP TABLE recovery_codes;
+DROP TABLE users;

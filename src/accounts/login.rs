@@ -1,0 +1,74 @@
+//! Checking a password at any front door (web login now; JSON API and registry `/token`
+//! later), with the shared throttle, the dummy hash for unknown users, and the activity log.
+
+use std::net::IpAddr;
+
+use secrecy::SecretString;
+
+use crate::AppError;
+use crate::accounts::{self, User};
+use crate::activity::{self, Client, Event};
+use crate::server::AppState;
+use crate::throttle::AccountKey;
+
+#[derive(Debug)]
+pub enum PasswordCheck {
+    /// The password is right and the account enabled. With 2FA on this is only the first
+    /// step: the caller asks for a code and must not call `Throttle::record_success` yet.
+    Valid(User),
+    /// Unknown user, wrong password or disabled account: one answer for all three.
+    Invalid,
+    /// Too many failures for this account or client IP: wait this many seconds.
+    Throttled(u64),
+}
+
+pub fn account_key(user: Option<&User>, login: &str) -> AccountKey {
+    match user {
+        Some(u) => AccountKey::User(u.id),
+        None => AccountKey::Unknown(login.trim().to_lowercase()),
+    }
+}
+
+/// Verifies `password` for `login` (a username or an email address).
+pub async fn check_password(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, AppError> {
+    let login_owned = login.to_string();
+    let user = app.db(move |c| accounts::find_by_login(c, &login_owned)).await?;
+    let key = account_key(user.as_ref(), login);
+    if let Err(wait) = app.throttle.check(&key, ip) {
+        if let Some(u) = &user {
+            record(app, u.id, Event::Throttled, "too many failed attempts", client).await?;
+        }
+        return Ok(PasswordCheck::Throttled(wait));
+    }
+    let matches = app.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    match user {
+        Some(u) if matches && !u.is_disabled => Ok(PasswordCheck::Valid(u)),
+        other => {
+            app.throttle.record_failure(&key, ip);
+            if let Some(u) = other {
+                let why = if u.is_disabled { "account disabled" } else { "wrong password" };
+                record(app, u.id, Event::SignInFailed, why, client).await?;
+            }
+            Ok(PasswordCheck::Invalid)
+        }
+    }
+}
+
+/// Re-checks the password of a signed-in user before a sensitive change (2FA, password,
+/// email). Failures count in the same throttle as logins.
+pub async fn confirm_password(app: &AppState, user: &User, password: SecretString, ip: IpAddr) -> Result<bool, AppError> {
+    let key = AccountKey::User(user.id);
+    if let Err(wait) = app.throttle.check(&key, ip) {
+        return Err(AppError::TooManyRequests { retry_after: wait });
+    }
+    let ok = app.hasher.verify(password, Some(user.password_hash.clone())).await?;
+    if !ok {
+        app.throttle.record_failure(&key, ip);
+    }
+    Ok(ok)
+}
+
+pub async fn record(app: &AppState, user_id: i32, event: Event, detail: &str, client: &Client) -> Result<(), AppError> {
+    let (detail, client, now) = (detail.to_string(), client.clone(), app.now());
+    app.db(move |c| activity::record(c, user_id, event, &detail, &client, now)).await
+}

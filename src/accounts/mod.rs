@@ -1,0 +1,329 @@
+//! Accounts: users, their plans, and the rules for usernames, emails and passwords.
+//! Plain synchronous functions over a connection; handlers call them through `web::block`.
+
+pub mod login;
+pub mod password;
+
+use std::fmt;
+use std::str::FromStr;
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use crate::AppError;
+use crate::clock::Timestamp;
+use crate::db::schema::{sessions, users};
+
+#[derive(Queryable, Selectable, Clone)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i32,
+    pub username: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub password_hash: String,
+    pub plan: String,
+    pub is_operator: bool,
+    pub is_disabled: bool,
+    pub totp_secret_enc: Option<Vec<u8>>,
+    pub totp_enabled: bool,
+    pub totp_last_step: Option<i64>,
+    pub security_stamp: String,
+    pub created_at: Timestamp,
+}
+
+// Hand-written so a stray `{:?}` never prints a hash or a sealed secret.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User").field("id", &self.id).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl User {
+    pub fn plan(&self) -> Plan {
+        self.plan.parse().unwrap_or(Plan::Personal)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Personal,
+    Pro,
+    Team,
+    Business,
+}
+
+impl Plan {
+    pub const ALL: [Plan; 4] = [Plan::Personal, Plan::Pro, Plan::Team, Plan::Business];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Personal => "personal",
+            Plan::Pro => "pro",
+            Plan::Team => "team",
+            Plan::Business => "business",
+        }
+    }
+    /// How many access tokens the plan allows; `None` is unlimited.
+    pub fn token_limit(self) -> Option<u32> {
+        match self {
+            Plan::Personal => Some(1),
+            Plan::Pro => Some(5),
+            Plan::Team | Plan::Business => None,
+        }
+    }
+    /// Whether tokens may have a scope other than "Read, Write, Delete".
+    pub fn scoped_tokens(self) -> bool {
+        !matches!(self, Plan::Personal)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Plan {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Plan::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown plan {s:?}: use personal, pro, team or business"))
+    }
+}
+
+/// Docker Hub's rule: 4–30 characters, lowercase letters and digits, starting with a letter.
+/// Input is lower-cased first.
+pub fn normalize_username(input: &str) -> Result<String, &'static str> {
+    let name = input.trim().to_lowercase();
+    let len = name.chars().count();
+    if !(4..=30).contains(&len) {
+        return Err("Use 4 to 30 characters.");
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err("Use only letters a–z and digits.");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("Start with a letter.");
+    }
+    Ok(name)
+}
+
+/// A deliberately plain check: one `@`, something on each side, a dot in the domain, no
+/// spaces or angle brackets. Returns (as typed, lower-cased for uniqueness).
+pub fn normalize_email(input: &str) -> Result<(String, String), &'static str> {
+    let email = input.trim();
+    if email.is_empty() {
+        return Err("Enter your email address.");
+    }
+    if email.len() > 254 {
+        return Err("That email address is too long.");
+    }
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:[]\\".contains(c))
+        }
+        None => false,
+    };
+    if !valid {
+        return Err("Enter a valid email address, like name@example.com.");
+    }
+    Ok((email.to_string(), email.to_lowercase()))
+}
+
+/// Why an account could not be created or changed, per form field.
+#[derive(Debug)]
+pub enum AccountError {
+    UsernameTaken,
+    EmailTaken,
+    Db(AppError),
+}
+
+impl From<diesel::result::Error> for AccountError {
+    fn from(e: diesel::result::Error) -> Self {
+        AccountError::Db(e.into())
+    }
+}
+
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub password_hash: String,
+    pub plan: Plan,
+    pub operator: bool,
+}
+
+/// Creates a user. Uniqueness is checked and written in one immediate transaction, and the
+/// unique indexes are the last word if two sign-ups race anyway.
+pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> Result<User, AccountError> {
+    crate::db::write_tx(conn, |conn| {
+        if find_by_username(conn, &new.username)?.is_some() {
+            return Err(AccountError::UsernameTaken);
+        }
+        if email_taken(conn, &new.email_normalized, None)? {
+            return Err(AccountError::EmailTaken);
+        }
+        let user = diesel::insert_into(users::table)
+            .values((
+                users::username.eq(&new.username),
+                users::email.eq(&new.email),
+                users::email_normalized.eq(&new.email_normalized),
+                users::password_hash.eq(&new.password_hash),
+                users::plan.eq(new.plan.as_str()),
+                users::is_operator.eq(new.operator),
+                users::security_stamp.eq(crate::keys::random_token(16)),
+                users::created_at.eq(now),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, ref info)
+                    if info.message().contains("email") =>
+                {
+                    AccountError::EmailTaken
+                }
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                    AccountError::UsernameTaken
+                }
+                other => other.into(),
+            })?;
+        Ok(user)
+    })
+}
+
+pub fn find_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<User>, AppError> {
+    Ok(users::table.find(id).select(User::as_select()).first(conn).optional()?)
+}
+
+pub fn find_by_username(conn: &mut SqliteConnection, username: &str) -> Result<Option<User>, diesel::result::Error> {
+    users::table.filter(users::username.eq(username.trim().to_lowercase())).select(User::as_select()).first(conn).optional()
+}
+
+/// The login form takes a username or an email address.
+pub fn find_by_login(conn: &mut SqliteConnection, login: &str) -> Result<Option<User>, AppError> {
+    let login = login.trim();
+    let found = if login.contains('@') {
+        users::table.filter(users::email_normalized.eq(login.to_lowercase())).select(User::as_select()).first(conn).optional()?
+    } else {
+        find_by_username(conn, login)?
+    };
+    Ok(found)
+}
+
+fn email_taken(conn: &mut SqliteConnection, normalized: &str, except: Option<i32>) -> Result<bool, diesel::result::Error> {
+    let mut q = users::table.filter(users::email_normalized.eq(normalized)).select(users::id).into_boxed();
+    if let Some(id) = except {
+        q = q.filter(users::id.ne(id));
+    }
+    Ok(q.first::<i32>(conn).optional()?.is_some())
+}
+
+pub fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, AppError> {
+    Ok(users::table.order(users::username.asc()).select(User::as_select()).load(conn)?)
+}
+
+/// Sets a new password hash and a new security stamp. Ends every session of the user
+/// except `keep_session` (a public session id), which the caller renews.
+pub fn set_password(
+    conn: &mut SqliteConnection,
+    user_id: i32,
+    new_hash: &str,
+    keep_session: Option<&str>,
+) -> Result<usize, AppError> {
+    crate::db::write_tx(conn, |conn| {
+        diesel::update(users::table.find(user_id))
+            .set((users::password_hash.eq(new_hash), users::security_stamp.eq(crate::keys::random_token(16))))
+            .execute(conn)?;
+        let ended = match keep_session {
+            Some(keep) => diesel::delete(
+                sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::public_id.ne(keep).or(sessions::public_id.is_null())),
+            )
+            .execute(conn)?,
+            None => diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?,
+        };
+        Ok(ended)
+    })
+}
+
+pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normalized: &str) -> Result<(), AccountError> {
+    crate::db::write_tx(conn, |conn| {
+        if email_taken(conn, normalized, Some(user_id))? {
+            return Err(AccountError::EmailTaken);
+        }
+        diesel::update(users::table.find(user_id))
+            .set((users::email.eq(email), users::email_normalized.eq(normalized)))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+pub fn set_plan(conn: &mut SqliteConnection, user_id: i32, plan: Plan) -> Result<(), AppError> {
+    diesel::update(users::table.find(user_id)).set(users::plan.eq(plan.as_str())).execute(conn)?;
+    Ok(())
+}
+
+pub fn set_operator(conn: &mut SqliteConnection, user_id: i32, on: bool) -> Result<(), AppError> {
+    diesel::update(users::table.find(user_id)).set(users::is_operator.eq(on)).execute(conn)?;
+    Ok(())
+}
+
+/// Disabling ends every session and changes the stamp; enabling only lifts the flag.
+pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, disabled: bool) -> Result<(), AppError> {
+    crate::db::write_tx(conn, |conn| {
+        if disabled {
+            diesel::update(users::table.find(user_id))
+                .set((users::is_disabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16))))
+                .execute(conn)?;
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+        } else {
+            diesel::update(users::table.find(user_id)).set(users::is_disabled.eq(false)).execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_docker_hubs_rule() {
+        assert_eq!(normalize_username("Alice").unwrap(), "alice");
+        assert_eq!(normalize_username(" bob42 ").unwrap(), "bob42");
+        assert!(normalize_username("abc").is_err());
+        assert!(normalize_username(&"a".repeat(31)).is_err());
+        assert!(normalize_username(&"a".repeat(30)).is_ok());
+        assert!(normalize_username("1abc").is_err());
+        assert!(normalize_username("ab_cd").is_err());
+        assert!(normalize_username("abçd").is_err());
+        assert!(normalize_username("<script>").is_err());
+        assert!(normalize_username("a'; DROP TABLE users;--").is_err());
+    }
+
+    #[test]
+    fn emails_are_checked_plainly_and_compared_lowercased() {
+        assert_eq!(normalize_email(" Alice@Example.COM ").unwrap(), ("Alice@Example.COM".into(), "alice@example.com".into()));
+        for bad in ["", "alice", "alice@", "@example.com", "alice@example", "a b@example.com", "a@b@c.com", "<a>@x.com"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plans_parse_and_carry_their_limits() {
+        assert_eq!("Pro".parse::<Plan>().unwrap(), Plan::Pro);
+        assert!("gold".parse::<Plan>().is_err());
+        assert_eq!(Plan::Personal.token_limit(), Some(1));
+        assert_eq!(Plan::Pro.token_limit(), Some(5));
+        assert_eq!(Plan::Team.token_limit(), None);
+        assert!(!Plan::Personal.scoped_tokens());
+        assert!(Plan::Business.scoped_tokens());
+    }
+}

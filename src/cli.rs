@@ -1,0 +1,237 @@
+//! The command line: `berth` / `berth serve` runs the server; `berth user …` are the
+//! operator commands (product.md §1). Errors print one clear line and exit non-zero.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use diesel::sqlite::SqliteConnection;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::accounts::{self, AccountError, NewAccount, Plan};
+use crate::activity::{self, Client, Event};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ServeArgs, Settings};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "Accounts, two-factor authentication and personal access tokens for a private container registry.")]
+struct Cli {
+    #[command(flatten)]
+    args: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web application (the default).
+    Serve,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account (prompts for the password without echo unless --password-stdin).
+    Add {
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// personal, pro, team or business.
+        #[arg(long, default_value = "personal")]
+        plan: String,
+        /// May use operator-only registry grants such as the catalog.
+        #[arg(long)]
+        operator: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Set an account's plan.
+    Plan { name: String, plan: String },
+    /// Grant or remove operator rights.
+    Operator { name: String, state: OnOff },
+    /// Set a new password (the forgotten-password path): ends the user's sessions, keeps tokens.
+    SetPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Turn two-factor authentication off for a user who lost their device and codes.
+    #[command(name = "reset-2fa")]
+    Reset2fa { name: String },
+    /// Disable an account: no sign-in, no token works, every session ends.
+    Disable { name: String },
+    /// Enable a disabled account again.
+    Enable { name: String },
+    /// Revoke every access token of the user.
+    RevokeTokens { name: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Some(Command::User { .. }));
+    init_logging(if quiet { "warn" } else { "info" });
+    let settings = match Settings::from_args(&cli.args) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve(settings),
+        Some(Command::User { command }) => user(settings, command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("berth: error: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let (addr, state, server) = crate::server::start(settings, Arc::new(SystemClock))?;
+        tracing::info!(%addr, public_url = %state.public_url, "Berth is listening");
+        server.await.map_err(|e| e.to_string())
+    })
+}
+
+fn open_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
+    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
+    let pool = crate::db::open(&settings.database_url)?;
+    pool.get().map_err(|e| format!("opening the database: {e}"))
+}
+
+fn read_password(from_stdin: bool) -> Result<SecretString, String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+        let pw = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_string();
+        return Ok(SecretString::from(pw));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("no terminal to ask for the password: use --password-stdin".into());
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let second = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+    if first != second {
+        return Err("the two passwords differ".into());
+    }
+    Ok(SecretString::from(first))
+}
+
+fn find(conn: &mut SqliteConnection, name: &str) -> Result<accounts::User, String> {
+    accounts::find_by_username(conn, name).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user named {:?}", name.trim().to_lowercase()))
+}
+
+fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result<(), String> {
+    activity::record(conn, user_id, Event::OperatorAction, what, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())
+}
+
+fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
+    let mut conn = open_db(&settings)?;
+    let c: &mut SqliteConnection = &mut conn;
+    match command {
+        UserCommand::Add { name, email, plan, operator, password_stdin } => {
+            let username = accounts::normalize_username(&name).map_err(|e| format!("username {name:?}: {e}"))?;
+            let (email, email_normalized) = accounts::normalize_email(&email).map_err(|e| format!("email {email:?}: {e}"))?;
+            let plan: Plan = plan.parse()?;
+            let password = read_password(password_stdin)?;
+            accounts::password::check_policy(password.expose_secret(), &username).map_err(|e| format!("password: {e}"))?;
+            let password_hash = accounts::password::hash(&password);
+            let new = NewAccount { username: username.clone(), email, email_normalized, password_hash, plan, operator };
+            let user = accounts::create(c, new, SystemClock.now()).map_err(|e| match e {
+                AccountError::UsernameTaken => format!("the username {username:?} is taken"),
+                AccountError::EmailTaken => "an account with this email address exists already".to_string(),
+                AccountError::Db(e) => e.to_string(),
+            })?;
+            log_operator(c, user.id, "account created by an operator")?;
+            println!("created user {} ({} plan{})", user.username, plan, if operator { ", operator" } else { "" });
+        }
+        UserCommand::List => {
+            println!("{:<30} {:<40} {:<9} {:<4} {:<8} {:<8}", "USERNAME", "EMAIL", "PLAN", "2FA", "OPERATOR", "STATUS");
+            for u in accounts::list(c).map_err(|e| e.to_string())? {
+                println!(
+                    "{:<30} {:<40} {:<9} {:<4} {:<8} {:<8}",
+                    u.username,
+                    u.email,
+                    u.plan,
+                    if u.totp_enabled { "on" } else { "off" },
+                    if u.is_operator { "yes" } else { "no" },
+                    if u.is_disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        UserCommand::Plan { name, plan } => {
+            let plan: Plan = plan.parse()?;
+            let u = find(c, &name)?;
+            accounts::set_plan(c, u.id, plan).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, &format!("plan set to {plan}"))?;
+            println!("{} is now on the {plan} plan", u.username);
+        }
+        UserCommand::Operator { name, state } => {
+            let u = find(c, &name)?;
+            let on = matches!(state, OnOff::On);
+            accounts::set_operator(c, u.id, on).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, if on { "operator rights granted" } else { "operator rights removed" })?;
+            println!("{} is {} an operator", u.username, if on { "now" } else { "no longer" });
+        }
+        UserCommand::SetPassword { name, password_stdin } => {
+            let u = find(c, &name)?;
+            let password = read_password(password_stdin)?;
+            accounts::password::check_policy(password.expose_secret(), &u.username).map_err(|e| format!("password: {e}"))?;
+            let hash = accounts::password::hash(&password);
+            let ended = accounts::set_password(c, u.id, &hash, None).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, "password set by an operator")?;
+            println!("password of {} changed; {ended} session(s) ended; access tokens kept", u.username);
+        }
+        UserCommand::Reset2fa { name } => {
+            let u = find(c, &name)?;
+            if !u.totp_enabled && u.totp_secret_enc.is_none() {
+                println!("{} has no two-factor authentication to reset", u.username);
+                return Ok(());
+            }
+            crate::twofactor::disable(c, u.id).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, "two-factor authentication reset by an operator")?;
+            println!("two-factor authentication of {} is off; recovery codes deleted", u.username);
+        }
+        UserCommand::Disable { name } => {
+            let u = find(c, &name)?;
+            accounts::set_disabled(c, u.id, true).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, "account disabled by an operator")?;
+            println!("{} is disabled: no sign-in, no token works, sessions ended", u.username);
+        }
+        UserCommand::Enable { name } => {
+            let u = find(c, &name)?;
+            accounts::set_disabled(c, u.id, false).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, "account enabled by an operator")?;
+            println!("{} is enabled", u.username);
+        }
+        UserCommand::RevokeTokens { name } => {
+            let u = find(c, &name)?;
+            // Access tokens arrive with the tokens feature; until then a user holds none.
+            println!("{} holds no access tokens; 0 revoked", u.username);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Settings: from flags and `BERTH_*` variables (clap reads both), with the defaults of
+//! product.md §7. `Settings` is what the rest of Berth sees; it is plain data.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use ipnet::IpNet;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BERTH_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// Folder for the database, the master secret, keys and certificate (created 0700).
+    #[arg(long, env = "BERTH_DATA", default_value = "./data", global = true)]
+    pub data: PathBuf,
+    /// The SQLite database file [default: $BERTH_DATA/berth.db].
+    #[arg(long, env = "BERTH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// How browsers and clients reach Berth, e.g. https://berth.example.com [default: http://$BERTH_BIND].
+    /// Its origin is the only one allowed to post forms (CSRF Origin check).
+    #[arg(long, env = "BERTH_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// The registry's `service` name; the `aud` of registry tokens.
+    #[arg(long, env = "BERTH_REGISTRY_SERVICE", default_value = "registry.local", global = true)]
+    pub registry_service: String,
+    /// What users type after `docker login`.
+    #[arg(long, env = "BERTH_REGISTRY_HOST", default_value = "localhost:5000", global = true)]
+    pub registry_host: String,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.
+    #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<String>,
+    /// The `iss` of the JWTs Berth signs.
+    #[arg(long, env = "BERTH_ISSUER", default_value = "berth", global = true)]
+    pub issuer: String,
+    /// `open` lets anyone sign up at /signup; `closed` leaves only `berth user add`.
+    #[arg(long, env = "BERTH_SIGNUP", default_value = "open", value_parser = ["open", "closed"], global = true)]
+    pub signup: String,
+    /// Mark the session cookie `Secure` with the `__Host-` name and send HSTS
+    /// [default: true when BERTH_PUBLIC_URL is https].
+    #[arg(long, env = "BERTH_SECURE_COOKIES", global = true)]
+    pub secure_cookies: Option<bool>,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "BERTH_SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    pub session_idle_minutes: i64,
+    /// Hours after sign-in after which a session ends, however active.
+    #[arg(long, env = "BERTH_SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
+    pub session_absolute_hours: i64,
+    /// Failed sign-ins per account before the back-off starts.
+    #[arg(long, env = "BERTH_THROTTLE_FREE_FAILURES", default_value_t = 5, global = true)]
+    pub throttle_free_failures: u32,
+    /// First back-off in seconds; it doubles with each further failure.
+    #[arg(long, env = "BERTH_THROTTLE_BASE_SECONDS", default_value_t = 30, global = true)]
+    pub throttle_base_seconds: u64,
+    /// Longest back-off in seconds.
+    #[arg(long, env = "BERTH_THROTTLE_MAX_SECONDS", default_value_t = 900, global = true)]
+    pub throttle_max_seconds: u64,
+    /// Failed attempts a client IP may make per window.
+    #[arg(long, env = "BERTH_THROTTLE_IP_FAILURES", default_value_t = 50, global = true)]
+    pub throttle_ip_failures: u32,
+    /// The client-IP window, in seconds.
+    #[arg(long, env = "BERTH_THROTTLE_IP_WINDOW_SECONDS", default_value_t = 900, global = true)]
+    pub throttle_ip_window_seconds: u64,
+    /// HTTP worker threads [default: number of cores].
+    #[arg(long, env = "BERTH_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    pub free_failures: u32,
+    pub base_seconds: u64,
+    pub max_seconds: u64,
+    pub ip_failures: u32,
+    pub ip_window_seconds: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self { free_failures: 5, base_seconds: 30, max_seconds: 900, ip_failures: 50, ip_window_seconds: 900 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// None: derived from the bound address once it is known (port 0 in tests).
+    pub public_url: Option<String>,
+    pub registry_service: String,
+    pub registry_host: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub issuer: String,
+    pub signup_open: bool,
+    pub secure_cookies: Option<bool>,
+    pub session_idle_seconds: i64,
+    pub session_absolute_seconds: i64,
+    pub throttle: ThrottleConfig,
+    pub workers: usize,
+}
+
+impl Settings {
+    /// Defaults for a data folder; used by tests and by `from_args`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database_url: data_dir.join("berth.db").to_string_lossy().into_owned(),
+            data_dir,
+            public_url: None,
+            registry_service: "registry.local".into(),
+            registry_host: "localhost:5000".into(),
+            trusted_proxies: Vec::new(),
+            issuer: "berth".into(),
+            signup_open: true,
+            secure_cookies: None,
+            session_idle_seconds: 30 * 60,
+            session_absolute_seconds: 12 * 3600,
+            throttle: ThrottleConfig::default(),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+
+    pub fn from_args(a: &ServeArgs) -> Result<Self, String> {
+        let mut s = Settings::with_data_dir(&a.data);
+        s.bind = a.bind.clone();
+        if let Some(url) = &a.database_url {
+            s.database_url = url.clone();
+        }
+        if let Some(url) = &a.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| format!("BERTH_PUBLIC_URL {url:?}: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(format!("BERTH_PUBLIC_URL {url:?}: must be an http or https URL"));
+            }
+            s.public_url = Some(url.trim_end_matches('/').to_string());
+        }
+        s.registry_service = a.registry_service.clone();
+        s.registry_host = a.registry_host.clone();
+        s.trusted_proxies = a
+            .trusted_proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| parse_net(p.trim()))
+            .collect::<Result<_, _>>()?;
+        s.issuer = a.issuer.clone();
+        s.signup_open = a.signup == "open";
+        s.secure_cookies = a.secure_cookies;
+        if a.session_idle_minutes <= 0 || a.session_absolute_hours <= 0 {
+            return Err("session timeouts must be positive".into());
+        }
+        s.session_idle_seconds = a.session_idle_minutes * 60;
+        s.session_absolute_seconds = a.session_absolute_hours * 3600;
+        s.throttle = ThrottleConfig {
+            free_failures: a.throttle_free_failures,
+            base_seconds: a.throttle_base_seconds.max(1),
+            max_seconds: a.throttle_max_seconds.max(1),
+            ip_failures: a.throttle_ip_failures.max(1),
+            ip_window_seconds: a.throttle_ip_window_seconds.max(1),
+        };
+        if let Some(w) = a.workers {
+            s.workers = w.max(1);
+        }
+        Ok(s)
+    }
+
+    /// The public URL, once the listening address is known.
+    pub fn public_url_for(&self, bound: std::net::SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("BERTH_TRUSTED_PROXIES: {s:?} is neither an address nor a CIDR range"))
+}

@@ -1,0 +1,58 @@
+//! The database: SQLite through diesel with an r2d2 pool. Everything SQLite-specific
+//! (pragmas, immediate transactions, the online backup) stays in this module, so a move to
+//! PostgreSQL touches one place.
+
+pub mod schema;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
+pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// Per-connection settings. WAL is a property of the database file and is set once in
+/// `open` (setting it here raced: "database is locked").
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Opens the database: WAL on, migrations applied, then the pool.
+pub fn open(database_url: &str) -> Result<DbPool, String> {
+    {
+        let mut conn = SqliteConnection::establish(database_url).map_err(|e| format!("opening {database_url}: {e}"))?;
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| format!("setting up {database_url}: {e}"))?;
+        conn.run_pending_migrations(MIGRATIONS).map_err(|e| format!("migrating {database_url}: {e}"))?;
+    }
+    Pool::builder()
+        .max_size(16)
+        .connection_customizer(Box::new(Pragmas))
+        .build(ConnectionManager::<SqliteConnection>::new(database_url))
+        .map_err(|e| format!("connection pool for {database_url}: {e}"))
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
+/// read-then-write (count then insert, check then update) cannot interleave with another.
+/// Inside an outer transaction it becomes a savepoint of that one.
+pub fn write_tx<T, E, F>(conn: &mut SqliteConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let nested = matches!(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(), Ok(Some(_)));
+    if nested { conn.transaction(f) } else { conn.immediate_transaction(f) }
+}

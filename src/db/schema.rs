@@ -1,0 +1,58 @@
+// Diesel's view of the tables in `migrations/`. Kept by hand: keep it in step with the SQL.
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        username -> Text,
+        email -> Text,
+        email_normalized -> Text,
+        password_hash -> Text,
+        plan -> Text,
+        is_operator -> Bool,
+        is_disabled -> Bool,
+        totp_secret_enc -> Nullable<Binary>,
+        totp_enabled -> Bool,
+        totp_last_step -> Nullable<BigInt>,
+        security_stamp -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Integer,
+        user_id -> Integer,
+        code_hash -> Text,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        public_id -> Nullable<Text>,
+        user_id -> Nullable<Integer>,
+        state -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        created_at -> BigInt,
+        last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    activity (id) {
+        id -> Integer,
+        user_id -> Integer,
+        kind -> Text,
+        detail -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(activity -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, recovery_codes, sessions, activity);

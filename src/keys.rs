@@ -1,0 +1,205 @@
+//! The master secret in the data folder and the keys derived from it.
+//!
+//! One random 64-byte secret (`master.key`, mode 0600) is the root; HKDF-SHA256 derives a
+//! separate key per purpose, so no key is ever used for two jobs and adding a purpose never
+//! needs a migration. The labels below are part of the on-disk format: never change one.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const MASTER_FILE: &str = "master.key";
+const MASTER_LEN: usize = 64;
+
+pub const LABEL_SESSION_COOKIE: &str = "berth/v1/session-cookie";
+pub const LABEL_TOTP_AEAD: &str = "berth/v1/totp-secret-aead";
+pub const LABEL_API_JWT: &str = "berth/v1/api-jwt";
+pub const LABEL_PASSWORD_CACHE: &str = "berth/v1/password-cache-hmac";
+pub const LABEL_RECOVERY_CODES: &str = "berth/v1/recovery-code-hmac";
+pub const LABEL_LOGIN_2FA_TOKEN: &str = "berth/v1/login-2fa-token-hmac";
+
+/// Every derived key. Cloning is cheap enough (done once per worker).
+#[derive(Clone)]
+pub struct Keys {
+    /// 64 bytes, as actix-session's `Key` requires.
+    pub session_cookie: Vec<u8>,
+    totp_aead: [u8; 32],
+    pub api_jwt: [u8; 32],
+    pub password_cache: [u8; 32],
+    recovery_codes: [u8; 32],
+    pub login_2fa_token: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+impl Keys {
+    pub fn derive(master: &[u8]) -> Keys {
+        let hk = Hkdf::<Sha256>::new(Some(b"berth"), master);
+        let mut session_cookie = vec![0u8; 64];
+        hk.expand(LABEL_SESSION_COOKIE.as_bytes(), &mut session_cookie).expect("64 bytes is a valid HKDF length");
+        let k32 = |label: &str| {
+            let mut out = [0u8; 32];
+            hk.expand(label.as_bytes(), &mut out).expect("32 bytes is a valid HKDF length");
+            out
+        };
+        Keys {
+            session_cookie,
+            totp_aead: k32(LABEL_TOTP_AEAD),
+            api_jwt: k32(LABEL_API_JWT),
+            password_cache: k32(LABEL_PASSWORD_CACHE),
+            recovery_codes: k32(LABEL_RECOVERY_CODES),
+            login_2fa_token: k32(LABEL_LOGIN_2FA_TOKEN),
+        }
+    }
+
+    /// Loads the master secret from the data folder, creating folder (0700) and secret
+    /// (0600) on first run.
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<Keys> {
+        ensure_data_dir(data_dir)?;
+        let path = data_dir.join(MASTER_FILE);
+        let master = match fs::read(&path) {
+            Ok(bytes) if bytes.len() == MASTER_LEN => bytes,
+            Ok(_) => {
+                return Err(std::io::Error::other(format!("{} is damaged (wrong length)", path.display())));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut secret = vec![0u8; MASTER_LEN];
+                fill_random(&mut secret);
+                // create_new: two processes starting at once never overwrite each other's secret
+                match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+                    Ok(mut f) => {
+                        f.write_all(&secret)?;
+                        f.sync_all()?;
+                        secret
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fs::read(&path)?,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Keys::derive(&master))
+    }
+
+    /// Encrypts a TOTP secret; the user id is bound in as associated data so a ciphertext
+    /// copied to another row does not decrypt.
+    pub fn seal_totp(&self, user_id: i32, secret: &[u8]) -> Vec<u8> {
+        let cipher = XChaCha20Poly1305::new((&self.totp_aead).into());
+        let mut nonce = [0u8; 24];
+        fill_random(&mut nonce);
+        let aad = user_id.to_be_bytes();
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: secret, aad: &aad })
+            .expect("XChaCha20-Poly1305 encryption cannot fail for small inputs");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open_totp(&self, user_id: i32, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 24 + 16 {
+            return None;
+        }
+        let cipher = XChaCha20Poly1305::new((&self.totp_aead).into());
+        let (nonce, ct) = sealed.split_at(24);
+        let aad = user_id.to_be_bytes();
+        cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad }).ok()
+    }
+
+    /// Keyed hash of a recovery code: a stolen database alone cannot be brute-forced.
+    pub fn recovery_code_mac(&self, user_id: i32, code: &str) -> String {
+        hmac_hex(&self.recovery_codes, &[&user_id.to_be_bytes(), code.as_bytes()])
+    }
+}
+
+pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        mac.update(&(p.len() as u64).to_be_bytes());
+        mac.update(p);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The data folder, created with mode 0700 (tightened if it exists looser).
+pub fn ensure_data_dir(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let mut perms = fs::metadata(dir)?.permissions();
+    if perms.mode() & 0o077 != 0 {
+        perms.set_mode(0o700);
+        fs::set_permissions(dir, perms)?;
+    }
+    Ok(())
+}
+
+/// Bytes from the operating system's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the OS random source is unavailable")
+}
+
+/// A random token of `bytes` bytes, URL-safe base64 without padding.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    fill_random(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_keys_are_distinct_and_stable() {
+        let a = Keys::derive(&[7u8; 64]);
+        let b = Keys::derive(&[7u8; 64]);
+        assert_eq!(a.api_jwt, b.api_jwt);
+        let all = [a.totp_aead, a.api_jwt, a.password_cache, a.recovery_codes, a.login_2fa_token];
+        for i in 0..all.len() {
+            for j in i + 1..all.len() {
+                assert_ne!(all[i], all[j]);
+            }
+        }
+        assert_ne!(&a.session_cookie[..32], &a.api_jwt[..]);
+        assert_ne!(Keys::derive(&[8u8; 64]).api_jwt, a.api_jwt);
+    }
+
+    #[test]
+    fn totp_seal_round_trips_and_is_bound_to_the_user() {
+        let k = Keys::derive(&[1u8; 64]);
+        let sealed = k.seal_totp(5, b"twenty bytes secret!");
+        assert_eq!(k.open_totp(5, &sealed).unwrap(), b"twenty bytes secret!");
+        assert!(k.open_totp(6, &sealed).is_none());
+        assert!(!sealed.windows(20).any(|w| w == b"twenty bytes secret!"));
+    }
+
+    #[test]
+    fn first_run_creates_private_folder_and_secret_and_reuses_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let k1 = Keys::load_or_create(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        let secret = dir.join(MASTER_FILE);
+        assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        let k2 = Keys::load_or_create(&dir).unwrap();
+        assert_eq!(k1.session_cookie, k2.session_cookie);
+    }
+}

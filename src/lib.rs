@@ -1,0 +1,19 @@
+//! Berth: accounts, two-factor authentication and personal access tokens for a private
+//! container registry. The binary (`src/main.rs`) only parses the command line; everything
+//! else lives here so tests can drive the real server and the domain functions directly.
+
+pub mod accounts;
+pub mod activity;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod server;
+pub mod sessions;
+pub mod throttle;
+pub mod twofactor;
+pub mod web;
+
+pub use error::AppError;

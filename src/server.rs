@@ -1,0 +1,131 @@
+//! Wiring: the shared state, the middleware stack and the HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use diesel::sqlite::SqliteConnection;
+
+use crate::AppError;
+use crate::accounts::password::HashPool;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::keys::Keys;
+use crate::sessions::store::SqliteSessionStore;
+use crate::throttle::Throttle;
+
+/// What every handler can reach. One instance, shared by all workers.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Settings,
+    /// `BERTH_PUBLIC_URL`, or `http://` + the bound address.
+    pub public_url: String,
+    /// scheme://host[:port] of the public URL: the only `Origin` allowed to post forms.
+    pub public_origin: String,
+    pub secure_cookies: bool,
+    pub keys: Keys,
+    pub clock: SharedClock,
+    pub throttle: Throttle,
+    pub hasher: HashPool,
+}
+
+impl AppState {
+    /// Runs a domain function on a pooled connection, off the async workers.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+pub fn origin_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.to_string(),
+    }
+}
+
+pub const SESSION_COOKIE: &str = "berth_session";
+pub const SECURE_SESSION_COOKIE: &str = "__Host-berth_session";
+
+/// Opens the data folder and database, binds, and returns the server (not yet awaited).
+pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<AppState>, Server), String> {
+    let keys = Keys::load_or_create(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
+    let pool = db::open(&settings.database_url)?;
+    let listener = TcpListener::bind(&settings.bind).map_err(|e| format!("binding {}: {e}", settings.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = settings.public_url_for(addr);
+    let secure_cookies = settings.secure_cookies.unwrap_or_else(|| public_url.starts_with("https://"));
+    let state = Arc::new(AppState {
+        pool: pool.clone(),
+        public_origin: origin_of(&public_url),
+        public_url,
+        secure_cookies,
+        throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
+        hasher: HashPool::for_cores(),
+        keys,
+        clock: clock.clone(),
+        settings,
+    });
+    let data = web::Data::from(state.clone());
+    let store = SqliteSessionStore::new(pool, clock, state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
+    let cookie_key = Key::from(&state.keys.session_cookie);
+    let workers = state.settings.workers;
+
+    let server = HttpServer::new(move || {
+        let secure = data.secure_cookies;
+        let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
+            .cookie_name(if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }.to_string())
+            .cookie_secure(secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".into())
+            .session_lifecycle(BrowserSession::default().state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest))
+            .build();
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(format!("Invalid query: {e}")).into()))
+            .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+            .wrap(from_fn(crate::web::middleware::origin_check))
+            .wrap(from_fn(crate::web::middleware::access_log))
+            .wrap(from_fn(crate::web::middleware::security_headers))
+            .service(web::resource("/static/{file}").route(web::get().to(crate::web::static_file)))
+            .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
+            .service(web::scope("").wrap(sessions).configure(crate::web::routes))
+            .default_service(web::to(crate::web::not_found))
+    })
+    .workers(workers)
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .run();
+
+    actix_web::rt::spawn(purge_sessions_periodically(state.clone()));
+    Ok((addr, state, server))
+}
+
+async fn purge_sessions_periodically(state: Arc<AppState>) {
+    let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let (now, idle, absolute) = (state.now(), state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
+        if let Err(e) = state.db(move |c| crate::sessions::purge_expired(c, now, idle, absolute)).await {
+            tracing::warn!(error = %e, "purging expired sessions");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Sign-up, sign-in (password, then the second factor when 2FA is on) and sign-out.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::AppError;
+use crate::accounts::login::{PasswordCheck, check_password, record};
+use crate::accounts::{self, AccountError, NewAccount, Plan};
+use crate::activity::Event;
+use crate::server::AppState;
+use crate::throttle::AccountKey;
+use crate::twofactor::{self, SecondFactor};
+use crate::web::extract::{ClientInfo, CsrfForm, safe_next};
+use crate::web::middleware::html;
+use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::session::WebSession;
+use crate::web::redirect;
+
+#[derive(Template)]
+#[template(path = "auth/signup.html")]
+struct SignupPage {
+    chrome: Chrome,
+    closed: bool,
+    username: String,
+    email: String,
+    errors: FieldErrors,
+}
+
+pub async fn signup_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, AppError> {
+    if session.user_id().is_some() {
+        return Ok(redirect("/"));
+    }
+    let page = SignupPage { chrome: Chrome::anonymous("Sign up", &session)?, closed: !app.settings.signup_open, username: String::new(), email: String::new(), errors: FieldErrors::default() };
+    Ok(html(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    username: String,
+    email: String,
+    password: SecretString,
+}
+
+pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<SignupForm>) -> Result<HttpResponse, AppError> {
+    if !app.settings.signup_open {
+        return Err(AppError::Forbidden("Sign-up is closed on this Berth. Ask an operator for an account.".into()));
+    }
+    let mut errors = FieldErrors::default();
+    let username = accounts::normalize_username(&form.username).map_err(|e| errors.add("username", e)).ok();
+    let email = accounts::normalize_email(&form.email).map_err(|e| errors.add("email", e)).ok();
+    if let Err(e) = accounts::password::check_policy(form.password.expose_secret(), username.as_deref().unwrap_or("")) {
+        errors.add("password", e);
+    }
+    if let (true, Some(username), Some((email, email_normalized))) = (errors.is_empty(), username, email) {
+        let password_hash = app.hasher.hash(form.password).await?;
+        let (now, client) = (app.now(), info.client.clone());
+        let new = NewAccount { username, email, email_normalized, password_hash, plan: Plan::Personal, operator: false };
+        let created = app
+            .db(move |c| match accounts::create(c, new, now) {
+                Ok(user) => {
+                    crate::activity::record(c, user.id, Event::SignedIn, "account created", &client, now)?;
+                    Ok(Ok(user))
+                }
+                Err(AccountError::Db(e)) => Err(e),
+                Err(other) => Ok(Err(other)),
+            })
+            .await?;
+        match created {
+            Ok(user) => {
+                session.sign_in(user.id, &info.client)?;
+                session.flash("success", format!("Welcome to Berth, {}. Turn on two-factor authentication next.", user.username))?;
+                return Ok(redirect("/settings/security"));
+            }
+            Err(AccountError::UsernameTaken) => errors.add("username", "This username is taken."),
+            Err(_) => errors.add("email", "An account with this email address exists already."),
+        }
+    }
+    let page = SignupPage {
+        chrome: Chrome::anonymous("Sign up", &session)?,
+        closed: false,
+        username: form.username.chars().take(100).collect(),
+        email: form.email.chars().take(254).collect(),
+        errors,
+    };
+    Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    login: String,
+    next: String,
+    error: Option<String>,
+    signup_open: bool,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(app: web::Data<AppState>, session: WebSession, query: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+    let next = safe_next(query.next.as_deref());
+    if session.user_id().is_some() {
+        return Ok(redirect(&next));
+    }
+    let page = LoginPage { chrome: Chrome::anonymous("Sign in", &session)?, login: String::new(), next, error: None, signup_open: app.settings.signup_open };
+    Ok(html(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: SecretString,
+    next: Option<String>,
+}
+
+pub const INCORRECT: &str = "Incorrect username or password.";
+
+pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<LoginForm>) -> Result<HttpResponse, AppError> {
+    let next = safe_next(form.next.as_deref());
+    let login = form.login.trim().chars().take(254).collect::<String>();
+    let (status, error) = match check_password(&app, &login, form.password, &info.client, info.ip).await? {
+        PasswordCheck::Valid(user) if user.totp_enabled => {
+            session.begin_second_step(user.id, app.now(), &next)?;
+            return Ok(redirect("/login/2fa"));
+        }
+        PasswordCheck::Valid(user) => {
+            app.throttle.record_success(&AccountKey::User(user.id));
+            record(&app, user.id, Event::SignedIn, "password", &info.client).await?;
+            session.sign_in(user.id, &info.client)?;
+            return Ok(redirect(&next));
+        }
+        PasswordCheck::Invalid => (actix_web::http::StatusCode::UNAUTHORIZED, INCORRECT.to_string()),
+        PasswordCheck::Throttled(wait) => {
+            let page = LoginPage {
+                chrome: Chrome::anonymous("Sign in", &session)?,
+                login,
+                next,
+                error: Some(format!("Too many failed attempts. Try again in {}.", crate::web::fmt::duration(wait))),
+                signup_open: app.settings.signup_open,
+            };
+            return Ok(HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", wait.to_string()))
+                .content_type("text/html; charset=utf-8")
+                .body(page.render()?));
+        }
+    };
+    let page = LoginPage { chrome: Chrome::anonymous("Sign in", &session)?, login, next, error: Some(error), signup_open: app.settings.signup_open };
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "auth/login_2fa.html")]
+struct SecondStepPage {
+    chrome: Chrome,
+    error: Option<String>,
+}
+
+pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, AppError> {
+    if session.pending_second_step(app.now()).is_none() {
+        session.flash("info", "Your sign-in took too long. Please start again.")?;
+        return Ok(redirect("/login"));
+    }
+    let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: None };
+    Ok(html(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: SecretString,
+}
+
+pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, AppError> {
+    let Some((uid, next)) = session.pending_second_step(app.now()) else {
+        session.flash("info", "Your sign-in took too long. Please start again.")?;
+        return Ok(redirect("/login"));
+    };
+    let key = AccountKey::User(uid);
+    // Wrong codes count per account, across sessions: after the threshold even the right
+    // code waits (a fresh session per guess gains nothing).
+    if let Err(wait) = app.throttle.check(&key, info.ip) {
+        record(&app, uid, Event::Throttled, "too many wrong codes", &info.client).await?;
+        return Err(AppError::TooManyRequests { retry_after: wait });
+    }
+    let (keys, now) = (app.keys.clone(), app.now());
+    let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
+    let verdict = app
+        .db(move |c| {
+            let Some(user) = accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else { return Ok(None) };
+            Ok(twofactor::verify_second_factor(c, &keys, &user, &code, now)?.map(|f| (user, f)))
+        })
+        .await?;
+    match verdict {
+        Some((user, factor)) => {
+            app.throttle.record_success(&key);
+            if factor == SecondFactor::RecoveryCode {
+                record(&app, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
+            }
+            let how = if factor == SecondFactor::Totp { "password and authenticator code" } else { "password and recovery code" };
+            record(&app, user.id, Event::SignedIn, how, &info.client).await?;
+            session.sign_in(user.id, &info.client)?;
+            if factor == SecondFactor::RecoveryCode {
+                session.flash("info", "You used a recovery code. Each works once: regenerate them on the Security page when few are left.")?;
+            }
+            Ok(redirect(&next))
+        }
+        None => {
+            app.throttle.record_failure(&key, info.ip);
+            record(&app, uid, Event::TwoFactorFailed, "at sign-in", &info.client).await?;
+            let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: Some("That code is not valid. Try the current code, or a recovery code.".into()) };
+            Ok(HttpResponse::Unauthorized().content_type("text/html; charset=utf-8").body(page.render()?))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn logout(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+    if let Some(uid) = session.user_id() {
+        record(&app, uid, Event::SignedOut, "", &info.client).await?;
+    }
+    session.sign_out();
+    Ok(redirect("/login"))
+}

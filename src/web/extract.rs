@@ -1,0 +1,195 @@
+//! Extractors: who is asking (client IP and user agent), who is signed in, and form bodies
+//! that have passed the CSRF token check.
+
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::AppError;
+use crate::accounts::User;
+use crate::activity::Client;
+use crate::server::AppState;
+use crate::web::session::WebSession;
+
+/// Largest form body accepted.
+pub const FORM_LIMIT: usize = 16 * 1024;
+
+fn state(req: &HttpRequest) -> web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone()
+}
+
+/// The client's address: the socket peer, unless the peer is a trusted proxy, in which case
+/// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
+        return peer;
+    }
+    let mut ip = peer;
+    for value in req.headers().get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return peer };
+        for part in text.split(',').rev() {
+            match part.trim().parse::<IpAddr>() {
+                Ok(addr) => {
+                    ip = addr;
+                    if !trusted.iter().any(|n| n.contains(&addr)) {
+                        return addr;
+                    }
+                }
+                Err(_) => return ip,
+            }
+        }
+    }
+    ip
+}
+
+/// Client IP and user agent of the request, for throttling, sessions and the activity log.
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub client: Client,
+}
+
+impl FromRequest for ClientInfo {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let st = state(req);
+        let ip = client_ip(req, &st.settings.trusted_proxies);
+        let ua = req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
+        let user_agent = crate::activity::truncate(&ua, crate::activity::MAX_USER_AGENT);
+        std::future::ready(Ok(ClientInfo { ip, client: Client { ip: ip.to_string(), user_agent } }))
+    }
+}
+
+/// A signed-in user with a live session. Anonymous requests are sent to the login form.
+pub struct SignedIn {
+    pub user: User,
+    pub session: WebSession,
+}
+
+impl FromRequest for SignedIn {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = WebSession::from_request(&req, &mut Payload::None).await?;
+            let next = match req.uri().path_and_query() {
+                Some(pq) if req.method() == actix_web::http::Method::GET => pq.as_str().to_string(),
+                _ => "/".to_string(),
+            };
+            let Some(uid) = session.user_id() else {
+                return Err(AppError::LoginRequired { next }.into());
+            };
+            let st = state(&req);
+            match st.db(move |c| crate::accounts::find_by_id(c, uid)).await? {
+                Some(user) if !user.is_disabled => Ok(SignedIn { user, session }),
+                _ => {
+                    session.sign_out();
+                    Err(AppError::LoginRequired { next }.into())
+                }
+            }
+        })
+    }
+}
+
+/// A urlencoded form that carried this session's CSRF token. Bodies are capped at 16 KiB,
+/// must be UTF-8, and are parsed strictly (a repeated single-value field is an error).
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+                return Err(AppError::BadRequest("Expected a form submission.".into()).into());
+            }
+            let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > FORM_LIMIT) {
+                return Err(AppError::PayloadTooLarge.into());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+                if body.len() + chunk.len() > FORM_LIMIT {
+                    return Err(AppError::PayloadTooLarge.into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("The form is not valid UTF-8.".into()))?;
+            check_csrf(&req, text)?;
+            let form: T = serde_html_form::from_str(text).map_err(|e| AppError::BadRequest(format!("The form is incomplete or malformed: {e}.")))?;
+            Ok(CsrfForm(form))
+        })
+    }
+}
+
+fn check_csrf(req: &HttpRequest, body: &str) -> Result<(), AppError> {
+    let session = WebSession(actix_session::SessionExt::get_session(req));
+    let expected = session.stored_csrf();
+    let mut sent = url::form_urlencoded::parse(body.as_bytes()).filter(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    let (first, second) = (sent.next(), sent.next());
+    let ok = match (expected, first, second) {
+        (Some(expected), Some(sent), None) => bool::from(expected.as_bytes().ct_eq(sent.as_bytes())),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        tracing::warn!(path = req.path(), "refused a form without a valid CSRF token");
+        Err(AppError::Forbidden("This form has expired or was not sent by Berth. Reload the page and try again.".into()))
+    }
+}
+
+/// `next=` after login: only a local path, never another site (security.md item 26).
+pub fn safe_next(next: Option<&str>) -> String {
+    let Some(next) = next else { return "/".into() };
+    let decoded_ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c == '\\' || c.is_control())
+        && !next.to_ascii_lowercase().contains("%5c")
+        && !next.to_ascii_lowercase().starts_with("/%2f")
+        && !next.to_ascii_lowercase().starts_with("/%09");
+    if decoded_ok && next.len() <= 2048 { next.to_string() } else { "/".into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn next_accepts_only_local_paths() {
+        for bad in ["//evil.com", "/\\evil.com", "/%5Cevil.com", "/%5cevil.com", "https://evil.com", "javascript:alert(1)", "evil.com", "/%2F%2Fevil.com", "/\tevil", ""] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/settings/tokens?page=2")), "/settings/tokens?page=2");
+    }
+
+    proptest! {
+        #[test]
+        fn next_never_leaves_the_site(s in "\\PC{0,40}") {
+            let out = safe_next(Some(&s));
+            prop_assert!(out.starts_with('/'));
+            prop_assert!(!out.starts_with("//"));
+            prop_assert!(!out.contains('\\'));
+            let parsed = url::Url::parse("http://berth.local/").unwrap().join(&out);
+            if let Ok(u) = parsed {
+                prop_assert_eq!(u.host_str(), Some("berth.local"));
+            }
+        }
+    }
+}

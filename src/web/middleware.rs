@@ -1,0 +1,78 @@
+//! Middleware for every answer: security headers (errors included), the CSRF `Origin`
+//! check for cookie-authenticated routes, and an access log that never records a query
+//! string or a body.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, ResponseError, web};
+
+use crate::AppError;
+use crate::server::AppState;
+
+pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Adds the headers of security.md item 25 to every response, including errors raised by
+/// inner middleware (which would otherwise bypass a plain `DefaultHeaders`).
+pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let hsts = req.app_data::<web::Data<AppState>>().map(|s| s.secure_cookies).unwrap_or(false);
+    let is_static = req.path().starts_with("/static/");
+    let http_req = req.request().clone();
+    let mut res = match next.call(req).await {
+        Ok(res) => res.map_into_boxed_body(),
+        Err(e) => ServiceResponse::new(http_req, e.error_response()),
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
+    if !is_static {
+        // signed-in pages must not be kept by browsers or proxies; anonymous ones lose nothing
+        h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
+    if hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, header::HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    Ok(res)
+}
+
+/// Routes that carry no cookies and so need no CSRF defence (registry and JSON API).
+pub fn is_cookieless(path: &str) -> bool {
+    path == "/token" || path == "/v2" || path.starts_with("/v2/")
+}
+
+/// CSRF, part one: a state-changing request that names an `Origin` must come from Berth's
+/// own public origin. (Part two, the synchronizer token, is checked by `CsrfForm`.)
+pub async fn origin_check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !is_cookieless(req.path()) {
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let allowed = req.app_data::<web::Data<AppState>>().map(|s| s.public_origin.clone()).unwrap_or_default();
+            if origin.to_str().map(|o| o != allowed).unwrap_or(true) {
+                tracing::warn!(path = req.path(), "refused a cross-origin form post");
+                let res = AppError::Forbidden("This form was sent from another site, so it was refused.".into()).error_response();
+                return Ok(req.into_response(res).map_into_right_body());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// One line per request: method, path (never the query string), status, milliseconds.
+pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.path().to_string());
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    tracing::info!(%method, %path, status, ms = started.elapsed().as_millis() as u64, "request");
+    res
+}
+
+pub fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+}

@@ -1,0 +1,102 @@
+//! The web pages: routes, and one module per area. Handlers are thin: parse, call a domain
+//! function through `AppState::db`, render a template.
+
+pub mod account;
+pub mod activity;
+pub mod auth;
+pub mod extract;
+pub mod fmt;
+pub mod middleware;
+pub mod pages;
+pub mod security;
+pub mod session;
+pub mod sessions;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, Resource, web};
+use askama::Template;
+
+use crate::AppError;
+use crate::server::AppState;
+use crate::web::extract::SignedIn;
+use crate::web::pages::Chrome;
+use crate::web::session::WebSession;
+
+/// A resource whose other methods answer 405 with an error page (a GET on a
+/// state-changing route must never do anything).
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use web::{get, post};
+    cfg.service(resource("/").route(get().to(home)))
+        .service(resource("/signup").route(get().to(auth::signup_form)).route(post().to(auth::signup)))
+        .service(resource("/login").route(get().to(auth::login_form)).route(post().to(auth::login)))
+        .service(resource("/login/2fa").route(get().to(auth::second_step_form)).route(post().to(auth::second_step)))
+        .service(resource("/logout").route(post().to(auth::logout)))
+        .service(resource("/settings").route(get().to(|| async { redirect("/settings/account") })))
+        .service(resource("/settings/account").route(get().to(account::page)))
+        .service(resource("/settings/account/email").route(post().to(account::change_email)))
+        .service(resource("/settings/account/password").route(post().to(account::change_password)))
+        .service(resource("/settings/security").route(get().to(security::page)))
+        .service(resource("/settings/security/2fa/enable").route(get().to(security::enable_form)).route(post().to(security::enable)))
+        .service(resource("/settings/security/2fa/setup").route(get().to(security::setup_form)).route(post().to(security::confirm)))
+        .service(resource("/settings/security/2fa/qr.png").route(get().to(security::qr_png)))
+        .service(resource("/settings/security/2fa/recovery-codes").route(get().to(security::regenerate_form)).route(post().to(security::regenerate)))
+        .service(resource("/settings/security/2fa/recovery-codes.txt").route(post().to(security::download_codes)))
+        .service(resource("/settings/security/2fa/disable").route(get().to(security::disable_form)).route(post().to(security::disable)))
+        .service(resource("/settings/tokens").route(get().to(tokens_page)))
+        .service(resource("/settings/sessions").route(get().to(sessions::page)))
+        .service(resource("/settings/sessions/end-others").route(get().to(sessions::end_others_form)).route(post().to(sessions::end_others)))
+        .service(resource("/settings/sessions/{id}/end").route(get().to(sessions::end_form)).route(post().to(sessions::end)))
+        .service(resource("/settings/activity").route(get().to(activity::page)));
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_string())).finish()
+}
+
+async fn home(session: WebSession) -> HttpResponse {
+    if session.user_id().is_some() { redirect("/settings/account") } else { redirect("/login") }
+}
+
+pub async fn healthz(app: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    use diesel::RunQueryDsl;
+    app.db(|c| diesel::sql_query("SELECT 1").execute(c).map_err(AppError::from)).await?;
+    Ok(HttpResponse::Ok().content_type("text/plain").body("ok"))
+}
+
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, AppError> {
+    Err(AppError::MethodNotAllowed)
+}
+
+const CSS: &str = include_str!("../../static/berth.css");
+const JS: &str = include_str!("../../static/berth.js");
+
+/// The stylesheet and script, compiled into the binary so it runs from any folder.
+pub async fn static_file(name: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (body, content_type) = match name.as_str() {
+        "berth.css" => (CSS, "text/css; charset=utf-8"),
+        "berth.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return Err(AppError::NotFound),
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "public, max-age=3600")).body(body))
+}
+
+#[derive(Template)]
+#[template(path = "settings/tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+}
+
+/// Personal access tokens arrive with the next piece of work; the menu entry already leads
+/// here and says so plainly.
+async fn tokens_page(who: SignedIn) -> Result<HttpResponse, AppError> {
+    let page = TokensPage { chrome: Chrome::signed_in("Personal access tokens", "tokens", &who)? };
+    Ok(middleware::html(page.render()?))
+}

@@ -1,0 +1,73 @@
+//! What every page shares: the frame (`Chrome`: title, signed-in user, CSRF token, flash,
+//! current menu entry), field errors, and the error page.
+
+use actix_web::http::StatusCode;
+use askama::Template;
+
+use crate::AppError;
+use crate::web::extract::SignedIn;
+use crate::web::session::{Flash, WebSession};
+
+pub struct Chrome {
+    pub title: String,
+    pub user: Option<String>,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+    /// The side-menu entry to mark as current.
+    pub nav: &'static str,
+}
+
+impl Chrome {
+    pub fn anonymous(title: &str, session: &WebSession) -> Result<Chrome, AppError> {
+        Ok(Chrome { title: title.into(), user: None, csrf: session.csrf_token()?, flash: session.take_flash(), nav: "" })
+    }
+
+    pub fn signed_in(title: &str, nav: &'static str, who: &SignedIn) -> Result<Chrome, AppError> {
+        Ok(Chrome {
+            title: title.into(),
+            user: Some(who.user.username.clone()),
+            csrf: who.session.csrf_token()?,
+            flash: who.session.take_flash(),
+            nav,
+        })
+    }
+}
+
+/// Messages shown beside form fields.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn has(&self, field: &str) -> bool {
+        self.get(field).is_some()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// The HTML of an error page. Never fails: a template error falls back to plain text.
+pub fn error_page(status: StatusCode, message: &str) -> String {
+    let page = ErrorPage {
+        chrome: Chrome { title: status.canonical_reason().unwrap_or("Error").into(), user: None, csrf: String::new(), flash: None, nav: "" },
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    page.render().unwrap_or_else(|_| format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error")))
+}
