@@ -24,7 +24,7 @@ pub fn list_for_user(conn: &mut SqliteConnection, user_id: i32, now: Timestamp, 
     Ok(sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::last_seen.ge(now - idle))
-        .filter(sessions::created_at.ge(now - absolute))
+        .filter(sessions::created_at.gt(now - absolute))
         .order(sessions::last_seen.desc())
         .select((sessions::public_id, sessions::ip, sessions::user_agent, sessions::created_at, sessions::last_seen))
         .load(conn)?)
@@ -46,5 +46,5 @@ pub fn end_others(conn: &mut SqliteConnection, user_id: i32, keep: &str) -> Resu
 
 /// Forgets sessions past their idle or absolute timeout (anonymous ones included).
 pub fn purge_expired(conn: &mut SqliteConnection, now: Timestamp, idle: i64, absolute: i64) -> Result<usize, AppError> {
-    Ok(diesel::delete(sessions::table.filter(sessions::last_seen.lt(now - idle).or(sessions::created_at.lt(now - absolute)))).execute(conn)?)
+    Ok(diesel::delete(sessions::table.filter(sessions::last_seen.lt(now - idle).or(sessions::created_at.le(now - absolute)))).execute(conn)?)
 }

@@ -76,7 +76,7 @@ impl SessionStore for SqliteSessionStore {
                 .optional()
                 .map_err(other)?;
             match found {
-                Some((state, created, seen)) if now - seen <= idle && now - created <= absolute => Ok(Some(state)),
+                Some((state, created, seen)) if now - seen <= idle && now - created < absolute => Ok(Some(state)),
                 Some(_) => {
                     diesel::delete(sessions::table.find(&hash)).execute(&mut conn).map_err(other)?;
                     Ok(None)

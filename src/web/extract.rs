@@ -128,11 +128,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 body.extend_from_slice(&chunk);
             }
             let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("The form is not valid UTF-8.".into()))?;
+            if !decodes_as_utf8(text) {
+                return Err(AppError::BadRequest("The form is not valid UTF-8.".into()).into());
+            }
             check_csrf(&req, text)?;
             let form: T = serde_html_form::from_str(text).map_err(|e| AppError::BadRequest(format!("The form is incomplete or malformed: {e}.")))?;
             Ok(CsrfForm(form))
         })
     }
+}
+
+/// Percent-escapes must decode to UTF-8 too (the usual parsers replace bad bytes silently).
+fn decodes_as_utf8(body: &str) -> bool {
+    body.split('&').flat_map(|pair| pair.split('=')).all(|part| {
+        let plus_free = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus_free).decode_utf8().is_ok()
+    })
 }
 
 fn check_csrf(req: &HttpRequest, body: &str) -> Result<(), AppError> {

@@ -18,12 +18,17 @@ pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; f
 pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let hsts = req.app_data::<web::Data<AppState>>().map(|s| s.secure_cookies).unwrap_or(false);
     let is_static = req.path().starts_with("/static/");
-    let http_req = req.request().clone();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::new(http_req, e.error_response()),
-    };
-    let h = res.headers_mut();
+    match next.call(req).await {
+        Ok(mut res) => {
+            add_security_headers(res.headers_mut(), hsts, is_static);
+            Ok(res)
+        }
+        // The request is gone with the error, so the headers travel inside it.
+        Err(e) => Err(WithSecurityHeaders { inner: e, hsts }.into()),
+    }
+}
+
+fn add_security_headers(h: &mut header::HeaderMap, hsts: bool, is_static: bool) {
     h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
@@ -35,7 +40,29 @@ pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody +
     if hsts {
         h.insert(header::STRICT_TRANSPORT_SECURITY, header::HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
-    Ok(res)
+}
+
+#[derive(Debug)]
+struct WithSecurityHeaders {
+    inner: Error,
+    hsts: bool,
+}
+
+impl std::fmt::Display for WithSecurityHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl ResponseError for WithSecurityHeaders {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.inner.as_response_error().status_code()
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut res = self.inner.error_response();
+        add_security_headers(res.headers_mut(), self.hsts, false);
+        res
+    }
 }
 
 /// Routes that carry no cookies and so need no CSRF defence (registry and JSON API).

@@ -1,0 +1,139 @@
+//! CSRF (synchronizer token + Origin), security headers, cookie attributes, framing.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+const STATE_CHANGING: [&str; 13] = [
+    "/signup",
+    "/login",
+    "/login/2fa",
+    "/logout",
+    "/settings/account/email",
+    "/settings/account/password",
+    "/settings/security/2fa/enable",
+    "/settings/security/2fa/setup",
+    "/settings/security/2fa/recovery-codes",
+    "/settings/security/2fa/recovery-codes.txt",
+    "/settings/security/2fa/disable",
+    "/settings/sessions/end-others",
+    "/settings/sessions/abc/end",
+];
+
+#[actix_web::test]
+async fn every_form_post_without_this_sessions_token_is_refused() {
+    let app = spawn_app().await;
+    let me = app.signed_up("alice").await;
+    let other = app.signed_up("bobby").await;
+    let foreign = other.csrf("/settings/account").await;
+    for path in STATE_CHANGING {
+        let res = me.post_raw(path, &[("password", PASSWORD)]).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "missing token on {path}");
+        let res = me.post_raw(path, &[("csrf", &foreign), ("password", PASSWORD)]).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "foreign token on {path}");
+    }
+    // a repeated token is not accepted either
+    let mine = me.csrf("/settings/account").await;
+    let res = me.post_raw("/logout", &[("csrf", &mine), ("csrf", &mine)]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(me.signed_in().await, "nothing happened");
+}
+
+#[actix_web::test]
+async fn login_without_a_token_is_refused() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let b = app.browser();
+    let res = b.post_raw("/login", &[("login", "alice"), ("password", PASSWORD)]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!b.signed_in().await);
+}
+
+#[actix_web::test]
+async fn a_foreign_origin_is_refused_even_with_a_valid_token() {
+    let app = spawn_app().await;
+    let me = app.signed_up("alice").await;
+    let token = me.csrf("/settings/account").await;
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:1"] {
+        let res = me.client.post(me.url("/logout")).header("origin", origin).form(&[("csrf", token.as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin}");
+    }
+    assert!(me.signed_in().await);
+    let res = me.client.post(me.url("/logout")).header("origin", app.url.as_str()).form(&[("csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "Berth's own origin passes");
+    assert!(!me.signed_in().await);
+}
+
+#[actix_web::test]
+async fn a_get_on_a_state_changing_route_is_405_and_changes_nothing() {
+    let app = spawn_app().await;
+    let me = app.signed_up("alice").await;
+    for path in ["/logout", "/settings/account/password", "/settings/account/email", "/settings/security/2fa/recovery-codes.txt"] {
+        let res = me.get(path).await;
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+    assert!(me.signed_in().await);
+}
+
+fn assert_security_headers(res: &reqwest::Response, what: &str) {
+    let h = res.headers();
+    assert_eq!(h["content-security-policy"], "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'", "{what}");
+    assert_eq!(h["x-frame-options"], "DENY", "{what}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(h["referrer-policy"], "same-origin", "{what}");
+}
+
+#[actix_web::test]
+async fn security_headers_are_on_every_answer_errors_included() {
+    let app = spawn_app().await;
+    let me = app.signed_up("alice").await;
+    let res = me.get("/settings/account").await;
+    assert_security_headers(&res, "signed-in page");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers().get("strict-transport-security").is_none(), "no HSTS over plain http");
+    assert_security_headers(&me.get("/no/such/page").await, "404");
+    assert_security_headers(&me.get("/logout").await, "405");
+    assert_security_headers(&me.post_raw("/logout", &[]).await, "403");
+    assert_security_headers(&me.get("/static/berth.css").await, "static");
+    assert_security_headers(&app.browser().get("/login").await, "anonymous page");
+    let big = "x".repeat(20_000);
+    assert_security_headers(&me.post_raw("/login", &[("login", big.as_str())]).await, "413");
+}
+
+#[actix_web::test]
+async fn the_session_cookie_is_httponly_and_lax() {
+    let app = spawn_app().await;
+    let res = app.browser().get("/login").await;
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("berth_session="));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"));
+}
+
+#[actix_web::test]
+async fn with_secure_cookies_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
+    let app = spawn_app_with(|s| s.public_url = Some("https://berth.example.com".into())).await;
+    let res = app.browser().get("/login").await;
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-berth_session="), "{cookie}");
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain="));
+    assert!(res.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+}
+
+#[actix_web::test]
+async fn user_typed_text_and_headers_render_as_text() {
+    let app = spawn_app().await;
+    let xss = "<img src=x onerror=alert(1)>";
+    let b = app.browser_with_agent(xss);
+    b.signup("alice", "alice@example.com", PASSWORD).await;
+    // a failed sign-in from the same hostile client lands in the activity log too
+    app.browser_with_agent(xss).login("alice", "wrong password here").await;
+    for page in ["/settings/sessions", "/settings/activity"] {
+        let (_, html) = b.get_text(page).await;
+        assert!(!html.contains(xss), "{page} echoes the user agent raw");
+        assert!(html.contains("&#60;img src=x onerror=alert(1)&#62;") || html.contains("&lt;img"), "{page}: {html}");
+    }
+    let (_, html) = app.browser().get_text(&format!("/login?next={}", "%22%3E%3Cscript%3Ealert(1)%3C/script%3E")).await;
+    assert!(!html.contains("<script>alert(1)"));
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real server on port 0, a temp database, an injected clock.
+//! One binary with modules (fast to link); each test name says the behaviour it proves.
+
+mod helpers;
+
+mod account;
+mod bad_input;
+mod browser_defences;
+mod login;
+mod sessions;
+mod signup;
+mod throttle;
+mod twofactor;

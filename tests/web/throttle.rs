@@ -1,0 +1,84 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn the_sixth_wrong_password_is_throttled_from_any_cookie_jar_until_the_clock_moves() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    for i in 0..5 {
+        let res = app.browser().login("alice", "wrong password here").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // a fresh cookie jar changes nothing: the counter is per account
+    let res = app.browser().login("alice", "wrong password here").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 900);
+    // even the right password waits
+    let res = app.browser().login("alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // the activity log says so
+    let events: Vec<String> = berth::activity::list(&mut app.conn(), app.user("alice").id, 1, 50).unwrap().0.into_iter().map(|e| e.kind).collect();
+    assert!(events.contains(&"throttled".to_string()));
+    assert_eq!(events.iter().filter(|k| *k == "sign_in_failed").count(), 5);
+    // the injected clock clears it
+    app.clock.advance(retry as i64);
+    let b = app.browser();
+    assert_eq!(location(&b.login("alice", PASSWORD).await), "/");
+}
+
+#[actix_web::test]
+async fn unknown_accounts_are_throttled_like_real_ones() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        assert_eq!(app.browser().login("ghost", "wrong password here").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.browser().login("ghost", "wrong password here").await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[actix_web::test]
+async fn fifty_failures_from_one_ip_block_that_ip_for_every_account() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    for i in 0..50 {
+        let res = app.browser().login(&format!("user{i}"), "wrong password here").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app.browser().login("alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(15 * 60 + 1);
+    assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/");
+}
+
+#[actix_web::test]
+async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
+    // untrusted: every request comes from 127.0.0.1 whatever the header says
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let forwarded = |b: &Browser, ip: &str, login: &str| {
+        let (client, url, ip, login) = (b.client.clone(), b.url("/login"), ip.to_string(), login.to_string());
+        let token_page = b.url("/login");
+        async move {
+            let html = client.get(token_page).send().await.unwrap().text().await.unwrap();
+            let token = csrf_in(&html).unwrap();
+            client.post(url).header("x-forwarded-for", ip).form(&[("csrf", token.as_str()), ("login", login.as_str()), ("password", "wrong password here")]).send().await.unwrap()
+        }
+    };
+    for i in 0..50 {
+        let b = app.browser();
+        forwarded(&b, &format!("10.0.0.{i}"), &format!("u{i}")).await;
+    }
+    assert_eq!(app.browser().login("alice", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS, "spoofed headers do not spread the count");
+
+    // trusted proxy: the forwarded address is the client
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.signed_up("alice").await;
+    for i in 0..50 {
+        let b = app.browser();
+        forwarded(&b, "10.9.9.9", &format!("u{i}")).await;
+    }
+    let b = app.browser();
+    assert_eq!(forwarded(&b, "10.9.9.9", "alice").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "127.0.0.1 itself is not blocked");
+}

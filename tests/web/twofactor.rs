@@ -1,0 +1,266 @@
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once() {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    // wrong password: no enrolment
+    let res = b.submit("/settings/security/2fa/enable", "/settings/security/2fa/enable", &[("password", "not my password")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(location(&b.get("/settings/security/2fa/setup").await), "/settings/security");
+    // right password: the set-up page shows secret and QR
+    b.submit("/settings/security/2fa/enable", "/settings/security/2fa/enable", &[("password", PASSWORD)]).await;
+    let (_, html) = b.get_text("/settings/security/2fa/setup").await;
+    let secret = regex::Regex::new(r#"<code id="totp-secret">([A-Z2-7]{32})</code>"#).unwrap().captures(&html).unwrap()[1].to_string();
+    let qr = b.get("/settings/security/2fa/qr.png").await;
+    assert_eq!(qr.status(), StatusCode::OK);
+    assert_eq!(qr.headers()["content-type"], "image/png");
+    assert_eq!(qr.headers()["cache-control"], "no-store");
+    assert!(qr.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    // pending is not on, and the pending secret is sealed at rest
+    let u = app.user("alice");
+    assert!(!u.totp_enabled);
+    let sealed = u.totp_secret_enc.unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(&secret));
+    // a wrong code leaves 2FA off
+    let wrong = if app.code_now(&secret) == "000000" { "111111" } else { "000000" };
+    let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", wrong)]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!app.user("alice").totp_enabled);
+    // the right code turns it on and shows 10 codes, no-store, with the Docker CLI note
+    let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", &app.code_now(&secret))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    assert_eq!(regex::Regex::new(r"<li><code>[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}</code></li>").unwrap().find_iter(&html).count(), 10);
+    assert!(html.contains("The Docker CLI now needs a personal access token"));
+    assert!(html.contains(r#"href="/settings/tokens""#));
+    assert!(app.user("alice").totp_enabled);
+    // after enrolment the secret is never shown again, anywhere
+    for page in ["/settings/security", "/settings/security/2fa/setup", "/settings/account"] {
+        let (_, html) = b.get_text(page).await;
+        assert!(!html.contains(&secret), "{page}");
+    }
+    assert_eq!(b.get("/settings/security/2fa/qr.png").await.status(), StatusCode::NOT_FOUND);
+    let (_, html) = b.get_text("/settings/security").await;
+    assert!(html.contains("The Docker CLI now needs a personal access token"));
+    assert!(html.contains("<strong>10</strong> unused recovery codes"));
+}
+
+#[actix_web::test]
+async fn recovery_codes_download_as_a_text_file() {
+    let app = spawn_app().await;
+    let (b, _, codes) = app.with_2fa("alice").await;
+    let mut fields = vec![];
+    for c in &codes {
+        fields.push(("code", c.as_str()));
+    }
+    let res = b.submit("/settings/security", "/settings/security/2fa/recovery-codes.txt", &fields).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("berth-recovery-codes.txt"));
+    let text = res.text().await.unwrap();
+    for c in &codes {
+        assert!(text.contains(c.as_str()));
+    }
+    let res = b.submit("/settings/security", "/settings/security/2fa/recovery-codes.txt", &[("code", "<script>")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
+async fn with_2fa_the_password_leads_only_to_the_second_step_which_grants_nothing_for_5_minutes() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.with_2fa("alice").await;
+    let b = app.browser();
+    let res = b.login("alice", PASSWORD).await;
+    assert_eq!(location(&res), "/login/2fa");
+    assert!(!b.signed_in().await, "the pending state grants nothing");
+    assert_eq!(b.get("/settings/sessions").await.status(), StatusCode::SEE_OTHER);
+    // after 5 minutes the pending state is gone
+    let token = b.csrf("/login/2fa").await;
+    app.clock.advance(301);
+    assert_eq!(location(&b.get("/login/2fa").await), "/login");
+    let res = b.post_raw("/login/2fa", &[("csrf", &token), ("code", &app.code_now(&secret))]).await;
+    assert_eq!(location(&res), "/login");
+    assert!(!b.signed_in().await);
+    // within 5 minutes a fresh code signs in
+    let res = b.login("alice", PASSWORD).await;
+    assert_eq!(location(&res), "/login/2fa");
+    let res = b.second_step(&app.fresh_code(&secret)).await;
+    assert_eq!(location(&res), "/");
+    assert!(b.signed_in().await);
+}
+
+#[actix_web::test]
+async fn a_code_is_accepted_once_and_an_older_step_after_a_newer_one_is_refused() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.with_2fa("alice").await;
+    let code = app.fresh_code(&secret);
+    let first = app.browser();
+    first.login("alice", PASSWORD).await;
+    assert_eq!(location(&first.second_step(&code).await), "/");
+    let second = app.browser();
+    second.login("alice", PASSWORD).await;
+    assert_eq!(second.second_step(&code).await.status(), StatusCode::UNAUTHORIZED, "the same code twice");
+    // code of step t accepted, then the code of step t-1 (still within the skew window) refused
+    app.clock.advance(60);
+    let now = berth::clock::Clock::now(&*app.clock);
+    let newer = berth::twofactor::code_at(&secret, now);
+    let older = berth::twofactor::code_at(&secret, now - 30);
+    let b = app.browser();
+    b.login("alice", PASSWORD).await;
+    assert_eq!(location(&b.second_step(&newer).await), "/");
+    let b = app.browser();
+    b.login("alice", PASSWORD).await;
+    assert_eq!(b.second_step(&older).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn twenty_concurrent_submissions_of_one_code_sign_in_exactly_once() {
+    let app = spawn_app_with(|s| s.throttle.free_failures = 100).await;
+    let (_, secret, _) = app.with_2fa("alice").await;
+    let mut browsers = vec![];
+    for _ in 0..20 {
+        let b = app.browser();
+        assert_eq!(location(&b.login("alice", PASSWORD).await), "/login/2fa");
+        let token = b.csrf("/login/2fa").await;
+        browsers.push((b, token));
+    }
+    let code = app.fresh_code(&secret);
+    let code = &code;
+    let results = futures_util::future::join_all(browsers.iter().map(|(b, token)| async move { b.post_raw("/login/2fa", &[("csrf", token), ("code", code)]).await })).await;
+    let accepted = results.iter().filter(|r| r.status() == StatusCode::SEE_OTHER).count();
+    assert_eq!(accepted, 1);
+}
+
+#[actix_web::test]
+async fn a_recovery_code_signs_in_once_and_two_parallel_uses_succeed_once() {
+    let app = spawn_app().await;
+    let (_, _, codes) = app.with_2fa("alice").await;
+    let b = app.browser();
+    b.login("alice", PASSWORD).await;
+    let res = b.second_step(&codes[0].to_uppercase()).await;
+    assert_eq!(location(&res), "/");
+    let (_, html) = b.get_text("/settings/account").await;
+    assert!(html.contains("You used a recovery code"));
+    let b = app.browser();
+    b.login("alice", PASSWORD).await;
+    assert_eq!(b.second_step(&codes[0]).await.status(), StatusCode::UNAUTHORIZED, "spent");
+    // two parallel uses of one code
+    let (x, y) = (app.browser(), app.browser());
+    x.login("alice", PASSWORD).await;
+    y.login("alice", PASSWORD).await;
+    let (tx, ty) = (x.csrf("/login/2fa").await, y.csrf("/login/2fa").await);
+    let (fx, fy) = ([("csrf", tx.as_str()), ("code", codes[1].as_str())], [("csrf", ty.as_str()), ("code", codes[1].as_str())]);
+    let (rx, ry) = tokio::join!(x.post_raw("/login/2fa", &fx), y.post_raw("/login/2fa", &fy));
+    let wins = [rx.status(), ry.status()].iter().filter(|s| **s == StatusCode::SEE_OTHER).count();
+    assert_eq!(wins, 1);
+    let events: Vec<String> = berth::activity::list(&mut app.conn(), app.user("alice").id, 1, 50).unwrap().0.into_iter().map(|e| e.kind).collect();
+    assert_eq!(events.iter().filter(|k| *k == "recovery_code_used").count(), 2);
+}
+
+#[actix_web::test]
+async fn a_recovery_code_is_never_a_password() {
+    let app = spawn_app().await;
+    let (_, _, codes) = app.with_2fa("alice").await;
+    assert_eq!(app.browser().login("alice", &codes[0]).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn wrong_codes_count_per_account_across_sessions_and_then_even_the_right_code_waits() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.with_2fa("alice").await;
+    let right = app.fresh_code(&secret);
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    // a session that reached the second step before the attack
+    let patient = app.browser();
+    assert_eq!(location(&patient.login("alice", PASSWORD).await), "/login/2fa");
+    for _ in 0..5 {
+        // a fresh session for every guess, as in the AuthQuake attack
+        let b = app.browser();
+        assert_eq!(location(&b.login("alice", PASSWORD).await), "/login/2fa");
+        assert_eq!(b.second_step(wrong).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(patient.second_step(&right).await.status(), StatusCode::TOO_MANY_REQUESTS, "the right code waits too");
+    assert_eq!(app.browser().login("alice", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS, "one counter per account");
+    app.clock.advance(30);
+    assert_eq!(location(&patient.second_step(&app.code_now(&secret)).await), "/");
+}
+
+#[actix_web::test]
+async fn regenerating_codes_needs_the_password_and_retires_the_old_ones() {
+    let app = spawn_app().await;
+    let (b, _, old) = app.with_2fa("alice").await;
+    let res = b.submit("/settings/security/2fa/recovery-codes", "/settings/security/2fa/recovery-codes", &[("password", "wrong password x")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = b.submit("/settings/security/2fa/recovery-codes", "/settings/security/2fa/recovery-codes", &[("password", PASSWORD)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let new: Vec<String> = regex::Regex::new(r"<li><code>([a-z0-9-]{14})</code></li>").unwrap().captures_iter(&html).map(|c| c[1].to_string()).collect();
+    assert_eq!(new.len(), 10);
+    let x = app.browser();
+    x.login("alice", PASSWORD).await;
+    assert_eq!(x.second_step(&old[0]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(location(&x.second_step(&new[0]).await), "/");
+    // stored only as keyed hashes
+    use diesel::prelude::*;
+    let hashes: Vec<String> = berth::db::schema::recovery_codes::table.select(berth::db::schema::recovery_codes::code_hash).load(&mut app.conn()).unwrap();
+    assert_eq!(hashes.len(), 10);
+    for h in &hashes {
+        assert_eq!(h.len(), 64);
+        assert!(!new.iter().any(|c| h.contains(&c.replace('-', ""))));
+    }
+}
+
+#[actix_web::test]
+async fn disabling_needs_the_password_and_a_code() {
+    let app = spawn_app().await;
+    let (b, secret, codes) = app.with_2fa("alice").await;
+    let page = "/settings/security/2fa/disable";
+    let (_, html) = b.get_text(page).await;
+    assert!(html.contains("recovery codes will be deleted"), "the confirmation names what is lost");
+    let res = b.submit(page, page, &[("password", PASSWORD), ("code", "000000x")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = b.submit(page, page, &[("password", "wrong password x"), ("code", &app.fresh_code(&secret))]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app.user("alice").totp_enabled);
+    let res = b.submit(page, page, &[("password", PASSWORD), ("code", &codes[3])]).await;
+    assert_eq!(location(&res), "/settings/security");
+    let u = app.user("alice");
+    assert!(!u.totp_enabled && u.totp_secret_enc.is_none());
+    assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "the password alone works again");
+}
+
+#[test]
+fn the_compare_and_swap_admits_one_of_many_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = berth::db::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+    let keys = berth::keys::Keys::derive(&[3u8; 64]);
+    let mut conn = pool.get().unwrap();
+    let new = berth::accounts::NewAccount {
+        username: "alice".into(),
+        email: "a@example.com".into(),
+        email_normalized: "a@example.com".into(),
+        password_hash: "x".into(),
+        plan: berth::accounts::Plan::Personal,
+        operator: false,
+    };
+    let user = berth::accounts::create(&mut conn, new, 0).map_err(|_| ()).unwrap();
+    berth::twofactor::begin_enrolment(&mut conn, &keys, &user).unwrap();
+    let user = berth::accounts::find_by_id(&mut conn, user.id).unwrap().unwrap();
+    let secret = berth::twofactor::pending_enrolment(&keys, &user).unwrap().unwrap().secret_base32;
+    let now = 1_800_000_000;
+    let code = berth::twofactor::code_at(&secret, now);
+    let (pool, keys, user) = (Arc::new(pool), Arc::new(keys), Arc::new(user));
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let (pool, keys, user, code) = (pool.clone(), keys.clone(), user.clone(), code.clone());
+            std::thread::spawn(move || berth::twofactor::accept_code(&mut pool.get().unwrap(), &keys, &user, &code, now).unwrap())
+        })
+        .collect();
+    let accepted = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+    assert_eq!(accepted, 1);
+}
