@@ -1,0 +1,177 @@
+//! The operator commands, run as the real binary against a temp data folder.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("BERTH_DATA", self.data())
+            .env_remove("BERTH_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str], stdin: Option<&str>, message: &str) {
+        let out = self.run(args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(err.contains(message), "{args:?}: expected {message:?} in {err:?}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    fn conn(&self) -> berth::db::DbConn {
+        berth::db::open(self.data().join("berth.db").to_str().unwrap()).unwrap().get().unwrap()
+    }
+
+    fn user(&self, name: &str) -> berth::accounts::User {
+        berth::accounts::find_by_username(&mut self.conn(), name).unwrap().unwrap()
+    }
+}
+
+const PW: &str = "an operator chosen passphrase\n";
+
+#[test]
+fn help_documents_every_setting() {
+    let cli = Cli::new();
+    let help = cli.ok(&["--help"], None);
+    for var in [
+        "BERTH_BIND",
+        "BERTH_DATA",
+        "BERTH_DATABASE_URL",
+        "BERTH_PUBLIC_URL",
+        "BERTH_REGISTRY_SERVICE",
+        "BERTH_REGISTRY_HOST",
+        "BERTH_TRUSTED_PROXIES",
+        "BERTH_ISSUER",
+        "BERTH_SIGNUP",
+        "BERTH_SECURE_COOKIES",
+    ] {
+        assert!(help.contains(var), "{var} missing from --help");
+    }
+    let help = cli.ok(&["user", "--help"], None);
+    for cmd in ["add", "list", "plan", "operator", "set-password", "reset-2fa", "disable", "enable", "revoke-tokens"] {
+        assert!(help.contains(cmd), "{cmd} missing from user --help");
+    }
+}
+
+#[test]
+fn user_add_creates_a_user_with_plan_and_operator_flag_in_a_private_data_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    let out = cli.ok(&["user", "add", "Alice", "--email", "alice@example.com", "--plan", "pro", "--operator", "--password-stdin"], Some(PW));
+    assert!(out.contains("created user alice"));
+    let u = cli.user("alice");
+    assert_eq!(u.plan, "pro");
+    assert!(u.is_operator);
+    assert!(berth::accounts::password::verify(&secrecy::SecretString::from("an operator chosen passphrase".to_string()), &u.password_hash));
+    assert_eq!(std::fs::metadata(cli.data()).unwrap().permissions().mode() & 0o777, 0o700);
+    let list = cli.ok(&["user", "list"], None);
+    assert!(list.contains("alice") && list.contains("alice@example.com") && list.contains("pro"));
+}
+
+#[test]
+fn user_add_refuses_bad_input_with_a_clear_message() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    cli.fails(&["user", "add", "ALICE", "--email", "x@example.com", "--password-stdin"], Some(PW), "is taken");
+    cli.fails(&["user", "add", "bobby", "--email", "Alice@Example.com", "--password-stdin"], Some(PW), "exists already");
+    cli.fails(&["user", "add", "bobby", "--email", "b@example.com", "--password-stdin"], Some("password123\n"), "too common");
+    cli.fails(&["user", "add", "bobby", "--email", "b@example.com", "--password-stdin"], Some("short\n"), "at least 8");
+    cli.fails(&["user", "add", "bobby", "--email", "b@example.com", "--plan", "gold", "--password-stdin"], Some(PW), "unknown plan");
+    cli.fails(&["user", "add", "1bob", "--email", "b@example.com", "--password-stdin"], Some(PW), "Start with a letter");
+    cli.fails(&["user", "add", "bobby", "--email", "not-an-email", "--password-stdin"], Some(PW), "valid email");
+    // no terminal and no --password-stdin: a clear refusal instead of a hang
+    cli.fails(&["user", "add", "bobby", "--email", "b@example.com"], None, "--password-stdin");
+    assert_eq!(berth::accounts::list(&mut cli.conn()).unwrap().len(), 1, "nothing else written");
+}
+
+#[test]
+fn plan_operator_disable_enable_and_unknown_users() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    cli.ok(&["user", "plan", "alice", "team"], None);
+    assert_eq!(cli.user("alice").plan, "team");
+    cli.fails(&["user", "plan", "alice", "gold"], None, "unknown plan");
+    cli.ok(&["user", "operator", "alice", "on"], None);
+    assert!(cli.user("alice").is_operator);
+    cli.ok(&["user", "operator", "alice", "off"], None);
+    assert!(!cli.user("alice").is_operator);
+    cli.ok(&["user", "disable", "alice"], None);
+    assert!(cli.user("alice").is_disabled);
+    cli.ok(&["user", "enable", "alice"], None);
+    assert!(!cli.user("alice").is_disabled);
+    for cmd in [&["user", "plan", "nobody", "pro"][..], &["user", "disable", "nobody"], &["user", "reset-2fa", "nobody"], &["user", "revoke-tokens", "nobody"], &["user", "operator", "nobody", "on"]] {
+        cli.fails(cmd, None, "no user named \"nobody\"");
+    }
+    cli.fails(&["user", "set-password", "nobody", "--password-stdin"], Some(PW), "no user named");
+    // operator actions are in the user's activity log
+    let (events, _) = berth::activity::list(&mut cli.conn(), cli.user("alice").id, 1, 50).unwrap();
+    assert!(events.iter().filter(|e| e.kind == "operator_action").count() >= 6);
+}
+
+#[test]
+fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    let keys = berth::keys::Keys::load_or_create(&cli.data()).unwrap();
+    let u = cli.user("alice");
+    berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u).unwrap();
+    use diesel::prelude::*;
+    use berth::db::schema::{sessions, users};
+    diesel::update(users::table.find(u.id)).set(users::totp_enabled.eq(true)).execute(&mut cli.conn()).unwrap();
+    diesel::insert_into(sessions::table)
+        .values((sessions::id_hash.eq("h"), sessions::user_id.eq(Some(u.id)), sessions::state.eq("{}"), sessions::created_at.eq(0i64), sessions::last_seen.eq(0i64)))
+        .execute(&mut cli.conn())
+        .unwrap();
+    cli.fails(&["user", "set-password", "alice", "--password-stdin"], Some("password\n"), "too common");
+    let out = cli.ok(&["user", "set-password", "alice", "--password-stdin"], Some("a fresh operator passphrase\n"));
+    assert!(out.contains("1 session(s) ended"));
+    let after = cli.user("alice");
+    assert!(berth::accounts::password::verify(&secrecy::SecretString::from("a fresh operator passphrase".to_string()), &after.password_hash));
+    assert_ne!(after.security_stamp, u.security_stamp);
+    let n: i64 = sessions::table.count().get_result(&mut cli.conn()).unwrap();
+    assert_eq!(n, 0);
+    cli.ok(&["user", "reset-2fa", "alice"], None);
+    let after = cli.user("alice");
+    assert!(!after.totp_enabled && after.totp_secret_enc.is_none());
+    let out = cli.ok(&["user", "revoke-tokens", "alice"], None);
+    assert!(out.contains("0 revoked"));
+}
+
+#[test]
+fn bad_settings_are_refused_before_anything_starts() {
+    let cli = Cli::new();
+    cli.fails(&["--public-url", "ftp://x", "user", "list"], None, "BERTH_PUBLIC_URL");
+    cli.fails(&["--trusted-proxies", "not-an-ip", "user", "list"], None, "BERTH_TRUSTED_PROXIES");
+    let out = cli.run(&["--signup", "maybe"], None);
+    assert!(!out.status.success());
+}
