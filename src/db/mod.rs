@@ -56,3 +56,36 @@ where
     let nested = matches!(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(), Ok(Some(_)));
     if nested { conn.transaction(f) } else { conn.immediate_transaction(f) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{BigInt, Text};
+
+    #[derive(diesel::QueryableByName)]
+    struct Num {
+        #[diesel(sql_type = BigInt)]
+        v: i64,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Word {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+
+    #[test]
+    fn pooled_connections_have_wal_foreign_keys_secure_delete_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let mut c = pool.get().unwrap();
+        let word = |c: &mut SqliteConnection, q: &str| diesel::sql_query(q).get_result::<Word>(c).unwrap().v;
+        let num = |c: &mut SqliteConnection, q: &str| diesel::sql_query(q).get_result::<Num>(c).unwrap().v;
+        assert_eq!(word(&mut c, "SELECT journal_mode AS v FROM pragma_journal_mode"), "wal");
+        assert_eq!(num(&mut c, "SELECT foreign_keys AS v FROM pragma_foreign_keys"), 1);
+        assert_eq!(num(&mut c, "SELECT secure_delete AS v FROM pragma_secure_delete"), 1);
+        assert_eq!(num(&mut c, "SELECT timeout AS v FROM pragma_busy_timeout"), 5000);
+        // migrations ran
+        assert_eq!(num(&mut c, "SELECT count(*) AS v FROM users"), 0);
+    }
+}
