@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod bad_input;
 mod browser_defences;
+mod html;
 mod login;
 mod sessions;
 mod signup;

@@ -1,0 +1,63 @@
+//! Every page is well-formed HTML: each one goes through `tidy` (Debian's html-tidy), and
+//! anything it reports other than its not knowing newer HTML5 attributes fails the test.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+/// HTML5 attributes tidy 5.6 does not know yet; everything else it says is a failure.
+const KNOWN_TO_TIDY_AS_PROPRIETARY: [&str; 4] = ["\"autocapitalize\"", "\"minlength\"", "\"inputmode\"", "\"aria-current\""];
+
+fn assert_valid(name: &str, html: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.html");
+    std::fs::write(&file, html).unwrap();
+    let out = Command::new("tidy")
+        .args(["-q", "-e", "--gnu-emacs", "yes"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("tidy is needed for this test (Debian package tidy; scripts/test.sh installs it): {e}"));
+    let report = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = report
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !(l.contains("proprietary attribute") && KNOWN_TO_TIDY_AS_PROPRIETARY.iter().any(|a| l.contains(a))))
+        .collect();
+    assert!(problems.is_empty(), "{name} is not valid HTML:\n{}", problems.join("\n"));
+    assert!(html.contains("<title>") && html.contains(" · Berth</title>"), "{name} has a page title");
+}
+
+#[actix_web::test]
+async fn every_page_is_valid_html_with_a_title() {
+    let app = spawn_app().await;
+    let anon = app.browser();
+    for page in ["/login", "/signup", "/no/such/page"] {
+        assert_valid(page, &anon.get_text(page).await.1);
+    }
+    let res = anon.signup("x", "bad", "short").await;
+    assert_valid("sign-up errors", &res.text().await.unwrap());
+    let res = anon.login("nobody", "wrong password here").await;
+    assert_valid("login error", &res.text().await.unwrap());
+
+    let b = app.signed_up("alice").await;
+    for page in ["/settings/account", "/settings/security", "/settings/security/2fa/enable", "/settings/tokens", "/settings/sessions", "/settings/sessions/end-others", "/settings/activity"] {
+        let (status, html) = b.get_text(page).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{page}");
+        assert_valid(page, &html);
+    }
+    b.submit("/settings/security/2fa/enable", "/settings/security/2fa/enable", &[("password", PASSWORD)]).await;
+    let (_, setup) = b.get_text("/settings/security/2fa/setup").await;
+    assert_valid("2FA set-up", &setup);
+    let secret = regex::Regex::new(r#"<code id="totp-secret">([A-Z2-7]+)</code>"#).unwrap().captures(&setup).unwrap()[1].to_string();
+    let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", &app.code_now(&secret))]).await;
+    assert_valid("recovery codes", &res.text().await.unwrap());
+    for page in ["/settings/security", "/settings/security/2fa/disable", "/settings/security/2fa/recovery-codes"] {
+        assert_valid(page, &b.get_text(page).await.1);
+    }
+    let x = app.browser();
+    x.login("alice", PASSWORD).await;
+    assert_valid("second step", &x.get_text("/login/2fa").await.1);
+    let (_, sessions) = b.get_text("/settings/sessions").await;
+    let id = regex::Regex::new(r#"/settings/sessions/([A-Za-z0-9_-]+)/end"#).unwrap().captures(&sessions).unwrap()[1].to_string();
+    assert_valid("end session", &b.get_text(&format!("/settings/sessions/{id}/end")).await.1);
+}
