@@ -127,10 +127,13 @@ impl Throttle {
         Some(self.config.base_seconds.saturating_mul(1u64 << doublings).min(self.config.max_seconds))
     }
 
-    pub fn record_failure(&self, account: &AccountKey, ip: IpAddr) {
+    /// Counts a failure. Returns the back-off in seconds when this failure puts the account
+    /// (further) behind one, so the caller can log the lock once instead of every refusal.
+    pub fn record_failure(&self, account: &AccountKey, ip: IpAddr) -> Option<u64> {
         let now = self.clock.now();
         self.store.add_account_failure(account, now);
         self.store.add_ip_failure(ip, now, now - self.config.ip_window_seconds as i64);
+        self.store.account(account).and_then(|(failures, _)| self.backoff(failures))
     }
 
     pub fn record_success(&self, account: &AccountKey) {
@@ -157,10 +160,10 @@ mod tests {
         let (clock, t) = setup();
         let acct = AccountKey::User(1);
         for _ in 0..4 {
-            t.record_failure(&acct, IP);
+            assert_eq!(t.record_failure(&acct, IP), None);
             assert!(t.check(&acct, IP).is_ok());
         }
-        t.record_failure(&acct, IP);
+        assert_eq!(t.record_failure(&acct, IP), Some(30));
         assert_eq!(t.check(&acct, IP), Err(30));
         clock.advance(30);
         assert!(t.check(&acct, IP).is_ok());

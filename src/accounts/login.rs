@@ -35,35 +35,44 @@ pub async fn check_password(app: &AppState, login: &str, password: SecretString,
     let user = app.db(move |c| accounts::find_by_login(c, &login_owned)).await?;
     let key = account_key(user.as_ref(), login);
     if let Err(wait) = app.throttle.check(&key, ip) {
-        if let Some(u) = &user {
-            record(app, u.id, Event::Throttled, "too many failed attempts", client).await?;
-        }
         return Ok(PasswordCheck::Throttled(wait));
     }
     let matches = app.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     match user {
         Some(u) if matches && !u.is_disabled => Ok(PasswordCheck::Valid(u)),
         other => {
-            app.throttle.record_failure(&key, ip);
-            if let Some(u) = other {
-                let why = if u.is_disabled { "account disabled" } else { "wrong password" };
-                record(app, u.id, Event::SignInFailed, why, client).await?;
-            }
+            let logged = other.as_ref().map(|u| (u.id, Event::SignInFailed, if u.is_disabled { "account disabled" } else { "wrong password" }));
+            count_failure(app, &key, ip, logged, client).await?;
             Ok(PasswordCheck::Invalid)
         }
     }
 }
 
+/// Counts a failed password, code or recovery code in the shared throttle, logs it (when
+/// `logged` names the account and event), and logs the lock it starts, once per lock: a
+/// throttled attacker's further attempts write nothing.
+pub async fn count_failure(app: &AppState, key: &AccountKey, ip: IpAddr, logged: Option<(i32, Event, &str)>, client: &Client) -> Result<(), AppError> {
+    let lock = app.throttle.record_failure(key, ip);
+    if let Some((user_id, event, detail)) = logged {
+        record(app, user_id, event, detail, client).await?;
+        if let Some(seconds) = lock {
+            let detail = format!("sign-in paused for {} after repeated failures", crate::web::fmt::duration(seconds));
+            record(app, user_id, Event::Throttled, &detail, client).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Re-checks the password of a signed-in user before a sensitive change (2FA, password,
 /// email). Failures count in the same throttle as logins.
-pub async fn confirm_password(app: &AppState, user: &User, password: SecretString, ip: IpAddr) -> Result<bool, AppError> {
+pub async fn confirm_password(app: &AppState, user: &User, password: SecretString, client: &Client, ip: IpAddr) -> Result<bool, AppError> {
     let key = AccountKey::User(user.id);
     if let Err(wait) = app.throttle.check(&key, ip) {
         return Err(AppError::TooManyRequests { retry_after: wait });
     }
     let ok = app.hasher.verify(password, Some(user.password_hash.clone())).await?;
     if !ok {
-        app.throttle.record_failure(&key, ip);
+        count_failure(app, &key, ip, Some((user.id, Event::SignInFailed, "wrong password at a confirmation")), client).await?;
     }
     Ok(ok)
 }

@@ -77,7 +77,7 @@ impl Event {
         match self {
             Event::SignedIn => "Signed in",
             Event::SignInFailed => "Sign-in failed",
-            Event::Throttled => "Sign-in throttled",
+            Event::Throttled => "Sign-in paused after failed attempts",
             Event::SignedOut => "Signed out",
             Event::TwoFactorEnabled => "Two-factor authentication enabled",
             Event::TwoFactorDisabled => "Two-factor authentication disabled",

@@ -82,7 +82,7 @@ pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientI
     let mut errors = FieldErrors::default();
     let typed: String = form.email.chars().take(254).collect();
     let email = accounts::normalize_email(&form.email).map_err(|e| errors.add("email", e)).ok();
-    if !confirm_password(&app, &who.user, form.current_password, info.ip).await? {
+    if !confirm_password(&app, &who.user, form.current_password, &info.client, info.ip).await? {
         errors.add("email_password", "That is not your current password.");
     }
     let Some((email, normalized)) = email.filter(|_| errors.is_empty()) else {
@@ -121,7 +121,7 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
     } else if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         errors.add("confirm_password", "The two new passwords differ.");
     }
-    if !confirm_password(&app, &who.user, form.current_password, info.ip).await? {
+    if !confirm_password(&app, &who.user, form.current_password, &info.client, info.ip).await? {
         errors.add("current_password", "That is not your current password.");
     }
     if !errors.is_empty() {

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::AppError;
-use crate::accounts::login::{PasswordCheck, check_password, record};
+use crate::accounts::login::{PasswordCheck, check_password, count_failure, record};
 use crate::accounts::{self, AccountError, NewAccount, Plan};
 use crate::activity::Event;
 use crate::server::AppState;
@@ -183,7 +183,6 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
     // Wrong codes count per account, across sessions: after the threshold even the right
     // code waits (a fresh session per guess gains nothing).
     if let Err(wait) = app.throttle.check(&key, info.ip) {
-        record(&app, uid, Event::Throttled, "too many wrong codes", &info.client).await?;
         return Err(AppError::TooManyRequests { retry_after: wait });
     }
     let (keys, now) = (app.keys.clone(), app.now());
@@ -209,8 +208,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
             Ok(redirect(&next))
         }
         None => {
-            app.throttle.record_failure(&key, info.ip);
-            record(&app, uid, Event::TwoFactorFailed, "at sign-in", &info.client).await?;
+            count_failure(&app, &key, info.ip, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
             let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: Some("That code is not valid. Try the current code, or a recovery code.".into()) };
             Ok(HttpResponse::Unauthorized().content_type("text/html; charset=utf-8").body(page.render()?))
         }

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::AppError;
-use crate::accounts::login::{confirm_password, record};
+use crate::accounts::login::{confirm_password, count_failure, record};
 use crate::activity::Event;
 use crate::server::AppState;
 use crate::throttle::AccountKey;
@@ -109,7 +109,7 @@ pub async fn enable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
     if who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    if !confirm_password(&app, &who.user, form.password, info.ip).await? {
+    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(enable_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
     let (keys, user) = (app.keys.clone(), who.user.clone());
@@ -189,7 +189,7 @@ pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     let code: String = form.code.expose_secret().chars().take(16).collect();
     let codes = app.db(move |c| twofactor::confirm_enrolment(c, &keys, &user, &code, now)).await?;
     let Some(codes) = codes else {
-        app.throttle.record_failure(&key, info.ip);
+        count_failure(&app, &key, info.ip, Some((who.user.id, Event::TwoFactorFailed, "setting up two-factor authentication")), &info.client).await?;
         let body = render_setup(&app, &who, Some("That code is not valid. Check the time on your phone and enter the current code.".into()))?
             .ok_or_else(|| AppError::BadRequest("Two-factor set-up is no longer open.".into()))?;
         return Ok(unprocessable(body));
@@ -210,7 +210,7 @@ pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInf
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    if !confirm_password(&app, &who.user, form.password, info.ip).await? {
+    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(regenerate_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
     let (keys, uid) = (app.keys.clone(), who.user.id);
@@ -261,7 +261,7 @@ pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    if !confirm_password(&app, &who.user, form.password, info.ip).await? {
+    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(disable_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
     let key = AccountKey::User(who.user.id);
@@ -282,8 +282,7 @@ pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
         })
         .await?;
     if !done {
-        app.throttle.record_failure(&key, info.ip);
-        record(&app, who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication", &info.client).await?;
+        count_failure(&app, &key, info.ip, Some((who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication")), &info.client).await?;
         return Ok(unprocessable(disable_page(&who, Some("That code is not valid.".into()))?.render()?));
     }
     record(&app, who.user.id, Event::TwoFactorDisabled, "", &info.client).await?;
