@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command: installs the system packages the tests drive (Debian), then
+# runs every test. Arguments go to `cargo test`, e.g. `scripts/test.sh --test browser`.
+set -euo pipefail
+
+# Debian packages the tests need, and a command each one provides (to see what is missing).
+# Add entries here as tests need more tools (docker-registry, skopeo, docker.io, ...).
+PACKAGES=(
+  chromium:chromium
+  chromium-driver:chromedriver
+  tidy:tidy
+)
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+missing=()
+for entry in "${PACKAGES[@]}"; do
+  package="${entry%%:*}"
+  command="${entry#*:}"
+  if ! command -v "$command" >/dev/null 2>&1; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "scripts/test.sh: installing ${missing[*]}" >&2
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+exec cargo test --locked "$@"
