@@ -109,11 +109,24 @@ fn init_logging(default: &str) {
 }
 
 fn serve(settings: Settings) -> Result<(), String> {
+    keep_large_allocations_out_of_the_heap();
     actix_web::rt::System::new().block_on(async move {
         let (addr, state, server) = crate::server::start(settings, Arc::new(SystemClock))?;
         tracing::info!(%addr, public_url = %state.public_url, "Berth is listening");
         server.await.map_err(|e| e.to_string())
     })
+}
+
+/// argon2 allocates 19 MiB per hash. glibc raises its mmap threshold after such a block is
+/// freed, so later ones come from per-thread heaps that never shrink: under a login flood
+/// the server grew to 0.6–1.2 GB. A fixed 1 MiB threshold maps and unmaps every large
+/// block, and the same flood stays near 35 MB (BENCHMARKS.md).
+fn keep_large_allocations_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tuning; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }
 
 fn open_db(settings: &Settings) -> Result<crate::db::DbConn, String> {

@@ -102,17 +102,13 @@ impl Throttle {
     pub fn check(&self, account: &AccountKey, ip: IpAddr) -> Result<(), u64> {
         let now = self.clock.now();
         let mut wait: i64 = 0;
-        if let Some((failures, last)) = self.store.account(account) {
-            if let Some(backoff) = self.backoff(failures) {
-                wait = wait.max(last + backoff as i64 - now);
-            }
+        if let Some(backoff) = self.store.account(account).and_then(|(failures, last)| self.backoff(failures).map(|b| last + b as i64)) {
+            wait = wait.max(backoff - now);
         }
         let window = self.config.ip_window_seconds as i64;
         let (count, oldest) = self.store.ip_failures_since(ip, now - window);
-        if count >= self.config.ip_failures {
-            if let Some(oldest) = oldest {
-                wait = wait.max(oldest + window - now);
-            }
+        if let Some(oldest) = oldest.filter(|_| count >= self.config.ip_failures) {
+            wait = wait.max(oldest + window - now);
         }
         if wait > 0 { Err(wait as u64) } else { Ok(()) }
     }

@@ -6,10 +6,11 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
 use crate::AppError;
 
@@ -57,20 +58,57 @@ pub fn check_policy(password: &str, username: &str) -> Result<(), &'static str> 
     Ok(())
 }
 
-/// Hashes with a fresh 16-byte salt from the OS. Slow by design: call through `HashPool`.
+thread_local! {
+    /// argon2's 19 MiB working memory, kept per hashing thread and reused: no allocation,
+    /// no page faults, and memory bounded by the number of hashing threads.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn argon2_into(argon: &Argon2, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+    let blocks = argon.params().block_count();
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
+}
+
+/// Hashes with a fresh 16-byte salt from the OS into a PHC string. Slow by design: call
+/// through `HashPool`.
 pub fn hash(password: &SecretString) -> String {
     let mut salt = [0u8; 16];
     crate::keys::fill_random(&mut salt);
+    let mut out = [0u8; 32];
+    let argon = argon2();
+    argon2_into(&argon, password.expose_secret().as_bytes(), &salt, &mut out).expect("argon2 hashing cannot fail with valid parameters");
     let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
-    argon2().hash_password(password.expose_secret().as_bytes(), &salt).expect("argon2 hashing cannot fail with valid parameters").to_string()
+    PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: argon.params().try_into().expect("argon2 parameters encode"),
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).expect("32 bytes is a valid output")),
+    }
+    .to_string()
 }
 
-/// Verifies against a stored PHC string (parameters come from the string).
+/// Verifies against a stored PHC string (algorithm and parameters come from the string).
 pub fn verify(password: &SecretString, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    }
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(stored).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or(Version::V0x13);
+        let params = Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        argon2_into(&Argon2::new(algorithm, version, params), password.expose_secret().as_bytes(), salt, &mut out).ok()?;
+        Some(bool::from(subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes())))
+    };
+    check().unwrap_or(false)
 }
 
 static DUMMY_VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
@@ -89,18 +127,48 @@ pub fn dummy_verifications() -> u64 {
     DUMMY_VERIFICATIONS.load(Ordering::Relaxed)
 }
 
-/// Runs password hashing off the async workers, at most one job per core at a time, so a
-/// flood of logins queues here instead of starving the workers and the database pool.
+/// Runs password hashing on its own threads: never on the async workers, and never in the
+/// blocking pool that database calls (`web::block`) use.
+///
+/// The threads run at the lowest CPU priority (nice 19), so a flood of logins takes only
+/// the CPU nothing else wants: pages, `/healthz` and the database work preempt argon2 at
+/// once, and queued logins wait instead. At most one hash per thread runs at a time, which
+/// also caps argon2's memory (19 MiB per hash) at `threads` x 19 MiB.
 #[derive(Clone)]
 pub struct HashPool {
-    permits: Arc<Semaphore>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Logins waiting beyond this many make callers wait to enqueue (back-pressure).
+const QUEUE: usize = 1024;
+
 impl HashPool {
-    pub fn new(size: usize) -> Self {
-        HashPool { permits: Arc::new(Semaphore::new(size.max(1))) }
+    pub fn new(threads: usize) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("berth-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // the lock is held only while waiting for the next job
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+                        match job {
+                            Some(job) => job(),
+                            None => return, // the pool was dropped
+                        }
+                    }
+                })
+                .expect("spawning a password-hashing thread");
+        }
+        HashPool { jobs: tx }
     }
 
+    /// One thread per core.
     pub fn for_cores() -> Self {
         Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
     }
@@ -110,8 +178,14 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
-        actix_web::rt::task::spawn_blocking(job).await.map_err(AppError::internal)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(job());
+            }))
+            .await
+            .map_err(|_| AppError::internal("the password-hashing pool is gone"))?;
+        result.await.map_err(|_| AppError::internal("a password-hashing job failed"))
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user.
@@ -125,6 +199,16 @@ impl HashPool {
 
     pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
         self.run(move || hash(&password)).await
+    }
+}
+
+/// Nice 19 for the calling thread (on Linux, `setpriority` with id 0 is per thread).
+fn lower_priority() {
+    // SAFETY: setpriority has no memory-safety preconditions; failure only leaves the
+    // priority as it was.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    if rc != 0 {
+        tracing::warn!("could not lower the priority of a password-hashing thread");
     }
 }
 
@@ -165,5 +249,44 @@ mod tests {
         assert!(verify(&pw, &h1));
         assert!(!verify(&SecretString::from("a long passphrase of our".to_string()), &h1));
         assert!(!verify(&pw, "not a hash"));
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own_phc_code() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let pw = SecretString::from("interoperable passphrase".to_string());
+        let ours = hash(&pw);
+        assert!(argon2().verify_password(pw.expose_secret().as_bytes(), &PasswordHash::new(&ours).unwrap()).is_ok());
+        let salt = SaltString::encode_b64(&[9u8; 16]).unwrap();
+        let theirs = argon2().hash_password(pw.expose_secret().as_bytes(), &salt).unwrap().to_string();
+        assert!(verify(&pw, &theirs));
+        // other parameters in the string are honoured (a hash from before a parameter change)
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap());
+        let old = weak.hash_password(pw.expose_secret().as_bytes(), &salt).unwrap().to_string();
+        assert!(verify(&pw, &old));
+        assert!(!verify(&SecretString::from("wrong".to_string()), &old));
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn the_pool_runs_jobs_on_its_own_low_priority_threads() {
+        let pool = HashPool::new(2);
+        let (name, nice) = pool
+            .run(|| {
+                // SAFETY: getpriority has no preconditions.
+                let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+                (std::thread::current().name().map(str::to_string), nice)
+            })
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("berth-hash-"));
+        assert_eq!(nice, 19);
+        let pw = SecretString::from("pool passphrase here".to_string());
+        let h = pool.hash(pw.clone()).await.unwrap();
+        assert!(pool.verify(pw, Some(h)).await.unwrap());
     }
 }

@@ -91,7 +91,7 @@ impl Event {
         }
     }
 
-    pub fn from_str(s: &str) -> Option<Event> {
+    pub fn parse(s: &str) -> Option<Event> {
         Event::ALL.into_iter().find(|e| e.as_str() == s)
     }
 }
@@ -110,7 +110,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn label(&self) -> &str {
-        Event::from_str(&self.kind).map(Event::label).unwrap_or(&self.kind)
+        Event::parse(&self.kind).map(Event::label).unwrap_or(&self.kind)
     }
 }
 

@@ -30,7 +30,7 @@ pub fn relative(t: Timestamp, now: Timestamp) -> String {
 pub fn duration(secs: u64) -> String {
     let (n, unit) = match secs {
         0..=59 => (secs, "second"),
-        60..=3599 => (secs.div_ceil(60).min(59).max(1), "minute"),
+        60..=3599 => (secs.div_ceil(60).clamp(1, 59), "minute"),
         3600..=86_399 => (secs / 3600, "hour"),
         _ => (secs / 86_400, "day"),
     };

@@ -74,14 +74,13 @@ pub fn is_cookieless(path: &str) -> bool {
 /// own public origin. (Part two, the synchronizer token, is checked by `CsrfForm`.)
 pub async fn origin_check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !is_cookieless(req.path()) {
-        if let Some(origin) = req.headers().get(header::ORIGIN) {
-            let allowed = req.app_data::<web::Data<AppState>>().map(|s| s.public_origin.clone()).unwrap_or_default();
-            if origin.to_str().map(|o| o != allowed).unwrap_or(true) {
-                tracing::warn!(path = req.path(), "refused a cross-origin form post");
-                let res = AppError::Forbidden("This form was sent from another site, so it was refused.".into()).error_response();
-                return Ok(req.into_response(res).map_into_right_body());
-            }
+    let origin = req.headers().get(header::ORIGIN).filter(|_| !safe && !is_cookieless(req.path()));
+    if let Some(origin) = origin {
+        let allowed = req.app_data::<web::Data<AppState>>().map(|s| s.public_origin.clone()).unwrap_or_default();
+        if origin.to_str().map(|o| o != allowed).unwrap_or(true) {
+            tracing::warn!(path = req.path(), "refused a cross-origin form post");
+            let res = AppError::Forbidden("This form was sent from another site, so it was refused.".into()).error_response();
+            return Ok(req.into_response(res).map_into_right_body());
         }
     }
     Ok(next.call(req).await?.map_into_left_body())

@@ -1,6 +1,7 @@
 //! The test harness: the real server on port 0 with a temp data folder and a clock the
 //! test controls, and a cookie-keeping client that reads CSRF tokens off pages like a
-//! browser would.
+//! browser would. (Shared by several test binaries, each using part of it.)
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
