@@ -242,8 +242,9 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
         }
         UserCommand::RevokeTokens { name } => {
             let u = find(c, &name)?;
-            // Access tokens arrive with the tokens feature; until then a user holds none.
-            println!("{} holds no access tokens; 0 revoked", u.username);
+            let n = crate::tokens::revoke_all(c, u.id, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())?;
+            log_operator(c, u.id, &format!("{n} access token(s) revoked by an operator"))?;
+            println!("{n} access token(s) of {} revoked (deleted)", u.username);
         }
     }
     Ok(())

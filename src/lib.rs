@@ -13,6 +13,7 @@ pub mod keys;
 pub mod server;
 pub mod sessions;
 pub mod throttle;
+pub mod tokens;
 pub mod twofactor;
 pub mod web;
 

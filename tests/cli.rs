@@ -164,7 +164,15 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let after = cli.user("alice");
     assert!(!after.totp_enabled && after.totp_secret_enc.is_none());
     let out = cli.ok(&["user", "revoke-tokens", "alice"], None);
-    assert!(out.contains("0 revoked"));
+    assert!(out.contains("0 access token(s)"));
+    let new = |d: &str| berth::tokens::NewToken { description: d.into(), scope: berth::tokens::Scope::Admin, expires_at: None };
+    berth::accounts::set_plan(&mut cli.conn(), u.id, berth::accounts::Plan::Team).unwrap();
+    let (_, plain) = berth::tokens::create(&mut cli.conn(), u.id, new("ci"), &Default::default(), 0).map_err(|_| ()).unwrap();
+    berth::tokens::create(&mut cli.conn(), u.id, new("laptop"), &Default::default(), 0).map_err(|_| ()).unwrap();
+    let out = cli.ok(&["user", "revoke-tokens", "alice"], None);
+    assert!(out.contains("2 access token(s) of alice revoked"), "{out}");
+    assert!(berth::tokens::authenticate(&mut cli.conn(), 1, "alice", plain.expose(), "", "").unwrap().is_none());
+    assert_eq!(berth::tokens::page(&mut cli.conn(), u.id, 1, 10).unwrap().len(), 0);
 }
 
 #[test]

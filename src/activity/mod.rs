@@ -36,10 +36,15 @@ pub enum Event {
     EmailChanged,
     SessionEnded,
     OperatorAction,
+    TokenCreated,
+    TokenRenamed,
+    TokenActivated,
+    TokenDeactivated,
+    TokenDeleted,
 }
 
 impl Event {
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 18] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -53,6 +58,11 @@ impl Event {
         Event::EmailChanged,
         Event::SessionEnded,
         Event::OperatorAction,
+        Event::TokenCreated,
+        Event::TokenRenamed,
+        Event::TokenActivated,
+        Event::TokenDeactivated,
+        Event::TokenDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +80,11 @@ impl Event {
             Event::EmailChanged => "email_changed",
             Event::SessionEnded => "session_ended",
             Event::OperatorAction => "operator_action",
+            Event::TokenCreated => "token_created",
+            Event::TokenRenamed => "token_renamed",
+            Event::TokenActivated => "token_activated",
+            Event::TokenDeactivated => "token_deactivated",
+            Event::TokenDeleted => "token_deleted",
         }
     }
 
@@ -88,6 +103,11 @@ impl Event {
             Event::EmailChanged => "Email changed",
             Event::SessionEnded => "Session ended",
             Event::OperatorAction => "Operator action",
+            Event::TokenCreated => "Access token created",
+            Event::TokenRenamed => "Access token renamed",
+            Event::TokenActivated => "Access token activated",
+            Event::TokenDeactivated => "Access token deactivated",
+            Event::TokenDeleted => "Access token deleted",
         }
     }
 

@@ -56,3 +56,26 @@ diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(activity -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, recovery_codes, sessions, activity);
+
+diesel::table! {
+    access_tokens (id) {
+        id -> Integer,
+        uuid -> Text,
+        user_id -> Integer,
+        description -> Text,
+        scope -> Text,
+        token_hash -> Binary,
+        hint -> Text,
+        created_at -> BigInt,
+        creator_ip -> Text,
+        creator_ua -> Text,
+        expires_at -> Nullable<BigInt>,
+        is_active -> Bool,
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+        last_used_ua -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(access_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(access_tokens, users);

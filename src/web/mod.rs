@@ -11,15 +11,13 @@ pub mod pages;
 pub mod security;
 pub mod session;
 pub mod sessions;
+pub mod tokens;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, Resource, web};
-use askama::Template;
 
 use crate::AppError;
 use crate::server::AppState;
-use crate::web::extract::SignedIn;
-use crate::web::pages::Chrome;
 use crate::web::session::WebSession;
 
 /// A resource whose other methods answer 405 with an error page (a GET on a
@@ -46,7 +44,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/settings/security/2fa/recovery-codes").route(get().to(security::regenerate_form)).route(post().to(security::regenerate)))
         .service(resource("/settings/security/2fa/recovery-codes.txt").route(post().to(security::download_codes)))
         .service(resource("/settings/security/2fa/disable").route(get().to(security::disable_form)).route(post().to(security::disable)))
-        .service(resource("/settings/tokens").route(get().to(tokens_page)))
+        .service(resource("/settings/tokens").route(get().to(tokens::overview)).route(post().to(tokens::create)))
+        .service(resource("/settings/tokens/new").route(get().to(tokens::new_form)))
+        .service(resource("/settings/tokens/delete").route(post().to(tokens::delete_many)))
+        .service(resource("/settings/tokens/{uuid}/edit").route(get().to(tokens::edit_form)).route(post().to(tokens::edit)))
+        .service(resource("/settings/tokens/{uuid}/activate").route(post().to(tokens::activate)))
+        .service(resource("/settings/tokens/{uuid}/deactivate").route(post().to(tokens::deactivate)))
+        .service(resource("/settings/tokens/{uuid}/delete").route(get().to(tokens::delete_form)).route(post().to(tokens::delete_one)))
         .service(resource("/settings/sessions").route(get().to(sessions::page)))
         .service(resource("/settings/sessions/end-others").route(get().to(sessions::end_others_form)).route(post().to(sessions::end_others)))
         .service(resource("/settings/sessions/{id}/end").route(get().to(sessions::end_form)).route(post().to(sessions::end)))
@@ -86,17 +90,4 @@ pub async fn static_file(name: web::Path<String>) -> Result<HttpResponse, AppErr
         _ => return Err(AppError::NotFound),
     };
     Ok(HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "public, max-age=3600")).body(body))
-}
-
-#[derive(Template)]
-#[template(path = "settings/tokens.html")]
-struct TokensPage {
-    chrome: Chrome,
-}
-
-/// Personal access tokens arrive with the next piece of work; the menu entry already leads
-/// here and says so plainly.
-async fn tokens_page(who: SignedIn) -> Result<HttpResponse, AppError> {
-    let page = TokensPage { chrome: Chrome::signed_in("Personal access tokens", "tokens", &who)? };
-    Ok(middleware::html(page.render()?))
 }

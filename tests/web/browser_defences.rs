@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-const STATE_CHANGING: [&str; 13] = [
+const STATE_CHANGING: [&str; 19] = [
     "/signup",
     "/login",
     "/login/2fa",
@@ -18,6 +18,12 @@ const STATE_CHANGING: [&str; 13] = [
     "/settings/security/2fa/disable",
     "/settings/sessions/end-others",
     "/settings/sessions/abc/end",
+    "/settings/tokens",
+    "/settings/tokens/delete",
+    "/settings/tokens/00000000-0000-0000-0000-000000000000/edit",
+    "/settings/tokens/00000000-0000-0000-0000-000000000000/activate",
+    "/settings/tokens/00000000-0000-0000-0000-000000000000/deactivate",
+    "/settings/tokens/00000000-0000-0000-0000-000000000000/delete",
 ];
 
 #[actix_web::test]
@@ -68,7 +74,7 @@ async fn a_foreign_origin_is_refused_even_with_a_valid_token() {
 async fn a_get_on_a_state_changing_route_is_405_and_changes_nothing() {
     let app = spawn_app().await;
     let me = app.signed_up("alice").await;
-    for path in ["/logout", "/settings/account/password", "/settings/account/email", "/settings/security/2fa/recovery-codes.txt"] {
+    for path in ["/logout", "/settings/account/password", "/settings/account/email", "/settings/security/2fa/recovery-codes.txt", "/settings/tokens/delete", "/settings/tokens/x/activate", "/settings/tokens/x/deactivate"] {
         let res = me.get(path).await;
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
     }

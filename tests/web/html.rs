@@ -61,3 +61,24 @@ async fn every_page_is_valid_html_with_a_title() {
     let id = regex::Regex::new(r#"/settings/sessions/([A-Za-z0-9_-]+)/end"#).unwrap().captures(&sessions).unwrap()[1].to_string();
     assert_valid("end session", &b.get_text(&format!("/settings/sessions/{id}/end")).await.1);
 }
+
+#[actix_web::test]
+async fn token_pages_are_valid_html() {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    berth::accounts::set_plan(&mut app.conn(), app.user("alice").id, berth::accounts::Plan::Pro).unwrap();
+    assert_valid("empty overview", &b.get_text("/settings/tokens").await.1);
+    assert_valid("new token form", &b.get_text("/settings/tokens/new").await.1);
+    let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "ci"), ("scope", "repo:read"), ("expiration", "30")]).await;
+    assert_valid("copy page", &res.text().await.unwrap());
+    let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", ""), ("scope", "repo:read"), ("expiration", "none")]).await;
+    assert_valid("form errors", &res.text().await.unwrap());
+    b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "second"), ("scope", "repo:admin"), ("expiration", "none")]).await;
+    let (_, overview) = b.get_text("/settings/tokens").await;
+    assert_valid("overview", &overview);
+    let uuids: Vec<String> = regex::Regex::new(r#"name="uuid" value="([0-9a-f-]{36})""#).unwrap().captures_iter(&overview).map(|c| c[1].to_string()).collect();
+    assert_valid("edit", &b.get_text(&format!("/settings/tokens/{}/edit", uuids[0])).await.1);
+    assert_valid("delete one", &b.get_text(&format!("/settings/tokens/{}/delete", uuids[0])).await.1);
+    let res = b.submit("/settings/tokens", "/settings/tokens/delete", &[("uuid", &uuids[0]), ("uuid", &uuids[1])]).await;
+    assert_valid("bulk confirmation", &res.text().await.unwrap());
+}

@@ -11,4 +11,5 @@ mod login;
 mod sessions;
 mod signup;
 mod throttle;
+mod tokens;
 mod twofactor;

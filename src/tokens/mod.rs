@@ -1,0 +1,483 @@
+//! Personal access tokens: creation within the plan's limits, the owner's overview and
+//! changes, and `authenticate` — the one check every token-accepting door calls.
+
+pub mod secret;
+
+use std::fmt;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use crate::AppError;
+use crate::accounts::Plan;
+use crate::activity::{self, Client, Event};
+use crate::clock::Timestamp;
+use crate::db::schema::{access_tokens, users};
+pub use secret::{PlainToken, TokenHash};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Admin,
+    Write,
+    Read,
+    PublicRead,
+}
+
+impl Scope {
+    /// Dropdown order: the widest first.
+    pub const ALL: [Scope; 4] = [Scope::Admin, Scope::Write, Scope::Read, Scope::PublicRead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "repo:admin",
+            Scope::Write => "repo:write",
+            Scope::Read => "repo:read",
+            Scope::PublicRead => "repo:public_read",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Admin => "Read, Write, Delete",
+            Scope::Write => "Read & Write",
+            Scope::Read => "Read-only",
+            Scope::PublicRead => "Public Repo Read-only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|sc| sc.as_str() == s)
+    }
+
+    /// Personal accounts get unscoped tokens only ("Read, Write, Delete").
+    pub fn allowed_on(self, plan: Plan) -> bool {
+        plan.scoped_tokens() || self == Scope::Admin
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A token as its owner sees it: everything but the hash.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = access_tokens)]
+pub struct AccessToken {
+    pub id: i32,
+    pub uuid: String,
+    pub user_id: i32,
+    pub description: String,
+    pub scope: String,
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub creator_ip: String,
+    pub creator_ua: String,
+    pub expires_at: Option<Timestamp>,
+    pub is_active: bool,
+    pub last_used_at: Option<Timestamp>,
+    pub last_used_ip: Option<String>,
+    pub last_used_ua: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Inactive,
+    Expired,
+}
+
+impl AccessToken {
+    pub fn scope(&self) -> Scope {
+        Scope::parse(&self.scope).unwrap_or(Scope::PublicRead)
+    }
+
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    pub fn status(&self, now: Timestamp) -> Status {
+        if self.is_expired(now) {
+            Status::Expired
+        } else if self.is_active {
+            Status::Active
+        } else {
+            Status::Inactive
+        }
+    }
+}
+
+pub const DESCRIPTION_MAX: usize = 100;
+
+/// 1–100 characters after trimming, no control characters.
+pub fn check_description(input: &str) -> Result<String, &'static str> {
+    let d = input.trim();
+    if d.is_empty() {
+        return Err("Add a description, such as where the token will be used.");
+    }
+    if d.chars().count() > DESCRIPTION_MAX {
+        return Err("Use at most 100 characters.");
+    }
+    if d.chars().any(char::is_control) {
+        return Err("The description cannot hold control characters such as line breaks.");
+    }
+    Ok(d.to_string())
+}
+
+/// The *Expiration* choice of the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Never,
+    Days(i64),
+    /// A custom date: the token works until the end of that day, UTC.
+    Until(NaiveDate),
+}
+
+pub const EXPIRY_DAYS: [i64; 3] = [30, 60, 90];
+/// A custom date may lie at most this many days ahead.
+pub const MAX_EXPIRY_DAYS: i64 = 365;
+
+impl Expiry {
+    /// The expiry instant, or why the choice is refused.
+    pub fn at(self, now: Timestamp) -> Result<Option<Timestamp>, &'static str> {
+        match self {
+            Expiry::Never => Ok(None),
+            Expiry::Days(d) if EXPIRY_DAYS.contains(&d) => Ok(Some(now + d * 86_400)),
+            Expiry::Days(_) => Err("Choose 30, 60 or 90 days, a date, or no expiry."),
+            Expiry::Until(date) => {
+                let end = Utc.from_utc_datetime(&date.and_hms_opt(23, 59, 59).expect("valid time")).timestamp();
+                let today = Utc.timestamp_opt(now, 0).single().map(|t| t.date_naive()).ok_or("The clock is out of range.")?;
+                if end <= now {
+                    Err("Choose a date that has not passed.")
+                } else if (date - today).num_days() > MAX_EXPIRY_DAYS {
+                    Err("Choose a date at most one year ahead.")
+                } else {
+                    Ok(Some(end))
+                }
+            }
+        }
+    }
+}
+
+/// Why a token operation was refused.
+#[derive(Debug)]
+pub enum TokenError {
+    /// The plan's limit is reached (the limit).
+    PlanLimit(u32),
+    /// The scope needs a plan with scoped tokens.
+    ScopeNotInPlan,
+    /// No such token of this user (another user's uuid looks exactly like this).
+    NotFound,
+    /// Expired tokens can only be deleted.
+    Expired,
+    Db(AppError),
+}
+
+impl From<diesel::result::Error> for TokenError {
+    fn from(e: diesel::result::Error) -> Self {
+        TokenError::Db(e.into())
+    }
+}
+
+impl From<AppError> for TokenError {
+    fn from(e: AppError) -> Self {
+        TokenError::Db(e)
+    }
+}
+
+impl From<TokenError> for AppError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::PlanLimit(n) => AppError::Forbidden(limit_message(n)),
+            TokenError::ScopeNotInPlan => AppError::Forbidden(SCOPE_MESSAGE.into()),
+            TokenError::NotFound => AppError::NotFound,
+            TokenError::Expired => AppError::BadRequest(EXPIRED_MESSAGE.into()),
+            TokenError::Db(e) => e,
+        }
+    }
+}
+
+pub const SCOPE_MESSAGE: &str = "Scoped tokens need the Pro, Team or Business plan. On the Personal plan tokens are \u{201c}Read, Write, Delete\u{201d}.";
+pub const EXPIRED_MESSAGE: &str = "This token has expired. An expired token can only be deleted.";
+
+pub fn limit_message(limit: u32) -> String {
+    format!(
+        "Your plan allows {limit} access token{}, and you have reached it. Delete a token to create another (every token you hold counts, active or not).",
+        if limit == 1 { "" } else { "s" }
+    )
+}
+
+pub struct NewToken {
+    pub description: String,
+    pub scope: Scope,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Creates a token if the owner's plan allows its scope and one more token. Counting and
+/// inserting happen in one immediate transaction, so concurrent creations cannot pass the
+/// limit together. Returns the token and its plaintext (shown once, never stored).
+pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: &Client, now: Timestamp) -> Result<(AccessToken, PlainToken), TokenError> {
+    crate::db::write_tx(conn, |conn| {
+        let plan: String = users::table.find(user_id).select(users::plan).first(conn)?;
+        let plan: Plan = plan.parse().unwrap_or(Plan::Personal);
+        if !new.scope.allowed_on(plan) {
+            return Err(TokenError::ScopeNotInPlan);
+        }
+        if let Some(limit) = plan.token_limit() {
+            let held: i64 = access_tokens::table.filter(access_tokens::user_id.eq(user_id)).count().get_result(conn)?;
+            if held >= i64::from(limit) {
+                return Err(TokenError::PlanLimit(limit));
+            }
+        }
+        let plain = PlainToken::generate();
+        let token = diesel::insert_into(access_tokens::table)
+            .values((
+                access_tokens::uuid.eq(uuid::Uuid::new_v4().to_string()),
+                access_tokens::user_id.eq(user_id),
+                access_tokens::description.eq(&new.description),
+                access_tokens::scope.eq(new.scope.as_str()),
+                access_tokens::token_hash.eq(plain.hash().0.to_vec()),
+                access_tokens::hint.eq(plain.hint()),
+                access_tokens::created_at.eq(now),
+                access_tokens::creator_ip.eq(&client.ip),
+                access_tokens::creator_ua.eq(activity::truncate(&client.user_agent, activity::MAX_USER_AGENT)),
+                access_tokens::expires_at.eq(new.expires_at),
+            ))
+            .returning(AccessToken::as_returning())
+            .get_result(conn)?;
+        activity::record(conn, user_id, Event::TokenCreated, &token_detail(&token), client, now)?;
+        Ok((token, plain))
+    })
+}
+
+fn token_detail(t: &AccessToken) -> String {
+    format!("\u{201c}{}\u{201d} (berth_pat_{}…)", t.description, t.hint)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub active: i64,
+    pub inactive: i64,
+    pub expired: i64,
+}
+
+impl Counts {
+    pub fn total(&self) -> i64 {
+        self.active + self.inactive + self.expired
+    }
+}
+
+pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Result<Counts, AppError> {
+    let mine = || access_tokens::table.filter(access_tokens::user_id.eq(user_id));
+    let total: i64 = mine().count().get_result(conn)?;
+    let expired: i64 = mine().filter(access_tokens::expires_at.le(now)).count().get_result(conn)?;
+    let active: i64 = mine()
+        .filter(access_tokens::is_active.eq(true))
+        .filter(access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now)))
+        .count()
+        .get_result(conn)?;
+    Ok(Counts { active, inactive: total - active - expired, expired })
+}
+
+/// One page of the owner's tokens, newest first (`page` from 1).
+pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<Vec<AccessToken>, AppError> {
+    Ok(access_tokens::table
+        .filter(access_tokens::user_id.eq(user_id))
+        .order(access_tokens::id.desc())
+        .offset((page.max(1) - 1).saturating_mul(per_page))
+        .limit(per_page)
+        .select(AccessToken::as_select())
+        .load(conn)?)
+}
+
+pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, AppError> {
+    Ok(access_tokens::table
+        .filter(access_tokens::user_id.eq(user_id))
+        .filter(access_tokens::uuid.eq(uuid))
+        .select(AccessToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Renames and/or (de)activates one of the owner's tokens. Expired tokens are refused.
+pub fn update(
+    conn: &mut SqliteConnection,
+    user_id: i32,
+    uuid: &str,
+    description: Option<String>,
+    active: Option<bool>,
+    client: &Client,
+    now: Timestamp,
+) -> Result<AccessToken, TokenError> {
+    crate::db::write_tx(conn, |conn| {
+        let token = find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)?;
+        if token.is_expired(now) {
+            return Err(TokenError::Expired);
+        }
+        let target = access_tokens::table.filter(access_tokens::id.eq(token.id));
+        if let Some(d) = description.filter(|d| *d != token.description) {
+            diesel::update(target).set(access_tokens::description.eq(&d)).execute(conn)?;
+            activity::record(conn, user_id, Event::TokenRenamed, &format!("\u{201c}{}\u{201d} → \u{201c}{d}\u{201d}", token.description), client, now)?;
+        }
+        if let Some(a) = active.filter(|a| *a != token.is_active) {
+            diesel::update(target).set(access_tokens::is_active.eq(a)).execute(conn)?;
+            let event = if a { Event::TokenActivated } else { Event::TokenDeactivated };
+            activity::record(conn, user_id, event, &token_detail(&token), client, now)?;
+        }
+        find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)
+    })
+}
+
+/// Deletes the owner's tokens named by `uuids`, all or nothing: one uuid that is not
+/// theirs (or does not exist) and nothing is deleted. One transaction, one event per token.
+pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], client: &Client, now: Timestamp) -> Result<usize, TokenError> {
+    let mut wanted: Vec<&String> = uuids.iter().collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    crate::db::write_tx(conn, |conn| {
+        let mut found: Vec<AccessToken> = Vec::with_capacity(wanted.len());
+        // SQLite binds at most 32766 variables a statement; chunks keep any list legal
+        for chunk in wanted.chunks(500) {
+            found.extend(
+                access_tokens::table
+                    .filter(access_tokens::user_id.eq(user_id))
+                    .filter(access_tokens::uuid.eq_any(chunk))
+                    .select(AccessToken::as_select())
+                    .load(conn)?,
+            );
+        }
+        if found.len() != wanted.len() {
+            return Err(TokenError::NotFound);
+        }
+        for chunk in found.chunks(500) {
+            let ids: Vec<i32> = chunk.iter().map(|t| t.id).collect();
+            diesel::delete(access_tokens::table.filter(access_tokens::id.eq_any(ids))).execute(conn)?;
+        }
+        for t in &found {
+            activity::record(conn, user_id, Event::TokenDeleted, &token_detail(t), client, now)?;
+        }
+        Ok(found.len())
+    })
+}
+
+/// Deletes every token of a user (`berth user revoke-tokens`).
+pub fn revoke_all(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, AppError> {
+    let uuids: Vec<String> = access_tokens::table.filter(access_tokens::user_id.eq(user_id)).select(access_tokens::uuid).load(conn)?;
+    delete(conn, user_id, &uuids, client, now).map_err(AppError::from)
+}
+
+/// Who a valid token speaks for, and with what scope.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub token_id: i32,
+    pub token_uuid: String,
+    pub user_id: i32,
+    pub username: String,
+    pub scope: Scope,
+}
+
+/// Last use is written at most this often per token when IP and client are unchanged.
+pub const LAST_USE_EVERY: i64 = 60;
+
+/// Checks a presented token for `username`: format and checksum first (no query for a
+/// malformed one), then the hash lookup, the owner (same username, enabled), active, not
+/// expired. On success records last use — at once when the IP or client differs from the
+/// stored one, otherwise at most once a minute — and never on failure.
+pub fn authenticate(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+    username: &str,
+    secret: &str,
+    ip: &str,
+    user_agent: &str,
+) -> Result<Option<Authenticated>, AppError> {
+    let Some(plain) = PlainToken::parse(secret) else { return Ok(None) };
+    let hash = plain.hash();
+    let found: Option<(AccessToken, String, bool)> = access_tokens::table
+        .inner_join(users::table)
+        .filter(access_tokens::token_hash.eq(hash.0.to_vec()))
+        .select((AccessToken::as_select(), users::username, users::is_disabled))
+        .first(conn)
+        .optional()?;
+    let Some((token, owner, disabled)) = found else { return Ok(None) };
+    if owner != username.trim().to_lowercase() || disabled || !token.is_active || token.is_expired(now) {
+        return Ok(None);
+    }
+    let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
+    let changed = token.last_used_ip.as_deref() != Some(ip) || token.last_used_ua.as_deref() != Some(user_agent.as_str());
+    let stale = token.last_used_at.is_none_or(|t| now - t >= LAST_USE_EVERY);
+    if changed || stale {
+        diesel::update(access_tokens::table.filter(access_tokens::id.eq(token.id)))
+            .set((
+                access_tokens::last_used_at.eq(now),
+                access_tokens::last_used_ip.eq(ip),
+                access_tokens::last_used_ua.eq(&user_agent),
+            ))
+            .execute(conn)?;
+    }
+    Ok(Some(Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id: token.user_id, username: owner, scope: token.scope() }))
+}
+
+/// Plans and tokens meet here: what the overview and the form say about creating.
+pub fn can_create(plan: Plan, held: i64) -> Result<(), String> {
+    match plan.token_limit() {
+        Some(limit) if held >= i64::from(limit) => Err(limit_message(limit)),
+        _ => Ok(()),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = 1_795_834_489; // 2026-11-28T00:54:49Z
+
+    #[test]
+    fn scopes_round_trip_and_personal_gets_only_admin() {
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+            assert!(s.allowed_on(Plan::Pro));
+        }
+        assert!(Scope::Admin.allowed_on(Plan::Personal));
+        assert!(!Scope::Read.allowed_on(Plan::Personal));
+        assert_eq!(Scope::parse("repo:root"), None);
+    }
+
+    #[test]
+    fn descriptions_are_1_to_100_characters_without_control_characters() {
+        assert!(check_description("").is_err());
+        assert!(check_description("   ").is_err());
+        assert_eq!(check_description(" ci on build-01 ").unwrap(), "ci on build-01");
+        assert!(check_description(&"é".repeat(100)).is_ok());
+        assert!(check_description(&"é".repeat(101)).is_err());
+        assert!(check_description("line\nbreak").is_err());
+        assert!(check_description("nul\u{0}").is_err());
+    }
+
+    #[test]
+    fn a_custom_date_means_the_end_of_that_day_utc_within_a_year() {
+        let today = Utc.timestamp_opt(NOW, 0).unwrap().date_naive();
+        let end_today = Expiry::Until(today).at(NOW).unwrap().unwrap();
+        assert_eq!(Utc.timestamp_opt(end_today, 0).unwrap().format("%H:%M:%S").to_string(), "23:59:59");
+        assert!(Expiry::Until(today.pred_opt().unwrap()).at(NOW).is_err());
+        assert!(Expiry::Until(today + chrono::Days::new(365)).at(NOW).is_ok());
+        assert!(Expiry::Until(today + chrono::Days::new(366)).at(NOW).is_err());
+        assert_eq!(Expiry::Days(30).at(NOW).unwrap(), Some(NOW + 30 * 86_400));
+        assert!(Expiry::Days(31).at(NOW).is_err());
+        assert_eq!(Expiry::Never.at(NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn the_limit_message_counts_right() {
+        assert!(can_create(Plan::Personal, 0).is_ok());
+        assert!(can_create(Plan::Personal, 1).unwrap_err().contains("1 access token,"));
+        assert!(can_create(Plan::Pro, 5).unwrap_err().contains("5 access tokens"));
+        assert!(can_create(Plan::Team, 10_000).is_ok());
+    }
+}

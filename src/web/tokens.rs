@@ -1,0 +1,378 @@
+//! /settings/tokens: personal access tokens — the overview with counts, the new-token form
+//! (scope dropdown gated by plan, expiry), the copy page shown once, edit, (de)activate,
+//! delete and bulk delete behind a confirmation.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::AppError;
+use crate::accounts::Plan;
+use crate::server::AppState;
+use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, Scope, Status, TokenError};
+use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
+use crate::web::fmt::{When, client_name, when};
+use crate::web::middleware::html;
+use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::redirect;
+
+pub const PER_PAGE: i64 = 25;
+
+pub struct Row {
+    pub uuid: String,
+    pub description: String,
+    pub scope: &'static str,
+    pub hint: String,
+    pub status: &'static str,
+    pub badge: &'static str,
+    pub active: bool,
+    pub expired: bool,
+    pub created: When,
+    pub last_used: Option<When>,
+    /// "exact time · IP · client", shown on hover
+    pub last_used_detail: String,
+    pub expires: Option<When>,
+}
+
+fn row(t: AccessToken, now: i64) -> Row {
+    let (status, badge) = match t.status(now) {
+        Status::Active => ("Active", "badge-green"),
+        Status::Inactive => ("Inactive", "badge-grey"),
+        Status::Expired => ("Expired", "badge-amber"),
+    };
+    let last_used = t.last_used_at.map(|at| when(at, now));
+    let last_used_detail = match &last_used {
+        Some(w) => format!(
+            "{} · {} · {}",
+            w.exact,
+            t.last_used_ip.as_deref().unwrap_or("unknown IP"),
+            t.last_used_ua.as_deref().map(client_name).unwrap_or_else(|| "unknown client".into())
+        ),
+        None => String::new(),
+    };
+    Row {
+        scope: t.scope().label(),
+        status,
+        badge,
+        active: t.is_active,
+        expired: t.is_expired(now),
+        created: when(t.created_at, now),
+        last_used,
+        last_used_detail,
+        expires: t.expires_at.map(|at| when(at, now)),
+        uuid: t.uuid,
+        description: t.description,
+        hint: t.hint,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings/tokens.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    counts: Counts,
+    limit_reason: Option<String>,
+    plan: String,
+    page: i64,
+    pages: i64,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<i64>,
+}
+
+pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
+    let page = q.page.unwrap_or(1);
+    if page < 1 {
+        return Err(AppError::BadRequest("Pages are numbered from 1.".into()));
+    }
+    let (uid, now) = (who.user.id, app.now());
+    let (list, counts) = app.db(move |c| Ok((tokens::page(c, uid, page, PER_PAGE)?, tokens::counts(c, uid, now)?))).await?;
+    let plan = who.user.plan();
+    let page = OverviewPage {
+        chrome: Chrome::signed_in("Personal access tokens", "tokens", &who)?,
+        rows: list.into_iter().map(|t| row(t, now)).collect(),
+        limit_reason: tokens::can_create(plan, counts.total()).err(),
+        plan: plan.to_string(),
+        pages: ((counts.total() + PER_PAGE - 1) / PER_PAGE).max(1),
+        counts,
+        page,
+    };
+    Ok(html(page.render()?))
+}
+
+pub struct ScopeOption {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub enabled: bool,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings/token_new.html")]
+struct NewTokenPage {
+    chrome: Chrome,
+    scopes: Vec<ScopeOption>,
+    description: String,
+    expiration: String,
+    expires_on: String,
+    min_date: String,
+    max_date: String,
+    personal: bool,
+    limit_reason: Option<String>,
+    errors: FieldErrors,
+}
+
+fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64, errors: FieldErrors) -> Result<NewTokenPage, AppError> {
+    let plan = who.user.plan();
+    let chosen = form.map(|f| f.scope.as_str()).unwrap_or(Scope::Admin.as_str());
+    let today = chrono::DateTime::from_timestamp(app.now(), 0).unwrap_or_default().date_naive();
+    Ok(NewTokenPage {
+        chrome: Chrome::signed_in("New access token", "tokens", who)?,
+        scopes: Scope::ALL
+            .into_iter()
+            .map(|s| ScopeOption { value: s.as_str(), label: s.label(), enabled: s.allowed_on(plan), selected: s.as_str() == chosen && s.allowed_on(plan) })
+            .collect(),
+        description: form.map(|f| f.description.chars().take(200).collect()).unwrap_or_default(),
+        expiration: form.map(|f| f.expiration.clone()).unwrap_or_else(|| "none".into()),
+        expires_on: form.map(|f| f.expires_on.clone().unwrap_or_default()).unwrap_or_default().chars().take(10).collect(),
+        min_date: today.format("%Y-%m-%d").to_string(),
+        max_date: (today + chrono::Days::new(tokens::MAX_EXPIRY_DAYS as u64)).format("%Y-%m-%d").to_string(),
+        personal: plan == Plan::Personal,
+        limit_reason: tokens::can_create(plan, held).err(),
+        errors,
+    })
+}
+
+async fn held(app: &AppState, user_id: i32) -> Result<i64, AppError> {
+    let now = app.now();
+    Ok(app.db(move |c| tokens::counts(c, user_id, now)).await?.total())
+}
+
+pub async fn new_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+    let held = held(&app, who.user.id).await?;
+    Ok(html(new_page(&app, &who, None, held, FieldErrors::default())?.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    description: String,
+    scope: String,
+    expiration: String,
+    expires_on: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "settings/token_created.html")]
+struct CreatedPage {
+    chrome: Chrome,
+    token: String,
+    description: String,
+    scope: &'static str,
+    expires: Option<When>,
+    username: String,
+    registry_host: String,
+}
+
+fn parse_expiry(form: &CreateForm) -> Result<Expiry, &'static str> {
+    match form.expiration.as_str() {
+        "none" => Ok(Expiry::Never),
+        "custom" => {
+            let date = form.expires_on.as_deref().unwrap_or("").trim();
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map(Expiry::Until).map_err(|_| "Enter the date as YYYY-MM-DD.")
+        }
+        days => days.parse::<i64>().map(Expiry::Days).map_err(|_| "Choose one of the listed expirations."),
+    }
+}
+
+pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, AppError> {
+    let now = app.now();
+    let mut errors = FieldErrors::default();
+    let description = tokens::check_description(&form.description).map_err(|e| errors.add("description", e)).ok();
+    let scope = Scope::parse(&form.scope);
+    if scope.is_none() {
+        errors.add("scope", "Choose one of the listed access permissions.");
+    }
+    let expires_at = parse_expiry(&form).and_then(|e| e.at(now)).map_err(|e| errors.add("expiration", e)).ok();
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
+    if let (true, Some(description), Some(scope), Some(expires_at)) = (errors.is_empty(), description, scope, expires_at) {
+        let (uid, client) = (who.user.id, info.client.clone());
+        let created = app
+            .db(move |c| match tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now) {
+                Err(TokenError::Db(e)) => Err(e),
+                other => Ok(other),
+            })
+            .await?;
+        match created {
+            Ok((token, plain)) => {
+                let page = CreatedPage {
+                    chrome: Chrome::signed_in("Copy access token", "tokens", &who)?,
+                    token: plain.expose().to_string(),
+                    scope: token.scope().label(),
+                    expires: token.expires_at.map(|t| when(t, now)),
+                    description: token.description,
+                    username: who.user.username.clone(),
+                    registry_host: app.settings.registry_host.clone(),
+                };
+                // rendered in answer to the POST, never redirected to: the plaintext exists
+                // only in this response, which no cache may keep
+                return Ok(HttpResponse::Created().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?));
+            }
+            Err(TokenError::ScopeNotInPlan) => {
+                status = StatusCode::FORBIDDEN;
+                errors.add("scope", tokens::SCOPE_MESSAGE);
+            }
+            Err(TokenError::PlanLimit(limit)) => {
+                status = StatusCode::FORBIDDEN;
+                errors.add("form", tokens::limit_message(limit));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let held = held(&app, who.user.id).await?;
+    let page = new_page(&app, &who, Some(&form), held, errors)?;
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "settings/token_edit.html")]
+struct EditPage {
+    chrome: Chrome,
+    token: Row,
+    description: String,
+    active: bool,
+    errors: FieldErrors,
+}
+
+async fn owned(app: &AppState, user_id: i32, uuid: String) -> Result<AccessToken, AppError> {
+    app.db(move |c| tokens::find_owned(c, user_id, &uuid)).await?.ok_or(AppError::NotFound)
+}
+
+pub async fn edit_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let token = owned(&app, who.user.id, uuid.into_inner()).await?;
+    if token.is_expired(app.now()) {
+        return Err(AppError::BadRequest(tokens::EXPIRED_MESSAGE.into()));
+    }
+    let (description, active) = (token.description.clone(), token.is_active);
+    let page = EditPage { chrome: Chrome::signed_in("Edit access token", "tokens", &who)?, token: row(token, app.now()), description, active, errors: FieldErrors::default() };
+    Ok(html(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    description: String,
+    /// A checkbox: present when ticked.
+    active: Option<String>,
+}
+
+pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(form): CsrfForm<EditForm>) -> Result<HttpResponse, AppError> {
+    let uuid = uuid.into_inner();
+    let active = form.active.is_some();
+    let description = match tokens::check_description(&form.description) {
+        Ok(d) => d,
+        Err(e) => {
+            let token = owned(&app, who.user.id, uuid).await?;
+            let mut errors = FieldErrors::default();
+            errors.add("description", e);
+            let page = EditPage {
+                chrome: Chrome::signed_in("Edit access token", "tokens", &who)?,
+                token: row(token, app.now()),
+                description: form.description.chars().take(200).collect(),
+                active,
+                errors,
+            };
+            return Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(page.render()?));
+        }
+    };
+    let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
+    app.db(move |c| tokens::update(c, uid, &uuid, Some(description), Some(active), &client, now).map_err(AppError::from)).await?;
+    who.session.flash("success", "The token was saved.")?;
+    Ok(redirect("/settings/tokens"))
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+async fn set_active(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: String, active: bool) -> Result<HttpResponse, AppError> {
+    let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
+    let token = app.db(move |c| tokens::update(c, uid, &uuid, None, Some(active), &client, now).map_err(AppError::from)).await?;
+    let verb = if active { "activated" } else { "deactivated" };
+    who.session.flash("success", format!("\u{201c}{}\u{201d} was {verb}.", token.description))?;
+    Ok(redirect("/settings/tokens"))
+}
+
+pub async fn activate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+    set_active(app, who, info, uuid.into_inner(), true).await
+}
+
+pub async fn deactivate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+    set_active(app, who, info, uuid.into_inner(), false).await
+}
+
+#[derive(Template)]
+#[template(path = "settings/token_delete.html")]
+struct DeletePage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+}
+
+fn delete_page(who: &SignedIn, list: Vec<AccessToken>, now: i64) -> Result<String, AppError> {
+    let title = if list.len() == 1 { "Delete access token" } else { "Delete access tokens" };
+    Ok(DeletePage { chrome: Chrome::signed_in(title, "tokens", who)?, rows: list.into_iter().map(|t| row(t, now)).collect() }.render()?)
+}
+
+pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let token = owned(&app, who.user.id, uuid.into_inner()).await?;
+    Ok(html(delete_page(&who, vec![token], app.now())?))
+}
+
+async fn delete_now(app: &AppState, who: &SignedIn, info: &ClientInfo, uuids: Vec<String>) -> Result<HttpResponse, AppError> {
+    let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
+    let n = app.db(move |c| tokens::delete(c, uid, &uuids, &client, now).map_err(AppError::from)).await?;
+    who.session.flash("success", if n == 1 { "1 token was deleted.".to_string() } else { format!("{n} tokens were deleted.") })?;
+    Ok(redirect("/settings/tokens"))
+}
+
+pub async fn delete_one(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+    delete_now(&app, &who, &info, vec![uuid.into_inner()]).await
+}
+
+#[derive(Deserialize)]
+pub struct BulkForm {
+    #[serde(default)]
+    uuid: Vec<String>,
+    confirm: Option<String>,
+}
+
+/// The most tokens one bulk request may name (one page of the form is 25; scripts may send
+/// more, up to the 16 KiB form limit).
+const BULK_MAX: usize = 1000;
+
+/// Bulk delete: the overview posts the selected uuids here; without `confirm` the answer is
+/// the confirmation page naming every token, which posts them back with `confirm`.
+pub async fn delete_many(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<BulkForm>) -> Result<HttpResponse, AppError> {
+    if form.uuid.is_empty() {
+        who.session.flash("info", "Select the tokens to delete first.")?;
+        return Ok(redirect("/settings/tokens"));
+    }
+    if form.uuid.len() > BULK_MAX {
+        return Err(AppError::BadRequest(format!("Delete at most {BULK_MAX} tokens at a time.")));
+    }
+    if form.confirm.as_deref() == Some("yes") {
+        return delete_now(&app, &who, &info, form.uuid).await;
+    }
+    let (uid, uuids) = (who.user.id, form.uuid);
+    let list = app
+        .db(move |c| {
+            let mut found = Vec::with_capacity(uuids.len());
+            for u in &uuids {
+                found.push(tokens::find_owned(c, uid, u)?.ok_or(AppError::NotFound)?);
+            }
+            Ok(found)
+        })
+        .await?;
+    Ok(html(delete_page(&who, list, app.now())?))
+}
