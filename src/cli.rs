@@ -32,6 +32,34 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Development tools (datasets for benchmarks).
+    #[command(hide = true)]
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Create many users with many tokens, in batched transactions.
+    Seed {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 10)]
+        tokens_per_user: usize,
+        /// Usernames are PREFIX0, PREFIX1, …
+        #[arg(long, default_value = "seed")]
+        prefix: String,
+        #[arg(long, default_value = "team")]
+        plan: String,
+        /// The password of every seeded user (hashed once).
+        #[arg(long, default_value = "seeded users password")]
+        password: String,
+        /// Write `username token` lines here (for load generators).
+        #[arg(long)]
+        tokens_out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,7 +110,7 @@ enum UserCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Some(Command::User { .. }));
+    let quiet = matches!(cli.command, Some(Command::User { .. } | Command::Dev { .. }));
     init_logging(if quiet { "warn" } else { "info" });
     let settings = match Settings::from_args(&cli.args) {
         Ok(s) => s,
@@ -91,6 +119,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         None | Some(Command::Serve) => serve(settings),
         Some(Command::User { command }) => user(settings, command),
+        Some(Command::Dev { command }) => dev(settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,6 +188,27 @@ fn find(conn: &mut SqliteConnection, name: &str) -> Result<accounts::User, Strin
 
 fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result<(), String> {
     activity::record(conn, user_id, Event::OperatorAction, what, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())
+}
+
+fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
+    let DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } = command;
+    accounts::normalize_username(&format!("{prefix}0")).map_err(|e| format!("--prefix {prefix:?}: {e}"))?;
+    let plan: Plan = plan.parse()?;
+    let mut conn = open_db(&settings)?;
+    let started = std::time::Instant::now();
+    let hash = accounts::password::hash(&SecretString::from(password));
+    let mut file = match &tokens_out {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)),
+        None => None,
+    };
+    let out = file.as_mut().map(|f| f as &mut dyn std::io::Write);
+    let spec = crate::dev::SeedSpec { prefix: &prefix, users, tokens_per_user, plan, password_hash: &hash };
+    let s = crate::dev::seed(&mut conn, &spec, SystemClock.now(), out).map_err(|e| e.to_string())?;
+    if let Some(mut f) = file {
+        std::io::Write::flush(&mut f).map_err(|e| e.to_string())?;
+    }
+    println!("seeded {} users and {} tokens in {:.1} s", s.users, s.tokens, started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn user(settings: Settings, command: UserCommand) -> Result<(), String> {

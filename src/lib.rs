@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod dev;
 pub mod error;
 pub mod keys;
 pub mod server;

@@ -61,6 +61,12 @@ async fn logs_and_database_hold_no_secret_of_a_full_flow() {
     y.second_step(&codes[4]).await;
     app.browser().login("alice", "a wrong secret password").await;
     secrets.push("a wrong secret password".into());
+    // a personal access token, created and used
+    let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "ci"), ("scope", "repo:admin"), ("expiration", "none")]).await;
+    let html = res.text().await.unwrap();
+    let token = regex::Regex::new(r"berth_pat_[0-9A-Za-z]{38}").unwrap().find(&html).expect("the token").as_str().to_string();
+    assert!(berth::tokens::authenticate(&mut app.conn(), app.state.now(), "alice", &token, "127.0.0.1", "t").unwrap().is_some());
+    secrets.push(token[10..].to_string());
     let new = "the new secret passphrase";
     b.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)]).await;
     secrets.push(new.into());

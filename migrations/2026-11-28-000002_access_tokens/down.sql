@@ -1,1 +1,2 @@
+ALTER TABLE users DROP COLUMN token_count;
 DROP TABLE access_tokens;

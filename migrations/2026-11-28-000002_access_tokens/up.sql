@@ -22,3 +22,10 @@ CREATE UNIQUE INDEX access_tokens_hash ON access_tokens (token_hash);
 CREATE UNIQUE INDEX access_tokens_uuid ON access_tokens (uuid);
 -- the overview: one owner's tokens, newest first
 CREATE INDEX access_tokens_owner_newest ON access_tokens (user_id, id DESC);
+-- the overview's counts without scanning every token: expired ones by date, inactive ones by flag
+CREATE INDEX access_tokens_owner_expiry ON access_tokens (user_id, expires_at);
+CREATE INDEX access_tokens_owner_active ON access_tokens (user_id, is_active);
+
+-- How many tokens the user holds, kept in step by every insert and delete of a token (in
+-- the same transaction): the plan limit and the overview's total read it instead of counting.
+ALTER TABLE users ADD COLUMN token_count BIGINT NOT NULL DEFAULT 0;

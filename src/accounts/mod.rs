@@ -30,6 +30,8 @@ pub struct User {
     pub totp_last_step: Option<i64>,
     pub security_stamp: String,
     pub created_at: Timestamp,
+    /// Tokens held (kept by `tokens`); the plan limit and the overview read it.
+    pub token_count: i64,
 }
 
 // Hand-written so a stray `{:?}` never prints a hash or a sealed secret.

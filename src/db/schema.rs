@@ -15,6 +15,7 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         security_stamp -> Text,
         created_at -> BigInt,
+        token_count -> BigInt,
     }
 }
 

@@ -100,11 +100,12 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// A urlencoded form that carried this session's CSRF token. Bodies are capped at 16 KiB,
-/// must be UTF-8, and are parsed strictly (a repeated single-value field is an error).
-pub struct CsrfForm<T>(pub T);
+/// A urlencoded form that carried this session's CSRF token. Bodies are capped at `LIMIT`
+/// (16 KiB unless a route needs more), must be UTF-8, and are parsed strictly (a repeated
+/// single-value field is an error).
+pub struct CsrfForm<T, const LIMIT: usize = FORM_LIMIT>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm<T, LIMIT> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
@@ -116,13 +117,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 return Err(AppError::BadRequest("Expected a form submission.".into()).into());
             }
             let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > FORM_LIMIT) {
+            if declared.is_some_and(|n| n > LIMIT) {
                 return Err(AppError::PayloadTooLarge.into());
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
-                if body.len() + chunk.len() > FORM_LIMIT {
+                if body.len() + chunk.len() > LIMIT {
                     return Err(AppError::PayloadTooLarge.into());
                 }
                 body.extend_from_slice(&chunk);

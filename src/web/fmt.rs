@@ -8,11 +8,18 @@ pub struct When {
     pub relative: String,
     pub exact: String,
     pub iso: String,
+    /// "2026-12-28": for columns where the day is what matters
+    pub date: String,
 }
 
 pub fn when(t: Timestamp, now: Timestamp) -> When {
     let dt = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
-    When { relative: relative(t, now), exact: dt.format("%Y-%m-%d %H:%M:%S UTC").to_string(), iso: dt.format("%Y-%m-%dT%H:%M:%SZ").to_string() }
+    When {
+        relative: relative(t, now),
+        exact: dt.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        iso: dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        date: dt.format("%Y-%m-%d").to_string(),
+    }
 }
 
 pub fn relative(t: Timestamp, now: Timestamp) -> String {

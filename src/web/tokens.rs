@@ -147,14 +147,8 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64
     })
 }
 
-async fn held(app: &AppState, user_id: i32) -> Result<i64, AppError> {
-    let now = app.now();
-    Ok(app.db(move |c| tokens::counts(c, user_id, now)).await?.total())
-}
-
 pub async fn new_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
-    let held = held(&app, who.user.id).await?;
-    Ok(html(new_page(&app, &who, None, held, FieldErrors::default())?.render()?))
+    Ok(html(new_page(&app, &who, None, who.user.token_count, FieldErrors::default())?.render()?))
 }
 
 #[derive(Deserialize)]
@@ -232,8 +226,8 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
             Err(e) => return Err(e.into()),
         }
     }
-    let held = held(&app, who.user.id).await?;
-    let page = new_page(&app, &who, Some(&form), held, errors)?;
+    // a refused creation changed nothing: the count loaded with the user still holds
+    let page = new_page(&app, &who, Some(&form), who.user.token_count, errors)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
 }
 
@@ -347,13 +341,15 @@ pub struct BulkForm {
     confirm: Option<String>,
 }
 
-/// The most tokens one bulk request may name (one page of the form is 25; scripts may send
-/// more, up to the 16 KiB form limit).
+/// The most tokens one bulk request may name: a page of the overview holds 25, a script may
+/// clear up to 1,000 in one request (one transaction).
 const BULK_MAX: usize = 1000;
+/// 1,000 uuids take ~42 KiB as a form: this route alone takes up to 64 KiB.
+const BULK_FORM_LIMIT: usize = 64 * 1024;
 
 /// Bulk delete: the overview posts the selected uuids here; without `confirm` the answer is
 /// the confirmation page naming every token, which posts them back with `confirm`.
-pub async fn delete_many(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<BulkForm>) -> Result<HttpResponse, AppError> {
+pub async fn delete_many(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<BulkForm, BULK_FORM_LIMIT>) -> Result<HttpResponse, AppError> {
     if form.uuid.is_empty() {
         who.session.flash("info", "Select the tokens to delete first.")?;
         return Ok(redirect("/settings/tokens"));

@@ -26,9 +26,16 @@ fn uuids_in(html: &str) -> Vec<String> {
     Regex::new(r#"name="uuid" value="([0-9a-f-]{36})""#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect()
 }
 
+/// Counts the tokens, and checks on the way that every user's kept count is right.
 fn count_tokens(app: &TestApp) -> i64 {
+    use berth::db::schema::{access_tokens, users};
     use diesel::prelude::*;
-    berth::db::schema::access_tokens::table.count().get_result(&mut app.conn()).unwrap()
+    let kept: Vec<(i32, i64)> = users::table.select((users::id, users::token_count)).load(&mut app.conn()).unwrap();
+    for (id, count) in kept {
+        let real: i64 = access_tokens::table.filter(access_tokens::user_id.eq(id)).count().get_result(&mut app.conn()).unwrap();
+        assert_eq!(count, real, "the kept token count of user {id} is off");
+    }
+    access_tokens::table.count().get_result(&mut app.conn()).unwrap()
 }
 
 #[actix_web::test]
@@ -133,6 +140,7 @@ async fn the_overview_counts_pages_and_orders_newest_first() {
     let (_, html) = b.get_text("/settings/tokens?page=2").await;
     assert_eq!(uuids_in(&html).len(), 5);
     assert!(html.contains("token 00") && html.contains(r#"badge-amber">Expired"#) && html.contains("Page 2 of 2"));
+    assert_eq!(count_tokens(&app), 30);
     assert_eq!(b.get("/settings/tokens?page=0").await.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -350,4 +358,26 @@ fn a_malformed_token_is_refused_before_any_query() {
         assert!(tokens::authenticate(&mut empty, 0, "alice", bad, "", "").unwrap().is_none(), "{bad}");
     }
     assert!(tokens::authenticate(&mut empty, 0, "alice", token.expose(), "", "").is_err(), "a well-formed one does query");
+}
+
+#[actix_web::test]
+async fn a_thousand_tokens_go_in_one_bulk_request() {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    set_plan(&app, "alice", Plan::Business);
+    let uid = app.user("alice").id;
+    let uuids: Vec<String> = (0..1000)
+        .map(|i| tokens::create(&mut app.conn(), uid, NewToken { description: format!("bulk {i}"), scope: Scope::Read, expires_at: None }, &Client::default(), 0).map_err(|_| ()).unwrap().0.uuid)
+        .collect();
+    let token = b.csrf("/settings/tokens").await;
+    let mut fields: Vec<(&str, &str)> = vec![("csrf", token.as_str()), ("confirm", "yes")];
+    fields.extend(uuids.iter().map(|u| ("uuid", u.as_str())));
+    let res = b.post_raw("/settings/tokens/delete", &fields).await;
+    assert_eq!(location(&res), "/settings/tokens");
+    assert_eq!(count_tokens(&app), 0);
+    // one more than the limit is refused whole
+    let mut fields: Vec<(&str, &str)> = vec![("csrf", token.as_str()), ("confirm", "yes")];
+    let many: Vec<String> = (0..1001).map(|i| format!("00000000-0000-0000-0000-{i:012}")).collect();
+    fields.extend(many.iter().map(|u| ("uuid", u.as_str())));
+    assert_eq!(b.post_raw("/settings/tokens/delete", &fields).await.status(), StatusCode::BAD_REQUEST);
 }

@@ -1,0 +1,120 @@
+//! Development datasets (`berth dev seed`, hidden from `--help`): many users and tokens,
+//! written in large batched transactions, for benchmarks and load runs. One argon2 hash,
+//! computed once, serves every user.
+
+use std::io::Write;
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use crate::AppError;
+use crate::accounts::Plan;
+use crate::clock::Timestamp;
+use crate::db::schema::{access_tokens, users};
+use crate::tokens::{PlainToken, Scope};
+
+/// Rows per INSERT statement (15 columns × 1,000 stays under SQLite's 32,766 variables).
+const BATCH: usize = 1000;
+
+/// What to seed.
+pub struct SeedSpec<'a> {
+    /// Usernames are `{prefix}0`, `{prefix}1`, …
+    pub prefix: &'a str,
+    pub users: usize,
+    pub tokens_per_user: usize,
+    pub plan: Plan,
+    /// One precomputed hash for every user.
+    pub password_hash: &'a str,
+}
+
+pub struct SeedSummary {
+    pub users: usize,
+    pub tokens: usize,
+}
+
+/// Creates the users of `spec`, each with `tokens_per_user` active read-write-delete
+/// tokens. When `tokens_out` is given, every token's owner and plaintext go there, one
+/// `username token` pair a line, for a load generator.
+pub fn seed(conn: &mut SqliteConnection, spec: &SeedSpec, now: Timestamp, mut tokens_out: Option<&mut dyn Write>) -> Result<SeedSummary, AppError> {
+    let SeedSpec { prefix, users: users_wanted, tokens_per_user, plan, password_hash } = *spec;
+    let names: Vec<String> = (0..users_wanted).map(|i| format!("{prefix}{i}")).collect();
+    crate::db::write_tx(conn, |conn| {
+        for chunk in names.chunks(BATCH) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|n| {
+                    let email = format!("{n}@seed.invalid");
+                    (
+                        users::username.eq(n.clone()),
+                        users::email.eq(email.clone()),
+                        users::email_normalized.eq(email),
+                        users::password_hash.eq(password_hash),
+                        users::plan.eq(plan.as_str()),
+                        users::security_stamp.eq(crate::keys::random_token(16)),
+                        users::created_at.eq(now),
+                    )
+                })
+                .collect();
+            diesel::insert_into(users::table).values(rows).execute(conn)?;
+        }
+        Ok::<_, AppError>(())
+    })?;
+    let mut made = 0usize;
+    for chunk in names.chunks(BATCH) {
+        let ids: Vec<(i32, String)> = users::table.filter(users::username.eq_any(chunk)).select((users::id, users::username)).load(conn)?;
+        crate::db::write_tx(conn, |conn| {
+            let mut rows = Vec::with_capacity(BATCH);
+            for (id, name) in &ids {
+                for _ in 0..tokens_per_user {
+                    let plain = PlainToken::generate();
+                    if let Some(out) = tokens_out.as_deref_mut() {
+                        writeln!(out, "{name} {}", plain.expose()).map_err(AppError::internal)?;
+                    }
+                    rows.push((
+                        access_tokens::uuid.eq(uuid::Uuid::new_v4().to_string()),
+                        access_tokens::user_id.eq(*id),
+                        access_tokens::description.eq("seeded"),
+                        access_tokens::scope.eq(Scope::Admin.as_str()),
+                        access_tokens::token_hash.eq(plain.hash().0.to_vec()),
+                        access_tokens::hint.eq(plain.hint().to_string()),
+                        access_tokens::created_at.eq(now),
+                    ));
+                    if rows.len() == BATCH {
+                        made += diesel::insert_into(access_tokens::table).values(std::mem::take(&mut rows)).execute(conn)?;
+                    }
+                }
+            }
+            if !rows.is_empty() {
+                made += diesel::insert_into(access_tokens::table).values(rows).execute(conn)?;
+            }
+            let chunk_ids: Vec<i32> = ids.iter().map(|(id, _)| *id).collect();
+            diesel::update(users::table.filter(users::id.eq_any(chunk_ids)))
+                .set(users::token_count.eq(users::token_count + tokens_per_user as i64))
+                .execute(conn)?;
+            Ok::<_, AppError>(())
+        })?;
+    }
+    Ok(SeedSummary { users: users_wanted, tokens: made })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_makes_working_users_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(dir.path().join("s.db").to_str().unwrap()).unwrap();
+        let mut c = pool.get().unwrap();
+        let mut out = Vec::new();
+        let spec = SeedSpec { prefix: "seed", users: 3, tokens_per_user: 4, plan: Plan::Team, password_hash: "$argon2id$v=19$m=19456,t=2,p=1$x$y" };
+        let s = seed(&mut c, &spec, 100, Some(&mut out)).unwrap();
+        assert_eq!((s.users, s.tokens), (3, 12));
+        let lines = String::from_utf8(out).unwrap();
+        assert_eq!(lines.lines().count(), 12);
+        let (user, token) = lines.lines().last().unwrap().split_once(' ').unwrap();
+        let ok = crate::tokens::authenticate(&mut c, 200, user, token, "127.0.0.1", "bench").unwrap().unwrap();
+        assert_eq!(ok.username, user);
+        assert_eq!(crate::tokens::counts(&mut c, ok.user_id, 200).unwrap().active, 4);
+    }
+}
