@@ -2,14 +2,13 @@
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
 use crate::AppError;
 use crate::server::AppState;
 use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
-use crate::web::pages::Chrome;
+use crate::web::pages::{Chrome, PageQuery, Pager};
 
 pub const PER_PAGE: i64 = 50;
 
@@ -27,20 +26,11 @@ pub struct Row {
 struct ActivityPage {
     chrome: Chrome,
     rows: Vec<Row>,
-    page: i64,
-    pages: i64,
-}
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<i64>,
+    pager: Pager,
 }
 
 pub async fn page(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let page = q.page.unwrap_or(1);
-    if page < 1 {
-        return Err(AppError::BadRequest("Pages are numbered from 1.".into()));
-    }
+    let page = q.number()?;
     let (uid, now) = (who.user.id, app.now());
     let (entries, total) = app.db(move |c| crate::activity::list(c, uid, page, PER_PAGE)).await?;
     let rows = entries
@@ -54,7 +44,6 @@ pub async fn page(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQue
             user_agent: e.user_agent,
         })
         .collect();
-    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
-    let page = ActivityPage { chrome: Chrome::signed_in("Activity", "activity", &who)?, rows, page, pages };
+    let page = ActivityPage { chrome: Chrome::signed_in("Activity", "activity", &who)?, rows, pager: Pager::new("/settings/activity", page, total, PER_PAGE) };
     Ok(html(page.render()?))
 }

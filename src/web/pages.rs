@@ -52,6 +52,34 @@ impl FieldErrors {
     }
 }
 
+/// `?page=N` of a paged list: pages count from 1.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    page: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn number(&self) -> Result<i64, AppError> {
+        match self.page.unwrap_or(1) {
+            n if n >= 1 => Ok(n),
+            _ => Err(AppError::BadRequest("Pages are numbered from 1.".into())),
+        }
+    }
+}
+
+/// Where a list's "Newer / Page N of M / Older" links point (`partials/pager.html`).
+pub struct Pager {
+    pub base: &'static str,
+    pub page: i64,
+    pub pages: i64,
+}
+
+impl Pager {
+    pub fn new(base: &'static str, page: i64, total: i64, per_page: i64) -> Pager {
+        Pager { base, page, pages: ((total + per_page - 1) / per_page).max(1) }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "errors/error.html")]
 struct ErrorPage<'a> {

@@ -14,7 +14,7 @@ use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, Scope, Status, 
 use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
-use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::pages::{Chrome, FieldErrors, PageQuery, Pager};
 use crate::web::redirect;
 
 pub const PER_PAGE: i64 = 25;
@@ -75,20 +75,11 @@ struct OverviewPage {
     counts: Counts,
     limit_reason: Option<String>,
     plan: String,
-    page: i64,
-    pages: i64,
-}
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<i64>,
+    pager: Pager,
 }
 
 pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let page = q.page.unwrap_or(1);
-    if page < 1 {
-        return Err(AppError::BadRequest("Pages are numbered from 1.".into()));
-    }
+    let page = q.number()?;
     let (uid, now) = (who.user.id, app.now());
     let (list, counts) = app.db(move |c| Ok((tokens::page(c, uid, page, PER_PAGE)?, tokens::counts(c, uid, now)?))).await?;
     let plan = who.user.plan();
@@ -97,9 +88,8 @@ pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<Pag
         rows: list.into_iter().map(|t| row(t, now)).collect(),
         limit_reason: tokens::can_create(plan, counts.total()).err(),
         plan: plan.to_string(),
-        pages: ((counts.total() + PER_PAGE - 1) / PER_PAGE).max(1),
+        pager: Pager::new("/settings/tokens", page, counts.total(), PER_PAGE),
         counts,
-        page,
     };
     Ok(html(page.render()?))
 }
