@@ -9,6 +9,9 @@ PACKAGES=(
   chromium:chromium
   chromium-driver:chromedriver
   tidy:tidy
+  docker-registry:docker-registry
+  skopeo:skopeo
+  docker.io:docker
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

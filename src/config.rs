@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// The client-IP window, in seconds.
     #[arg(long, env = "BERTH_THROTTLE_IP_WINDOW_SECONDS", default_value_t = 900, global = true)]
     pub throttle_ip_window_seconds: u64,
+    /// Visibility of a repository created by its first push: `private` or `public`.
+    #[arg(long, env = "BERTH_DEFAULT_VISIBILITY", default_value = "private", value_parser = ["private", "public"], global = true)]
+    pub default_visibility: String,
+    /// Lifetime of registry tokens, in seconds.
+    #[arg(long, env = "BERTH_TOKEN_LIFETIME_SECONDS", default_value_t = 300, global = true)]
+    pub token_lifetime_seconds: i64,
     /// HTTP worker threads [default: number of cores].
     #[arg(long, env = "BERTH_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -99,6 +105,9 @@ pub struct Settings {
     pub session_absolute_seconds: i64,
     pub throttle: ThrottleConfig,
     pub workers: usize,
+    /// Repositories created by a push are public.
+    pub default_public: bool,
+    pub token_lifetime_seconds: i64,
 }
 
 impl Settings {
@@ -120,6 +129,8 @@ impl Settings {
             session_absolute_seconds: 12 * 3600,
             throttle: ThrottleConfig::default(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            default_public: false,
+            token_lifetime_seconds: 300,
         }
     }
 
@@ -159,6 +170,11 @@ impl Settings {
             ip_failures: a.throttle_ip_failures.max(1),
             ip_window_seconds: a.throttle_ip_window_seconds.max(1),
         };
+        s.default_public = a.default_visibility == "public";
+        if !(10..=3600).contains(&a.token_lifetime_seconds) {
+            return Err("BERTH_TOKEN_LIFETIME_SECONDS: use 10 to 3600 seconds".into());
+        }
+        s.token_lifetime_seconds = a.token_lifetime_seconds;
         if let Some(w) = a.workers {
             s.workers = w.max(1);
         }

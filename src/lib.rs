@@ -11,6 +11,7 @@ pub mod db;
 pub mod dev;
 pub mod error;
 pub mod keys;
+pub mod registry;
 pub mod server;
 pub mod sessions;
 pub mod throttle;

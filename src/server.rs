@@ -32,6 +32,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub throttle: Throttle,
     pub hasher: HashPool,
+    /// Signs registry tokens.
+    pub registry_key: crate::registry::keys::SigningKey,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ pub const SECURE_SESSION_COOKIE: &str = "__Host-berth_session";
 pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<AppState>, Server), String> {
     let keys = Keys::load_or_create(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
     let pool = db::open(&settings.database_url)?;
+    let registry_key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let listener = TcpListener::bind(&settings.bind).map_err(|e| format!("binding {}: {e}", settings.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = settings.public_url_for(addr);
@@ -79,6 +82,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         secure_cookies,
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
+        registry_key,
         keys,
         clock: clock.clone(),
         settings,
@@ -107,6 +111,11 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .wrap(from_fn(crate::web::middleware::security_headers))
             .service(web::resource("/static/{file}").route(web::get().to(crate::web::static_file)))
             .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
+            .service(
+                web::resource("/token")
+                    .route(web::get().to(crate::registry::endpoint::get_token))
+                    .route(web::post().to(crate::registry::endpoint::post_token)),
+            )
             .service(web::scope("").wrap(sessions).configure(crate::web::routes))
             .default_service(web::to(crate::web::not_found))
     })

@@ -123,6 +123,18 @@ impl Throttle {
         Some(self.config.base_seconds.saturating_mul(1u64 << doublings).min(self.config.max_seconds))
     }
 
+    /// The client-IP part of `check` alone: for credentials (valid tokens) that must keep
+    /// working while the account's password is throttled.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), u64> {
+        let now = self.clock.now();
+        let window = self.config.ip_window_seconds as i64;
+        let (count, oldest) = self.store.ip_failures_since(ip, now - window);
+        match oldest.filter(|_| count >= self.config.ip_failures) {
+            Some(oldest) if oldest + window > now => Err((oldest + window - now) as u64),
+            _ => Ok(()),
+        }
+    }
+
     /// Counts a failure. Returns the back-off in seconds when this failure puts the account
     /// (further) behind one, so the caller can log the lock once instead of every refusal.
     pub fn record_failure(&self, account: &AccountKey, ip: IpAddr) -> Option<u64> {

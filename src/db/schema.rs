@@ -80,3 +80,17 @@ diesel::table! {
 
 diesel::joinable!(access_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(access_tokens, users);
+
+diesel::table! {
+    repositories (id) {
+        id -> Integer,
+        owner_id -> Integer,
+        name -> Text,
+        is_public -> Bool,
+        created_at -> BigInt,
+        last_push_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(repositories -> users (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(repositories, users);

@@ -110,24 +110,13 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm
     type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
                 return Err(AppError::BadRequest("Expected a form submission.".into()).into());
             }
-            let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > LIMIT) {
-                return Err(AppError::PayloadTooLarge.into());
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
-                if body.len() + chunk.len() > LIMIT {
-                    return Err(AppError::PayloadTooLarge.into());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(&req, payload, LIMIT).await?;
             let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("The form is not valid UTF-8.".into()))?;
             if !decodes_as_utf8(text) {
                 return Err(AppError::BadRequest("The form is not valid UTF-8.".into()).into());
@@ -139,8 +128,25 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm
     }
 }
 
+/// Reads a request body of at most `limit` bytes (declared or streamed, chunked included).
+pub async fn read_limited(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<web::BytesMut, AppError> {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| AppError::BadRequest("The body could not be read.".into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Percent-escapes must decode to UTF-8 too (the usual parsers replace bad bytes silently).
-fn decodes_as_utf8(body: &str) -> bool {
+pub fn decodes_as_utf8(body: &str) -> bool {
     body.split('&').flat_map(|pair| pair.split('=')).all(|part| {
         let plus_free = part.replace('+', " ");
         percent_encoding::percent_decode_str(&plus_free).decode_utf8().is_ok()

@@ -7,6 +7,7 @@ mod account;
 mod bad_input;
 mod browser_defences;
 mod html;
+mod registry_token;
 mod login;
 mod sessions;
 mod signup;

@@ -1,0 +1,258 @@
+//! `GET /token` and `POST /token`: the registry's token server. Credentials come as Basic
+//! (GET) or as a form (POST, containerd's `grant_type=password`); the answer is a JWT whose
+//! `access` lists what was granted. Every answer is JSON, errors included.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::grants::{self, Credential, Requested};
+use super::jwt::{self, Access};
+use crate::AppError;
+use crate::accounts::login::{PasswordCheck, check_password, count_failure};
+use crate::server::AppState;
+use crate::throttle::AccountKey;
+use crate::tokens::{self, PlainToken, Scope};
+use crate::web::extract::{ClientInfo, decodes_as_utf8, read_limited};
+
+pub const INCORRECT: &str = "incorrect username or password";
+pub const USE_A_TOKEN: &str = "please use personal access token to login";
+const FORM_LIMIT: usize = 16 * 1024;
+
+fn json_error(status: StatusCode, details: &str) -> HttpResponse {
+    HttpResponse::build(status).content_type("application/json").json(json!({ "details": details }))
+}
+
+/// A request refused before any credential check.
+#[derive(Debug)]
+enum Refusal {
+    Status(StatusCode, &'static str),
+    UnsupportedGrant,
+}
+
+impl Refusal {
+    fn response(self) -> HttpResponse {
+        match self {
+            Refusal::Status(status, details) => json_error(status, details),
+            Refusal::UnsupportedGrant => HttpResponse::BadRequest().json(json!({ "error": "unsupported_grant_type" })),
+        }
+    }
+}
+
+/// An internal failure as JSON: the status and a plain sentence, never the detail.
+fn from_app_error(e: AppError) -> HttpResponse {
+    let status = actix_web::ResponseError::status_code(&e);
+    if let AppError::Internal(detail) = &e {
+        tracing::error!(%detail, "internal error on /token");
+    }
+    if let AppError::TooManyRequests { retry_after } = e {
+        return HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+            .json(json!({ "details": "too many failed login attempts, try again later" }));
+    }
+    json_error(status, &e.to_string())
+}
+
+/// What a request asked for, whatever its shape.
+#[derive(Default)]
+struct TokenRequest {
+    service: Option<String>,
+    scopes: Vec<String>,
+    username: Option<String>,
+    secret: Option<SecretString>,
+}
+
+impl TokenRequest {
+    fn add(&mut self, key: &str, value: String) -> Result<(), Refusal> {
+        match key {
+            "service" => self.service = Some(value),
+            // repeated or space-joined; both appear in the wild
+            "scope" => self.scopes.extend(value.split(' ').filter(|s| !s.is_empty()).map(str::to_string)),
+            "username" => self.username = Some(value),
+            "password" => self.secret = Some(SecretString::from(value)),
+            "grant_type" if value != "password" => {
+                // a refresh token is never handed out, so none can come back
+                return Err(Refusal::UnsupportedGrant);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// `Authorization: Basic …` → (username, secret). Err for a malformed header.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>, Refusal> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let malformed = || Refusal::Status(StatusCode::BAD_REQUEST, "malformed Authorization header");
+    let text = value.to_str().map_err(|_| malformed())?;
+    let Some(encoded) = text.strip_prefix("Basic ").or_else(|| text.strip_prefix("basic ")) else { return Err(malformed()) };
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (user, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((user.to_string(), SecretString::from(secret.to_string()))))
+}
+
+pub async fn get_token(app: web::Data<AppState>, req: HttpRequest, info: ClientInfo) -> HttpResponse {
+    let mut request = TokenRequest::default();
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if let Err(refusal) = request.add(&k, v.into_owned()) {
+            return refusal.response();
+        }
+    }
+    // GET carries credentials only in the Basic header
+    request.username = None;
+    request.secret = None;
+    match basic_credentials(&req) {
+        Ok(Some((u, s))) => {
+            request.username = Some(u);
+            request.secret = Some(s);
+        }
+        Ok(None) => {}
+        Err(refusal) => return refusal.response(),
+    }
+    answer(&app, request, &info).await
+}
+
+pub async fn post_token(app: web::Data<AppState>, req: HttpRequest, info: ClientInfo, payload: web::Payload) -> HttpResponse {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded");
+    }
+    let body = match read_limited(&req, payload.into_inner(), FORM_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return from_app_error(e),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else { return json_error(StatusCode::BAD_REQUEST, "the body is not valid UTF-8") };
+    if !decodes_as_utf8(text) {
+        return json_error(StatusCode::BAD_REQUEST, "the body is not valid UTF-8");
+    }
+    let mut request = TokenRequest::default();
+    for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+        if let Err(refusal) = request.add(&k, v.into_owned()) {
+            return refusal.response();
+        }
+    }
+    if let (None, Ok(Some((u, s)))) = (&request.secret, basic_credentials(&req)) {
+        request.username = Some(u);
+        request.secret = Some(s);
+    }
+    answer(&app, request, &info).await
+}
+
+async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> HttpResponse {
+    if request.service.as_ref().is_some_and(|s| *s != app.settings.registry_service) {
+        return json_error(StatusCode::BAD_REQUEST, "unknown service");
+    }
+    let mut scopes: Vec<Requested> = Vec::new();
+    for s in &request.scopes {
+        match grants::parse_scope(s) {
+            Some(r) if !scopes.contains(&r) => scopes.push(r),
+            Some(_) => {} // the same scope twice (client retries)
+            None => return json_error(StatusCode::BAD_REQUEST, "malformed scope"),
+        }
+    }
+    if scopes.len() > 16 {
+        return json_error(StatusCode::BAD_REQUEST, "too many scopes");
+    }
+    let credential = match (request.username, request.secret) {
+        (Some(user), Some(secret)) => match authenticate(app, &user, secret, info).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(res)) => return res,
+            Err(e) => return from_app_error(e),
+        },
+        _ => Credential::Anonymous,
+    };
+    match grant(app, &credential, scopes).await {
+        Ok(access) => {
+            let subject = match &credential {
+                Credential::User { username, .. } => username.as_str(),
+                Credential::Anonymous => "",
+            };
+            let s = &app.settings;
+            let issued = jwt::issue(&app.registry_key, &s.issuer, subject, &s.registry_service, &access, app.now(), s.token_lifetime_seconds);
+            let issued_at = chrono::DateTime::from_timestamp(issued.issued_at, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            HttpResponse::Ok().json(json!({
+                "token": issued.token,
+                "access_token": issued.token,
+                "expires_in": issued.expires_in,
+                "issued_at": issued_at,
+            }))
+        }
+        Err(e) => from_app_error(e),
+    }
+}
+
+/// A PAT, or the password while 2FA is off. Err(response) for refused credentials.
+async fn authenticate(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, AppError> {
+    let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
+    if PlainToken::looks_like_token(secret.expose_secret()) {
+        // A valid token works even while the account's password is throttled; only the
+        // client IP's failure count can stop it.
+        if let Err(wait) = app.throttle.check_ip(info.ip) {
+            return Err(AppError::TooManyRequests { retry_after: wait });
+        }
+        let (user, now, ip, ua) = (username.to_string(), app.now(), info.client.ip.clone(), info.client.user_agent.clone());
+        let found = app
+            .db(move |c| {
+                let Some(auth) = tokens::authenticate(c, now, &user, secret.expose_secret(), &ip, &ua)? else { return Ok(None) };
+                let operator = crate::accounts::find_by_id(c, auth.user_id)?.is_some_and(|u| u.is_operator);
+                Ok(Some((auth, operator)))
+            })
+            .await?;
+        return Ok(match found {
+            Some((auth, operator)) => Ok(Credential::User { username: auth.username, scope: auth.scope, operator }),
+            None => {
+                count_failure(app, &AccountKey::Unknown(username.trim().to_lowercase()), info.ip, None, &info.client).await?;
+                Err(refused())
+            }
+        });
+    }
+    match check_password(app, username, secret, &info.client, info.ip).await? {
+        PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
+        PasswordCheck::Valid(user) => {
+            app.throttle.record_success(&AccountKey::User(user.id));
+            Ok(Ok(Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }))
+        }
+        PasswordCheck::Invalid => Ok(Err(refused())),
+        PasswordCheck::Throttled(wait) => Err(AppError::TooManyRequests { retry_after: wait }),
+    }
+}
+
+/// The access list: per requested resource, requested ∩ allowed. Push grants on the
+/// caller's own namespace record the repository.
+async fn grant(app: &AppState, credential: &Credential, scopes: Vec<Requested>) -> Result<Vec<Access>, AppError> {
+    if scopes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (credential, now, public_default) = (credential.clone(), app.now(), app.settings.default_public);
+    app.db(move |c| {
+        let mut access = Vec::with_capacity(scopes.len());
+        for r in scopes {
+            let actions = match r.kind.as_str() {
+                "repository" if grants::valid_repository_name(&r.name) => {
+                    let facts = super::repos::facts(c, &r.name)?;
+                    let actions = grants::intersect(&r.actions, grants::allowed(&credential, &r.name, facts));
+                    let pusher = match &credential {
+                        Credential::User { username, .. } if actions.iter().any(|a| a == grants::PUSH) => crate::accounts::find_by_username(c, username)?,
+                        _ => None,
+                    };
+                    if let Some(owner) = pusher {
+                        super::repos::record_push(c, owner.id, &r.name, public_default, now)?;
+                    }
+                    actions
+                }
+                // the catalog is for operators, and is granted with the literal `*`
+                "registry" if r.name == "catalog" && r.actions.iter().any(|a| a == "*") => match &credential {
+                    Credential::User { operator: true, scope: Scope::Admin, .. } => vec!["*".to_string()],
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            access.push(Access { kind: r.kind, name: r.name, actions });
+        }
+        Ok(access)
+    })
+    .await
+}

@@ -1,0 +1,225 @@
+//! `/token` at the HTTP level: answers, credentials, grants (decoded from the JWT) and bad
+//! input. The real registry, docker and skopeo are in tests/registry.rs.
+
+use base64::Engine;
+use berth::accounts::Plan;
+use berth::tokens::{self, NewToken, Scope};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn claims(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn header(token: &str) -> Value {
+    let part = token.split('.').next().unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+async fn get(app: &TestApp, creds: Option<(&str, &str)>, query: &str) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(format!("{}/token?service=registry.local&{query}", app.url));
+    if let Some((u, p)) = creds {
+        req = req.basic_auth(u, Some(p));
+    }
+    req.send().await.unwrap()
+}
+
+/// The actions granted on `name` in a 200 answer.
+async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions: &str) -> Vec<String> {
+    let res = get(app, creds, &format!("scope=repository:{name}:{actions}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let access = claims(body["token"].as_str().unwrap())["access"].clone();
+    access.as_array().unwrap().iter().find(|a| a["name"] == name).map(|a| a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
+    let uid = app.user(user).id;
+    berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
+    let new = NewToken { description: format!("{scope:?}"), scope, expires_at: None };
+    tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).map_err(|_| ()).unwrap().1.expose().to_string()
+}
+
+#[actix_web::test]
+async fn a_token_answer_has_the_shape_docker_and_skopeo_need() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Admin);
+    let res = get(&app, Some(("alice", &t)), "account=alice&client_id=docker&offline_token=true").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token"], body["access_token"]);
+    assert_eq!(body["expires_in"], 300);
+    assert!(body.get("refresh_token").is_none(), "never a refresh token");
+    assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").unwrap().is_match(body["issued_at"].as_str().unwrap()));
+    let token = body["token"].as_str().unwrap();
+    let h = header(token);
+    assert_eq!((h["alg"].as_str(), h["typ"].as_str()), (Some("ES256"), Some("JWT")));
+    assert_eq!(h["kid"], app.state.registry_key.kid.as_str());
+    let c = claims(token);
+    assert_eq!((c["iss"].as_str(), c["sub"].as_str(), c["aud"].as_str()), (Some("berth"), Some("alice"), Some("registry.local")));
+    assert!(c["aud"].is_string() && c["exp"].is_i64() && c["nbf"].is_i64() && c["iat"].is_i64());
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 300);
+    assert_eq!(c["access"], serde_json::json!([]), "login asks for no scope");
+}
+
+#[actix_web::test]
+async fn grants_follow_the_scope_table() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    app.signed_up("bobby").await;
+    let bob_admin = pat(&app, "bobby", Scope::Admin);
+    // bob's repositories: one public, one private, created by pushes
+    assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/public", "push,pull").await, ["pull", "push"]);
+    assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/private", "push,pull").await, ["pull", "push"]);
+    berth::registry::repos::set_public(&mut app.conn(), app.user("bobby").id, "bobby/public", true).unwrap();
+    let all = "pull,push,delete";
+    for (scope, own) in [(Scope::Admin, vec!["pull", "push", "delete"]), (Scope::Write, vec!["pull", "push"]), (Scope::Read, vec!["pull"]), (Scope::PublicRead, vec![])] {
+        let t = pat(&app, "alice", scope);
+        let creds = Some(("alice", t.as_str()));
+        assert_eq!(granted(&app, creds, "alice/app", all).await, own, "{scope:?} on own private");
+        assert_eq!(granted(&app, creds, "bobby/public", all).await, ["pull"], "{scope:?} on other's public");
+        assert!(granted(&app, creds, "bobby/private", all).await.is_empty(), "{scope:?} on other's private");
+        assert!(granted(&app, creds, "alice", all).await.is_empty(), "one component");
+        assert!(granted(&app, creds, "ghost/app", all).await.is_empty(), "unknown namespace");
+    }
+    // a requested * is answered with explicit actions
+    assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/x", "*").await, ["pull", "push", "delete"]);
+    // anonymous: pulls of public repositories only
+    assert_eq!(granted(&app, None, "bobby/public", "pull,push").await, ["pull"]);
+    assert!(granted(&app, None, "bobby/private", "pull").await.is_empty());
+    // the password of a user without 2FA grants what Read, Write, Delete grants
+    assert_eq!(granted(&app, Some(("alice", PASSWORD)), "alice/app", all).await, ["pull", "push", "delete"]);
+}
+
+#[actix_web::test]
+async fn the_catalog_is_for_operators_only() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Admin);
+    let catalog = |app: &TestApp, t: String| {
+        let url = format!("{}/token?service=registry.local&scope=registry:catalog:*", app.url);
+        async move {
+            let body: Value = reqwest::Client::new().get(url).basic_auth("alice", Some(t)).send().await.unwrap().json().await.unwrap();
+            claims(body["token"].as_str().unwrap())["access"][0]["actions"].clone()
+        }
+    };
+    assert_eq!(catalog(&app, t.clone()).await, serde_json::json!([]));
+    berth::accounts::set_operator(&mut app.conn(), app.user("alice").id, true).unwrap();
+    assert_eq!(catalog(&app, t).await, serde_json::json!(["*"]));
+}
+
+#[actix_web::test]
+async fn refused_credentials_get_the_answers_docker_prints() {
+    let app = spawn_app().await;
+    let (_, _, _) = app.with_2fa("alice").await;
+    app.signed_up("bobby").await;
+    let t = pat(&app, "alice", Scope::Read);
+    let details = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        res.json::<Value>().await.unwrap()["details"].as_str().unwrap().to_string()
+    };
+    assert_eq!(details(get(&app, Some(("alice", PASSWORD)), "").await).await, "please use personal access token to login");
+    assert_eq!(details(get(&app, Some(("alice", "wrong password x")), "").await).await, "incorrect username or password");
+    assert_eq!(details(get(&app, Some(("bobby", &t)), "").await).await, "incorrect username or password", "someone else's token");
+    assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK, "the token works with 2FA on");
+    // deactivated, then reactivated
+    let uid = app.user("alice").id;
+    let uuid = tokens::page(&mut app.conn(), uid, 1, 1).unwrap()[0].uuid.clone();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
+    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "incorrect username or password");
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).unwrap();
+    assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK);
+    // a recovery code is never a password here either
+    // expired
+    app.clock.advance(10);
+    let short = NewToken { description: "short".into(), scope: Scope::Admin, expires_at: Some(app.state.now() + 5) };
+    let (_, s) = tokens::create(&mut app.conn(), uid, short, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    assert_eq!(get(&app, Some(("alice", s.expose())), "").await.status(), StatusCode::OK);
+    app.clock.advance(6);
+    assert_eq!(get(&app, Some(("alice", s.expose())), "").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn a_password_flood_is_throttled_while_a_valid_token_keeps_working() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Admin);
+    for _ in 0..5 {
+        assert_eq!(get(&app, Some(("alice", "wrong password x")), "").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = get(&app, Some(("alice", "wrong password x")), "").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::TOO_MANY_REQUESTS, "the password waits");
+    assert_eq!(app.browser().login("alice", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS, "shared with the web login");
+    assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK, "the token does not");
+}
+
+#[actix_web::test]
+async fn post_takes_containerd_forms_chunked_with_space_joined_scopes() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Admin);
+    let body = format!(
+        "grant_type=password&username=alice&password={}&client_id=containerd&service=registry.local&scope={}",
+        t,
+        url::form_urlencoded::byte_serialize(b"repository:alice/a:pull,push repository:alice/b:pull repository:alice/b:pull").collect::<String>()
+    );
+    let stream = futures_util::stream::iter(body.into_bytes().chunks(7).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", app.url))
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none());
+    let access = claims(body["access_token"].as_str().unwrap())["access"].clone();
+    assert_eq!(access.as_array().unwrap().len(), 2, "the same scope twice is granted once: {access}");
+    // no cookies, no CSRF token: the route is exempt, even with a foreign Origin
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", app.url))
+        .header("origin", "https://evil.example")
+        .form(&[("grant_type", "password"), ("username", "alice"), ("password", t.as_str()), ("service", "registry.local")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn bad_token_requests_are_clear_json_4xx() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let client = reqwest::Client::new();
+    let res = client.post(format!("{}/token", app.url)).form(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("service", "registry.local")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
+    assert_eq!(get(&app, None, "service=other").await.status(), StatusCode::BAD_REQUEST);
+    let res = client.get(format!("{}/token?service=other.service", app.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["details"], "unknown service");
+    for bad in ["Basic !!!", "Basic bm9jb2xvbg==", "Bearer xyz", "Basic"] {
+        let res = client.get(format!("{}/token?service=registry.local", app.url)).header("authorization", bad).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    }
+    for scope in ["nonsense", "repository:alice", ":x:y"] {
+        assert_eq!(get(&app, None, &format!("scope={scope}")).await.status(), StatusCode::BAD_REQUEST, "{scope}");
+    }
+    let big = "x".repeat(20_000);
+    let res = client.post(format!("{}/token", app.url)).form(&[("password", big.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let res = client.post(format!("{}/token", app.url)).header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // unknown types and bad names are granted nothing, without an error
+    let body: Value = get(&app, None, "scope=repository:Alice/App:pull&scope=blob:x:pull").await.json().await.unwrap();
+    assert_eq!(claims(body["token"].as_str().unwrap())["access"][0]["actions"], serde_json::json!([]));
+}
