@@ -32,12 +32,36 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Print the `auth: token:` block for the registry's config.yml and write the
+    /// certificate bundle it needs.
+    RegistryConfig {
+        /// The registry's service name [default: BERTH_REGISTRY_SERVICE].
+        #[arg(long)]
+        service: Option<String>,
+        /// Berth's token URL as the registry's clients reach it [default: BERTH_PUBLIC_URL/token].
+        #[arg(long)]
+        realm: Option<String>,
+        /// Where to write the certificate bundle [default: $BERTH_DATA/registry-bundle.pem].
+        #[arg(long)]
+        bundle: Option<std::path::PathBuf>,
+    },
+    /// Signing keys of registry tokens.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Development tools (datasets for benchmarks).
     #[command(hide = true)]
     Dev {
         #[command(subcommand)]
         command: DevCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Sign with a new key; the old certificate stays in the bundle so earlier tokens verify.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -110,7 +134,7 @@ enum UserCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Some(Command::User { .. } | Command::Dev { .. }));
+    let quiet = !matches!(cli.command, None | Some(Command::Serve));
     init_logging(if quiet { "warn" } else { "info" });
     let settings = match Settings::from_args(&cli.args) {
         Ok(s) => s,
@@ -120,6 +144,8 @@ pub fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(settings),
         Some(Command::User { command }) => user(settings, command),
         Some(Command::Dev { command }) => dev(settings, command),
+        Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
+        Some(Command::Keys { command: KeysCommand::Rotate }) => rotate_keys(settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +214,25 @@ fn find(conn: &mut SqliteConnection, name: &str) -> Result<accounts::User, Strin
 
 fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result<(), String> {
     activity::record(conn, user_id, Event::OperatorAction, what, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())
+}
+
+fn registry_config(settings: Settings, service: Option<String>, realm: Option<String>, bundle: Option<std::path::PathBuf>) -> Result<(), String> {
+    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
+    let key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
+    let path = bundle.unwrap_or_else(|| settings.data_dir.join("registry-bundle.pem"));
+    std::fs::write(&path, crate::registry::keys::bundle(&settings.data_dir)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
+    let realm = realm.unwrap_or_else(|| format!("{}/token", settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind))));
+    println!("# Berth signs registry tokens with key {}", key.kid);
+    println!("auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}", service.unwrap_or(settings.registry_service), settings.issuer, path.display());
+    Ok(())
+}
+
+fn rotate_keys(settings: Settings) -> Result<(), String> {
+    let (old, new) = crate::registry::keys::rotate(&settings.data_dir, SystemClock.now())?;
+    println!("retired key {old}; new key {new}");
+    println!("next: run `berth registry-config` to write the bundle (old and new certificates) and reload the registry, then restart Berth to sign with the new key");
+    Ok(())
 }
 
 fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {

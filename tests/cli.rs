@@ -183,3 +183,24 @@ fn bad_settings_are_refused_before_anything_starts() {
     let out = cli.run(&["--signup", "maybe"], None);
     assert!(!out.status.success());
 }
+
+#[test]
+fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keeps_the_old_certificate() {
+    let cli = Cli::new();
+    let out = cli.ok(&["--public-url", "https://berth.example.com", "--registry-service", "registry.example.com", "registry-config"], None);
+    let bundle = cli.data().join("registry-bundle.pem");
+    for line in ["auth:", "  token:", "    realm: https://berth.example.com/token", "    service: registry.example.com", "    issuer: berth"] {
+        assert!(out.lines().any(|l| l == line), "{line:?} missing in {out}");
+    }
+    assert!(out.contains(&format!("rootcertbundle: {}", std::fs::canonicalize(&bundle).unwrap().display())));
+    assert_eq!(std::fs::read_to_string(&bundle).unwrap().matches("BEGIN CERTIFICATE").count(), 1);
+    let key = berth::registry::keys::SigningKey::load_or_create(&cli.data()).unwrap();
+    assert!(out.contains(&key.kid));
+    let out = cli.ok(&["keys", "rotate"], None);
+    assert!(out.contains(&format!("retired key {}", key.kid)));
+    let custom = cli.dir.path().join("bundle.pem");
+    cli.ok(&["registry-config", "--bundle", custom.to_str().unwrap(), "--realm", "http://10.0.0.5:8080/token"], None);
+    let text = std::fs::read_to_string(&custom).unwrap();
+    assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2, "old and new certificates");
+    assert!(text.contains(&key.cert_pem));
+}

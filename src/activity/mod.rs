@@ -41,10 +41,11 @@ pub enum Event {
     TokenActivated,
     TokenDeactivated,
     TokenDeleted,
+    TokenUsedFromNewIp,
 }
 
 impl Event {
-    pub const ALL: [Event; 18] = [
+    pub const ALL: [Event; 19] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -63,6 +64,7 @@ impl Event {
         Event::TokenActivated,
         Event::TokenDeactivated,
         Event::TokenDeleted,
+        Event::TokenUsedFromNewIp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +87,7 @@ impl Event {
             Event::TokenActivated => "token_activated",
             Event::TokenDeactivated => "token_deactivated",
             Event::TokenDeleted => "token_deleted",
+            Event::TokenUsedFromNewIp => "token_used_from_new_ip",
         }
     }
 
@@ -108,6 +111,7 @@ impl Event {
             Event::TokenActivated => "Access token activated",
             Event::TokenDeactivated => "Access token deactivated",
             Event::TokenDeleted => "Access token deleted",
+            Event::TokenUsedFromNewIp => "Access token used from a new IP address",
         }
     }
 

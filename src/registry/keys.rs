@@ -74,6 +74,35 @@ impl SigningKey {
     }
 }
 
+/// The certificates the registry must trust: the current one first, then those of earlier
+/// keys kept by `rotate`, so tokens signed before a rotation still verify.
+pub fn bundle(data_dir: &Path) -> Result<String, String> {
+    let current = fs::read_to_string(data_dir.join(CERT_FILE)).map_err(|e| format!("{CERT_FILE}: {e}"))?;
+    let mut old: Vec<PathBuf> = fs::read_dir(data_dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("registry-cert-retired-") && n.ends_with(".pem")))
+        .collect();
+    old.sort();
+    let mut out = current;
+    for p in old.iter().rev() {
+        out.push_str(&fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?);
+    }
+    Ok(out)
+}
+
+/// Retires the current key: its certificate stays in the bundle (named by `stamp`), its
+/// private key is deleted, and a new key and certificate are created. Berth signs with the
+/// new key after a restart; the registry must be given the new bundle first.
+pub fn rotate(data_dir: &Path, stamp: i64) -> Result<(String, String), String> {
+    let old = SigningKey::load_or_create(data_dir)?;
+    fs::rename(data_dir.join(CERT_FILE), data_dir.join(format!("registry-cert-retired-{stamp}.pem"))).map_err(|e| e.to_string())?;
+    fs::remove_file(data_dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
+    let new = SigningKey::load_or_create(data_dir)?;
+    Ok((old.kid, new.kid))
+}
+
 fn write_private(path: &PathBuf, bytes: &[u8]) -> Result<(), String> {
     let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
@@ -87,6 +116,20 @@ mod tests {
     fn the_kid_of_the_worked_example_matches_registry_auth_md() {
         let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExL3/rckXbvPBrqckbtZlXGNVe6Sy\nv3VfGArX4I/ptCY5zXqzcbqbddOTuJlHTTR+PdRXWkyNb8XIiVMN45JVaw==\n-----END PUBLIC KEY-----\n";
         assert_eq!(libtrust_kid(&pem_body(pem).unwrap()), "3ANS:LFB3:HOO5:UGTL:QKWQ:ZH2N:M5QR:N3YS:5VBJ:GS4A:HFOG:523L");
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_certificate_in_the_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SigningKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(bundle(dir.path()).unwrap().matches("BEGIN CERTIFICATE").count(), 1);
+        let (old, new) = rotate(dir.path(), 1).unwrap();
+        assert_eq!(old, first.kid);
+        assert_ne!(old, new);
+        let b = bundle(dir.path()).unwrap();
+        assert_eq!(b.matches("BEGIN CERTIFICATE").count(), 2);
+        assert!(b.starts_with(&SigningKey::load_or_create(dir.path()).unwrap().cert_pem));
+        assert!(b.contains(&first.cert_pem));
     }
 
     #[test]

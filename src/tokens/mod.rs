@@ -410,7 +410,8 @@ pub fn authenticate(
         return Ok(None);
     }
     let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
-    let changed = token.last_used_ip.as_deref() != Some(ip) || token.last_used_ua.as_deref() != Some(user_agent.as_str());
+    let new_ip = token.last_used_ip.as_deref() != Some(ip);
+    let changed = new_ip || token.last_used_ua.as_deref() != Some(user_agent.as_str());
     let stale = token.last_used_at.is_none_or(|t| now - t >= LAST_USE_EVERY);
     if changed || stale {
         diesel::update(access_tokens::table.filter(access_tokens::id.eq(token.id)))
@@ -420,6 +421,10 @@ pub fn authenticate(
                 access_tokens::last_used_ua.eq(&user_agent),
             ))
             .execute(conn)?;
+    }
+    if new_ip {
+        let client = Client { ip: ip.to_string(), user_agent: user_agent.clone() };
+        activity::record(conn, token.user_id, Event::TokenUsedFromNewIp, &token_detail(&token), &client, now)?;
     }
     Ok(Some(Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id: token.user_id, username: owner, scope: token.scope() }))
 }

@@ -334,6 +334,10 @@ async fn authenticate_checks_everything_and_records_last_use_sparingly() {
     app.clock.advance(60);
     auth(&app, "alice", &token, "10.0.0.2").unwrap();
     assert_eq!(last(&app).0, Some(t0 + 90));
+    // the first use and the change of IP are in the activity log, the repeats are not
+    let (events, _) = berth::activity::list(&mut app.conn(), uid, 1, 50).unwrap();
+    let from: Vec<String> = events.iter().filter(|e| e.kind == "token_used_from_new_ip").map(|e| e.ip.clone()).collect();
+    assert_eq!(from, ["10.0.0.2", "10.0.0.1"]);
     // a disabled owner's token does not work
     berth::accounts::set_disabled(&mut app.conn(), uid, true).unwrap();
     assert!(auth(&app, "alice", &token, "10.0.0.2").is_none());
