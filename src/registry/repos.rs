@@ -34,6 +34,47 @@ pub fn record_push(conn: &mut SqliteConnection, owner_id: i32, name: &str, publi
     Ok(())
 }
 
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = repositories)]
+pub struct Repository {
+    pub id: i32,
+    pub owner_id: i32,
+    pub name: String,
+    pub is_public: bool,
+    pub created_at: Timestamp,
+    pub last_push_at: Option<Timestamp>,
+}
+
+pub fn list(conn: &mut SqliteConnection, owner_id: i32) -> Result<Vec<Repository>, AppError> {
+    Ok(repositories::table.filter(repositories::owner_id.eq(owner_id)).order(repositories::name.asc()).select(Repository::as_select()).load(conn)?)
+}
+
+/// Creates `{username}/{path}` ahead of the first push. Err(message) for a name outside the
+/// grammar or one that exists.
+pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: &str, public: bool, now: Timestamp) -> Result<Result<String, &'static str>, AppError> {
+    let path = path.trim().trim_start_matches('/');
+    let name = format!("{username}/{path}");
+    if path.is_empty() || !super::grants::valid_repository_name(&name) {
+        return Ok(Err("Use lowercase letters, digits and single . _ - between them; / separates levels."));
+    }
+    let inserted = diesel::insert_into(repositories::table)
+        .values((
+            repositories::owner_id.eq(owner_id),
+            repositories::name.eq(&name),
+            repositories::is_public.eq(public),
+            repositories::created_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(if inserted == 1 { Ok(name) } else { Err("This repository exists already.") })
+}
+
+/// Forgets one of the owner's repositories (the registry's garbage collection frees the data).
+pub fn delete(conn: &mut SqliteConnection, owner_id: i32, name: &str) -> Result<bool, AppError> {
+    let n = diesel::delete(repositories::table.filter(repositories::owner_id.eq(owner_id)).filter(repositories::name.eq(name))).execute(conn)?;
+    Ok(n == 1)
+}
+
 pub fn set_public(conn: &mut SqliteConnection, owner_id: i32, name: &str, public: bool) -> Result<bool, AppError> {
     let n = diesel::update(repositories::table.filter(repositories::owner_id.eq(owner_id)).filter(repositories::name.eq(name)))
         .set(repositories::is_public.eq(public))

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod fmt;
 pub mod middleware;
 pub mod pages;
+pub mod repositories;
 pub mod security;
 pub mod session;
 pub mod sessions;
@@ -54,7 +55,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/settings/sessions").route(get().to(sessions::page)))
         .service(resource("/settings/sessions/end-others").route(get().to(sessions::end_others_form)).route(post().to(sessions::end_others)))
         .service(resource("/settings/sessions/{id}/end").route(get().to(sessions::end_form)).route(post().to(sessions::end)))
-        .service(resource("/settings/activity").route(get().to(activity::page)));
+        .service(resource("/settings/activity").route(get().to(activity::page)))
+        .service(resource("/repositories").route(get().to(repositories::page)).route(post().to(repositories::create)))
+        .service(resource("/repositories/visibility").route(post().to(repositories::visibility)))
+        .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)));
 }
 
 pub fn redirect(to: &str) -> HttpResponse {

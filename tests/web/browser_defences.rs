@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-const STATE_CHANGING: [&str; 19] = [
+const STATE_CHANGING: [&str; 22] = [
     "/signup",
     "/login",
     "/login/2fa",
@@ -24,6 +24,9 @@ const STATE_CHANGING: [&str; 19] = [
     "/settings/tokens/00000000-0000-0000-0000-000000000000/activate",
     "/settings/tokens/00000000-0000-0000-0000-000000000000/deactivate",
     "/settings/tokens/00000000-0000-0000-0000-000000000000/delete",
+    "/repositories",
+    "/repositories/visibility",
+    "/repositories/delete",
 ];
 
 #[actix_web::test]

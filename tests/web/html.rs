@@ -40,7 +40,7 @@ async fn every_page_is_valid_html_with_a_title() {
     assert_valid("login error", &res.text().await.unwrap());
 
     let b = app.signed_up("alice").await;
-    for page in ["/settings/account", "/settings/security", "/settings/security/2fa/enable", "/settings/tokens", "/settings/sessions", "/settings/sessions/end-others", "/settings/activity"] {
+    for page in ["/settings/account", "/settings/security", "/settings/security/2fa/enable", "/settings/tokens", "/settings/sessions", "/settings/sessions/end-others", "/settings/activity", "/repositories"] {
         let (status, html) = b.get_text(page).await;
         assert_eq!(status, reqwest::StatusCode::OK, "{page}");
         assert_valid(page, &html);
@@ -81,4 +81,9 @@ async fn token_pages_are_valid_html() {
     assert_valid("delete one", &b.get_text(&format!("/settings/tokens/{}/delete", uuids[0])).await.1);
     let res = b.submit("/settings/tokens", "/settings/tokens/delete", &[("uuid", &uuids[0]), ("uuid", &uuids[1])]).await;
     assert_valid("bulk confirmation", &res.text().await.unwrap());
+    b.submit("/repositories", "/repositories", &[("path", "app"), ("visibility", "private")]).await;
+    assert_valid("repositories", &b.get_text("/repositories").await.1);
+    assert_valid("delete repository", &b.get_text("/repositories/delete?name=alice%2Fapp").await.1);
+    let res = b.submit("/repositories", "/repositories", &[("path", "Bad Name"), ("visibility", "private")]).await;
+    assert_valid("repository errors", &res.text().await.unwrap());
 }

@@ -8,6 +8,7 @@ mod bad_input;
 mod browser_defences;
 mod html;
 mod registry_token;
+mod repositories;
 mod login;
 mod sessions;
 mod signup;

@@ -1,0 +1,136 @@
+//! /repositories: the user's repositories (name, visibility, created, last push) with a
+//! public/private switch, *Create repository* and *Delete repository*.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::AppError;
+use crate::registry::repos;
+use crate::server::AppState;
+use crate::web::extract::{CsrfForm, SignedIn};
+use crate::web::fmt::{When, when};
+use crate::web::middleware::html;
+use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::redirect;
+
+pub struct Row {
+    pub name: String,
+    pub public: bool,
+    pub created: When,
+    pub last_push: Option<When>,
+}
+
+#[derive(Template)]
+#[template(path = "settings/repositories.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    username: String,
+    registry_host: String,
+    path: String,
+    errors: FieldErrors,
+}
+
+async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldErrors) -> Result<String, AppError> {
+    let (uid, now) = (who.user.id, app.now());
+    let list = app.db(move |c| repos::list(c, uid)).await?;
+    let rows = list.into_iter().map(|r| Row { public: r.is_public, created: when(r.created_at, now), last_push: r.last_push_at.map(|t| when(t, now)), name: r.name }).collect();
+    Ok(ListPage {
+        chrome: Chrome::signed_in("Repositories", "repositories", who)?,
+        rows,
+        username: who.user.username.clone(),
+        registry_host: app.settings.registry_host.clone(),
+        path,
+        errors,
+    }
+    .render()?)
+}
+
+pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+    Ok(html(render(&app, &who, String::new(), FieldErrors::default()).await?))
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    path: String,
+    visibility: String,
+}
+
+pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, AppError> {
+    let public = match form.visibility.as_str() {
+        "public" => true,
+        "private" => false,
+        _ => return Err(AppError::BadRequest("Visibility is public or private.".into())),
+    };
+    let (uid, username, path, now) = (who.user.id, who.user.username.clone(), form.path.clone(), app.now());
+    match app.db(move |c| repos::create(c, uid, &username, &path, public, now)).await? {
+        Ok(name) => {
+            who.session.flash("success", format!("{name} was created."))?;
+            Ok(redirect("/repositories"))
+        }
+        Err(message) => {
+            let mut errors = FieldErrors::default();
+            errors.add("path", message);
+            let body = render(&app, &who, form.path.chars().take(255).collect(), errors).await?;
+            Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VisibilityForm {
+    name: String,
+    public: String,
+}
+
+pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, AppError> {
+    let public = match form.public.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(AppError::BadRequest("Visibility is public or private.".into())),
+    };
+    let (uid, name) = (who.user.id, form.name.clone());
+    if !app.db(move |c| repos::set_public(c, uid, &name, public)).await? {
+        return Err(AppError::NotFound);
+    }
+    who.session.flash("success", format!("{} is now {}.", form.name, if public { "public: anyone may pull it" } else { "private" }))?;
+    Ok(redirect("/repositories"))
+}
+
+#[derive(Template)]
+#[template(path = "settings/repository_delete.html")]
+struct DeletePage {
+    chrome: Chrome,
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub struct NameQuery {
+    name: String,
+}
+
+pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<NameQuery>) -> Result<HttpResponse, AppError> {
+    let uid = who.user.id;
+    let name = q.into_inner().name;
+    let lookup = name.clone();
+    let owned = app.db(move |c| Ok(repos::list(c, uid)?.into_iter().any(|r| r.name == lookup))).await?;
+    if !owned {
+        return Err(AppError::NotFound);
+    }
+    Ok(html(DeletePage { chrome: Chrome::signed_in("Delete repository", "repositories", &who)?, name }.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    name: String,
+}
+
+pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, AppError> {
+    let (uid, name) = (who.user.id, form.name.clone());
+    if !app.db(move |c| repos::delete(c, uid, &name)).await? {
+        return Err(AppError::NotFound);
+    }
+    who.session.flash("success", format!("Berth forgot {}. The registry frees its data at the next garbage collection.", form.name))?;
+    Ok(redirect("/repositories"))
+}
