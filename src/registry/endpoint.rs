@@ -235,7 +235,10 @@ async fn grant(app: &AppState, credential: &Credential, scopes: Vec<Requested>) 
                     let facts = super::repos::facts(c, &r.name)?;
                     let actions = grants::intersect(&r.actions, grants::allowed(&credential, &r.name, facts));
                     let pusher = match &credential {
-                        Credential::User { username, .. } if actions.iter().any(|a| a == grants::PUSH) => crate::accounts::find_by_username(c, username)?,
+                        // a push asked for by name (a `*`, as `skopeo delete` sends, is not a push)
+                        Credential::User { username, .. } if actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH) => {
+                            crate::accounts::find_by_username(c, username)?
+                        }
                         _ => None,
                     };
                     if let Some(owner) = pusher {
