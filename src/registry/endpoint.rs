@@ -19,6 +19,8 @@ use crate::web::extract::{ClientInfo, decodes_as_utf8, read_limited};
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
 const FORM_LIMIT: usize = 16 * 1024;
+/// Distinct scopes one request may name (a cross-repository mount sends two or three).
+const MAX_SCOPES: usize = 50;
 
 fn json_error(status: StatusCode, details: &str) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").json(json!({ "details": details }))
@@ -81,17 +83,28 @@ impl TokenRequest {
     }
 }
 
-/// `Authorization: Basic …` → (username, secret). Err for a malformed header.
+/// Parses an `Authorization: Basic …` value into (username, secret): base64 of UTF-8
+/// `user:secret`, split at the first colon. None for anything else.
+pub fn parse_basic(value: &[u8]) -> Option<(String, SecretString)> {
+    use base64::Engine;
+    if value.len() > 4096 {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    let (scheme, encoded) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, secret) = decoded.split_once(':')?;
+    Some((user.to_string(), SecretString::from(secret.to_string())))
+}
+
+/// The Basic credentials of a request, if it sent any. Err for a malformed header.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>, Refusal> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
-    let malformed = || Refusal::Status(StatusCode::BAD_REQUEST, "malformed Authorization header");
-    let text = value.to_str().map_err(|_| malformed())?;
-    let Some(encoded) = text.strip_prefix("Basic ").or_else(|| text.strip_prefix("basic ")) else { return Err(malformed()) };
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (user, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    Ok(Some((user.to_string(), SecretString::from(secret.to_string()))))
+    parse_basic(value.as_bytes()).map(Some).ok_or(Refusal::Status(StatusCode::BAD_REQUEST, "malformed Authorization header"))
 }
 
 pub async fn get_token(app: web::Data<AppState>, req: HttpRequest, info: ClientInfo) -> HttpResponse {
@@ -153,7 +166,7 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
             None => return json_error(StatusCode::BAD_REQUEST, "malformed scope"),
         }
     }
-    if scopes.len() > 16 {
+    if scopes.len() > MAX_SCOPES {
         return json_error(StatusCode::BAD_REQUEST, "too many scopes");
     }
     let credential = match (request.username, request.secret) {
@@ -194,15 +207,10 @@ async fn authenticate(app: &AppState, username: &str, secret: SecretString, info
             return Err(AppError::TooManyRequests { retry_after: wait });
         }
         let (user, now, ip, ua) = (username.to_string(), app.now(), info.client.ip.clone(), info.client.user_agent.clone());
-        let found = app
-            .db(move |c| {
-                let Some(auth) = tokens::authenticate(c, now, &user, secret.expose_secret(), &ip, &ua)? else { return Ok(None) };
-                let operator = crate::accounts::find_by_id(c, auth.user_id)?.is_some_and(|u| u.is_operator);
-                Ok(Some((auth, operator)))
-            })
-            .await?;
+        // one indexed lookup; last use is written at most once a minute per token
+        let found = app.db(move |c| tokens::authenticate(c, now, &user, secret.expose_secret(), &ip, &ua)).await?;
         return Ok(match found {
-            Some((auth, operator)) => Ok(Credential::User { username: auth.username, scope: auth.scope, operator }),
+            Some(auth) => Ok(Credential::User { username: auth.username, scope: auth.scope, operator: auth.operator }),
             None => {
                 count_failure(app, &AccountKey::Unknown(username.trim().to_lowercase()), info.ip, None, &info.client).await?;
                 Err(refused())
@@ -258,4 +266,40 @@ async fn grant(app: &AppState, credential: &Credential, scopes: Vec<Requested>) 
         Ok(access)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn basic(s: &str) -> String {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s))
+    }
+
+    #[test]
+    fn basic_headers_split_at_the_first_colon() {
+        let (u, p) = parse_basic(basic("alice:pa:ss").as_bytes()).unwrap();
+        assert_eq!((u.as_str(), p.expose_secret()), ("alice", "pa:ss"));
+        assert!(parse_basic(b"basic YWxpY2U6eA==").is_some());
+        for bad in ["Basic", "Basic !!!", "Bearer abc", &basic("nocolon"), "Basic /w==", ""] {
+            assert!(parse_basic(bad.as_bytes()).is_none(), "{bad}");
+        }
+        assert!(parse_basic(format!("Basic {}", "A".repeat(10_000)).as_bytes()).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn the_basic_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_basic(&bytes);
+        }
+
+        #[test]
+        fn any_user_and_secret_round_trip(user in "[^:]{0,40}", secret in "\\PC{0,60}") {
+            let (u, s) = parse_basic(basic(&format!("{user}:{secret}")).as_bytes()).unwrap();
+            prop_assert_eq!(u, user);
+            prop_assert_eq!(s.expose_secret(), secret.as_str());
+        }
+    }
 }

@@ -380,6 +380,8 @@ pub struct Authenticated {
     pub user_id: i32,
     pub username: String,
     pub scope: Scope,
+    /// The owner may be granted operator-only access (the registry catalog).
+    pub operator: bool,
 }
 
 /// Last use is written at most this often per token when IP and client are unchanged.
@@ -399,13 +401,13 @@ pub fn authenticate(
 ) -> Result<Option<Authenticated>, AppError> {
     let Some(plain) = PlainToken::parse(secret) else { return Ok(None) };
     let hash = plain.hash();
-    let found: Option<(AccessToken, String, bool)> = access_tokens::table
+    let found: Option<(AccessToken, String, bool, bool)> = access_tokens::table
         .inner_join(users::table)
         .filter(access_tokens::token_hash.eq(hash.0.to_vec()))
-        .select((AccessToken::as_select(), users::username, users::is_disabled))
+        .select((AccessToken::as_select(), users::username, users::is_disabled, users::is_operator))
         .first(conn)
         .optional()?;
-    let Some((token, owner, disabled)) = found else { return Ok(None) };
+    let Some((token, owner, disabled, operator)) = found else { return Ok(None) };
     if owner != username.trim().to_lowercase() || disabled || !token.is_active || token.is_expired(now) {
         return Ok(None);
     }
@@ -426,7 +428,7 @@ pub fn authenticate(
         let client = Client { ip: ip.to_string(), user_agent: user_agent.clone() };
         activity::record(conn, token.user_id, Event::TokenUsedFromNewIp, &token_detail(&token), &client, now)?;
     }
-    Ok(Some(Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id: token.user_id, username: owner, scope: token.scope() }))
+    Ok(Some(Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id: token.user_id, username: owner, scope: token.scope(), operator }))
 }
 
 /// Plans and tokens meet here: what the overview and the form say about creating.

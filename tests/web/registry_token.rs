@@ -213,6 +213,15 @@ async fn bad_token_requests_are_clear_json_4xx() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     }
+    let huge = format!("Basic {}", "QUFB".repeat(2_500));
+    let res = client.get(format!("{}/token?service=registry.local", app.url)).header("authorization", huge).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a 10 KB Authorization header");
+    let many: String = (0..51).map(|i| format!("scope=repository:alice/r{i}:pull&")).collect();
+    assert_eq!(get(&app, None, &many).await.status(), StatusCode::BAD_REQUEST, "51 scopes");
+    let fifty: String = (0..50).map(|i| format!("scope=repository:alice/r{i}:pull&")).collect();
+    assert_eq!(get(&app, None, &fifty).await.status(), StatusCode::OK, "50 scopes");
+    let long_scope = format!("scope=repository:alice/{}:pull", "a".repeat(10_000));
+    assert_eq!(get(&app, None, &long_scope).await.status(), StatusCode::BAD_REQUEST, "a 10 KB scope");
     for scope in ["nonsense", "repository:alice", ":x:y"] {
         assert_eq!(get(&app, None, &format!("scope={scope}")).await.status(), StatusCode::BAD_REQUEST, "{scope}");
     }
