@@ -62,11 +62,20 @@ impl Out {
         assert!(!self.success, "{what}: expected failure\n{}", self.describe());
         self
     }
+    /// What the program printed, line by line, as `stdout: …` / `stderr: …` (for quoting).
+    fn printed(&self) -> Vec<String> {
+        let lines = |stream: &str, text: &str| text.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("{stream}: {l}")).collect::<Vec<_>>();
+        [lines("stdout", &self.stdout), lines("stderr", &self.stderr)].concat()
+    }
 }
 
 fn run_blocking(program: String, args: Vec<String>, envs: Vec<(String, String)>, stdin: Option<String>) -> Out {
     let cmdline = format!("{program} {}", args.join(" "));
     let mut cmd = Command::new(find_program(&program).unwrap_or_else(|| PathBuf::from(&program)));
+    // Berth's own settings come from the arguments and `envs` only, never from this shell
+    for (key, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("BERTH_")) {
+        cmd.env_remove(key);
+    }
     cmd.args(&args).envs(envs).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{cmdline}`: {e}"));
@@ -125,10 +134,37 @@ struct Registry {
     dir: tempfile::TempDir,
 }
 
+/// The registry's `auth:` block as Berth's own command prints it: the built binary runs
+/// `berth --public-url URL registry-config` on the test server's data folder, exactly as
+/// the README tells an operator to, and writes the certificate bundle. Returns the printed
+/// YAML from the `auth:` line on.
+async fn auth_block_from_berth(app: &TestApp) -> String {
+    let envs = vec![("BERTH_DATA".to_string(), app.settings.data_dir.display().to_string())];
+    let out = run(env!("CARGO_BIN_EXE_berth"), &strings(&["--public-url", &app.url, "registry-config"]), &envs, None).await;
+    out.assert_ok("berth registry-config");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let start = lines.iter().position(|l| *l == "auth:").unwrap_or_else(|| panic!("no `auth:` line\n{}", out.describe()));
+    let block = lines[start..].join("\n") + "\n";
+    // The bundle lands at `<data>/registry-bundle.pem`: the path the README shows
+    // (`rootcertbundle: /path/to/data/registry-bundle.pem`).
+    let bundle = std::fs::canonicalize(app.settings.data_dir.join("registry-bundle.pem")).expect("registry-config wrote the bundle");
+    for expected in [
+        "  token:".to_string(),
+        format!("    realm: {}/token", app.url),
+        "    service: registry.local".to_string(),
+        "    issuer: berth".to_string(),
+        format!("    rootcertbundle: {}", bundle.display()),
+    ] {
+        assert!(lines[start..].contains(&expected.as_str()), "`{expected}` missing from the printed block\n{}", out.describe());
+    }
+    let pem = std::fs::read_to_string(&bundle).unwrap();
+    assert!(pem.contains("-----BEGIN CERTIFICATE-----"), "the bundle holds a certificate:\n{pem}");
+    block
+}
+
 impl Registry {
     async fn start(app: &TestApp) -> Registry {
-        let bundle = app.settings.data_dir.join(berth::registry::keys::CERT_FILE);
-        assert!(bundle.is_file(), "Berth did not write {}", bundle.display());
+        let auth = auth_block_from_berth(app).await;
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
@@ -136,10 +172,8 @@ impl Registry {
              log: {{level: warn}}\n\
              storage:\n  filesystem: {{rootdirectory: {storage}}}\n  delete: {{enabled: true}}\n\
              http: {{addr: 127.0.0.1:{port}}}\n\
-             auth:\n  token:\n    realm: {url}/token\n    service: registry.local\n    issuer: berth\n    rootcertbundle: {bundle}\n",
+             {auth}",
             storage = dir.path().join("storage").display(),
-            url = app.url,
-            bundle = bundle.display(),
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, &config).unwrap();
@@ -257,28 +291,58 @@ impl Clients {
         self.skopeo("copy", &args).await
     }
 
+    /// Like `push`, and skopeo writes the digest of the pushed manifest to `digestfile`.
+    async fn push_with_digestfile(&self, layout: &Path, registry: &Registry, reference: &str, creds: &str, digestfile: &Path) -> Out {
+        let args = vec![
+            "--authfile".into(),
+            self.path("auth.json"),
+            "--dest-creds".into(),
+            creds.into(),
+            "--dest-tls-verify=false".into(),
+            "--digestfile".into(),
+            digestfile.display().to_string(),
+            format!("oci:{}:v1", layout.display()),
+            registry.image(reference),
+        ];
+        self.skopeo("copy", &args).await
+    }
+
     /// `creds` None = anonymous (`--no-creds`).
     async fn inspect(&self, registry: &Registry, reference: &str, creds: Option<&str>) -> Out {
+        self.inspect_with(registry, reference, creds, &[]).await
+    }
+
+    /// The manifest digest the registry serves (`skopeo inspect --format '{{.Digest}}'`).
+    async fn inspect_digest(&self, registry: &Registry, reference: &str, creds: Option<&str>) -> Out {
+        self.inspect_with(registry, reference, creds, &strings(&["--format", "{{.Digest}}"])).await
+    }
+
+    async fn inspect_with(&self, registry: &Registry, reference: &str, creds: Option<&str>, extra: &[String]) -> Out {
         let mut args = vec!["--authfile".into(), self.path("auth.json"), "--tls-verify=false".into()];
         match creds {
             Some(c) => args.extend(["--creds".into(), c.into()]),
             None => args.push("--no-creds".into()),
         }
+        args.extend_from_slice(extra);
         args.push(registry.image(reference));
         self.skopeo("inspect", &args).await
     }
 
-    async fn pull(&self, registry: &Registry, reference: &str, creds: &str, out: &Path) -> Out {
-        let args = vec![
-            "--authfile".into(),
-            self.path("auth.json"),
-            "--src-creds".into(),
-            creds.into(),
-            "--src-tls-verify=false".into(),
-            registry.image(reference),
-            format!("oci:{}:x", out.display()),
-        ];
+    /// A real pull (`skopeo copy` into an OCI layout at `out`); `creds` None = anonymous.
+    async fn pull(&self, registry: &Registry, reference: &str, creds: Option<&str>, out: &Path) -> Out {
+        let mut args = vec!["--authfile".into(), self.path("auth.json"), "--src-tls-verify=false".into()];
+        match creds {
+            Some(c) => args.extend(["--src-creds".into(), c.into()]),
+            None => args.push("--src-no-creds".into()),
+        }
+        args.extend([registry.image(reference), format!("oci:{}:x", out.display())]);
         self.skopeo("copy", &args).await
+    }
+
+    /// A pull into a fresh folder under the sandbox.
+    async fn pull_fresh(&self, registry: &Registry, reference: &str, creds: Option<&str>) -> Out {
+        let out = tempfile::Builder::new().prefix("pulled").tempdir_in(self.dir.path()).unwrap().keep();
+        self.pull(registry, reference, creds, &out.join("layout")).await
     }
 
     async fn delete(&self, registry: &Registry, reference: &str, creds: &str) -> Out {
@@ -332,7 +396,8 @@ fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
 }
 
 /// An OCI image layout with one layer holding `hello.txt`, tagged `v1`.
-fn build_image(layout: &Path, message: &str) {
+/// Returns the manifest's digest.
+fn build_image(layout: &Path, message: &str) -> String {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let tar = one_file_tar("hello.txt", message.as_bytes());
@@ -364,6 +429,13 @@ fn build_image(layout: &Path, message: &str) {
         }],
     });
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    manifest_digest
+}
+
+/// The digest of the one manifest an OCI layout's index names.
+fn layout_digest(layout: &Path) -> String {
+    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().expect("index.json names a manifest").to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -371,9 +443,13 @@ fn build_image(layout: &Path, message: &str) {
 
 /// A PAT of `user` (moved to the Team plan so any scope and any number are allowed).
 fn pat(app: &TestApp, user: &str, scope: Scope, description: &str) -> String {
+    pat_expiring(app, user, scope, description, None)
+}
+
+fn pat_expiring(app: &TestApp, user: &str, scope: Scope, description: &str, expires_at: Option<i64>) -> String {
     let uid = app.user(user).id;
     berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
-    let new = NewToken { description: description.into(), scope, expires_at: None };
+    let new = NewToken { description: description.into(), scope, expires_at };
     let (_, plain) = tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     plain.expose().to_string()
 }
@@ -482,9 +558,11 @@ async fn token_scopes_limit_pull_push_and_delete_at_the_registry() {
     // Read: pull yes, push no
     clients.inspect(&registry, "alice/app:1", Some(&read)).await.assert_ok("a Read-only PAT inspects");
     let pulled = clients.dir.path().join("pulled");
-    clients.pull(&registry, "alice/app:1", &read, &pulled).await.assert_ok("a Read-only PAT pulls");
+    clients.pull(&registry, "alice/app:1", Some(&read), &pulled).await.assert_ok("a Read-only PAT pulls");
     assert!(pulled.join("index.json").is_file());
-    clients.push(&layout, &registry, "alice/other:1", &read).await.assert_failed("a Read-only PAT pushes");
+    let out = clients.push(&layout, &registry, "alice/other:1", &read).await;
+    out.assert_failed("a Read-only PAT pushes");
+    assert!(out.stderr.contains("denied"), "a refused push says `denied`\n{}", out.describe());
     assert_eq!(recorded_public(&app, "alice/other"), None, "a refused push records nothing");
     clients.inspect(&registry, "alice/other:1", Some(&admin)).await.assert_failed("nothing was pushed to alice/other");
 
@@ -514,4 +592,305 @@ async fn docker_login_with_a_pat_records_its_last_use() {
     assert_eq!(after.last_used_ip.as_deref(), Some("127.0.0.1"));
     let ua = after.last_used_ua.unwrap_or_default();
     assert!(ua.to_lowercase().contains("docker"), "last_used_ua {ua:?}");
+}
+
+#[actix_web::test]
+async fn docker_login_takes_the_password_of_a_user_without_2fa_and_refuses_an_unknown_token() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+
+    let out = clients.docker_login(&registry, "alice", PASSWORD).await;
+    out.assert_ok("docker login with the password of a user without 2FA");
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+
+    // well-formed (prefix and checksum pass), but no such token exists
+    let unknown = berth::tokens::PlainToken::generate();
+    assert!(berth::tokens::PlainToken::looks_like_token(unknown.expose()));
+    let out = clients.docker_login(&registry, "alice", unknown.expose()).await;
+    out.assert_failed("docker login with a token that does not exist");
+    assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+}
+
+#[actix_web::test]
+async fn a_read_and_write_pat_pushes_and_the_pull_gives_back_the_same_digest() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let write = format!("alice:{}", pat(&app, "alice", Scope::Write, "write"));
+    let admin = format!("alice:{}", pat(&app, "alice", Scope::Admin, "admin"));
+    let read = format!("alice:{}", pat(&app, "alice", Scope::Read, "read"));
+    let layout = clients.dir.path().join("image");
+    let built = build_image(&layout, "same digest both ways\n");
+
+    let digestfile = clients.dir.path().join("pushed.digest");
+    clients.push_with_digestfile(&layout, &registry, "alice/app:1", &write, &digestfile).await.assert_ok("a Read & Write PAT pushes");
+    let pushed = std::fs::read_to_string(&digestfile).unwrap().trim().to_string();
+    assert_eq!(pushed, built, "skopeo pushed the manifest as built");
+
+    let out = clients.inspect_digest(&registry, "alice/app:1", Some(&write)).await;
+    out.assert_ok("the Read & Write PAT reads the digest back");
+    assert_eq!(out.stdout.trim(), pushed, "the registry serves the pushed digest\n{}", out.describe());
+    let out = clients.inspect_digest(&registry, "alice/app:1", Some(&read)).await;
+    out.assert_ok("a Read-only PAT reads the digest back");
+    assert_eq!(out.stdout.trim(), pushed, "{}", out.describe());
+    let pulled = clients.dir.path().join("pulled");
+    clients.pull(&registry, "alice/app:1", Some(&write), &pulled).await.assert_ok("the Read & Write PAT pulls");
+    assert_eq!(layout_digest(&pulled), pushed, "the pulled image is the pushed one");
+
+    // Read-only: no push, and the client says so
+    let out = clients.push(&layout, &registry, "alice/app:2", &read).await;
+    out.assert_failed("a Read-only PAT pushes");
+    assert!(out.stderr.contains("denied"), "{}", out.describe());
+    clients.inspect(&registry, "alice/app:2", Some(&admin)).await.assert_failed("the refused push wrote no tag");
+
+    // delete: Read & Write no, Read, Write, Delete yes
+    clients.delete(&registry, "alice/app:1", &write).await.assert_failed("a Read & Write PAT deletes");
+    let out = clients.inspect_digest(&registry, "alice/app:1", Some(&admin)).await;
+    out.assert_ok("the image survived the refused delete");
+    assert_eq!(out.stdout.trim(), pushed);
+    clients.delete(&registry, "alice/app:1", &admin).await.assert_ok("a Read, Write, Delete PAT deletes");
+    clients.inspect(&registry, "alice/app:1", Some(&admin)).await.assert_failed("the deleted image is gone");
+}
+
+#[actix_web::test]
+async fn public_repo_read_only_pats_and_anonymous_clients_pull_public_repositories_only() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    app.signed_up("bobby").await;
+    let alice_admin = format!("alice:{}", pat(&app, "alice", Scope::Admin, "admin"));
+    let alice_public = format!("alice:{}", pat(&app, "alice", Scope::PublicRead, "public read"));
+    let bobby_public = format!("bobby:{}", pat(&app, "bobby", Scope::PublicRead, "public read"));
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "public and private\n");
+
+    clients.push(&layout, &registry, "alice/open:1", &alice_admin).await.assert_ok("alice pushes alice/open");
+    clients.push(&layout, &registry, "alice/closed:1", &alice_admin).await.assert_ok("alice pushes alice/closed");
+    let owner = app.user("alice").id;
+    assert!(berth::registry::repos::set_public(&mut app.conn(), owner, "alice/open", true).unwrap());
+    assert_eq!(recorded_public(&app, "alice/open"), Some(true));
+    assert_eq!(recorded_public(&app, "alice/closed"), Some(false));
+
+    // bobby's Public Repo Read-only token: alice's public repository yes, her private one no
+    clients.pull_fresh(&registry, "alice/open:1", Some(&bobby_public)).await.assert_ok("bobby's PublicRead PAT pulls alice's public repository");
+    clients.pull_fresh(&registry, "alice/closed:1", Some(&bobby_public)).await.assert_failed("bobby's PublicRead PAT pulls alice's private repository");
+    clients.inspect(&registry, "alice/closed:1", Some(&bobby_public)).await.assert_failed("bobby's PublicRead PAT inspects alice's private repository");
+
+    // alice's own Public Repo Read-only token: the same line through her own repositories
+    clients.pull_fresh(&registry, "alice/open:1", Some(&alice_public)).await.assert_ok("alice's PublicRead PAT pulls her public repository");
+    clients.pull_fresh(&registry, "alice/closed:1", Some(&alice_public)).await.assert_failed("alice's PublicRead PAT pulls her private repository");
+    clients.inspect(&registry, "alice/closed:1", Some(&alice_public)).await.assert_failed("alice's PublicRead PAT inspects her private repository");
+
+    // anonymous
+    clients.pull_fresh(&registry, "alice/open:1", None).await.assert_ok("an anonymous pull of a public repository");
+    clients.pull_fresh(&registry, "alice/closed:1", None).await.assert_failed("an anonymous pull of a private repository");
+
+    // the private one is there for a token that may read it
+    clients.pull_fresh(&registry, "alice/closed:1", Some(&alice_admin)).await.assert_ok("alice's Admin PAT pulls her private repository");
+}
+
+#[actix_web::test]
+async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let uid = app.user("alice").id;
+    let admin = format!("alice:{}", pat(&app, "alice", Scope::Admin, "admin"));
+    let token = pat(&app, "alice", Scope::Read, "ci");
+    let creds = format!("alice:{token}");
+    let uuid = token_named(&app, "alice", "ci").uuid;
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "lifecycle\n");
+    clients.push(&layout, &registry, "alice/app:1", &admin).await.assert_ok("alice pushes alice/app:1");
+
+    async fn works(clients: &Clients, registry: &Registry, token: &str, creds: &str, state: &str) {
+        let out = clients.docker_login(registry, "alice", token).await;
+        out.assert_ok(&format!("docker login with a {state} token"));
+        assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+        clients.inspect(registry, "alice/app:1", Some(creds)).await.assert_ok(&format!("a pull with a {state} token"));
+    }
+    async fn refused(clients: &Clients, registry: &Registry, token: &str, creds: &str, state: &str) {
+        let out = clients.docker_login(registry, "alice", token).await;
+        out.assert_failed(&format!("docker login with a {state} token"));
+        assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+        let out = clients.inspect(registry, "alice/app:1", Some(creds)).await;
+        out.assert_failed(&format!("a pull with a {state} token"));
+        assert!(out.stderr.contains("incorrect username or password"), "Berth refused the token itself\n{}", out.describe());
+    }
+
+    works(&clients, &registry, &token, &creds, "new").await;
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    refused(&clients, &registry, &token, &creds, "deactivated").await;
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    works(&clients, &registry, &token, &creds, "reactivated").await;
+    let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    assert_eq!(deleted, 1);
+    refused(&clients, &registry, &token, &creds, "deleted").await;
+    assert!(tokens::find_owned(&mut app.conn(), uid, &uuid).unwrap().is_none(), "the deleted token is gone for good");
+
+    // Expiry: only Berth's clock moves; the registry checks exp/nbf against real time with
+    // 60 s of skew, so tokens Berth issues 5 s "ahead" still verify.
+    let expiring = pat_expiring(&app, "alice", Scope::Read, "short", Some(app.state.now() + 2));
+    let expiring_creds = format!("alice:{expiring}");
+    works(&clients, &registry, &expiring, &expiring_creds, "not yet expired").await;
+    app.clock.advance(5);
+    assert!(token_named(&app, "alice", "short").is_expired(app.state.now()));
+    refused(&clients, &registry, &expiring, &expiring_creds, "expired").await;
+    // the other token still works with the clock moved
+    clients.inspect(&registry, "alice/app:1", Some(&admin)).await.assert_ok("a pull with a valid token after the clock moved");
+}
+
+#[actix_web::test]
+async fn a_containerd_style_post_token_yields_an_access_token_the_registry_accepts() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let admin = format!("alice:{}", pat(&app, "alice", Scope::Admin, "admin"));
+    let token = pat(&app, "alice", Scope::Read, "containerd");
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "containerd\n");
+    clients.push(&layout, &registry, "alice/app:1", &admin).await.assert_ok("alice pushes alice/app:1");
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", token.as_str()),
+            ("client_id", "containerd"),
+            ("service", "registry.local"),
+            ("scope", "repository:alice/app:pull"),
+        ])
+        .finish();
+    let res = http
+        .post(format!("{}/token", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("user-agent", "containerd/1.7.24")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let access_token = answer["access_token"].as_str().unwrap_or_else(|| panic!("no access_token in {answer}")).to_string();
+    assert!(answer["expires_in"].as_i64().is_some_and(|s| s > 0), "{answer}");
+
+    let tags = format!("http://{}/v2/alice/app/tags/list", registry.host());
+    let res = http.get(&tags).bearer_auth(&access_token).send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::OK, "{text}\nregistry log:\n{}", registry.log());
+    let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed["name"], "alice/app", "{text}");
+    assert_eq!(listed["tags"], serde_json::json!(["1"]), "{text}");
+
+    let res = http.get(&tags).send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED, "without the header the registry asks for a token");
+}
+
+#[actix_web::test]
+async fn docker_login_then_a_skopeo_pull_shows_as_the_tokens_last_use() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    let browser = app.signed_up("alice").await;
+    let uid = app.user("alice").id;
+    let admin = format!("alice:{}", pat(&app, "alice", Scope::Admin, "admin"));
+    let token = pat(&app, "alice", Scope::Read, "laptop");
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "last use\n");
+    clients.push(&layout, &registry, "alice/app:1", &admin).await.assert_ok("alice pushes alice/app:1");
+    let last_use = || {
+        let t = tokens::page(&mut app.conn(), uid, 1, 10).unwrap().into_iter().find(|t| t.description == "laptop").expect("the token is listed");
+        (t.last_used_at, t.last_used_ip, t.last_used_ua.unwrap_or_default())
+    };
+    assert_eq!(last_use(), (None, None, String::new()), "never used yet");
+
+    let out = clients.docker_login(&registry, "alice", &token).await;
+    out.assert_ok("docker login with the PAT");
+    let (at, ip, ua) = last_use();
+    assert!(at.is_some_and(|t| (t - app.state.now()).abs() <= 5), "last_used_at {at:?}");
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert!(ua.to_lowercase().contains("docker"), "after docker login the client is docker: {ua:?}");
+
+    // a different client within the minute: written at once
+    clients.inspect(&registry, "alice/app:1", Some(&format!("alice:{token}"))).await.assert_ok("skopeo pulls with the PAT");
+    let (at, ip, ua) = last_use();
+    assert!(at.is_some_and(|t| (t - app.state.now()).abs() <= 5), "last_used_at {at:?}");
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert!(ua.contains("skopeo"), "after the skopeo pull the client is skopeo: {ua:?}");
+
+    let (status, html) = browser.get_text("/settings/tokens").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let titles: Vec<String> = regex::Regex::new(r#"title="([^"]*)""#).unwrap().captures_iter(&html).map(|c| c[1].to_string()).collect();
+    assert!(
+        titles.iter().any(|t| t.contains(" · 127.0.0.1 · ") && t.contains("skopeo")),
+        "the overview shows the last use (IP and skopeo) on hover; titles: {titles:#?}"
+    );
+}
+
+/// The exact lines the clients print in the four situations the README and the closing
+/// note quote; each is asserted, then all are printed together at the end.
+#[actix_web::test]
+async fn the_clients_own_words_for_success_wrong_token_2fa_password_and_read_only_push() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let mut quoted: Vec<(&str, Out)> = Vec::new();
+
+    let token = pat(&app, "alice", Scope::Admin, "ci");
+    let out = clients.docker_login(&registry, "alice", &token).await;
+    out.assert_ok("docker login with a PAT");
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+    quoted.push(("docker login, success (PAT)", out));
+
+    let out = clients.docker_login(&registry, "alice", PASSWORD).await;
+    out.assert_ok("docker login with the password (no 2FA)");
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+    quoted.push(("docker login, success (password, no 2FA)", out));
+
+    let unknown = berth::tokens::PlainToken::generate();
+    let out = clients.docker_login(&registry, "alice", unknown.expose()).await;
+    out.assert_failed("docker login with a wrong token");
+    assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+    quoted.push(("docker login, wrong token", out));
+
+    app.with_2fa("carol").await;
+    let out = clients.docker_login(&registry, "carol", PASSWORD).await;
+    out.assert_failed("docker login with the password of a 2FA user");
+    assert!(out.stderr.contains("please use personal access token to login"), "{}", out.describe());
+    quoted.push(("docker login, password of a 2FA user", out));
+
+    let read = format!("alice:{}", pat(&app, "alice", Scope::Read, "read"));
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "quoted\n");
+    let out = clients.push(&layout, &registry, "alice/app:1", &read).await;
+    out.assert_failed("skopeo push with a Read-only PAT");
+    assert!(out.stderr.contains("denied"), "{}", out.describe());
+    quoted.push(("skopeo push with a Read-only PAT (denied)", out));
+
+    eprintln!("\n===== what the clients printed =====");
+    let secret = regex::Regex::new(r"berth_pat_[A-Za-z0-9]+").unwrap();
+    for (what, out) in &quoted {
+        let cmdline = secret.replace_all(&out.cmdline, "berth_pat_<redacted>");
+        eprintln!("--- {what}\n$ {cmdline}   (exit: {})", out.status);
+        for line in out.printed() {
+            eprintln!("    {line}");
+        }
+    }
+    eprintln!("===== end =====\n");
 }
