@@ -165,7 +165,14 @@ async fn auth_block_from_berth(app: &TestApp) -> String {
 impl Registry {
     async fn start(app: &TestApp) -> Registry {
         let auth = auth_block_from_berth(app).await;
+        Registry::serve(&auth, None).await
+    }
+
+    /// A registry trusting the given `auth:` block, storing images in `storage` (another
+    /// registry's folder, as after a restart) or, when None, in a fresh folder of its own.
+    async fn serve(auth: &str, storage: Option<&Path>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
+        let storage = storage.map(Path::to_path_buf).unwrap_or_else(|| dir.path().join("storage"));
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
             "version: 0.1\n\
@@ -173,7 +180,7 @@ impl Registry {
              storage:\n  filesystem: {{rootdirectory: {storage}}}\n  delete: {{enabled: true}}\n\
              http: {{addr: 127.0.0.1:{port}}}\n\
              {auth}",
-            storage = dir.path().join("storage").display(),
+            storage = storage.display(),
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, &config).unwrap();
@@ -217,6 +224,17 @@ impl Registry {
 
     fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The folder its images live in (when it has its own).
+    fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Stops the process (this child's own pid) and keeps its folder, e.g. for a restart.
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn image(&self, reference: &str) -> String {
@@ -463,6 +481,41 @@ fn token_named(app: &TestApp, user: &str, description: &str) -> tokens::AccessTo
 fn recorded_public(app: &TestApp, name: &str) -> Option<bool> {
     use berth::db::schema::repositories;
     repositories::table.filter(repositories::name.eq(name)).select(repositories::is_public).first(&mut app.conn()).optional().unwrap()
+}
+
+/// A registry token from Berth's `POST /token` (the password grant, as containerd asks).
+async fn registry_token(berth_url: &str, user: &str, secret: &str, scope: &str) -> String {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("grant_type", "password"), ("username", user), ("password", secret), ("service", "registry.local"), ("scope", scope)])
+        .finish();
+    let res = http.post(format!("{berth_url}/token")).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::OK, "POST {berth_url}/token: {text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    answer["access_token"].as_str().unwrap_or_else(|| panic!("no access_token in {answer}")).to_string()
+}
+
+/// The `kid` of a JWT's header (its first, base64url segment).
+fn jwt_kid(token: &str) -> String {
+    use base64::Engine;
+    let segment = token.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).unwrap_or_else(|e| panic!("header of {token}: {e}"));
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap_or_else(|| panic!("no kid in {header}")).to_string()
+}
+
+/// `GET /v2/<name>/tags/list` with `Authorization: Bearer <token>` (none when None);
+/// returns the status and the body.
+async fn tags_list(registry: &Registry, name: &str, token: Option<&str>) -> (reqwest::StatusCode, String) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let mut req = http.get(format!("http://{}/v2/{name}/tags/list", registry.host()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -893,4 +946,92 @@ async fn the_clients_own_words_for_success_wrong_token_2fa_password_and_read_onl
         }
     }
     eprintln!("===== end =====\n");
+}
+
+#[actix_web::test]
+async fn keys_rotate_signs_with_a_new_key_while_the_bundle_keeps_the_old_certificate_so_earlier_tokens_verify() {
+    require_programs();
+    let app = spawn_app().await;
+    let mut registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let token = pat(&app, "alice", Scope::Admin, "admin");
+    let admin = format!("alice:{token}");
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "rotation\n");
+    clients.push(&layout, &registry, "alice/app:1", &admin).await.assert_ok("alice pushes alice/app:1");
+    let data = app.settings.data_dir.clone();
+    let bundle_path = data.join("registry-bundle.pem");
+    let certificates = |path: &Path| std::fs::read_to_string(path).unwrap().matches("-----BEGIN CERTIFICATE-----").count();
+    assert_eq!(certificates(&bundle_path), 1, "before the rotation the bundle holds one certificate");
+
+    // T1: issued by the running Berth with the old key
+    let kid1 = app.state.registry_key.kid.clone();
+    let t1 = registry_token(&app.url, "alice", &token, "repository:alice/app:pull").await;
+    assert_eq!(jwt_kid(&t1), kid1, "T1 is signed with the key Berth started with");
+    let (status, text) = tags_list(&registry, "alice/app", Some(&t1)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "T1 before the rotation: {text}\nregistry log:\n{}", registry.log());
+
+    // the operator rotates on disk
+    let envs = vec![("BERTH_DATA".to_string(), data.display().to_string())];
+    let out = run(env!("CARGO_BIN_EXE_berth"), &strings(&["keys", "rotate"]), &envs, None).await;
+    out.assert_ok("berth keys rotate");
+    let said = regex::Regex::new(r"retired key (\S+); new key (\S+)").unwrap();
+    let caps = said.captures(&out.stdout).unwrap_or_else(|| panic!("no `retired key …; new key …` line\n{}", out.describe()));
+    let (retired, kid2) = (caps[1].to_string(), caps[2].to_string());
+    assert_eq!(retired, kid1, "the retired key is the one Berth signed T1 with\n{}", out.describe());
+    assert_ne!(kid2, kid1, "a new key\n{}", out.describe());
+
+    // the registry is restarted on the same storage with the regenerated bundle: both certificates
+    let auth = auth_block_from_berth(&app).await;
+    assert_eq!(certificates(&bundle_path), 2, "after the rotation the bundle holds the new and the old certificate");
+    let bundle = std::fs::read_to_string(&bundle_path).unwrap();
+    let new_cert = std::fs::read_to_string(data.join(berth::registry::keys::CERT_FILE)).unwrap();
+    assert!(bundle.starts_with(&new_cert), "the new certificate comes first");
+    registry.stop();
+    let both = Registry::serve(&auth, Some(&registry.storage())).await;
+
+    // Berth "restarts" on the same data folder and loads the new key (the old server keeps
+    // running; the registry's realm still names it, which does not matter here: the tokens
+    // are fetched by hand)
+    let (addr, new_state, server) = berth::server::start(app.settings.clone(), app.clock.clone()).expect("the second Berth starts");
+    actix_web::rt::spawn(server);
+    let new_url = new_state.public_url.clone();
+    assert!(new_url.ends_with(&addr.port().to_string()), "{new_url} vs {addr}");
+    assert_ne!(new_url, app.url);
+    assert_eq!(new_state.registry_key.kid, kid2, "the restarted Berth signs with the new key");
+    assert_ne!(new_state.registry_key.kid, kid1);
+
+    // T1 (old key) still verifies at the restarted registry
+    let (status, text) = tags_list(&both, "alice/app", Some(&t1)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "T1 after the rotation: {text}\nregistry log:\n{}", both.log());
+    let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed["name"], "alice/app", "{text}");
+    assert_eq!(listed["tags"], serde_json::json!(["1"]), "the image pushed before the restart is there: {text}");
+
+    // T2 (new key) from the restarted Berth verifies too
+    let t2 = registry_token(&new_url, "alice", &token, "repository:alice/app:pull").await;
+    assert_eq!(jwt_kid(&t2), kid2, "T2 is signed with the new key");
+    let (status, text) = tags_list(&both, "alice/app", Some(&t2)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "T2 after the rotation: {text}\nregistry log:\n{}", both.log());
+    let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed["tags"], serde_json::json!(["1"]), "{text}");
+
+    let (status, _) = tags_list(&both, "alice/app", None).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "without the header the registry asks for a token");
+
+    // negative control: a registry trusting ONLY the new certificate refuses T1, takes T2
+    let only_new = tempfile::tempdir().unwrap();
+    let only_new_bundle = only_new.path().join("new-only.pem");
+    std::fs::copy(data.join(berth::registry::keys::CERT_FILE), &only_new_bundle).unwrap();
+    assert_eq!(certificates(&only_new_bundle), 1);
+    let full_bundle = std::fs::canonicalize(&bundle_path).unwrap();
+    let from = format!("    rootcertbundle: {}", full_bundle.display());
+    assert!(auth.contains(&from), "{auth}");
+    let auth_new_only = auth.replace(&from, &format!("    rootcertbundle: {}", only_new_bundle.display()));
+    let strict = Registry::serve(&auth_new_only, Some(&registry.storage())).await;
+    let (status, text) = tags_list(&strict, "alice/app", Some(&t1)).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "without the old certificate T1 is refused: {text}\nregistry log:\n{}", strict.log());
+    let (status, text) = tags_list(&strict, "alice/app", Some(&t2)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "T2 needs only the new certificate: {text}\nregistry log:\n{}", strict.log());
 }
