@@ -3,6 +3,7 @@
 //! else lives here so tests can drive the real server and the domain functions directly.
 
 pub mod accounts;
+pub mod api;
 pub mod activity;
 pub mod cli;
 pub mod clock;

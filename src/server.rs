@@ -116,6 +116,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
                     .route(web::get().to(crate::registry::endpoint::get_token))
                     .route(web::post().to(crate::registry::endpoint::post_token)),
             )
+            .service(web::scope("/v2").configure(crate::api::routes))
             .service(web::scope("").wrap(sessions).configure(crate::web::routes))
             .default_service(web::to(crate::web::not_found))
     })

@@ -94,3 +94,14 @@ diesel::table! {
 
 diesel::joinable!(repositories -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(repositories, users);
+
+diesel::table! {
+    login_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> Integer,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(login_challenges -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(login_challenges, users);

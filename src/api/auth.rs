@@ -1,0 +1,171 @@
+//! `POST /v2/users/login`, `POST /v2/users/2fa-login`, `POST /v2/auth/token`: the password
+//! or a PAT buys a 10-minute JWT; with 2FA on, the password buys only a single-use
+//! `login_2fa_token` that a code or a recovery code completes.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::web;
+use diesel::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::jwt::{self, Claims, Method};
+use super::{ApiError, ApiJson};
+use crate::AppError;
+use crate::accounts::User;
+use crate::accounts::login::{PasswordCheck, check_password, count_failure, record};
+use crate::activity::Event;
+use crate::db::schema::login_challenges;
+use crate::server::AppState;
+use crate::throttle::AccountKey;
+use crate::tokens::{self, PlainToken};
+use crate::web::extract::ClientInfo;
+
+pub const INCORRECT: &str = "Incorrect authentication credentials";
+pub const SECOND_FACTOR: &str = "Require secondary authentication on MFA enabled account";
+const CHALLENGE_SECONDS: i64 = 300;
+
+pub fn issue(app: &AppState, user: &User, amr: Method, token: Option<(String, String)>) -> String {
+    let now = app.now();
+    let (tid, scope) = token.map(|(t, s)| (Some(t), Some(s))).unwrap_or((None, None));
+    let claims = Claims {
+        iss: app.settings.issuer.clone(),
+        aud: jwt::AUDIENCE.into(),
+        sub: user.username.clone(),
+        uid: user.id,
+        iat: now,
+        exp: now + jwt::LIFETIME,
+        jti: crate::keys::random_token(16),
+        amr,
+        stamp: user.security_stamp.clone(),
+        tid,
+        scope,
+    };
+    jwt::sign(&app.keys.api_jwt, &claims)
+}
+
+enum Outcome {
+    Jwt(String),
+    SecondStep(String),
+}
+
+fn incorrect() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, INCORRECT)
+}
+
+/// The password or a PAT for `identifier` (username or email; a PAT needs the username).
+async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &ClientInfo) -> Result<Outcome, ApiError> {
+    if PlainToken::looks_like_token(secret.expose_secret()) {
+        app.throttle.check_ip(info.ip).map_err(ApiError::TooManyRequests)?;
+        let (login, now, ip, ua) = (identifier.to_string(), app.now(), info.client.ip.clone(), info.client.user_agent.clone());
+        let found = app
+            .db(move |c| {
+                let Some(auth) = tokens::authenticate(c, now, &login, secret.expose_secret(), &ip, &ua)? else { return Ok(None) };
+                Ok(crate::accounts::find_by_id(c, auth.user_id)?.map(|u| (u, auth)))
+            })
+            .await?;
+        return match found {
+            Some((user, auth)) => Ok(Outcome::Jwt(issue(app, &user, Method::PersonalAccessToken, Some((auth.token_uuid, auth.scope.as_str().to_string()))))),
+            None => {
+                count_failure(app, &AccountKey::Unknown(identifier.trim().to_lowercase()), info.ip, None, &info.client).await?;
+                Err(incorrect())
+            }
+        };
+    }
+    match check_password(app, identifier, secret, &info.client, info.ip).await? {
+        PasswordCheck::Valid(user) if user.totp_enabled => {
+            let token = crate::keys::random_token(32);
+            let (hash, uid, expires) = (crate::keys::sha256_hex(token.as_bytes()), user.id, app.now() + CHALLENGE_SECONDS);
+            app.db(move |c| {
+                diesel::insert_into(login_challenges::table)
+                    .values((login_challenges::token_hash.eq(hash), login_challenges::user_id.eq(uid), login_challenges::expires_at.eq(expires)))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await?;
+            Ok(Outcome::SecondStep(token))
+        }
+        PasswordCheck::Valid(user) => {
+            app.throttle.record_success(&AccountKey::User(user.id));
+            record(app, user.id, Event::SignedIn, "JSON API, password", &info.client).await?;
+            Ok(Outcome::Jwt(issue(app, &user, Method::Password, None)))
+        }
+        PasswordCheck::Invalid => Err(incorrect()),
+        PasswordCheck::Throttled(wait) => Err(ApiError::TooManyRequests(wait)),
+    }
+}
+
+fn second_step_answer(token: String) -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({ "detail": SECOND_FACTOR, "login_2fa_token": token }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: SecretString,
+}
+
+pub async fn login(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<LoginBody>) -> Result<HttpResponse, ApiError> {
+    match sign_in(&app, &body.username, body.password, &info).await? {
+        Outcome::Jwt(token) => Ok(HttpResponse::Ok().json(json!({ "token": token }))),
+        Outcome::SecondStep(t) => Ok(second_step_answer(t)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthTokenBody {
+    identifier: String,
+    secret: SecretString,
+}
+
+pub async fn auth_token(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<AuthTokenBody>) -> Result<HttpResponse, ApiError> {
+    match sign_in(&app, &body.identifier, body.secret, &info).await? {
+        Outcome::Jwt(token) => Ok(HttpResponse::Ok().json(json!({ "access_token": token }))),
+        Outcome::SecondStep(t) => Ok(second_step_answer(t)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorBody {
+    login_2fa_token: SecretString,
+    code: SecretString,
+}
+
+/// Completes a 2FA login. The challenge is spent only by a right code (one DELETE decides,
+/// so two parallel completions cannot both win); wrong codes count in the account's throttle.
+pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<SecondFactorBody>) -> Result<HttpResponse, ApiError> {
+    let hash = crate::keys::sha256_hex(body.login_2fa_token.expose_secret().as_bytes());
+    let now = app.now();
+    let lookup = hash.clone();
+    let uid: Option<i32> = app
+        .db(move |c| Ok(login_challenges::table.find(&lookup).filter(login_challenges::expires_at.gt(now)).select(login_challenges::user_id).first(c).optional()?))
+        .await?;
+    let Some(uid) = uid else { return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The login_2fa_token is not valid (used, expired or unknown).")) };
+    let key = AccountKey::User(uid);
+    app.throttle.check(&key, info.ip).map_err(ApiError::TooManyRequests)?;
+    let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());
+    let verdict = app
+        .db(move |c| {
+            crate::db::write_tx(c, |c| {
+                let Some(user) = crate::accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else { return Ok(None) };
+                let Some(factor) = crate::twofactor::verify_second_factor(c, &keys, &user, &code, now)? else { return Ok(None) };
+                let spent = diesel::delete(login_challenges::table.find(&hash)).execute(c)?;
+                Ok::<_, AppError>((spent == 1).then_some((user, factor)))
+            })
+        })
+        .await?;
+    let Some((user, factor)) = verdict else {
+        count_failure(&app, &key, info.ip, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid."));
+    };
+    app.throttle.record_success(&key);
+    if factor == crate::twofactor::SecondFactor::RecoveryCode {
+        record(&app, user.id, Event::RecoveryCodeUsed, "JSON API", &info.client).await?;
+    }
+    record(&app, user.id, Event::SignedIn, "JSON API, password and second factor", &info.client).await?;
+    Ok(HttpResponse::Ok().json(json!({ "token": issue(&app, &user, Method::PasswordAndSecondFactor, None) })))
+}

@@ -1,0 +1,199 @@
+//! The Docker Hub-compatible JSON API under `/v2` (hub-api.md): login (with 2FA), access
+//! tokens, the profile. Bearer JWTs, no cookies, JSON everywhere — errors included. The
+//! handlers call the same domain functions as the web pages.
+
+pub mod account;
+pub mod auth;
+pub mod jwt;
+pub mod tokens;
+
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::AppError;
+use crate::accounts::User;
+use crate::server::AppState;
+use crate::web::extract::read_limited;
+
+/// Largest JSON body accepted.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+pub const PAT_FORBIDDEN: &str = "access to the resource is forbidden with personal access token";
+
+/// The API's error: a status and a JSON body, never HTML, never an internal message.
+#[derive(Debug)]
+pub enum ApiError {
+    Detail(StatusCode, String),
+    /// 400 with the fields at fault (the access-token form).
+    Fields(serde_json::Map<String, serde_json::Value>, String),
+    TooManyRequests(u64),
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError::Detail(status, detail.into())
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found.")
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided or are not valid.")
+    }
+    pub fn pat_forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, PAT_FORBIDDEN)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Detail(s, d) => write!(f, "{s}: {d}"),
+            ApiError::Fields(_, t) => f.write_str(t),
+            ApiError::TooManyRequests(s) => write!(f, "too many requests, retry after {s} s"),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::TooManyRequests { retry_after } => ApiError::TooManyRequests(retry_after),
+            AppError::NotFound => ApiError::not_found(),
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "internal error in the API");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            }
+            other => ApiError::new(other.status_code(), other.to_string()),
+        }
+    }
+}
+
+impl From<crate::tokens::TokenError> for ApiError {
+    fn from(e: crate::tokens::TokenError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Detail(s, _) => *s,
+            ApiError::Fields(..) => StatusCode::BAD_REQUEST,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Detail(_, d) => res.json(json!({ "detail": d })),
+            ApiError::Fields(fields, text) => res.json(json!({ "fields": fields, "text": text })),
+            ApiError::TooManyRequests(s) => res.insert_header((header::RETRY_AFTER, s.to_string())).json(json!({ "detail": "Too many failed attempts. Try again later." })),
+        }
+    }
+}
+
+/// A JSON body: `application/json`, at most 16 KiB, parsed strictly; errors name the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !content_type.to_ascii_lowercase().starts_with("application/json") {
+                return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.").into());
+            }
+            let body = read_limited(&req, payload, BODY_LIMIT).await.map_err(|e| match e {
+                AppError::PayloadTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "The body is larger than 16 KiB."),
+                other => other.into(),
+            })?;
+            // the path names the field at fault, which serde_json's own message does not for
+            // a wrong type
+            let value = serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_slice(&body)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." { ApiError::bad_request(format!("Malformed JSON: {inner}.")) } else { ApiError::bad_request(format!("Malformed JSON at `{path}`: {inner}.")) }
+            })?;
+            Ok(ApiJson(value))
+        })
+    }
+}
+
+/// The user behind a bearer JWT, re-checked on every request: the user exists and is
+/// enabled, the security stamp still matches, and a PAT-derived JWT's token is still active
+/// and unexpired — so a deactivation or a password change bites at once.
+pub struct ApiUser {
+    pub user: User,
+    pub claims: jwt::Claims,
+}
+
+impl ApiUser {
+    pub fn via_pat(&self) -> bool {
+        self.claims.amr == jwt::Method::PersonalAccessToken
+    }
+    /// Account administration needs a password-derived JWT.
+    pub fn require_password(&self) -> Result<(), ApiError> {
+        if self.via_pat() { Err(ApiError::pat_forbidden()) } else { Ok(()) }
+    }
+}
+
+impl FromRequest for ApiUser {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let app = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
+            let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("JWT ")));
+            let now = app.now();
+            let claims = bearer.and_then(|t| jwt::verify(&app.keys.api_jwt, &app.settings.issuer, t.trim(), now)).ok_or_else(ApiError::unauthorized)?;
+            let c = claims.clone();
+            let user = app
+                .db(move |conn| {
+                    let Some(user) = crate::accounts::find_by_id(conn, c.uid)? else { return Ok(None) };
+                    if user.is_disabled || user.security_stamp != c.stamp || user.username != c.sub {
+                        return Ok(None);
+                    }
+                    if let Some(tid) = &c.tid {
+                        let live = crate::tokens::find_owned(conn, user.id, tid)?.is_some_and(|t| t.is_active && !t.is_expired(now));
+                        if !live {
+                            return Ok(None);
+                        }
+                    }
+                    Ok(Some(user))
+                })
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(ApiError::unauthorized)?;
+            Ok(ApiUser { user, claims })
+        })
+    }
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")) }))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, patch, post};
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request(format!("Invalid query: {e}.")).into()))
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
+        .service(resource("/users/login").route(post().to(auth::login)))
+        .service(resource("/users/2fa-login").route(post().to(auth::second_factor)))
+        .service(resource("/auth/token").route(post().to(auth::auth_token)))
+        .service(resource("/user").route(get().to(account::profile)))
+        .service(resource("/access-tokens").route(get().to(tokens::list)).route(post().to(tokens::create)))
+        .service(resource("/access-tokens/{uuid}").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
+}

@@ -1,0 +1,169 @@
+//! `/v2/access-tokens`: Docker Hub's access-token endpoints, with its field names. The same
+//! domain functions as the web pages (plan gating, limits, expiry, ownership, activity);
+//! a PAT-derived JWT gets 403 on all of them — a token cannot manage tokens.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::account::iso;
+use super::{ApiError, ApiJson, ApiUser};
+use crate::server::AppState;
+use crate::tokens::{self, AccessToken, NewToken, Scope, TokenError};
+use crate::web::extract::ClientInfo;
+
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+fn object(t: &AccessToken, plaintext: Option<&str>) -> Value {
+    json!({
+        "uuid": t.uuid,
+        "client_id": "berth",
+        "creator_ip": t.creator_ip,
+        "creator_ua": t.creator_ua,
+        "created_at": iso(t.created_at),
+        "last_used": t.last_used_at.map(iso),
+        "generated_by": "manual",
+        "is_active": t.is_active,
+        "token": plaintext.unwrap_or(""),
+        "token_label": t.description,
+        "scopes": [t.scope],
+        "expires_at": t.expires_at.map(iso),
+        "last_used_ip": t.last_used_ip,
+        "last_used_ua": t.last_used_ua,
+        "token_hint": format!("berth_pat_{}", t.hint),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    token_label: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// The widest known scope named; an unknown one is an error.
+fn pick_scope(scopes: &[String]) -> Result<Scope, String> {
+    if scopes.is_empty() {
+        return Ok(Scope::Admin);
+    }
+    let mut parsed = Vec::new();
+    for s in scopes {
+        parsed.push(Scope::parse(s).ok_or_else(|| format!("Unknown scope {s:?}: use repo:admin, repo:write, repo:read or repo:public_read."))?);
+    }
+    Ok(Scope::ALL.into_iter().find(|s| parsed.contains(s)).expect("at least one scope"))
+}
+
+fn parse_expiry(raw: Option<&str>, now: i64) -> Result<Option<i64>, &'static str> {
+    let Some(raw) = raw else { return Ok(None) };
+    let at = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| "Use an RFC 3339 time, e.g. 2027-01-31T23:59:59Z, or null.")?.timestamp();
+    if at <= now {
+        return Err("The expiry has passed.");
+    }
+    if at > now + tokens::MAX_EXPIRY_DAYS * 86_400 + 86_400 {
+        return Err("The expiry may be at most one year ahead.");
+    }
+    Ok(Some(at))
+}
+
+pub async fn create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, ApiJson(body): ApiJson<CreateBody>) -> Result<HttpResponse, ApiError> {
+    who.require_password()?;
+    let now = app.now();
+    let mut fields = serde_json::Map::new();
+    let description = tokens::check_description(&body.token_label).map_err(|e| fields.insert("token_label".into(), json!([e]))).ok();
+    let scope = pick_scope(&body.scopes).map_err(|e| fields.insert("scopes".into(), json!([e]))).ok();
+    let expires_at = parse_expiry(body.expires_at.as_deref(), now).map_err(|e| fields.insert("expires_at".into(), json!([e]))).ok();
+    let (Some(description), Some(scope), Some(expires_at)) = (description, scope, expires_at) else {
+        return Err(ApiError::Fields(fields, "The access token could not be created.".into()));
+    };
+    let (uid, client) = (who.user.id, info.client.clone());
+    let created = app
+        .db(move |c| match tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now) {
+            Err(TokenError::Db(e)) => Err(e),
+            other => Ok(other),
+        })
+        .await?;
+    match created {
+        Ok((token, plain)) => Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(object(&token, Some(plain.expose())))),
+        Err(TokenError::PlanLimit(n)) => Err(ApiError::new(StatusCode::FORBIDDEN, tokens::limit_message(n))),
+        Err(TokenError::ScopeNotInPlan) => Err(ApiError::new(StatusCode::FORBIDDEN, tokens::SCOPE_MESSAGE)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+pub async fn list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    who.require_password()?;
+    let page = q.page.unwrap_or(1);
+    let size = q.page_size.unwrap_or(10);
+    if page < 1 || size < 1 {
+        return Err(ApiError::bad_request("page and page_size count from 1."));
+    }
+    let size = size.min(MAX_PAGE_SIZE); // documented: larger page sizes are clamped to 100
+    let (uid, now) = (who.user.id, app.now());
+    let (rows, counts) = app.db(move |c| Ok((tokens::page(c, uid, page, size)?, tokens::counts(c, uid, now)?))).await?;
+    let link = |p: i64| format!("{}/v2/access-tokens?page={p}&page_size={size}", app.public_url);
+    Ok(HttpResponse::Ok().json(json!({
+        "count": counts.total(),
+        "next": (page * size < counts.total()).then(|| link(page + 1)),
+        "previous": (page > 1).then(|| link(page - 1)),
+        "active_count": counts.active,
+        "results": rows.iter().map(|t| object(t, None)).collect::<Vec<_>>(),
+    })))
+}
+
+async fn owned(app: &AppState, uid: i32, uuid: String) -> Result<AccessToken, ApiError> {
+    app.db(move |c| tokens::find_owned(c, uid, &uuid)).await?.ok_or_else(ApiError::not_found)
+}
+
+pub async fn one(app: web::Data<AppState>, who: ApiUser, uuid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    who.require_password()?;
+    Ok(HttpResponse::Ok().json(object(&owned(&app, who.user.id, uuid.into_inner()).await?, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    token_label: Option<String>,
+    is_active: Option<bool>,
+}
+
+pub async fn update(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uuid: web::Path<String>, ApiJson(body): ApiJson<PatchBody>) -> Result<HttpResponse, ApiError> {
+    who.require_password()?;
+    let description = match body.token_label.as_deref().map(tokens::check_description) {
+        Some(Err(e)) => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("token_label".into(), json!([e]));
+            return Err(ApiError::Fields(fields, "The access token could not be changed.".into()));
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
+    let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
+    let token = app
+        .db(move |c| match tokens::update(c, uid, &uuid, description, body.is_active, &client, now) {
+            Err(TokenError::Db(e)) => Err(e),
+            other => Ok(other),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(object(&token, None)))
+}
+
+pub async fn remove(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uuid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    who.require_password()?;
+    let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
+    app.db(move |c| match tokens::delete(c, uid, &[uuid], &client, now) {
+        Err(TokenError::Db(e)) => Err(e),
+        other => Ok(other),
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
