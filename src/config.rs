@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// Lifetime of registry tokens, in seconds.
     #[arg(long, env = "BERTH_TOKEN_LIFETIME_SECONDS", default_value_t = 300, global = true)]
     pub token_lifetime_seconds: i64,
+    /// JSON API requests a minute per user (per client IP when anonymous).
+    #[arg(long, env = "BERTH_API_RATE_LIMIT", default_value_t = 600, global = true)]
+    pub api_rate_limit: u32,
     /// HTTP worker threads [default: number of cores].
     #[arg(long, env = "BERTH_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -108,6 +111,7 @@ pub struct Settings {
     /// Repositories created by a push are public.
     pub default_public: bool,
     pub token_lifetime_seconds: i64,
+    pub api_rate_limit: u32,
 }
 
 impl Settings {
@@ -131,6 +135,7 @@ impl Settings {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             default_public: false,
             token_lifetime_seconds: 300,
+            api_rate_limit: 600,
         }
     }
 
@@ -175,6 +180,7 @@ impl Settings {
             return Err("BERTH_TOKEN_LIFETIME_SECONDS: use 10 to 3600 seconds".into());
         }
         s.token_lifetime_seconds = a.token_lifetime_seconds;
+        s.api_rate_limit = a.api_rate_limit.max(1);
         if let Some(w) = a.workers {
             s.workers = w.max(1);
         }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub throttle: Throttle,
     pub hasher: HashPool,
+    /// The JSON API's request-rate limit.
+    pub api_limiter: crate::api::ratelimit::RateLimiter,
     /// Signs registry tokens.
     pub registry_key: crate::registry::keys::SigningKey,
 }
@@ -82,6 +84,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         secure_cookies,
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
+        api_limiter: crate::api::ratelimit::RateLimiter::new(settings.api_rate_limit, clock.clone()),
         registry_key,
         keys,
         clock: clock.clone(),
@@ -116,7 +119,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
                     .route(web::get().to(crate::registry::endpoint::get_token))
                     .route(web::post().to(crate::registry::endpoint::post_token)),
             )
-            .service(web::scope("/v2").configure(crate::api::routes))
+            .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
             .service(web::scope("").wrap(sessions).configure(crate::web::routes))
             .default_service(web::to(crate::web::not_found))
     })

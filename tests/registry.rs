@@ -1035,3 +1035,28 @@ async fn keys_rotate_signs_with_a_new_key_while_the_bundle_keeps_the_old_certifi
     let (status, text) = tags_list(&strict, "alice/app", Some(&t2)).await;
     assert_eq!(status, reqwest::StatusCode::OK, "T2 needs only the new certificate: {text}\nregistry log:\n{}", strict.log());
 }
+
+#[actix_web::test]
+async fn a_token_created_through_the_json_api_logs_in_to_the_registry() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value =
+        http.post(format!("{}/v2/users/login", app.url)).json(&serde_json::json!({ "username": "alice", "password": PASSWORD })).send().await.unwrap().json().await.unwrap();
+    let jwt = login["token"].as_str().expect("a JWT").to_string();
+    let created = http
+        .post(format!("{}/v2/access-tokens", app.url))
+        .bearer_auth(&jwt)
+        .json(&serde_json::json!({ "token_label": "made by the API", "scopes": ["repo:admin"], "expires_at": null }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let token = created.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let out = clients.docker_login(&registry, "alice", &token).await;
+    out.assert_ok("docker login with a PAT made through the API");
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+}

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod auth;
 pub mod jwt;
+pub mod ratelimit;
 pub mod tokens;
 
 use std::pin::Pin;
@@ -193,6 +194,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/users/2fa-login").route(post().to(auth::second_factor)))
         .service(resource("/auth/token").route(post().to(auth::auth_token)))
         .service(resource("/user").route(get().to(account::profile)))
+        .service(resource("/repositories/{namespace}/").route(get().to(account::repositories)))
+        .service(resource("/repositories/{namespace}").route(get().to(account::repositories)))
         .service(resource("/access-tokens").route(get().to(tokens::list)).route(post().to(tokens::create)))
         .service(resource("/access-tokens/{uuid}").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));

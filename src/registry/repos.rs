@@ -49,6 +49,19 @@ pub fn list(conn: &mut SqliteConnection, owner_id: i32) -> Result<Vec<Repository
     Ok(repositories::table.filter(repositories::owner_id.eq(owner_id)).order(repositories::name.asc()).select(Repository::as_select()).load(conn)?)
 }
 
+/// One page of a namespace's repositories as `viewer` may see them: all of them for the
+/// owner, the public ones for anyone else. Returns (page, total).
+pub fn in_namespace(conn: &mut SqliteConnection, namespace: &str, owner_view: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), AppError> {
+    let Some(owner) = users::table.filter(users::username.eq(namespace)).select(users::id).first::<i32>(conn).optional()? else { return Ok((Vec::new(), 0)) };
+    let visible = || {
+        let q = repositories::table.filter(repositories::owner_id.eq(owner)).into_boxed();
+        if owner_view { q } else { q.filter(repositories::is_public.eq(true)) }
+    };
+    let total: i64 = visible().count().get_result(conn)?;
+    let rows = visible().order(repositories::name.asc()).offset((page - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    Ok((rows, total))
+}
+
 /// Creates `{username}/{path}` ahead of the first push. Err(message) for a name outside the
 /// grammar or one that exists.
 pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: &str, public: bool, now: Timestamp) -> Result<Result<String, &'static str>, AppError> {

@@ -227,3 +227,48 @@ async fn everything_under_v2_answers_json_and_refuses_foreign_jwts() {
     app.clock.advance(601);
     assert_eq!(call(&app, reqwest::Method::GET, "/v2/user", &t, None).await.status(), StatusCode::UNAUTHORIZED, "10 minutes");
 }
+
+#[actix_web::test]
+async fn repositories_of_a_namespace_are_listed_all_for_the_owner_and_public_ones_for_others() {
+    let app = spawn_app().await;
+    let a = app.signed_up("alice").await;
+    a.submit("/repositories", "/repositories", &[("path", "public-app"), ("visibility", "public")]).await;
+    a.submit("/repositories", "/repositories", &[("path", "secret-app"), ("visibility", "private")]).await;
+    app.signed_up("bobby").await;
+    let t = jwt(&app, "alice", PASSWORD).await;
+    let pat = new_token(&app, &t, "reader", "repo:admin").await["token"].as_str().unwrap().to_string();
+    let via_pat = jwt(&app, "alice", &pat).await;
+    let own: Value = call(&app, reqwest::Method::GET, "/v2/repositories/alice/", &via_pat, None).await.json().await.unwrap();
+    assert_eq!(own["count"], 2, "a PAT-derived JWT may read its own namespace");
+    assert_eq!(own["results"][0], json!({ "name": "public-app", "namespace": "alice", "is_private": false, "last_updated": null }));
+    let bob = jwt(&app, "bobby", PASSWORD).await;
+    let theirs: Value = call(&app, reqwest::Method::GET, "/v2/repositories/alice/", &bob, None).await.json().await.unwrap();
+    assert_eq!(theirs["count"], 1);
+    assert_eq!(theirs["results"][0]["name"], "public-app");
+    let none: Value = call(&app, reqwest::Method::GET, "/v2/repositories/ghost/", &bob, None).await.json().await.unwrap();
+    assert_eq!(none["count"], 0);
+}
+
+#[actix_web::test]
+async fn every_answer_carries_the_rate_limit_and_the_excess_gets_429() {
+    let app = spawn_app_with(|s| s.api_rate_limit = 5).await;
+    app.signed_up("alice").await;
+    let t = jwt(&app, "alice", PASSWORD).await; // anonymous request 1 of this IP
+    for i in 0..5 {
+        let r = call(&app, reqwest::Method::GET, "/v2/user", &t, None).await;
+        assert_eq!(r.status(), StatusCode::OK, "request {i}");
+        assert_eq!(r.headers()["x-ratelimit-limit"], "5");
+        assert_eq!(r.headers()["x-ratelimit-remaining"].to_str().unwrap(), (4 - i).to_string());
+        assert!(r.headers()["x-ratelimit-reset"].to_str().unwrap().parse::<i64>().unwrap() > app.state.now());
+    }
+    let r = call(&app, reqwest::Method::GET, "/v2/user", &t, None).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    // per user: another user (and anonymous clients) have their own budget
+    let r = post(&app, "/v2/users/login", None, json!({ "username": "alice", "password": "wrong password x" })).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "3", "the anonymous budget of this IP");
+    app.clock.advance(60);
+    assert_eq!(call(&app, reqwest::Method::GET, "/v2/user", &t, None).await.status(), StatusCode::OK, "a new minute");
+}
