@@ -31,4 +31,12 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+# schemathesis (PyPI) checks the JSON API against its OpenAPI document (tests/openapi.rs)
+SCHEMATHESIS_VERSION=4.32.5
+if ! command -v schemathesis >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing schemathesis $SCHEMATHESIS_VERSION" >&2
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+
 exec cargo test --locked "$@"

@@ -168,7 +168,7 @@ pub fn list(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64)
     let rows = activity::table
         .filter(activity::user_id.eq(user_id))
         .order(activity::id.desc())
-        .offset((page.max(1) - 1) * per_page)
+        .offset((page.max(1) - 1).saturating_mul(per_page))
         .limit(per_page)
         .select(Entry::as_select())
         .load(conn)?;

@@ -42,7 +42,7 @@ pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web
     let link = |p: i64| format!("{}/v2/repositories/{namespace}/?page={p}&page_size={size}", app.public_url);
     Ok(HttpResponse::Ok().json(json!({
         "count": total,
-        "next": (page * size < total).then(|| link(page + 1)),
+        "next": (page.saturating_mul(size) < total).then(|| link(page.saturating_add(1))),
         "previous": (page > 1).then(|| link(page - 1)),
         "results": rows.iter().map(|r| json!({
             "name": r.name.split_once('/').map(|(_, n)| n).unwrap_or(&r.name),

@@ -119,6 +119,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 AppError::PayloadTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "The body is larger than 16 KiB."),
                 other => other.into(),
             })?;
+            // every body here is an object; serde alone would take `[a, b]` for a struct
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(ApiError::bad_request("The body must be a JSON object.").into());
+            }
             // the path names the field at fault, which serde_json's own message does not for
             // a wrong type
             let value = serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_slice(&body)).map_err(|e| {
@@ -182,21 +186,35 @@ impl FromRequest for ApiUser {
     }
 }
 
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")) }))
+/// The OpenAPI 3.1 description of these endpoints, checked against the running server by
+/// tests/openapi.rs (schemathesis).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+}
+
+/// A resource whose other methods answer 405 with the `Allow` header RFC 9110 requires.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut res = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.").error_response();
+        res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        Ok::<_, actix_web::Error>(res)
+    }))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, patch, post};
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request(format!("Invalid query: {e}.")).into()))
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
-        .service(resource("/users/login").route(post().to(auth::login)))
-        .service(resource("/users/2fa-login").route(post().to(auth::second_factor)))
-        .service(resource("/auth/token").route(post().to(auth::auth_token)))
-        .service(resource("/user").route(get().to(account::profile)))
-        .service(resource("/repositories/{namespace}/").route(get().to(account::repositories)))
-        .service(resource("/repositories/{namespace}").route(get().to(account::repositories)))
-        .service(resource("/access-tokens").route(get().to(tokens::list)).route(post().to(tokens::create)))
-        .service(resource("/access-tokens/{uuid}").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
+        .service(resource("/users/login", "POST").route(post().to(auth::login)))
+        .service(resource("/users/2fa-login", "POST").route(post().to(auth::second_factor)))
+        .service(resource("/auth/token", "POST").route(post().to(auth::auth_token)))
+        .service(resource("/openapi.json", "GET").route(get().to(openapi)))
+        .service(resource("/user", "GET").route(get().to(account::profile)))
+        .service(resource("/repositories/{namespace}/", "GET").route(get().to(account::repositories)))
+        .service(resource("/repositories/{namespace}", "GET").route(get().to(account::repositories)))
+        .service(resource("/access-tokens", "GET, POST").route(get().to(tokens::list)).route(post().to(tokens::create)))
+        .service(resource("/access-tokens/{uuid}", "GET, PATCH, DELETE").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
 }

@@ -113,7 +113,7 @@ pub async fn list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ListQuer
     let link = |p: i64| format!("{}/v2/access-tokens?page={p}&page_size={size}", app.public_url);
     Ok(HttpResponse::Ok().json(json!({
         "count": counts.total(),
-        "next": (page * size < counts.total()).then(|| link(page + 1)),
+        "next": (page.saturating_mul(size) < counts.total()).then(|| link(page.saturating_add(1))),
         "previous": (page > 1).then(|| link(page - 1)),
         "active_count": counts.active,
         "results": rows.iter().map(|t| object(t, None)).collect::<Vec<_>>(),
