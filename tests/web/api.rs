@@ -58,6 +58,8 @@ async fn a_password_login_manages_tokens_with_docker_hubs_field_names() {
     assert_eq!(list["results"][0]["token"], "", "never the plaintext again");
     assert!(list["next"].as_str().unwrap().ends_with("/v2/access-tokens?page=2&page_size=1"));
     assert!(list["previous"].is_null());
+    let (_, overview) = b.get_text("/settings/tokens").await;
+    assert!(overview.contains("<strong>2</strong> active · <strong>0</strong> inactive"), "the web and the API count alike");
     let clamped: Value = call(&app, reqwest::Method::GET, "/v2/access-tokens?page_size=10000", &t, None).await.json().await.unwrap();
     assert_eq!(clamped["results"].as_array().unwrap().len(), 2);
     for bad in ["page=0", "page_size=0", "page=abc"] {
