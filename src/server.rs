@@ -137,8 +137,9 @@ async fn purge_sessions_periodically(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let (now, idle, absolute) = (state.now(), state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
-        if let Err(e) = state.db(move |c| crate::sessions::purge_expired(c, now, idle, absolute)).await {
-            tracing::warn!(error = %e, "purging expired sessions");
+        let purged = state.db(move |c| Ok((crate::sessions::purge_expired(c, now, idle, absolute)?, crate::api::auth::purge_expired_challenges(c, now)?))).await;
+        if let Err(e) = purged {
+            tracing::warn!(error = %e, "purging expired sessions and login challenges");
         }
     }
 }

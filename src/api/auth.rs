@@ -169,3 +169,8 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
     record(&app, user.id, Event::SignedIn, "JSON API, password and second factor", &info.client).await?;
     Ok(HttpResponse::Ok().json(json!({ "token": issue(&app, &user, Method::PasswordAndSecondFactor, None) })))
 }
+
+/// Forgets expired `login_2fa_token`s (run with the session purge).
+pub fn purge_expired_challenges(conn: &mut diesel::sqlite::SqliteConnection, now: i64) -> Result<usize, AppError> {
+    Ok(diesel::delete(login_challenges::table.filter(login_challenges::expires_at.le(now))).execute(conn)?)
+}
