@@ -1,10 +1,9 @@
 //! `GET /v2/user`: the caller's profile (readable with a PAT-derived JWT too).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiUser};
+use super::{ApiError, ApiPage, ApiUser, page_links};
 use crate::server::AppState;
 
 pub fn iso(t: i64) -> String {
@@ -22,28 +21,18 @@ pub async fn profile(who: ApiUser) -> Result<HttpResponse, ApiError> {
     })))
 }
 
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<i64>,
-    page_size: Option<i64>,
-}
-
 /// `GET /v2/repositories/{namespace}/`: all of the caller's own repositories, only the
 /// public ones of another namespace. Readable with a PAT-derived JWT.
-pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web::Path<String>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
-    let (page, size) = (q.page.unwrap_or(1), q.page_size.unwrap_or(10));
-    if page < 1 || size < 1 {
-        return Err(ApiError::bad_request("page and page_size count from 1."));
-    }
-    let size = size.min(super::tokens::MAX_PAGE_SIZE);
+pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web::Path<String>, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
+    let (page, size) = q.get()?;
     let namespace = namespace.into_inner().to_lowercase();
     let (ns, own) = (namespace.clone(), namespace == who.user.username);
     let (rows, total) = app.db(move |c| crate::registry::repos::in_namespace(c, &ns, own, page, size)).await?;
-    let link = |p: i64| format!("{}/v2/repositories/{namespace}/?page={p}&page_size={size}", app.public_url);
+    let (next, previous) = page_links(&format!("{}/v2/repositories/{namespace}/", app.public_url), page, size, total);
     Ok(HttpResponse::Ok().json(json!({
         "count": total,
-        "next": (page.saturating_mul(size) < total).then(|| link(page.saturating_add(1))),
-        "previous": (page > 1).then(|| link(page - 1)),
+        "next": next,
+        "previous": previous,
         "results": rows.iter().map(|r| json!({
             "name": r.name.split_once('/').map(|(_, n)| n).unwrap_or(&r.name),
             "namespace": namespace,

@@ -135,6 +135,31 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
+/// `?page=N&page_size=M` of a paged list: both count from 1; `page_size` is clamped to 100.
+#[derive(Debug, serde::Deserialize)]
+pub struct ApiPage {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+impl ApiPage {
+    pub fn get(&self) -> Result<(i64, i64), ApiError> {
+        let (page, size) = (self.page.unwrap_or(1), self.page_size.unwrap_or(10));
+        if page < 1 || size < 1 {
+            return Err(ApiError::bad_request("page and page_size count from 1."));
+        }
+        Ok((page, size.min(MAX_PAGE_SIZE)))
+    }
+}
+
+/// Docker Hub's `next` and `previous` links of a page of `total` items under `base`.
+pub fn page_links(base: &str, page: i64, size: i64, total: i64) -> (Option<String>, Option<String>) {
+    let link = |p: i64| format!("{base}?page={p}&page_size={size}");
+    ((page.saturating_mul(size) < total).then(|| link(page.saturating_add(1))), (page > 1).then(|| link(page - 1)))
+}
+
 /// The user behind a bearer JWT, re-checked on every request: the user exists and is
 /// enabled, the security stamp still matches, and a PAT-derived JWT's token is still active
 /// and unexpired — so a deactivation or a password change bites at once.

@@ -8,12 +8,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::account::iso;
-use super::{ApiError, ApiJson, ApiUser};
+use super::{ApiError, ApiJson, ApiPage, ApiUser, page_links};
 use crate::server::AppState;
 use crate::tokens::{self, AccessToken, NewToken, Scope, TokenError};
 use crate::web::extract::ClientInfo;
-
-pub const MAX_PAGE_SIZE: i64 = 100;
 
 fn object(t: &AccessToken, plaintext: Option<&str>) -> Value {
     json!({
@@ -94,27 +92,16 @@ pub async fn create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, Ap
     }
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    page: Option<i64>,
-    page_size: Option<i64>,
-}
-
-pub async fn list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
     who.require_password()?;
-    let page = q.page.unwrap_or(1);
-    let size = q.page_size.unwrap_or(10);
-    if page < 1 || size < 1 {
-        return Err(ApiError::bad_request("page and page_size count from 1."));
-    }
-    let size = size.min(MAX_PAGE_SIZE); // documented: larger page sizes are clamped to 100
+    let (page, size) = q.get()?;
     let (uid, now) = (who.user.id, app.now());
     let (rows, counts) = app.db(move |c| Ok((tokens::page(c, uid, page, size)?, tokens::counts(c, uid, now)?))).await?;
-    let link = |p: i64| format!("{}/v2/access-tokens?page={p}&page_size={size}", app.public_url);
+    let (next, previous) = page_links(&format!("{}/v2/access-tokens", app.public_url), page, size, counts.total());
     Ok(HttpResponse::Ok().json(json!({
         "count": counts.total(),
-        "next": (page.saturating_mul(size) < counts.total()).then(|| link(page.saturating_add(1))),
-        "previous": (page > 1).then(|| link(page - 1)),
+        "next": next,
+        "previous": previous,
         "active_count": counts.active,
         "results": rows.iter().map(|t| object(t, None)).collect::<Vec<_>>(),
     })))
