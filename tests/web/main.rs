@@ -11,6 +11,7 @@ mod html;
 mod registry_token;
 mod repositories;
 mod login;
+mod matrix;
 mod sessions;
 mod signup;
 mod throttle;
