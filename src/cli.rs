@@ -45,6 +45,8 @@ enum Command {
         #[arg(long)]
         bundle: Option<std::path::PathBuf>,
     },
+    /// Write a consistent copy of the database to FILE while Berth runs (see the README to restore).
+    Backup { file: std::path::PathBuf },
     /// Signing keys of registry tokens.
     Keys {
         #[command(subcommand)]
@@ -146,6 +148,7 @@ pub fn main() -> ExitCode {
         Some(Command::Dev { command }) => dev(settings, command),
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
         Some(Command::Keys { command: KeysCommand::Rotate }) => rotate_keys(settings),
+        Some(Command::Backup { file }) => backup(settings, &file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,6 +228,19 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
     let realm = realm.unwrap_or_else(|| format!("{}/token", settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind))));
     println!("# Berth signs registry tokens with key {}", key.kid);
     println!("auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}", service.unwrap_or(settings.registry_service), settings.issuer, path.display());
+    Ok(())
+}
+
+fn backup(settings: Settings, file: &std::path::Path) -> Result<(), String> {
+    let mut conn = open_db(&settings)?;
+    let started = std::time::Instant::now();
+    crate::db::backup(&mut conn, file)?;
+    let mut copy = diesel::Connection::establish(file.to_str().ok_or("the backup path is not UTF-8")?).map_err(|e: diesel::ConnectionError| e.to_string())?;
+    let check = crate::db::integrity_check(&mut copy)?;
+    if check != "ok" {
+        return Err(format!("the backup in {} fails its integrity check: {check}", file.display()));
+    }
+    println!("backed up {} to {} in {:.1} s (integrity_check: ok)", settings.database_url, file.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -57,6 +57,31 @@ where
     if nested { conn.transaction(f) } else { conn.immediate_transaction(f) }
 }
 
+/// A consistent copy of the live database in `target` (which must not exist), taken while
+/// Berth runs: `VACUUM INTO` reads one snapshot, so writers are not stopped and the copy
+/// holds everything committed before it began.
+pub fn backup(conn: &mut SqliteConnection, target: &std::path::Path) -> Result<(), String> {
+    use diesel::RunQueryDsl;
+    if target.exists() {
+        return Err(format!("{} exists already; choose a new file", target.display()));
+    }
+    let path = target.to_str().ok_or("the backup path is not UTF-8")?;
+    diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(path).execute(conn).map_err(|e| format!("backing up to {path}: {e}"))?;
+    Ok(())
+}
+
+/// `PRAGMA integrity_check` of a database file: "ok" when sound.
+pub fn integrity_check(conn: &mut SqliteConnection) -> Result<String, String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query("PRAGMA integrity_check").load(conn).map_err(|e| e.to_string())?;
+    Ok(rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
