@@ -2,18 +2,23 @@
 //! the secret off the set-up page (as a phone would), sign out, sign in with an
 //! authenticator code, then with a recovery code. A second test drives the personal access
 //! token pages: create (scope, expiry), the copy-once page, the overview, deactivate, bulk
-//! delete behind a confirmation, and the limits of the personal plan.
+//! delete behind a confirmation, and the limits of the personal plan. A third attacks Berth
+//! from pages of a small server of its own on another port (forged form posts, framing) and
+//! checks that hostile user agents and token descriptions are shown as text.
 //!
 //! Chromium is driven with fantoccini through chromedriver, which the test starts itself on
 //! a free port. fantoccini is built without TLS (chromedriver is on loopback), so it connects
 //! with hyper-util's plain `HttpConnector`. Screenshots land in `target/browser-screenshots/`.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::clock::{Clock, SystemClock};
@@ -619,6 +624,329 @@ async fn browser_signs_up_enables_2fa_and_signs_in_with_totp_and_recovery_code()
 async fn browser_manages_personal_access_tokens() {
     run_in_browser("chromedriver-tokens.log", "tokens-failure.png", |b, base, state| async move {
         tokens_flow(&b, &base, &state).await
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Attacks from other origins, and hostile text.
+
+const VICTIM: &str = "victim";
+const VICTIM_EMAIL: &str = "victim@example.com";
+/// A user agent that would run a script if a page let it become markup; `client_name` shows
+/// only its first word (`<img`), the whole string sits in a `title` attribute.
+const UA_IMG: &str = r#"<img src=x onerror="document.title='pwned'">"#;
+/// One without spaces, so the short client name is the whole string, as visible text.
+const UA_SVG: &str = "<svg/onload=document.title='pwned'>";
+const HOSTILE_DESCRIPTION: &str = "<script>document.title='pwned'</script>";
+
+/// A tiny attacker web server on another port of 127.0.0.1: answers GET `path` with the page
+/// in `pages` (404 otherwise) and remembers each request line. Stops when dropped.
+struct Attacker {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Attacker {
+    /// `pages` gets the attacker's port (its pages may link to themselves).
+    fn start(pages: impl FnOnce(u16) -> HashMap<String, String>) -> Attacker {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the attacker's port");
+        let port = listener.local_addr().unwrap().port();
+        let pages = pages(port);
+        listener.set_nonblocking(true).expect("a non-blocking attacker listener");
+        let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (stop2, seen2, pages) = (stop.clone(), seen.clone(), Arc::new(pages));
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (seen, pages) = (seen2.clone(), pages.clone());
+                        // One thread each: Chromium opens spare connections it may never use.
+                        std::thread::spawn(move || Attacker::answer(stream, &pages, &seen));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Attacker { port, stop, seen }
+    }
+
+    fn answer(mut stream: TcpStream, pages: &HashMap<String, String>, seen: &Mutex<Vec<String>>) {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let request = String::from_utf8_lossy(&request);
+        let Some(line) = request.lines().next().filter(|l| !l.is_empty()) else { return };
+        seen.lock().unwrap().push(line.to_string());
+        let path = line.split_whitespace().nth(1).unwrap_or("/");
+        let (status, body) = match pages.get(path) {
+            Some(page) => ("200 OK", page.as_str()),
+            None => ("404 Not Found", "not here"),
+        };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes());
+    }
+
+    fn saw(&self, path: &str) -> bool {
+        let want = format!("GET {path} ");
+        self.seen.lock().unwrap().iter().any(|l| l.starts_with(&want))
+    }
+}
+
+/// An attacker page whose form posts itself to `action` as soon as it loads.
+fn auto_post_page(action: &str, fields: &[(&str, &str)]) -> String {
+    let inputs: String = fields.iter().map(|(k, v)| format!(r#"<input type="hidden" name="{k}" value="{v}">"#)).collect();
+    format!(
+        r#"<!doctype html><title>You won a prize</title><p>Loading your prize…</p><form id="f" method="post" action="{action}">{inputs}</form><script>document.getElementById('f').submit()</script>"#
+    )
+}
+
+/// Waits until the browser shows exactly `want` (origin and path, no query).
+async fn wait_for_url(b: &Client, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = here(b).await;
+        if now == want {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let text = match b.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_else(|e| e.to_string()),
+                Err(e) => e.to_string(),
+            };
+            panic!("expected the browser at {want}, it is at {now}; page text:\n{text}");
+        }
+        sleep(POLL).await;
+    }
+}
+
+/// Opens the attacker page `attack` (which posts to Berth's `target`), checks the attacker
+/// served it, and that the post landed on Berth's 403 page; returns that page's message.
+async fn attack_is_refused(b: &Client, base: &str, attacker: &Attacker, attack: &str, target: &str) -> String {
+    goto(b, attack).await;
+    let path = url::Url::parse(attack).unwrap().path().to_string();
+    wait_for_url(b, &format!("{base}{target}")).await;
+    assert!(attacker.saw(&path), "the attacker server never served {path}, so the browser did not run the attack");
+    let h1 = wait_for_text(b, "main h1", "be a 403 heading", |t| t.starts_with("403")).await;
+    assert_eq!(response_status(b).await, 403, "Berth should answer the forged post from {attack} with 403 ({h1})");
+    let message = text_of(b, "main p.lead").await;
+    assert!(
+        message.contains("sent from another site") || message.contains("expired or was not sent by Berth"),
+        "the 403 page should say why the form was refused, says {message:?}"
+    );
+    message
+}
+
+/// The victim is still signed in, in the browser, with the original email (also in the database).
+async fn assert_victim_unharmed(b: &Client, base: &str, state: &AppState, after: &str) {
+    goto(b, &format!("{base}/settings/account")).await;
+    wait_for_path(b, "/settings/account").await;
+    let who = text_of(b, ".topbar .whoami").await;
+    assert!(who.contains(VICTIM), "after {after} the victim should still be signed in; the top bar says {who:?}");
+    let facts = text_of(b, "dl.facts").await;
+    assert!(facts.contains(VICTIM_EMAIL) && !facts.contains("evil@"), "after {after} the email should be unchanged: {facts:?}");
+    let user = berth::accounts::find_by_username(&mut state.pool.get().unwrap(), VICTIM).unwrap().expect("the victim in the database");
+    assert_eq!(user.email, VICTIM_EMAIL, "after {after} the stored email should be unchanged");
+}
+
+/// Signs `username` in over plain HTTP with the given User-Agent (CSRF token from the form,
+/// cookies kept), so the session and the activity row carry that User-Agent.
+async fn sign_in_over_http(base: &str, username: &str, user_agent: &str) {
+    let http = reqwest::Client::builder().cookie_store(true).user_agent(user_agent).build().expect("an HTTP client");
+    let form = http.get(format!("{base}/login")).send().await.expect("GET /login").text().await.expect("the login page");
+    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap().captures(&form).expect("a CSRF token on the login form")[1].to_string();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("login", username)
+        .append_pair("password", PASSWORD)
+        .finish();
+    let res = http
+        .post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(res.url().path(), "/settings/account", "signing in over HTTP as {username} should end on the account page");
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(username), "the account page over HTTP should name {username}");
+}
+
+/// On the page now shown: no hostile text became markup, nothing ran, and `must_show` is in
+/// the visible text. Watches `document.title` for a second (an `onerror` fires late).
+async fn assert_text_not_markup(b: &Client, must_show: &[&str]) {
+    let script = r#"
+        return {
+            title: document.title,
+            text: document.body.innerText,
+            handlers: document.querySelectorAll('[onerror], [onload]').length,
+            imgs: Array.from(document.images).map(i => i.getAttribute('src')),
+            svgs: document.querySelectorAll('svg').length,
+            hostileScripts: Array.from(document.scripts).filter(s => s.textContent.includes('pwned')).length,
+        };"#;
+    let page = b.execute(script, vec![]).await.expect("inspecting the page");
+    let at = here(b).await;
+    let text = page["text"].as_str().unwrap_or_default();
+    for literal in must_show {
+        assert!(text.contains(literal), "{at} should show {literal:?} as text; its text is:\n{text}");
+    }
+    assert_eq!(page["handlers"], json!(0), "{at}: an element got an onerror/onload attribute from hostile text");
+    assert!(page["imgs"].as_array().unwrap().iter().all(|s| s != "x"), "{at}: hostile text became an <img src=x>: {}", page["imgs"]);
+    assert_eq!(page["svgs"], json!(0), "{at}: hostile text became an <svg>");
+    assert_eq!(page["hostileScripts"], json!(0), "{at}: hostile text became a <script> element");
+    let title = page["title"].as_str().unwrap_or_default().to_string();
+    assert!(title.ends_with("· Berth"), "{at}: unexpected title {title:?}");
+    for _ in 0..5 {
+        sleep(Duration::from_millis(200)).await;
+        let now = b.title().await.expect("the page title");
+        assert_eq!(now, title, "{at}: the title changed (to {now:?}): a hostile script ran");
+        assert_ne!(now, "pwned");
+    }
+}
+
+async fn attacks_flow(b: &Client, base: &str, state: &AppState) {
+    // The victim signs up in the browser and stays signed in.
+    sign_up(b, base, VICTIM, VICTIM_EMAIL, None).await;
+
+    let logout = format!("{base}/logout");
+    let email = format!("{base}/settings/account/email");
+    let attacker = Attacker::start(|port| {
+        let control = format!("http://localhost:{port}/control");
+        let pages = [
+            ("/logout-guess", auto_post_page(&logout, &[("csrf", "guess")])),
+            ("/logout-bare", auto_post_page(&logout, &[])),
+            ("/email-guess", auto_post_page(&email, &[("csrf", "guess"), ("email", "evil@example.com"), ("current_password", "x")])),
+            // Even an attacker who knows the password: only the CSRF defence stands in the way.
+            ("/email-known-password", auto_post_page(&email, &[("email", "evil@example.com"), ("current_password", PASSWORD)])),
+            // Berth's account page in a frame, and a control frame from another origin
+            // (localhost) of this server: reading the control frame shows cross-origin frames
+            // can be read through WebDriver at all.
+            (
+                "/frame",
+                format!(
+                    r#"<!doctype html><title>framing</title><script>window.loaded = [];</script>
+<iframe id="x" src="{base}/settings/account" width="900" height="400" onload="window.loaded.push('x')"></iframe>
+<iframe id="control" src="{control}" width="300" height="100" onload="window.loaded.push('control')"></iframe>"#
+                ),
+            ),
+            ("/control", r#"<!doctype html><title>control</title><p id="control-text">attacker control frame</p>"#.to_string()),
+        ];
+        pages.into_iter().map(|(path, page)| (path.to_string(), page)).collect()
+    });
+    let same_site = format!("http://127.0.0.1:{}", attacker.port);
+    let cross_site = format!("http://localhost:{}", attacker.port);
+
+    // 1. CSRF. From 127.0.0.1:OTHER (same site as Berth, so the Lax session cookie goes
+    //    along) and from localhost:OTHER (another site).
+    let attempts = [
+        (format!("{same_site}/logout-guess"), "/logout"),
+        (format!("{same_site}/logout-bare"), "/logout"),
+        (format!("{same_site}/email-guess"), "/settings/account/email"),
+        (format!("{same_site}/email-known-password"), "/settings/account/email"),
+        (format!("{cross_site}/logout-bare"), "/logout"),
+        (format!("{cross_site}/email-known-password"), "/settings/account/email"),
+    ];
+    for (i, (attack, target)) in attempts.iter().enumerate() {
+        let message = attack_is_refused(b, base, &attacker, attack, target).await;
+        eprintln!("CSRF {attack} -> {target}: 403, {message:?}");
+        if i == 0 {
+            screenshot(b, "csrf-refused.png").await;
+        }
+        assert_victim_unharmed(b, base, state, &format!("the forged post from {attack}")).await;
+    }
+
+    // 2. Framing: an attacker page frames Berth's account page (same site, so the cookie
+    //    would go along) next to a control frame of its own.
+    goto(b, &format!("{same_site}/frame")).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let loaded = b.execute("return window.loaded.slice().sort();", vec![]).await.expect("reading the frame load events");
+        if loaded == json!(["control", "x"]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both frames should fire load, fired {loaded}");
+        sleep(POLL).await;
+    }
+    assert!(attacker.saw("/control"), "the control frame was never requested");
+    sleep(Duration::from_millis(500)).await;
+    screenshot(b, "framing-refused.png").await;
+    let inside = "return [location.href, document.body ? document.body.innerText : '', !!document.querySelector('.topbar .whoami'), !!document.querySelector('dl.facts')];";
+    wait_for(b, "iframe#control").await.enter_frame().await.expect("entering the control frame");
+    let control = b.execute(inside, vec![]).await.expect("reading the control frame");
+    b.enter_parent_frame().await.expect("back to the attacker page");
+    assert_eq!(control[0], json!(format!("{cross_site}/control")), "the control frame: {control}");
+    assert!(control[1].as_str().unwrap_or_default().contains("attacker control frame"), "the control frame should be readable: {control}");
+    wait_for(b, "iframe#x").await.enter_frame().await.expect("entering Berth's frame");
+    let framed = b.execute(inside, vec![]).await.expect("reading Berth's frame");
+    b.enter_parent_frame().await.expect("back to the attacker page");
+    eprintln!("framed Berth page: {framed}");
+    let framed_text = framed[1].as_str().unwrap_or_default();
+    // Chromium puts its own error page in a frame it refused to render.
+    assert_eq!(framed[0], json!("chrome-error://chromewebdata/"), "the frame should hold Chromium's error page, not Berth's: {framed}");
+    assert_eq!(framed[2], json!(false), "Berth's top bar rendered inside the attacker's frame: {framed}");
+    assert_eq!(framed[3], json!(false), "Berth's account facts rendered inside the attacker's frame: {framed}");
+    assert!(!framed_text.contains(VICTIM) && !framed_text.contains(VICTIM_EMAIL), "the victim's details showed inside the attacker's frame: {framed}");
+    assert_victim_unharmed(b, base, state, "the framing page").await;
+
+    // 3. Hostile text: two sessions with hostile User-Agents, and a token with a hostile
+    //    description made through the form.
+    sign_in_over_http(base, VICTIM, UA_IMG).await;
+    sign_in_over_http(base, VICTIM, UA_SVG).await;
+    create_token(b, base, VICTIM, HOSTILE_DESCRIPTION, None, None, None).await;
+    assert_text_not_markup(b, &[HOSTILE_DESCRIPTION]).await;
+
+    goto(b, &format!("{base}/settings/sessions")).await;
+    wait_for(b, "table#sessions").await;
+    assert_text_not_markup(b, &[UA_SVG, "<img"]).await;
+    let spans = b
+        .execute("return Array.from(document.querySelectorAll('#sessions td span[title]')).map(s => [s.getAttribute('title'), s.textContent]);", vec![])
+        .await
+        .expect("reading the session clients");
+    let spans = spans.as_array().unwrap();
+    assert!(spans.contains(&json!([UA_IMG, "<img"])), "the <img user agent should be a title attribute and the text \"<img\": {spans:?}");
+    assert!(spans.contains(&json!([UA_SVG, UA_SVG])), "the <svg user agent should be shown as text: {spans:?}");
+
+    goto(b, &format!("{base}/settings/activity")).await;
+    wait_for(b, "table#activity").await;
+    assert_text_not_markup(b, &[UA_SVG, "<img", HOSTILE_DESCRIPTION]).await;
+    let spans = b
+        .execute("return Array.from(document.querySelectorAll('#activity td span[title]')).map(s => s.getAttribute('title'));", vec![])
+        .await
+        .expect("reading the activity clients");
+    let spans = spans.as_array().unwrap();
+    assert!(spans.contains(&json!(UA_IMG)) && spans.contains(&json!(UA_SVG)), "both hostile user agents should be title attributes: {spans:?}");
+    screenshot(b, "xss-as-text.png").await;
+
+    goto(b, &format!("{base}/settings/tokens")).await;
+    wait_for(b, "table#tokens").await;
+    assert_text_not_markup(b, &[HOSTILE_DESCRIPTION]).await;
+    let rows = token_rows(b).await;
+    assert_eq!(rows.len(), 1, "one token: {rows:?}");
+    assert_eq!(rows[0][1], HOSTILE_DESCRIPTION, "the description column should show the text as typed: {rows:?}");
+}
+
+#[actix_web::test]
+async fn browser_attacks_from_other_origins_fail_and_hostile_text_stays_text() {
+    run_in_browser("chromedriver-attacks.log", "attacks-failure.png", |b, base, state| async move {
+        attacks_flow(&b, &base, &state).await
     })
     .await;
 }
