@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::AppError;
 use crate::accounts::User;
 use crate::server::AppState;
-use crate::web::extract::read_limited;
+use crate::web::extract::{content_type_is, read_limited};
 
 /// Largest JSON body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -77,12 +77,6 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<crate::tokens::TokenError> for ApiError {
-    fn from(e: crate::tokens::TokenError) -> Self {
-        AppError::from(e).into()
-    }
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -111,8 +105,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !content_type.to_ascii_lowercase().starts_with("application/json") {
+            if !content_type_is(&req, "application/json") {
                 return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.").into());
             }
             let body = read_limited(&req, payload, BODY_LIMIT).await.map_err(|e| match e {

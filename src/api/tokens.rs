@@ -2,7 +2,6 @@
 //! domain functions as the web pages (plan gating, limits, expiry, ownership, activity);
 //! a PAT-derived JWT gets 403 on all of them — a token cannot manage tokens.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,7 +9,7 @@ use serde_json::{Value, json};
 use super::account::iso;
 use super::{ApiError, ApiJson, ApiPage, ApiUser, page_links};
 use crate::server::AppState;
-use crate::tokens::{self, AccessToken, NewToken, Scope, TokenError};
+use crate::tokens::{self, AccessToken, NewToken, Scope};
 use crate::web::extract::ClientInfo;
 
 fn object(t: &AccessToken, plaintext: Option<&str>) -> Value {
@@ -78,18 +77,9 @@ pub async fn create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, Ap
         return Err(ApiError::Fields(fields, "The access token could not be created.".into()));
     };
     let (uid, client) = (who.user.id, info.client.clone());
-    let created = app
-        .db(move |c| match tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now) {
-            Err(TokenError::Db(e)) => Err(e),
-            other => Ok(other),
-        })
-        .await?;
-    match created {
-        Ok((token, plain)) => Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(object(&token, Some(plain.expose())))),
-        Err(TokenError::PlanLimit(n)) => Err(ApiError::new(StatusCode::FORBIDDEN, tokens::limit_message(n))),
-        Err(TokenError::ScopeNotInPlan) => Err(ApiError::new(StatusCode::FORBIDDEN, tokens::SCOPE_MESSAGE)),
-        Err(other) => Err(other.into()),
-    }
+    // a plan limit or a scope the plan lacks is a 403 with its reason (TokenError → AppError)
+    let (token, plain) = app.db(move |c| Ok(tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now)?)).await?;
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(object(&token, Some(plain.expose()))))
 }
 
 pub async fn list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
@@ -135,22 +125,13 @@ pub async fn update(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uu
         None => None,
     };
     let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
-    let token = app
-        .db(move |c| match tokens::update(c, uid, &uuid, description, body.is_active, &client, now) {
-            Err(TokenError::Db(e)) => Err(e),
-            other => Ok(other),
-        })
-        .await??;
+    let token = app.db(move |c| Ok(tokens::update(c, uid, &uuid, description, body.is_active, &client, now)?)).await?;
     Ok(HttpResponse::Ok().json(object(&token, None)))
 }
 
 pub async fn remove(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uuid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     who.require_password()?;
     let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
-    app.db(move |c| match tokens::delete(c, uid, &[uuid], &client, now) {
-        Err(TokenError::Db(e)) => Err(e),
-        other => Ok(other),
-    })
-    .await??;
+    app.db(move |c| Ok(tokens::delete(c, uid, &[uuid], &client, now)?)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,7 +14,7 @@ use crate::accounts::login::{PasswordCheck, check_password, count_failure};
 use crate::server::AppState;
 use crate::throttle::AccountKey;
 use crate::tokens::{self, PlainToken, Scope};
-use crate::web::extract::{ClientInfo, decodes_as_utf8, read_limited};
+use crate::web::extract::{ClientInfo, content_type_is, decodes_as_utf8, read_limited};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
@@ -129,8 +129,7 @@ pub async fn get_token(app: web::Data<AppState>, req: HttpRequest, info: ClientI
 }
 
 pub async fn post_token(app: web::Data<AppState>, req: HttpRequest, info: ClientInfo, payload: web::Payload) -> HttpResponse {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+    if !content_type_is(&req, "application/x-www-form-urlencoded") {
         return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded");
     }
     let body = match read_limited(&req, payload.into_inner(), FORM_LIMIT).await {
@@ -242,15 +241,11 @@ async fn grant(app: &AppState, credential: &Credential, scopes: Vec<Requested>) 
                 "repository" if grants::valid_repository_name(&r.name) => {
                     let facts = super::repos::facts(c, &r.name)?;
                     let actions = grants::intersect(&r.actions, grants::allowed(&credential, &r.name, facts));
-                    let pusher = match &credential {
-                        // a push asked for by name (a `*`, as `skopeo delete` sends, is not a push)
-                        Credential::User { username, .. } if actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH) => {
-                            crate::accounts::find_by_username(c, username)?
-                        }
-                        _ => None,
-                    };
-                    if let Some(owner) = pusher {
-                        super::repos::record_push(c, owner.id, &r.name, public_default, now)?;
+                    // push is granted only in the caller's own namespace, so its owner is the
+                    // pusher; a `*` (as `skopeo delete` sends) is not a push
+                    let pushed = actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH);
+                    if let (true, Some(owner_id)) = (pushed, facts.owner_id) {
+                        super::repos::record_push(c, owner_id, &r.name, public_default, now)?;
                     }
                     actions
                 }

@@ -55,8 +55,8 @@ pub enum Credential {
 /// What Berth knows of a repository's namespace and record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepoFacts {
-    /// The namespace is a (enabled) user.
-    pub namespace_exists: bool,
+    /// The namespace's owner, when it is an enabled user.
+    pub owner_id: Option<i32>,
     /// `Some(is_public)` once the repository is recorded.
     pub public: Option<bool>,
 }
@@ -64,7 +64,7 @@ pub struct RepoFacts {
 /// The actions `credential` may take on repository `name` (already grammar-checked).
 pub fn allowed(credential: &Credential, name: &str, facts: RepoFacts) -> &'static [&'static str] {
     let Some((namespace, _)) = name.split_once('/') else { return &[] }; // one component: nothing
-    if !facts.namespace_exists {
+    if facts.owner_id.is_none() {
         return &[];
     }
     let public = facts.public == Some(true);
@@ -96,9 +96,9 @@ mod tests {
     fn user(name: &str, scope: Scope) -> Credential {
         Credential::User { username: name.into(), scope, operator: false }
     }
-    const OWN_PRIVATE: RepoFacts = RepoFacts { namespace_exists: true, public: Some(false) };
-    const PUBLIC: RepoFacts = RepoFacts { namespace_exists: true, public: Some(true) };
-    const NEW: RepoFacts = RepoFacts { namespace_exists: true, public: None };
+    const OWN_PRIVATE: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(false) };
+    const PUBLIC: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(true) };
+    const NEW: RepoFacts = RepoFacts { owner_id: Some(1), public: None };
 
     #[test]
     fn scopes_split_at_the_last_colon() {
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(allowed(&Credential::Anonymous, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         // one component or an unknown namespace: nothing
         assert_eq!(allowed(&user("alice", Scope::Admin), "alice", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("ghost", Scope::Admin), "ghost/app", RepoFacts { namespace_exists: false, public: None }), &[] as &[&str]);
+        assert_eq!(allowed(&user("ghost", Scope::Admin), "ghost/app", RepoFacts { owner_id: None, public: None }), &[] as &[&str]);
     }
 
     #[test]

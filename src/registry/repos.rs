@@ -12,9 +12,9 @@ use crate::db::schema::{repositories, users};
 /// The facts the grant needs about `name` (grammar already checked).
 pub fn facts(conn: &mut SqliteConnection, name: &str) -> Result<RepoFacts, AppError> {
     let namespace = name.split('/').next().unwrap_or("");
-    let owner: Option<bool> = users::table.filter(users::username.eq(namespace)).select(users::is_disabled).first(conn).optional()?;
+    let owner: Option<(i32, bool)> = users::table.filter(users::username.eq(namespace)).select((users::id, users::is_disabled)).first(conn).optional()?;
     let public: Option<bool> = repositories::table.filter(repositories::name.eq(name)).select(repositories::is_public).first(conn).optional()?;
-    Ok(RepoFacts { namespace_exists: owner == Some(false), public })
+    Ok(RepoFacts { owner_id: owner.filter(|(_, disabled)| !disabled).map(|(id, _)| id), public })
 }
 
 /// Records a push grant: creates the repository the first time, notes the push time.

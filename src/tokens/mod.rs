@@ -175,6 +175,16 @@ pub enum TokenError {
     Db(AppError),
 }
 
+impl TokenError {
+    /// Separates a database failure (the caller's `?`) from a refusal the caller answers.
+    pub fn split<T>(r: Result<T, TokenError>) -> Result<Result<T, TokenError>, AppError> {
+        match r {
+            Err(TokenError::Db(e)) => Err(e),
+            other => Ok(other),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for TokenError {
     fn from(e: diesel::result::Error) -> Self {
         TokenError::Db(e.into())

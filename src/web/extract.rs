@@ -112,8 +112,7 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+            if !content_type_is(&req, "application/x-www-form-urlencoded") {
                 return Err(AppError::BadRequest("Expected a form submission.".into()).into());
             }
             let body = read_limited(&req, payload, LIMIT).await?;
@@ -126,6 +125,13 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm
             Ok(CsrfForm(form))
         })
     }
+}
+
+/// Whether the request's body is declared as `mime` (parameters such as `; charset=utf-8`
+/// allowed, case ignored).
+pub fn content_type_is(req: &HttpRequest, mime: &str) -> bool {
+    let declared = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    declared.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(mime))
 }
 
 /// Reads a request body of at most `limit` bytes (declared or streamed, chunked included).
