@@ -39,4 +39,14 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 
-exec cargo test --locked "$@"
+if (($# > 0)); then
+  exec cargo test --locked "$@"
+fi
+
+# The whole suite, then the secrets audit over what it left behind (tests/secrets.rs): every
+# test server logs into, and keeps its data folder under, BERTH_SECRETS_AUDIT_DIR.
+export BERTH_SECRETS_AUDIT_DIR="$PWD/target/secrets-audit"
+rm -rf "$BERTH_SECRETS_AUDIT_DIR"
+mkdir -p "$BERTH_SECRETS_AUDIT_DIR"
+cargo test --locked
+cargo test --locked --test secrets -- --ignored --exact the_whole_suite_left_no_secret_in_logs_or_databases

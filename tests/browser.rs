@@ -10,6 +10,9 @@
 //! a free port. fantoccini is built without TLS (chromedriver is on loopback), so it connects
 //! with hyper-util's plain `HttpConnector`. Screenshots land in `target/browser-screenshots/`.
 
+#[path = "web/helpers.rs"]
+mod helpers;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Write};
@@ -264,6 +267,7 @@ async fn flow(b: &Client, base: &str) {
     click_on(b, "form[action='/settings/security/2fa/enable'] button[type=submit]").await;
     wait_for_path(b, "/settings/security/2fa/setup").await;
     let secret = text_of(b, "code#totp-secret").await.trim().to_string();
+    helpers::audit::secret(&secret);
     assert!(
         secret.len() >= 26 && secret.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)),
         "the set-up page should show a base32 secret, shows {secret:?}"
@@ -290,6 +294,7 @@ async fn flow(b: &Client, base: &str) {
     }
     let shape = regex::Regex::new(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$").unwrap();
     assert_eq!(codes.len(), 10, "ten recovery codes, got {codes:?}");
+    codes.iter().for_each(|c| helpers::audit::secret(c));
     assert!(codes.iter().all(|c| shape.is_match(c)), "recovery codes look like xxxx-xxxx-xxxx: {codes:?}");
     screenshot(b, "recovery-codes.png").await;
 
@@ -420,6 +425,7 @@ async fn create_token(b: &Client, base: &str, username: &str, description: &str,
     assert_eq!(submit.text().await.expect("submit text").trim(), "Generate");
     submit.click().await.expect("clicking Generate");
     let token = text_of(b, "code#token").await.trim().to_string();
+    helpers::audit::secret(&token);
     assert_eq!(path(b).await, "/settings/tokens", "the copy page answers the POST to /settings/tokens");
     assert_eq!(response_status(b).await, 201, "the copy page should come with 201 Created");
     let shape = regex::Regex::new(r"^berth_pat_[0-9A-Za-z]{38}$").unwrap();
@@ -584,7 +590,9 @@ where
     use actix_web::rt::time::timeout;
 
     std::fs::create_dir_all(screenshot_dir()).expect("creating target/browser-screenshots");
-    let data = tempfile::tempdir().expect("temp data dir");
+    let data = helpers::audit::tempdir();
+    helpers::audit::capture_logs();
+    helpers::audit::secret(PASSWORD);
     let profile = tempfile::tempdir().expect("temp Chromium profile");
 
     let mut settings = berth::config::Settings::with_data_dir(data.path());

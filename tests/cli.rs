@@ -1,5 +1,8 @@
 //! The operator commands, run as the real binary against a temp data folder.
 
+#[path = "web/helpers.rs"]
+mod helpers;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -9,7 +12,7 @@ struct Cli {
 
 impl Cli {
     fn new() -> Cli {
-        Cli { dir: tempfile::tempdir().unwrap() }
+        Cli { dir: helpers::audit::tempdir() }
     }
 
     fn data(&self) -> std::path::PathBuf {
@@ -28,10 +31,14 @@ impl Cli {
             .spawn()
             .unwrap();
         if let Some(input) = stdin {
+            // what an operator types is a secret (passwords)
+            helpers::audit::secret(input.trim_end_matches(['\r', '\n']));
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         drop(child.stdin.take());
-        child.wait_with_output().unwrap()
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).lines().for_each(helpers::audit::log_line);
+        out
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {

@@ -10,6 +10,8 @@ mod helpers;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::accounts::Plan;
@@ -416,11 +418,16 @@ fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
 /// An OCI image layout with one layer holding `hello.txt`, tagged `v1`.
 /// Returns the manifest's digest.
 fn build_image(layout: &Path, message: &str) -> String {
+    build_image_with(layout, "hello.txt", message.as_bytes())
+}
+
+/// An OCI image layout with one layer holding `name` with `content`, tagged `v1`.
+fn build_image_with(layout: &Path, name: &str, content: &[u8]) -> String {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let tar = one_file_tar("hello.txt", message.as_bytes());
+    let tar = one_file_tar(name, content);
     let diff_id = sha256(&tar);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
     let (layer_digest, layer_size) = write_blob(layout, &gz.finish().unwrap());
     let config = serde_json::json!({
@@ -1059,4 +1066,155 @@ async fn a_token_created_through_the_json_api_logs_in_to_the_registry() {
     let out = clients.docker_login(&registry, "alice", &token).await;
     out.assert_ok("docker login with a PAT made through the API");
     assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+}
+
+// ---------------------------------------------------------------------------------------
+// The registry restarted in the middle of a pull
+
+/// A TCP relay in front of the registry, so that the client keeps one address while the
+/// registry behind it restarts on another port. It paces the registry's answers (a pull of
+/// a large layer then takes seconds, and a restart lands inside it), counts the bytes it
+/// passes back, and notes every bearer token the client presents. When the registry's side
+/// of a connection dies, the client's side is reset (RST), as a real crash looks.
+struct Relay {
+    port: u16,
+    upstream: Arc<AtomicU16>,
+    relayed: Arc<AtomicU64>,
+    bearers: Arc<Mutex<Vec<String>>>,
+}
+
+fn reset_on_close(stream: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: a valid socket and a correctly sized option value
+    unsafe {
+        libc::setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &linger as *const _ as *const libc::c_void, std::mem::size_of::<libc::linger>() as u32);
+    }
+}
+
+impl Relay {
+    fn start(upstream_port: u16) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = Relay { port, upstream: Arc::new(AtomicU16::new(upstream_port)), relayed: Arc::default(), bearers: Arc::default() };
+        let (upstream, relayed, bearers) = (relay.upstream.clone(), relay.relayed.clone(), relay.bearers.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream.load(Ordering::SeqCst))) else {
+                    reset_on_close(&client);
+                    continue;
+                };
+                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let bearers = bearers.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        for line in text.lines() {
+                            if let Some(token) = line.strip_prefix("Authorization: Bearer ") {
+                                bearers.lock().unwrap().push(token.trim().to_string());
+                            }
+                        }
+                        if s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write, relayed) = (server, client, relayed.clone());
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 32 * 1024];
+                    loop {
+                        match s_read.read(&mut buf) {
+                            Ok(n @ 1..) => {
+                                if c_write.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                                relayed.fetch_add(n as u64, Ordering::SeqCst);
+                                // about 8 MB/s: a 40 MB layer takes a few seconds
+                                std::thread::sleep(Duration::from_micros(4 * n as u64 / 10));
+                            }
+                            _ => break,
+                        }
+                    }
+                    // no FIN (the client would read a clean EOF): wake the other direction
+                    // with a read shutdown, and the last close of the socket sends RST
+                    reset_on_close(&c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Read);
+                });
+            }
+        });
+        relay
+    }
+
+    fn image(&self, reference: &str) -> String {
+        format!("docker://127.0.0.1:{}/{reference}", self.port)
+    }
+}
+
+#[actix_web::test]
+async fn a_registry_restarted_mid_pull_is_survived_by_the_clients_retry_with_a_fresh_token() {
+    require_programs();
+    let app = spawn_app().await;
+    let auth = auth_block_from_berth(&app).await;
+    let mut first = Registry::serve(&auth, None).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let creds = format!("alice:{}", pat(&app, "alice", Scope::Write, "pull through a restart"));
+
+    // a 40 MB layer of noise (incompressible), pushed straight to the registry
+    let layout = clients.dir.path().join("image");
+    let mut noise = vec![0u8; 40 << 20];
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for chunk in noise.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let built = build_image_with(&layout, "noise.bin", &noise);
+    drop(noise);
+    clients.push(&layout, &first, "alice/big:1", &creds).await.assert_ok("the push");
+
+    let relay = Relay::start(first.port);
+    let out_dir = clients.dir.path().join("pulled-big");
+    let args = vec![
+        "--authfile".into(),
+        clients.path("auth.json"),
+        "--src-tls-verify=false".into(),
+        "--src-creds".into(),
+        creds.clone(),
+        "--retry-times".into(),
+        "5".into(),
+        relay.image("alice/big:1"),
+        format!("oci:{}:x", out_dir.display()),
+    ];
+    let pull = {
+        let mut all = strings(&["--policy", &clients.path("policy.json"), "copy"]);
+        all.extend(args);
+        let env = clients.env(&clients.path("docker"));
+        actix_web::rt::spawn(async move { run("skopeo", &all, &env, None).await })
+    };
+    // mid-pull: a quarter of the layer has passed the relay
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while relay.relayed.load(Ordering::SeqCst) < 10 << 20 {
+        assert!(Instant::now() < deadline, "the pull did not start (relayed {} bytes)", relay.relayed.load(Ordering::SeqCst));
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.stop();
+    let before: Vec<String> = relay.bearers.lock().unwrap().clone();
+    assert!(!before.is_empty(), "the client presented a token before the restart");
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let second = Registry::serve(&auth, Some(&first.storage())).await;
+    relay.upstream.store(second.port, Ordering::SeqCst);
+
+    let out = pull.await.unwrap();
+    out.assert_ok("the pull survives the restart by retrying");
+    assert!(out.stderr.to_lowercase().contains("retrying"), "skopeo retried:\n{}", out.describe());
+    assert_eq!(layout_digest(&out_dir), built, "the pulled image is the pushed one");
+    let after: Vec<String> = relay.bearers.lock().unwrap()[before.len()..].to_vec();
+    assert!(after.iter().any(|t| !before.contains(t)), "the retry came with a fresh token from Berth");
+    for token in after.iter().filter(|t| !before.contains(t)) {
+        assert_eq!(jwt_kid(token), jwt_kid(&before[0]), "signed by Berth's key");
+    }
 }

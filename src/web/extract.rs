@@ -116,15 +116,31 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm
                 return Err(AppError::BadRequest("Expected a form submission.".into()).into());
             }
             let body = read_limited(&req, payload, LIMIT).await?;
-            let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("The form is not valid UTF-8.".into()))?;
-            if !decodes_as_utf8(text) {
-                return Err(AppError::BadRequest("The form is not valid UTF-8.".into()).into());
-            }
+            let text = form_text(&body)?;
             check_csrf(&req, text)?;
-            let form: T = serde_html_form::from_str(text).map_err(|e| AppError::BadRequest(format!("The form is incomplete or malformed: {e}.")))?;
-            Ok(CsrfForm(form))
+            Ok(CsrfForm(parse_form(text)?))
         })
     }
+}
+
+/// The body of a urlencoded form as text: UTF-8, and every percent-escape UTF-8 too.
+pub fn form_text(body: &[u8]) -> Result<&str, AppError> {
+    let text = std::str::from_utf8(body).map_err(|_| AppError::BadRequest("The form is not valid UTF-8.".into()))?;
+    if !decodes_as_utf8(text) {
+        return Err(AppError::BadRequest("The form is not valid UTF-8.".into()));
+    }
+    Ok(text)
+}
+
+/// A form's fields, strictly (a repeated single-value field is an error).
+pub fn parse_form<T: DeserializeOwned>(text: &str) -> Result<T, AppError> {
+    serde_html_form::from_str(text).map_err(|e| AppError::BadRequest(format!("The form is incomplete or malformed: {e}.")))
+}
+
+/// The whole decoding of a form body, as `CsrfForm` does it (less the CSRF check): for
+/// property tests and the `form_decoding` fuzz target.
+pub fn decode_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    parse_form(form_text(body)?)
 }
 
 /// Whether the request's body is declared as `mime` (parameters such as `; charset=utf-8`
@@ -203,7 +219,48 @@ mod tests {
         assert_eq!(safe_next(Some("/settings/tokens?page=2")), "/settings/tokens?page=2");
     }
 
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct TokenForm {
+        description: String,
+        scope: String,
+        #[serde(default)]
+        uuid: Vec<String>,
+    }
+
+    #[test]
+    fn forms_must_be_utf8_through_and_through_and_strict() {
+        let ok: TokenForm = decode_form(b"description=caf%C3%A9+ci&scope=repo%3Aread&uuid=a&uuid=b").unwrap();
+        assert_eq!(ok, TokenForm { description: "café ci".into(), scope: "repo:read".into(), uuid: vec!["a".into(), "b".into()] });
+        for bad in [&b"description=%FF&scope=x"[..], b"description=\xff&scope=x", b"description=a&description=b&scope=x", b"scope=x", b"description=%C3&scope=x"] {
+            assert!(matches!(decode_form::<TokenForm>(bad), Err(AppError::BadRequest(_))), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(decode_form::<TokenForm>(&[b'a', 0xff, b'=', b'b']).is_err());
+    }
+
     proptest! {
+        #[test]
+        fn form_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(form) = decode_form::<TokenForm>(&bytes) {
+                // what decodes was valid UTF-8 all the way down
+                prop_assert!(std::str::from_utf8(&bytes).is_ok());
+                // no byte was silently replaced: U+FFFD only where the sender wrote one
+                let replaced = form.description.contains('\u{FFFD}');
+                let sent = String::from_utf8_lossy(&bytes).to_lowercase();
+                prop_assert!(!replaced || sent.contains('\u{FFFD}') || sent.contains("%ef%bf%bd"), "a byte was replaced silently");
+            }
+        }
+
+        #[test]
+        fn any_form_a_browser_sends_decodes_to_what_was_typed(description in "\\PC{0,60}", scope in "\\PC{0,20}", uuids in proptest::collection::vec("[0-9a-f-]{0,36}", 0..4)) {
+            let mut enc = url::form_urlencoded::Serializer::new(String::new());
+            enc.append_pair("description", &description).append_pair("scope", &scope);
+            for u in &uuids {
+                enc.append_pair("uuid", u);
+            }
+            let form: TokenForm = decode_form(enc.finish().as_bytes()).unwrap();
+            prop_assert_eq!(form, TokenForm { description, scope, uuid: uuids });
+        }
+
         #[test]
         fn next_never_leaves_the_site(s in "\\PC{0,40}") {
             let out = safe_next(Some(&s));

@@ -26,7 +26,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = audit::tempdir();
     let mut settings = Settings::with_data_dir(dir.path().join("data"));
     settings.bind = "127.0.0.1:0".into();
     settings.workers = 2;
@@ -37,6 +37,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Starts a server on an existing data folder (a "restart").
 pub async fn spawn_on(dir: tempfile::TempDir, settings: Settings, clock: Arc<ManualClock>) -> TestApp {
+    audit::capture_logs();
+    audit::secret(PASSWORD);
     let (addr, state, server) = berth::server::start(settings.clone(), clock.clone()).expect("server starts");
     actix_web::rt::spawn(server);
     let url = match &settings.public_url {
@@ -126,7 +128,9 @@ impl Browser {
 
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
         let res = self.get(path).await;
-        (res.status(), res.text().await.unwrap())
+        let (status, text) = (res.status(), res.text().await.unwrap());
+        audit::tokens_in(&text);
+        (status, text)
     }
 
     /// The CSRF token of this session, as a page that holds a form shows it.
@@ -155,11 +159,17 @@ impl Browser {
     }
 
     pub async fn signup(&self, username: &str, email: &str, password: &str) -> reqwest::Response {
-        self.submit("/signup", "/signup", &[("username", username), ("email", email), ("password", password)]).await
+        audit::secret(password);
+        let res = self.submit("/signup", "/signup", &[("username", username), ("email", email), ("password", password)]).await;
+        self.cookie();
+        res
     }
 
     pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
-        self.submit("/login", "/login", &[("login", login), ("password", password)]).await
+        audit::secret(password);
+        let res = self.submit("/login", "/login", &[("login", login), ("password", password)]).await;
+        self.cookie();
+        res
     }
 
     pub async fn logout(&self) -> reqwest::Response {
@@ -167,7 +177,9 @@ impl Browser {
     }
 
     pub async fn second_step(&self, code: &str) -> reqwest::Response {
-        self.submit("/login/2fa", "/login/2fa", &[("code", code)]).await
+        let res = self.submit("/login/2fa", "/login/2fa", &[("code", code)]).await;
+        self.cookie();
+        res
     }
 
     /// Whether the session is signed in (the account page answers instead of redirecting).
@@ -175,9 +187,16 @@ impl Browser {
         self.get("/settings/account").await.status() == StatusCode::OK
     }
 
+    /// The session cookie (`name=value`); its value is registered for the secrets audit.
     pub fn cookie(&self) -> String {
         use reqwest::cookie::CookieStore;
-        self.jar.cookies(&self.base.parse().unwrap()).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+        let cookie = self.jar.cookies(&self.base.parse().unwrap()).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        for pair in cookie.split("; ") {
+            if let Some((_, value)) = pair.split_once('=') {
+                audit::secret(value);
+            }
+        }
+        cookie
     }
 
     /// Runs the enrolment as a person would: password, read the secret, enter the code.
@@ -192,6 +211,103 @@ impl Browser {
         let html = res.text().await.unwrap();
         let codes: Vec<String> = Regex::new(r"<li><code>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</code></li>").unwrap().captures_iter(&html).map(|c| c[1].to_string()).collect();
         assert_eq!(codes.len(), 10, "{html}");
+        audit::secret(&secret);
+        codes.iter().for_each(|c| audit::secret(c));
         (secret, codes)
+    }
+}
+
+/// The whole-suite secrets audit (issue 6 §4, security.md 14 and 29). When
+/// `BERTH_SECRETS_AUDIT_DIR` is set (scripts/test.sh sets it), every test server logs at
+/// debug level (Berth's own crate at trace) into `logs/`, keeps its data folder under
+/// `data/`, and the tests write each secret they use (passwords, TOTP secrets, recovery
+/// codes, session cookies, token plaintexts) to `secrets/`. After the suite,
+/// `tests/secrets.rs::the_whole_suite_left_no_secret_in_logs_or_databases` searches them.
+/// Without the variable every function here does nothing and temp folders are deleted.
+pub mod audit {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    pub fn dir() -> Option<PathBuf> {
+        std::env::var_os("BERTH_SECRETS_AUDIT_DIR").filter(|d| !d.is_empty()).map(PathBuf::from)
+    }
+
+    fn append(sub: &str, file: &str, line: &str) {
+        let Some(dir) = dir() else { return };
+        let folder = dir.join(sub);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(folder.join(file)).unwrap();
+        // one write per line: lines from parallel tests do not interleave
+        f.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    fn binary() -> String {
+        let exe = std::env::current_exe().ok();
+        let name = exe.as_ref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        format!("{name}-{}", std::process::id())
+    }
+
+    /// Remembers a secret a test used; it must appear in no log and no database file.
+    pub fn secret(s: &str) {
+        if !s.is_empty() {
+            append("secrets", &format!("{}.txt", binary()), s);
+        }
+    }
+
+    /// Registers every token plaintext in `text` (a page or a JSON answer).
+    pub fn tokens_in(text: &str) {
+        if dir().is_some() {
+            for m in regex::Regex::new(r"berth_pat_[0-9A-Za-z]{38}").unwrap().find_iter(text) {
+                secret(m.as_str());
+            }
+        }
+    }
+
+    /// A log line of a Berth child process.
+    pub fn log_line(line: &str) {
+        append("logs", &format!("{}-children.log", binary()), line);
+    }
+
+    /// A temp folder for a test server: kept under the audit folder when auditing.
+    pub fn tempdir() -> tempfile::TempDir {
+        match dir() {
+            Some(dir) => {
+                let parent = dir.join("data");
+                std::fs::create_dir_all(&parent).unwrap();
+                let mut d = tempfile::Builder::new().prefix(&binary()).tempdir_in(parent).unwrap();
+                d.disable_cleanup(true);
+                d
+            }
+            None => tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Copies the files of a folder that will vanish (a tmpfs) into the audit folder.
+    pub fn keep_copy(folder: &Path) {
+        let Some(_) = dir() else { return };
+        let copy = tempdir();
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// In-process servers log into `logs/`, once per test binary (a binary that installs
+    /// its own subscriber first keeps it).
+    pub fn capture_logs() {
+        let Some(dir) = dir() else { return };
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let folder = dir.join("logs");
+            std::fs::create_dir_all(&folder).unwrap();
+            let file = std::fs::File::create(folder.join(format!("{}.log", binary()))).unwrap();
+            let filter = "debug,berth=trace,cookie_store=off,reqwest=off,hyper=off,hyper_util=off,h2=off,fantoccini=off,mio=off,tokio=off";
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .try_init();
+        });
     }
 }
