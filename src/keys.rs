@@ -124,12 +124,17 @@ impl Keys {
 }
 
 pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    hex::encode(hmac(key, parts))
+}
+
+/// HMAC-SHA256 of `parts`, each prefixed with its length so no two lists of parts collide.
+pub fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     for p in parts {
         mac.update(&(p.len() as u64).to_be_bytes());
         mac.update(p);
     }
-    hex::encode(mac.finalize().into_bytes())
+    mac.finalize().into_bytes().into()
 }
 
 /// The data folder, created with mode 0700 (tightened if it exists looser).

@@ -12,6 +12,7 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::AppError;
 use crate::accounts::password::HashPool;
+use crate::accounts::password_cache::PasswordCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub throttle: Throttle,
     pub hasher: HashPool,
+    /// Passwords verified recently, for the registry's `/token` only.
+    pub password_cache: PasswordCache,
     /// The JSON API's request-rate limit.
     pub api_limiter: crate::api::ratelimit::RateLimiter,
     /// Signs registry tokens.
@@ -84,6 +87,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         secure_cookies,
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
+        password_cache: PasswordCache::new(keys.password_cache, clock.clone()),
         api_limiter: crate::api::ratelimit::RateLimiter::new(settings.api_rate_limit, clock.clone()),
         registry_key,
         keys,

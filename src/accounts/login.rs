@@ -1,5 +1,5 @@
-//! Checking a password at any front door (web login now; JSON API and registry `/token`
-//! later), with the shared throttle, the dummy hash for unknown users, and the activity log.
+//! Checking a password at any front door (web login, JSON API, registry `/token`), with the
+//! shared throttle, the dummy hash for unknown users, and the activity log.
 
 use std::net::IpAddr;
 
@@ -29,15 +29,38 @@ pub fn account_key(user: Option<&User>, login: &str) -> AccountKey {
     }
 }
 
-/// Verifies `password` for `login` (a username or an email address).
+/// Verifies `password` for `login` (a username or an email address) with argon2, every time.
 pub async fn check_password(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, AppError> {
+    verify_login(app, login, password, client, ip, false).await
+}
+
+/// For the registry's `/token` only: as `check_password`, but a pair verified in the last
+/// five minutes is recalled from `app.password_cache` instead of running argon2 again.
+pub async fn check_password_remembered(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, AppError> {
+    verify_login(app, login, password, client, ip, true).await
+}
+
+async fn verify_login(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr, may_remember: bool) -> Result<PasswordCheck, AppError> {
     let login_owned = login.to_string();
     let user = app.db(move |c| accounts::find_by_login(c, &login_owned)).await?;
     let key = account_key(user.as_ref(), login);
     if let Err(wait) = app.throttle.check(&key, ip) {
         return Ok(PasswordCheck::Throttled(wait));
     }
-    let matches = app.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    // Only enabled accounts without 2FA, for which the password alone is a credential, are
+    // remembered; the fingerprint binds the row's hash and stamp read just above.
+    let cache = &app.password_cache;
+    let fingerprint = user.as_ref().filter(|u| may_remember && !u.is_disabled && !u.totp_enabled).map(|u| cache.fingerprint(u, &password));
+    let matches = match fingerprint {
+        Some(fp) if cache.recalls(&fp) => true,
+        _ => {
+            let matches = app.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+            if let (true, Some(fp), Some(u)) = (matches, fingerprint, &user) {
+                cache.remember(fp, u.id);
+            }
+            matches
+        }
+    };
     match user {
         Some(u) if matches && !u.is_disabled => Ok(PasswordCheck::Valid(u)),
         other => {

@@ -3,6 +3,7 @@
 
 pub mod login;
 pub mod password;
+pub mod password_cache;
 
 use std::fmt;
 use std::str::FromStr;

@@ -137,6 +137,8 @@ pub fn dummy_verifications() -> u64 {
 #[derive(Clone)]
 pub struct HashPool {
     jobs: tokio::sync::mpsc::Sender<Job>,
+    /// argon2 verifications run, dummy ones included (tests prove what a cache saves).
+    verifications: Arc<AtomicU64>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -165,7 +167,7 @@ impl HashPool {
                 })
                 .expect("spawning a password-hashing thread");
         }
-        HashPool { jobs: tx }
+        HashPool { jobs: tx, verifications: Arc::new(AtomicU64::new(0)) }
     }
 
     /// One thread per core.
@@ -190,11 +192,17 @@ impl HashPool {
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user.
     pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<bool, AppError> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         self.run(move || match stored {
             Some(h) => verify(&password, &h),
             None => verify_dummy(&password),
         })
         .await
+    }
+
+    /// How many verifications this pool was asked for.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
@@ -287,6 +295,9 @@ mod pool_tests {
         assert_eq!(nice, 19);
         let pw = SecretString::from("pool passphrase here".to_string());
         let h = pool.hash(pw.clone()).await.unwrap();
-        assert!(pool.verify(pw, Some(h)).await.unwrap());
+        assert_eq!(pool.verifications(), 0, "hashing is not verifying");
+        assert!(pool.verify(pw.clone(), Some(h)).await.unwrap());
+        assert!(!pool.verify(pw, None).await.unwrap());
+        assert_eq!(pool.verifications(), 2, "dummy verifications count too");
     }
 }

@@ -137,6 +137,7 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
             Ok(ended)
         })
         .await?;
+    app.password_cache.forget(uid);
     who.session.renew()?;
     let msg = match ended {
         0 => "Your password was changed.".to_string(),

@@ -194,6 +194,7 @@ pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
             .ok_or_else(|| AppError::BadRequest("Two-factor set-up is no longer open.".into()))?;
         return Ok(unprocessable(body));
     };
+    app.password_cache.forget(who.user.id);
     who.session.end_enrolment();
     record(&app, who.user.id, Event::TwoFactorEnabled, "", &info.client).await?;
     recovery_codes_response(RecoveryCodesPage { chrome: Chrome::signed_in("Recovery codes", "security", &who)?, codes, just_enabled: true })

@@ -234,3 +234,141 @@ async fn bad_token_requests_are_clear_json_4xx() {
     let body: Value = get(&app, None, "scope=repository:Alice/App:pull&scope=blob:x:pull").await.json().await.unwrap();
     assert_eq!(claims(body["token"].as_str().unwrap())["access"][0]["actions"], serde_json::json!([]));
 }
+
+// The password cache (issue 7, W2): `/token` remembers a verified (user, password) pair for
+// five minutes; the hasher's verification counter shows when argon2 ran.
+
+fn argon2_runs(app: &TestApp) -> u64 {
+    app.state.hasher.verifications()
+}
+
+async fn post_password(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
+    let form = [("grant_type", "password"), ("username", user), ("password", password), ("service", "registry.local"), ("scope", "repository:alice/app:pull")];
+    reqwest::Client::new().post(format!("{}/token", app.url)).form(&form).send().await.unwrap()
+}
+
+/// Status and `details` of a refused `/token` answer.
+async fn refusal(res: reqwest::Response) -> (StatusCode, String) {
+    let status = res.status();
+    (status, res.json::<Value>().await.unwrap()["details"].as_str().unwrap_or_default().to_string())
+}
+
+fn incorrect() -> (StatusCode, String) {
+    (StatusCode::UNAUTHORIZED, "incorrect username or password".into())
+}
+
+/// A server where alice (no 2FA) has just had her password verified at `/token`.
+async fn alice_remembered() -> (TestApp, Browser) {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(app.state.password_cache.len(), 1);
+    (app, b)
+}
+
+/// What `berth user set-password` and `berth user disable` use: their own pool on the same
+/// database file, so the running server is told nothing.
+fn cli_conn(app: &TestApp) -> berth::db::DbConn {
+    berth::db::open(&app.settings.database_url).unwrap().get().unwrap()
+}
+
+#[actix_web::test]
+async fn a_verified_password_is_remembered_on_get_and_post_for_five_minutes_only() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let start = argon2_runs(&app);
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), start + 1);
+    assert_eq!(granted(&app, Some(("alice", PASSWORD)), "alice/app", "pull,push").await, ["pull", "push"], "a remembered password grants the same");
+    assert_eq!(post_password(&app, "alice", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), start + 1, "the second GET and the POST ran no argon2");
+    app.clock.advance(299);
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), start + 1);
+    app.clock.advance(2);
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), start + 2, "301 s after the verification argon2 runs again");
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), start + 2, "and the pair is remembered anew");
+    // the web and JSON logins verify in full every time (issue 7, W3)
+    for _ in 0..2 {
+        assert_eq!(app.browser().login("alice", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+        let res = reqwest::Client::new().post(format!("{}/v2/users/login", app.url)).json(&serde_json::json!({ "username": "alice", "password": PASSWORD })).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert_eq!(argon2_runs(&app), start + 6);
+}
+
+#[actix_web::test]
+async fn a_password_changed_on_the_account_page_is_refused_at_token_at_once() {
+    let (app, b) = alice_remembered().await;
+    let new = "a brand new passphrase";
+    let res = b.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.state.password_cache.len(), 0, "the change forgets the user's pairs");
+    assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, incorrect());
+    assert_eq!(get(&app, Some(("alice", new)), "").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_password_set_by_the_cli_is_refused_at_token_at_once() {
+    let (app, _) = alice_remembered().await;
+    let runs = argon2_runs(&app);
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), runs, "remembered");
+    // as `berth user set-password` does it
+    let new = secrecy::SecretString::from("an operator's new passphrase".to_string());
+    let hash = berth::accounts::password::hash(&new);
+    berth::accounts::set_password(&mut cli_conn(&app), app.user("alice").id, &hash, None).unwrap();
+    assert_eq!(app.state.password_cache.len(), 1, "the server was told nothing");
+    assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, incorrect());
+    assert_eq!(argon2_runs(&app), runs + 1, "the new row's hash and stamp missed the cache");
+    assert_eq!(get(&app, Some(("alice", "an operator's new passphrase")), "").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_disabled_account_is_refused_at_once_despite_a_remembered_password() {
+    let (app, _) = alice_remembered().await;
+    let uid = app.user("alice").id;
+    // as `berth user disable` does it
+    berth::accounts::set_disabled(&mut cli_conn(&app), uid, true).unwrap();
+    assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, incorrect());
+    assert_eq!(post_password(&app, "alice", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    berth::accounts::set_disabled(&mut cli_conn(&app), uid, false).unwrap();
+    let runs = argon2_runs(&app);
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), runs + 1, "the pair from before the lock is not reused");
+}
+
+#[actix_web::test]
+async fn turning_2fa_on_makes_a_remembered_password_ask_for_a_token() {
+    let (app, b) = alice_remembered().await;
+    b.enable_2fa(&app).await;
+    assert_eq!(app.state.password_cache.len(), 0, "enabling 2FA forgets the user's pairs");
+    for _ in 0..2 {
+        let answer = (StatusCode::UNAUTHORIZED, "please use personal access token to login".to_string());
+        assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, answer);
+        assert_eq!(refusal(post_password(&app, "alice", PASSWORD).await).await, answer);
+    }
+    assert_eq!(app.state.password_cache.len(), 0, "a 2FA account's password is never remembered");
+}
+
+#[actix_web::test]
+async fn a_wrong_password_is_never_remembered_and_the_throttle_comes_first() {
+    let (app, _) = alice_remembered().await;
+    let runs = argon2_runs(&app);
+    for i in 1..=4 {
+        assert_eq!(get(&app, Some(("alice", "wrong password x")), "").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(argon2_runs(&app), runs + i, "each wrong password runs argon2");
+        assert_eq!(app.state.password_cache.len(), 1, "and is not remembered");
+    }
+    // a remembered password is a success: it clears the account's four failures
+    assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
+    assert_eq!(argon2_runs(&app), runs + 4);
+    for _ in 0..5 {
+        assert_eq!(get(&app, Some(("alice", "wrong password x")), "").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(get(&app, Some(("alice", "wrong password x")), "").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = get(&app, Some(("alice", PASSWORD)), "").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "throttled before the cache is asked");
+}
