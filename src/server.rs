@@ -23,6 +23,8 @@ use crate::throttle::Throttle;
 /// What every handler can reach. One instance, shared by all workers.
 pub struct AppState {
     pub pool: DbPool,
+    /// Read-only connections, one per worker, for `read` (db::open_readers).
+    pub readers: DbPool,
     pub settings: Settings,
     /// `BERTH_PUBLIC_URL`, or `http://` + the bound address.
     pub public_url: String,
@@ -42,6 +44,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Runs a short read-only domain function right here on the async worker, with no
+    /// trip to the blocking pool: only for indexed lookups of a few rows on a hot path
+    /// (`/token`). Writes go through `db`.
+    pub fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, AppError>) -> Result<T, AppError> {
+        let mut conn = self.readers.get()?;
+        f(&mut conn)
+    }
+
     /// Runs a domain function on a pooled connection, off the async workers.
     pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
     where
@@ -75,6 +85,7 @@ pub const SECURE_SESSION_COOKIE: &str = "__Host-berth_session";
 pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<AppState>, Server), String> {
     let keys = Keys::load_or_create(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
     let pool = db::open(&settings.database_url)?;
+    let readers = db::open_readers(&settings.database_url, settings.workers as u32)?;
     let registry_key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let listener = TcpListener::bind(&settings.bind).map_err(|e| format!("binding {}: {e}", settings.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -82,6 +93,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     let secure_cookies = settings.secure_cookies.unwrap_or_else(|| public_url.starts_with("https://"));
     let state = Arc::new(AppState {
         pool: pool.clone(),
+        readers,
         public_origin: origin_of(&public_url),
         public_url,
         secure_cookies,

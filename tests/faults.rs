@@ -59,7 +59,12 @@ impl BerthProcess {
                 s.push('\n');
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("berth did not report its address:\n{}", stderr.lock().unwrap()));
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(30)) else {
+            // never leave the server running behind a failed test
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berth did not report its address:\n{}", stderr.lock().unwrap());
+        };
         BerthProcess { child, url: format!("http://{addr}"), stderr }
     }
 

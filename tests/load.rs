@@ -99,7 +99,16 @@ impl Client {
         let action = match self.user.totp.clone() {
             None => Action::SignIn,
             Some(secret) => {
-                let code = berth::twofactor::code_at(&secret, step * 30);
+                // the code is read off the authenticator now (the password step may have
+                // waited for argon2); a step this user has used already means waiting for
+                // the next one, as a person would
+                let mut now = self.clock.now();
+                while now / 30 <= self.last_step {
+                    actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+                    now = self.clock.now();
+                }
+                let step = now / 30;
+                let code = berth::twofactor::code_at(&secret, now);
                 let res = b.second_step(&code).await;
                 let status = res.status();
                 let body = res.text().await.unwrap_or_default();

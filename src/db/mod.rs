@@ -40,9 +40,37 @@ pub fn open(database_url: &str) -> Result<DbPool, String> {
     }
     Pool::builder()
         .max_size(16)
+        // r2d2 would run `SELECT 1` at every checkout (parsed anew each time); a local
+        // SQLite file does not drop connections the way a network database does
+        .test_on_check_out(false)
         .connection_customizer(Box::new(Pragmas))
         .build(ConnectionManager::<SqliteConnection>::new(database_url))
         .map_err(|e| format!("connection pool for {database_url}: {e}"))
+}
+
+/// Settings of the read-only connections.
+#[derive(Debug)]
+struct ReadOnly;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReadOnly {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute("PRAGMA busy_timeout = 1000; PRAGMA query_only = ON;").map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Read-only connections for short indexed reads done on the async workers themselves
+/// (the registry's `/token`, on the path of every pull): `size` is the number of workers,
+/// and a worker holds one only between two awaits, so taking one never waits.
+/// `query_only` turns a write through them into an error, never a lock held by an event
+/// loop; in WAL mode readers do not wait for writers.
+pub fn open_readers(database_url: &str, size: u32) -> Result<DbPool, String> {
+    Pool::builder()
+        .max_size(size.max(1))
+        .test_on_check_out(false)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .connection_customizer(Box::new(ReadOnly))
+        .build(ConnectionManager::<SqliteConnection>::new(database_url))
+        .map_err(|e| format!("read-only connections for {database_url}: {e}"))
 }
 
 /// Runs `f` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a

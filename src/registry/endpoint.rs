@@ -168,16 +168,18 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     if scopes.len() > MAX_SCOPES {
         return json_error(StatusCode::BAD_REQUEST, "too many scopes");
     }
-    let credential = match (request.username, request.secret) {
-        (Some(user), Some(secret)) => match authenticate(app, &user, secret, info).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(res)) => return res,
-            Err(e) => return from_app_error(e),
+    let granted = match (request.username, request.secret) {
+        (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
+        (Some(user), Some(secret)) => match password(app, &user, secret, info).await {
+            Ok(Ok(credential)) => grant(app, credential, scopes).await.map(Ok),
+            Ok(Err(refused)) => Ok(Err(refused)),
+            Err(e) => Err(e),
         },
-        _ => Credential::Anonymous,
+        _ => grant(app, Credential::Anonymous, scopes).await.map(Ok),
     };
-    match grant(app, &credential, scopes).await {
-        Ok(access) => {
+    match granted {
+        Ok(Err(refused)) => refused,
+        Ok(Ok((credential, access))) => {
             let subject = match &credential {
                 Credential::User { username, .. } => username.as_str(),
                 Credential::Anonymous => "",
@@ -196,26 +198,48 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     }
 }
 
-/// A PAT, or the password while 2FA is off. Err(response) for refused credentials.
-async fn authenticate(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, AppError> {
-    let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
-    if PlainToken::looks_like_token(secret.expose_secret()) {
-        // A valid token works even while the account's password is throttled; only the
-        // client IP's failure count can stop it.
-        if let Err(wait) = app.throttle.check_ip(info.ip) {
-            return Err(AppError::TooManyRequests { retry_after: wait });
-        }
-        let (user, now, ip, ua) = (username.to_string(), app.now(), info.client.ip.clone(), info.client.user_agent.clone());
-        // one indexed lookup; last use is written at most once a minute per token
-        let found = app.db(move |c| tokens::authenticate(c, now, &user, secret.expose_secret(), &ip, &ua)).await?;
-        return Ok(match found {
-            Some(auth) => Ok(Credential::User { username: auth.username, scope: auth.scope, operator: auth.operator }),
-            None => {
-                count_failure(app, &AccountKey::Unknown(username.trim().to_lowercase()), info.ip, None, &info.client).await?;
-                Err(refused())
-            }
-        });
+/// What a credential was granted; Err(response) when the credential is refused.
+type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
+
+/// A PAT, on the path of every `docker pull` and `push`: the token check and the grants
+/// are indexed reads done right on the async worker (`AppState::read`, no trip to the
+/// blocking pool); the blocking pool is used only when something is due to be written —
+/// the token's last use (at most once a minute, or a new IP or client) or a push noted on
+/// a repository (at most once a minute).
+async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, AppError> {
+    // A valid token works even while the account's password is throttled; only the
+    // client IP's failure count can stop it.
+    if let Err(wait) = app.throttle.check_ip(info.ip) {
+        return Err(AppError::TooManyRequests { retry_after: wait });
     }
+    let now = app.now();
+    let found = app.read(|c| {
+        let Some(found) = tokens::lookup(c, now, username, secret.expose_secret())? else { return Ok(None) };
+        let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
+        let (access, pushes) = grants_in(c, &credential, scopes, now)?;
+        Ok(Some((found, credential, access, pushes)))
+    })?;
+    let Some((found, credential, access, pushes)) = found else {
+        count_failure(app, &AccountKey::Unknown(username.trim().to_lowercase()), info.ip, None, &info.client).await?;
+        return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT)));
+    };
+    let due = found.last_use_due(now, &info.client.ip, &info.client.user_agent);
+    if due.is_some() || !pushes.is_empty() {
+        let public_default = app.settings.default_public;
+        app.db(move |c| {
+            if let Some(due) = due {
+                tokens::record_last_use(c, &due, now)?;
+            }
+            record_pushes(c, &pushes, public_default, now)
+        })
+        .await?;
+    }
+    Ok(Ok((credential, access)))
+}
+
+/// The password, while 2FA is off. Err(response) for refused credentials.
+async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, AppError> {
+    let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
     // argon2 on every pull would cap password pulls at tens a second per core: a pair
     // verified in the last five minutes is recalled instead (accounts::password_cache)
     match check_password_remembered(app, username, secret, &info.client, info.ip).await? {
@@ -229,40 +253,60 @@ async fn authenticate(app: &AppState, username: &str, secret: SecretString, info
     }
 }
 
-/// The access list: per requested resource, requested ∩ allowed. Push grants on the
-/// caller's own namespace record the repository.
-async fn grant(app: &AppState, credential: &Credential, scopes: Vec<Requested>) -> Result<Vec<Access>, AppError> {
+/// The grants of a credential already checked (a password, or anonymous).
+async fn grant(app: &AppState, credential: Credential, scopes: Vec<Requested>) -> Result<(Credential, Vec<Access>), AppError> {
     if scopes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((credential, Vec::new()));
     }
-    let (credential, now, public_default) = (credential.clone(), app.now(), app.settings.default_public);
+    let (now, public_default) = (app.now(), app.settings.default_public);
     app.db(move |c| {
-        let mut access = Vec::with_capacity(scopes.len());
-        for r in scopes {
-            let actions = match r.kind.as_str() {
-                "repository" if grants::valid_repository_name(&r.name) => {
-                    let facts = super::repos::facts(c, &r.name)?;
-                    let actions = grants::intersect(&r.actions, grants::allowed(&credential, &r.name, facts));
-                    // push is granted only in the caller's own namespace, so its owner is the
-                    // pusher; a `*` (as `skopeo delete` sends) is not a push
-                    let pushed = actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH);
-                    if let (true, Some(owner_id)) = (pushed, facts.owner_id) {
-                        super::repos::record_push(c, owner_id, &r.name, public_default, now)?;
-                    }
-                    actions
-                }
-                // the catalog is for operators, and is granted with the literal `*`
-                "registry" if r.name == "catalog" && r.actions.iter().any(|a| a == "*") => match &credential {
-                    Credential::User { operator: true, scope: Scope::Admin, .. } => vec!["*".to_string()],
-                    _ => Vec::new(),
-                },
-                _ => Vec::new(),
-            };
-            access.push(Access { kind: r.kind, name: r.name, actions });
-        }
-        Ok(access)
+        let (access, pushes) = grants_in(c, &credential, scopes, now)?;
+        record_pushes(c, &pushes, public_default, now)?;
+        Ok((credential, access))
     })
     .await
+}
+
+/// A push granted on a repository of the caller's own namespace: (owner id, name).
+type PushNote = (i32, String);
+
+/// The access list: per requested resource, requested ∩ allowed; and the push grants due
+/// to be recorded on their repository (a new one, or the last noted a minute ago). Reads only.
+fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
+    let mut access = Vec::with_capacity(scopes.len());
+    let mut pushes = Vec::new();
+    for r in scopes {
+        let actions = match r.kind.as_str() {
+            "repository" if grants::valid_repository_name(&r.name) => {
+                let facts = super::repos::facts(c, &r.name)?;
+                let actions = grants::intersect(&r.actions, grants::allowed(credential, &r.name, facts));
+                // push is granted only in the caller's own namespace, so its owner is the
+                // pusher; a `*` (as `skopeo delete` sends) is not a push
+                let pushed = actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH);
+                if let (true, Some(owner_id)) = (pushed, facts.owner_id) {
+                    if super::repos::push_needs_recording(&facts, now) {
+                        pushes.push((owner_id, r.name.clone()));
+                    }
+                }
+                actions
+            }
+            // the catalog is for operators, and is granted with the literal `*`
+            "registry" if r.name == "catalog" && r.actions.iter().any(|a| a == "*") => match credential {
+                Credential::User { operator: true, scope: Scope::Admin, .. } => vec!["*".to_string()],
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        access.push(Access { kind: r.kind, name: r.name, actions });
+    }
+    Ok((access, pushes))
+}
+
+fn record_pushes(c: &mut diesel::SqliteConnection, pushes: &[PushNote], public_default: bool, now: i64) -> Result<(), AppError> {
+    for (owner_id, name) in pushes {
+        super::repos::record_push(c, *owner_id, name, public_default, now)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

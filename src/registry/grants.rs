@@ -59,6 +59,8 @@ pub struct RepoFacts {
     pub owner_id: Option<i32>,
     /// `Some(is_public)` once the repository is recorded.
     pub public: Option<bool>,
+    /// When a push was last granted (noted at most once a minute).
+    pub last_push_at: Option<crate::clock::Timestamp>,
 }
 
 /// The actions `credential` may take on repository `name` (already grammar-checked).
@@ -96,9 +98,9 @@ mod tests {
     fn user(name: &str, scope: Scope) -> Credential {
         Credential::User { username: name.into(), scope, operator: false }
     }
-    const OWN_PRIVATE: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(false) };
-    const PUBLIC: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(true) };
-    const NEW: RepoFacts = RepoFacts { owner_id: Some(1), public: None };
+    const OWN_PRIVATE: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(false), last_push_at: None };
+    const PUBLIC: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(true), last_push_at: None };
+    const NEW: RepoFacts = RepoFacts { owner_id: Some(1), public: None, last_push_at: None };
 
     #[test]
     fn scopes_split_at_the_last_colon() {
@@ -139,7 +141,7 @@ mod tests {
         assert_eq!(allowed(&Credential::Anonymous, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         // one component or an unknown namespace: nothing
         assert_eq!(allowed(&user("alice", Scope::Admin), "alice", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("ghost", Scope::Admin), "ghost/app", RepoFacts { owner_id: None, public: None }), &[] as &[&str]);
+        assert_eq!(allowed(&user("ghost", Scope::Admin), "ghost/app", RepoFacts { owner_id: None, public: None, last_push_at: None }), &[] as &[&str]);
     }
 
     #[test]

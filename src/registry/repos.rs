@@ -13,8 +13,19 @@ use crate::db::schema::{repositories, users};
 pub fn facts(conn: &mut SqliteConnection, name: &str) -> Result<RepoFacts, AppError> {
     let namespace = name.split('/').next().unwrap_or("");
     let owner: Option<(i32, bool)> = users::table.filter(users::username.eq(namespace)).select((users::id, users::is_disabled)).first(conn).optional()?;
-    let public: Option<bool> = repositories::table.filter(repositories::name.eq(name)).select(repositories::is_public).first(conn).optional()?;
-    Ok(RepoFacts { owner_id: owner.filter(|(_, disabled)| !disabled).map(|(id, _)| id), public })
+    let repo: Option<(bool, Option<Timestamp>)> =
+        repositories::table.filter(repositories::name.eq(name)).select((repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
+    Ok(RepoFacts { owner_id: owner.filter(|(_, disabled)| !disabled).map(|(id, _)| id), public: repo.map(|r| r.0), last_push_at: repo.and_then(|r| r.1) })
+}
+
+/// A push grant's time is noted at most this often per repository: every `docker push`
+/// asks for a token (often several), and a write per request would serialise them all.
+pub const PUSH_NOTED_EVERY: Timestamp = 60;
+
+/// Whether a push grant at `now` must be written: the repository is new, or its last
+/// noted push is a minute old.
+pub fn push_needs_recording(facts: &RepoFacts, now: Timestamp) -> bool {
+    facts.public.is_none() || facts.last_push_at.is_none_or(|t| now - t >= PUSH_NOTED_EVERY)
 }
 
 /// Records a push grant: creates the repository the first time, notes the push time.

@@ -372,3 +372,44 @@ async fn a_wrong_password_is_never_remembered_and_the_throttle_comes_first() {
     let res = get(&app, Some(("alice", PASSWORD)), "").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "throttled before the cache is asked");
 }
+
+/// Every `docker pull` asks for a token, often many at once (layers in parallel, a CI
+/// fleet on one PAT). Reads never write: the token's last use is written once for a new
+/// client and then at most once a minute, and a push is noted on its repository at most
+/// once a minute — however many requests race for it.
+#[actix_web::test]
+async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
+    use berth::db::schema::{access_tokens, activity, repositories};
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let token = pat(&app, "alice", Scope::Write);
+    let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>) {
+        let mut c = app.conn();
+        let last: Option<i64> = access_tokens::table.select(access_tokens::last_used_at).first(&mut c).unwrap();
+        let new_ip: i64 = activity::table.filter(activity::kind.eq("token_used_from_new_ip")).count().get_result(&mut c).unwrap();
+        let pushed: Option<i64> = repositories::table.filter(repositories::name.eq("alice/app")).select(repositories::last_push_at).first(&mut c).optional().unwrap().flatten();
+        (last, new_ip, pushed)
+    };
+    let burst = |app: &TestApp| {
+        let (url, token) = (app.url.clone(), token.clone());
+        async move {
+            let http = reqwest::Client::new();
+            let requests = (0..24).map(|_| {
+                http.get(format!("{url}/token?service=registry.local&scope=repository:alice/app:pull,push")).basic_auth("alice", Some(&token)).send()
+            });
+            for res in futures_util::future::join_all(requests).await {
+                assert_eq!(res.unwrap().status(), StatusCode::OK);
+            }
+        }
+    };
+    let t0 = app.state.now();
+    burst(&app).await;
+    assert_eq!(used(&app), (Some(t0), 1, Some(t0)), "first use from this client: one write, one activity event, the repository recorded once");
+    app.clock.advance(59);
+    burst(&app).await;
+    assert_eq!(used(&app), (Some(t0), 1, Some(t0)), "within the minute nothing is written");
+    app.clock.advance(1);
+    burst(&app).await;
+    assert_eq!(used(&app), (Some(t0 + 60), 1, Some(t0 + 60)), "a minute on: written again, once");
+}

@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Every performance figure of BENCHMARKS.md, in one run against one release build:
+#
+#   W1  GET /token with a PAT and a push scope      vs  GET /healthz on the same server
+#   W2  the same with the password (no 2FA)          vs  W1
+#   W3  W1 while 50 clients sign in with correct passwords (login_flood)  vs  W1 alone (p99)
+#   W4  W1 on 1,000,000 tokens                       vs  W1 on 1,000 tokens
+#       the overview of a user with 10,000 tokens    vs  one with 10
+#   W5  W1 with 1,000 tokens in rotation: no locked database, last-use writes counted
+#   W6  peak RSS under W1, and idle RSS
+#   W7  /token (W1)                                  vs  the registry's authenticated manifest
+#       GETs (Debian's docker-registry with Berth's JWT; and with htpasswd/bcrypt)
+#   plus the dataset generator (100,000 users, 1,000,000 tokens) and criterion's
+#   `tokens` bench (authenticate on 1k vs 1M tokens).
+#
+# Usage (from anywhere, as root: it installs wrk, docker-registry and apache2-utils from
+# Debian when they are missing):   scripts/bench.sh
+# Knobs: SECONDS_PER_RUN=15 CONNECTIONS=64 THREADS=2 LARGE_USERS=100000 LARGE_TOKENS_PER_USER=10
+#        SKIP_BUILD=1 SKIP_CRITERION=1 PROFILE=1 (perf record of W1 into $OUT/w1.perf.txt)
+#        OUT=target/bench (where the table, the logs and the profile land)
+# Exit status: 0 when the run was valid (every answer as expected); the table says which
+# targets were met. 2 when a run was invalid (an unexpected status, a tool failed).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LC_ALL=C
+
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-15}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+LARGE_USERS=${LARGE_USERS:-100000}
+LARGE_TOKENS_PER_USER=${LARGE_TOKENS_PER_USER:-10}
+OUT=${OUT:-target/bench}
+PASSWORD='bench password 1234'
+SERVICE=registry.local
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 2; }
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v curl >/dev/null || need+=(curl)
+command -v jq >/dev/null || need+=(jq)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+fi
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+  log "cargo build --release --bins --examples"
+  cargo build --release --locked --bins --examples
+fi
+BERTH=$PWD/target/release/berth
+FLOOD=$PWD/target/release/examples/login_flood
+[[ -x $BERTH && -x $FLOOD ]] || die "missing $BERTH or $FLOOD"
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d -t berth-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; die "$1 does not answer"; }
+rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+basic() { printf '%s' "$1:$2" | base64 -w0; }
+
+# ---- wrk, parsed -------------------------------------------------------------------
+# wrk_run NAME URL [wrk args...]: runs wrk --latency, stores RPS[NAME], P50[NAME], P99[NAME]
+# (milliseconds) and fails the whole run on any non-2xx answer or socket error.
+declare -A RPS P50 P99
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}' <<<"$1"; }
+wrk_run() {
+  local name=$1 url=$2
+  shift 2
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@" "$url")
+  printf '%s\n' "$out" >"$OUT/wrk-$name.txt"
+  if grep -q 'Non-2xx' <<<"$out"; then die "$name: non-2xx answers ($(grep Non-2xx <<<"$out")); see $OUT/wrk-$name.txt"; fi
+  if grep -qE 'Socket errors:.*(read|write) [1-9]' <<<"$out"; then log "$name: $(grep 'Socket errors' <<<"$out")"; fi
+  RPS[$name]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  log "$name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms"
+}
+warm() { wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "$@" >/dev/null; }
+
+# ---- Berth -------------------------------------------------------------------------
+BERTH_PID=""
+start_berth() { # DATA LOGFILE
+  BERTH_PORT=$(free_port)
+  BERTH_URL=http://127.0.0.1:$BERTH_PORT
+  BERTH_DATA=$1 BERTH_BIND=127.0.0.1:$BERTH_PORT BERTH_REGISTRY_SERVICE=$SERVICE RUST_LOG=info,berth::tokens=debug \
+    "$BERTH" >"$2" 2>&1 &
+  BERTH_PID=$!
+  PIDS+=("$BERTH_PID")
+  wait_http "$BERTH_URL/healthz"
+}
+stop_berth() { kill "$BERTH_PID"; wait "$BERTH_PID" 2>/dev/null || true; }
+
+# ---- datasets ----------------------------------------------------------------------
+log "seeding the small dataset: 1,000 users, 1 token each"
+SMALL=$WORK/small
+BERTH_DATA=$SMALL "$BERTH" dev seed --prefix bench --users 1000 --tokens-per-user 1 --plan team --password "$PASSWORD" --tokens-out "$WORK/small.tokens" >"$OUT/seed-small.txt"
+read -r W1_USER W1_TOKEN < <(head -1 "$WORK/small.tokens")
+SCOPE="repository:$W1_USER/app:pull,push"
+TOKEN_URL_PATH="/token?service=$SERVICE&scope=$SCOPE"
+
+log "seeding the large dataset: $LARGE_USERS users, $LARGE_TOKENS_PER_USER tokens each"
+LARGE=$WORK/large
+BERTH_DATA=$LARGE "$BERTH" dev seed --prefix big --users "$LARGE_USERS" --tokens-per-user "$LARGE_TOKENS_PER_USER" --plan team --password "$PASSWORD" --tokens-out "$WORK/large.tokens" | tee "$OUT/seed-large.txt"
+SEED_SECONDS=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' "$OUT/seed-large.txt")
+LARGE_TOKENS=$(wc -l <"$WORK/large.tokens")
+# a token from the middle of the large set
+read -r W4_USER W4_TOKEN < <(sed -n "$((LARGE_TOKENS / 2))p" "$WORK/large.tokens")
+
+# ---- the small dataset: W1, W2, W3, W5, W6 -----------------------------------------
+start_berth "$SMALL" "$OUT/berth-small.log"
+sleep 2
+IDLE_RSS=$(rss_kb "$BERTH_PID" VmRSS)
+
+curl -fs -o /dev/null -u "$W1_USER:$W1_TOKEN" "$BERTH_URL$TOKEN_URL_PATH" || die "W1: the PAT is refused"
+curl -fs -o /dev/null -u "$W1_USER:$PASSWORD" "$BERTH_URL$TOKEN_URL_PATH" || die "W2: the password is refused"
+
+log "/healthz and W1 (PAT), side by side"
+warm "$BERTH_URL/healthz"
+wrk_run healthz "$BERTH_URL/healthz"
+warm -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")" "$BERTH_URL$TOKEN_URL_PATH"
+if [[ -n ${PROFILE:-} ]]; then
+  command -v perf >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linux-perf; }
+  perf record -e cpu-clock -F 999 -g -p "$BERTH_PID" -o "$WORK/w1.perf" -- sleep "$SECONDS_PER_RUN" 2>/dev/null &
+  PERF_PID=$!
+fi
+wrk_run W1 "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+if [[ -n ${PROFILE:-} ]]; then
+  wait "$PERF_PID" || true
+  perf report -i "$WORK/w1.perf" --stdio --no-children --percent-limit 1.5 --sort symbol 2>/dev/null >"$OUT/w1.perf.txt" || true
+  log "W1 profile: $OUT/w1.perf.txt"
+fi
+PEAK_RSS=$(rss_kb "$BERTH_PID" VmHWM)
+
+log "W2 (password)"
+warm -H "Authorization: Basic $(basic "$W1_USER" "$PASSWORD")" "$BERTH_URL$TOKEN_URL_PATH"
+wrk_run W2 "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$PASSWORD")"
+
+log "W5: 1,000 tokens in rotation"
+head -1000 "$WORK/small.tokens" | while read -r u t; do printf '%s %s\n' "$u" "$(basic "$u" "$t")"; done >"$WORK/rotation.txt"
+cat >"$WORK/rotation.lua" <<LUA
+local users, auths, n = {}, {}, 0
+for line in io.lines("$WORK/rotation.txt") do
+  local u, a = line:match("^(%S+) (%S+)$")
+  n = n + 1; users[n] = u; auths[n] = a
+end
+local i = 0
+function setup(thread) thread:set("offset", math.random(n)) end
+function request()
+  i = i + 1
+  local k = (i + (offset or 0)) % n + 1
+  return wrk.format("GET", "/token?service=$SERVICE&scope=repository:" .. users[k] .. "/app:pull,push", { Authorization = "Basic " .. auths[k] })
+end
+LUA
+writes_before=$(grep -c 'last use recorded' "$OUT/berth-small.log" || true)
+W5_STARTED=$(date +%s)
+wrk_run W5 "$BERTH_URL/" -s "$WORK/rotation.lua"
+W5_SECONDS=$(($(date +%s) - W5_STARTED))
+writes_after=$(grep -c 'last use recorded' "$OUT/berth-small.log" || true)
+W5_WRITES=$((writes_after - writes_before))
+# each token: one write at its first use from this client, then at most one a minute
+W5_ALLOWED=$((1000 * (1 + (W5_SECONDS + 59) / 60)))
+W5_LOCKED=$(grep -c 'database is locked' "$OUT/berth-small.log" || true)
+
+log "W3: W1 while 50 clients sign in with correct passwords"
+FLOOD_SECONDS=$((SECONDS_PER_RUN + 8))
+"$FLOOD" "$BERTH_URL" 50 "$FLOOD_SECONDS" bench 50 "$PASSWORD" >"$OUT/login-flood.txt" 2>&1 &
+FLOOD_PID=$!
+PIDS+=("$FLOOD_PID")
+sleep 4
+wrk_run W3 "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+wait "$FLOOD_PID" || die "login_flood failed: $(tail -3 "$OUT/login-flood.txt")"
+FLOOD_LOGINS=$(grep -o '[0-9.]* logins/s' "$OUT/login-flood.txt" | head -1 || true)
+stop_berth
+
+# ---- W7: the registry behind Berth, and behind htpasswd ----------------------------
+log "W7: docker-registry with Berth's JWT, and with htpasswd"
+start_berth "$SMALL" "$OUT/berth-w7.log"
+REG_PORT=$(free_port)
+BERTH_DATA=$SMALL "$BERTH" --public-url "$BERTH_URL" --registry-service "$SERVICE" registry-config >"$WORK/auth.yml"
+mkdir -p "$WORK/registry"
+{
+  echo "version: 0.1"
+  echo "log: {level: error, accesslog: {disabled: true}}"
+  echo "storage: {filesystem: {rootdirectory: $WORK/registry}}"
+  echo "http: {addr: 127.0.0.1:$REG_PORT}"
+  sed -n '/^auth:/,$p' "$WORK/auth.yml"
+} >"$WORK/registry.yml"
+docker-registry serve "$WORK/registry.yml" >"$OUT/registry.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$REG_PORT/v2/"
+REG=http://127.0.0.1:$REG_PORT
+JWT=$(curl -fs -u "$W1_USER:$W1_TOKEN" "$BERTH_URL$TOKEN_URL_PATH" | jq -r .token)
+# push a tiny image by hand: a config blob, a layer blob, a manifest
+push_blob() { # FILE -> digest
+  local digest location
+  digest=sha256:$(sha256sum "$1" | cut -d' ' -f1)
+  location=$(curl -fs -D - -o /dev/null -X POST -H "Authorization: Bearer $JWT" "$2/v2/$W1_USER/app/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+  [[ $location == http* ]] || location=$2$location
+  curl -fs -o /dev/null -X PUT -H "Authorization: Bearer $JWT" -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location&digest=$digest"
+  echo "$digest"
+}
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$WORK/config.json"
+echo "hello from bench" >"$WORK/hello.txt"
+tar -C "$WORK" -czf "$WORK/layer.tgz" hello.txt
+make_manifest() { # REGISTRY_URL
+  local cfg layer
+  cfg=$(push_blob "$WORK/config.json" "$1")
+  layer=$(push_blob "$WORK/layer.tgz" "$1")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}' \
+    "$cfg" "$(stat -c %s "$WORK/config.json")" "$layer" "$(stat -c %s "$WORK/layer.tgz")" >"$WORK/manifest.json"
+}
+MANIFEST_TYPE=application/vnd.oci.image.manifest.v1+json
+make_manifest "$REG"
+curl -fs -o /dev/null -X PUT -H "Authorization: Bearer $JWT" -H "Content-Type: $MANIFEST_TYPE" --data-binary "@$WORK/manifest.json" "$REG/v2/$W1_USER/app/manifests/1" || die "W7: pushing the manifest failed"
+curl -fs -o /dev/null -H "Authorization: Bearer $JWT" -H "Accept: $MANIFEST_TYPE" "$REG/v2/$W1_USER/app/manifests/1" || die "W7: the manifest GET is refused"
+warm -H "Authorization: Bearer $JWT" -H "Accept: $MANIFEST_TYPE" "$REG/v2/$W1_USER/app/manifests/1"
+wrk_run W7jwt "$REG/v2/$W1_USER/app/manifests/1" -H "Authorization: Bearer $JWT" -H "Accept: $MANIFEST_TYPE"
+warm -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")" "$BERTH_URL$TOKEN_URL_PATH"
+wrk_run W7token "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+stop_berth
+
+# the same registry with htpasswd (bcrypt), the set-up most people use without a token server
+HT_PORT=$(free_port)
+htpasswd -Bbc "$WORK/htpasswd" "$W1_USER" "$PASSWORD" 2>/dev/null
+{
+  echo "version: 0.1"
+  echo "log: {level: error, accesslog: {disabled: true}}"
+  echo "storage: {filesystem: {rootdirectory: $WORK/registry}}"
+  echo "http: {addr: 127.0.0.1:$HT_PORT}"
+  echo "auth: {htpasswd: {realm: bench, path: $WORK/htpasswd}}"
+} >"$WORK/registry-ht.yml"
+docker-registry serve "$WORK/registry-ht.yml" >"$OUT/registry-ht.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$HT_PORT/v2/"
+curl -fs -o /dev/null -u "$W1_USER:$PASSWORD" -H "Accept: $MANIFEST_TYPE" "http://127.0.0.1:$HT_PORT/v2/$W1_USER/app/manifests/1" || die "W7: htpasswd GET refused"
+warm -H "Authorization: Basic $(basic "$W1_USER" "$PASSWORD")" -H "Accept: $MANIFEST_TYPE" "http://127.0.0.1:$HT_PORT/v2/$W1_USER/app/manifests/1"
+wrk_run W7htpasswd "http://127.0.0.1:$HT_PORT/v2/$W1_USER/app/manifests/1" -H "Authorization: Basic $(basic "$W1_USER" "$PASSWORD")" -H "Accept: $MANIFEST_TYPE"
+
+# ---- W4: the large dataset ---------------------------------------------------------
+log "W4: W1 on $LARGE_TOKENS tokens vs 1,000"
+start_berth "$LARGE" "$OUT/berth-large.log"
+W4_SCOPE="/token?service=$SERVICE&scope=repository:$W4_USER/app:pull,push"
+curl -fs -o /dev/null -u "$W4_USER:$W4_TOKEN" "$BERTH_URL$W4_SCOPE" || die "W4: the PAT is refused"
+warm -H "Authorization: Basic $(basic "$W4_USER" "$W4_TOKEN")" "$BERTH_URL$W4_SCOPE"
+wrk_run W4large "$BERTH_URL$W4_SCOPE" -H "Authorization: Basic $(basic "$W4_USER" "$W4_TOKEN")"
+stop_berth
+# and the small one again right after, so the two sit side by side in time
+start_berth "$SMALL" "$OUT/berth-small-again.log"
+warm -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")" "$BERTH_URL$TOKEN_URL_PATH"
+wrk_run W4small "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+stop_berth
+
+log "W4: the overview of 10,000 tokens vs 10"
+OVERVIEW=$WORK/overview
+BERTH_DATA=$OVERVIEW "$BERTH" dev seed --prefix few --users 1 --tokens-per-user 10 --password "$PASSWORD" >/dev/null
+BERTH_DATA=$OVERVIEW "$BERTH" dev seed --prefix many --users 1 --tokens-per-user 10000 --password "$PASSWORD" >/dev/null
+start_berth "$OVERVIEW" "$OUT/berth-overview.log"
+login_cookie() {
+  local jar=$WORK/$1.jar csrf
+  csrf=$(curl -fs -c "$jar" "$BERTH_URL/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p')
+  curl -fs -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" --data-urlencode "login=$1" --data-urlencode "password=$PASSWORD" "$BERTH_URL/login"
+  awk '$6 == "berth_session" {print "berth_session=" $7}' "$jar"
+}
+for who in few0 many0; do
+  cookie=$(login_cookie "$who")
+  page=$(curl -fs -H "Cookie: $cookie" "$BERTH_URL/settings/tokens") || die "overview of $who"
+  grep -q 'id="tokens"' <<<"$page" || die "overview of $who: no token table"
+  warm -H "Cookie: $cookie" "$BERTH_URL/settings/tokens"
+  wrk_run "overview-$who" "$BERTH_URL/settings/tokens" -H "Cookie: $cookie"
+done
+stop_berth
+
+# ---- criterion ---------------------------------------------------------------------
+CRIT=""
+if [[ -z ${SKIP_CRITERION:-} ]]; then
+  log "criterion: cargo bench --bench tokens"
+  cargo bench --locked --bench tokens -- --noplot 2>&1 | tee "$OUT/criterion.txt" >/dev/null
+  CRIT=$(grep "time:" "$OUT/criterion.txt" | sed "s/  */ /g" || true)
+fi
+
+# ---- the table ---------------------------------------------------------------------
+ratio() { python3 -c "print('%.2f' % ($1))"; }
+ok() { python3 -c "print('met' if ($1) else '**NOT MET**')"; }
+mb() { python3 -c "print('%.1f' % ($1 / 1024))"; }
+{
+  echo "Run: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s; $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo
+  echo "| Workload | Measured | Compared with | Ratio | Target | |"
+  echo "|---|---|---|---:|---|---|"
+  r=$(ratio "${RPS[W1]} / ${RPS[healthz]}")
+  echo "| W1 /token, PAT, push scope | ${RPS[W1]} req/s, p50 ${P50[W1]} ms, p99 ${P99[W1]} ms | /healthz ${RPS[healthz]} req/s | $r | ≥ 0.50 | $(ok "$r >= 0.5") |"
+  r=$(ratio "${P99[W1]} / ${P50[W1]}")
+  echo "| W1 tail | p99 ${P99[W1]} ms | p50 ${P50[W1]} ms | $r | ≤ 10 | $(ok "$r <= 10") |"
+  r=$(ratio "${RPS[W2]} / ${RPS[W1]}")
+  echo "| W2 /token, password (cached ≤ 5 min) | ${RPS[W2]} req/s, p99 ${P99[W2]} ms | W1 ${RPS[W1]} req/s | $r | ≥ 0.50 | $(ok "$r >= 0.5") |"
+  r=$(ratio "${P99[W3]} / ${P99[W1]}")
+  echo "| W3 W1 during 50 correct-password logins (${FLOOD_LOGINS:-?}) | p99 ${P99[W3]} ms, ${RPS[W3]} req/s | W1 alone p99 ${P99[W1]} ms | $r | ≤ 2 | $(ok "$r <= 2") |"
+  r=$(ratio "${RPS[W4large]} / ${RPS[W4small]}")
+  echo "| W4 W1 on $LARGE_TOKENS tokens | ${RPS[W4large]} req/s, p99 ${P99[W4large]} ms | 1,000 tokens ${RPS[W4small]} req/s | $r | ≥ 0.80 | $(ok "$r >= 0.8") |"
+  r=$(ratio "${RPS[overview-few0]} / ${RPS[overview-many0]}")
+  echo "| W4 overview, 10,000 tokens | ${RPS[overview-many0]} req/s, p50 ${P50[overview-many0]} ms | 10 tokens ${RPS[overview-few0]} req/s, p50 ${P50[overview-few0]} ms | $r (time) | ≤ 2 | $(ok "$r <= 2") |"
+  echo "| W5 1,000 tokens in rotation | ${RPS[W5]} req/s, p99 ${P99[W5]} ms; $W5_WRITES last-use writes in ${W5_SECONDS} s; 'database is locked' $W5_LOCKED× | ≤ $W5_ALLOWED writes allowed | | ≤ 1/min/token, no lock | $(ok "$W5_WRITES <= $W5_ALLOWED and $W5_LOCKED == 0") |"
+  echo "| W6 peak RSS under W1 | $(mb "$PEAK_RSS") MiB | | | ≤ 64 MiB | $(ok "$PEAK_RSS <= 65536") |"
+  echo "| W6 idle RSS | $(mb "$IDLE_RSS") MiB | | | ≤ 32 MiB | $(ok "$IDLE_RSS <= 32768") |"
+  r=$(ratio "${RPS[W7token]} / ${RPS[W7jwt]}")
+  echo "| W7 /token vs the registry's manifest GET (Berth JWT) | /token ${RPS[W7token]} req/s | registry ${RPS[W7jwt]} req/s | $r | ≥ 5 | $(ok "$r >= 5") |"
+  r=$(ratio "${RPS[W7token]} / ${RPS[W7htpasswd]}")
+  echo "| W7 the same registry with htpasswd (bcrypt) | | registry ${RPS[W7htpasswd]} req/s | $r | (context) | |"
+  echo "| seed $LARGE_USERS users, $LARGE_TOKENS tokens | ${SEED_SECONDS} s | | | well under 60 s | $(ok "${SEED_SECONDS:-999} < 45") |"
+  if [[ -n $CRIT ]]; then
+    echo
+    echo "criterion (\`cargo bench --bench tokens\`):"
+    echo
+    echo '```'
+    echo "$CRIT"
+    echo '```'
+  fi
+} | tee "$OUT/table.md"
