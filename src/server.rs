@@ -47,9 +47,10 @@ impl AppState {
     /// Runs a short read-only domain function right here on the async worker, with no
     /// trip to the blocking pool: only for indexed lookups of a few rows on a hot path
     /// (`/token`). Writes go through `db`.
+    /// The reads share one read transaction: one snapshot, one lock taken and released.
     pub fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, AppError>) -> Result<T, AppError> {
         let mut conn = self.readers.get()?;
-        f(&mut conn)
+        diesel::Connection::transaction(&mut *conn, f)
     }
 
     /// Runs a domain function on a pooled connection, off the async workers.

@@ -141,4 +141,28 @@ mod tests {
         // migrations ran
         assert_eq!(num(&mut c, "SELECT count(*) AS v FROM users"), 0);
     }
+
+    /// `.cargo/config.toml` builds SQLite with these: without QPSG every `.first()` query
+    /// was compiled anew at each use (a third of /token's CPU time, BENCHMARKS.md).
+    #[test]
+    fn sqlite_is_built_to_keep_prepared_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let options: Vec<String> = diesel::sql_query("SELECT compile_options AS v FROM pragma_compile_options").load::<Word>(&mut pool.get().unwrap()).unwrap().into_iter().map(|w| w.v).collect();
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+            assert!(options.iter().any(|o| o == wanted), "SQLite lacks {wanted}: {options:?}");
+        }
+    }
+
+    #[test]
+    fn read_only_connections_refuse_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("t.db").display().to_string();
+        open(&url).unwrap();
+        let readers = open_readers(&url, 1).unwrap();
+        let mut c = readers.get().unwrap();
+        assert_eq!(diesel::sql_query("SELECT count(*) AS v FROM users").get_result::<Num>(&mut c).unwrap().v, 0);
+        let err = diesel::sql_query("DELETE FROM users").execute(&mut c).unwrap_err();
+        assert!(err.to_string().contains("readonly"), "{err}");
+    }
 }

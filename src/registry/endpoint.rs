@@ -171,11 +171,11 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     let granted = match (request.username, request.secret) {
         (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
         (Some(user), Some(secret)) => match password(app, &user, secret, info).await {
-            Ok(Ok(credential)) => grant(app, credential, scopes).await.map(Ok),
+            Ok(Ok((credential, user_id))) => grant(app, credential, Some(user_id), scopes).await.map(Ok),
             Ok(Err(refused)) => Ok(Err(refused)),
             Err(e) => Err(e),
         },
-        _ => grant(app, Credential::Anonymous, scopes).await.map(Ok),
+        _ => grant(app, Credential::Anonymous, None, scopes).await.map(Ok),
     };
     match granted {
         Ok(Err(refused)) => refused,
@@ -216,7 +216,7 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
     let found = app.read(|c| {
         let Some(found) = tokens::lookup(c, now, username, secret.expose_secret())? else { return Ok(None) };
         let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
-        let (access, pushes) = grants_in(c, &credential, scopes, now)?;
+        let (access, pushes) = grants_in(c, &credential, Some((&found.auth.username, found.auth.user_id)), scopes, now)?;
         Ok(Some((found, credential, access, pushes)))
     })?;
     let Some((found, credential, access, pushes)) = found else {
@@ -237,8 +237,9 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
     Ok(Ok((credential, access)))
 }
 
-/// The password, while 2FA is off. Err(response) for refused credentials.
-async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, AppError> {
+/// The password, while 2FA is off: the credential and the account's id. Err(response)
+/// for refused credentials.
+async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<(Credential, i32), HttpResponse>, AppError> {
     let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
     // argon2 on every pull would cap password pulls at tens a second per core: a pair
     // verified in the last five minutes is recalled instead (accounts::password_cache)
@@ -246,7 +247,7 @@ async fn password(app: &AppState, username: &str, secret: SecretString, info: &C
         PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
         PasswordCheck::Valid(user) => {
             app.throttle.record_success(&AccountKey::User(user.id));
-            Ok(Ok(Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }))
+            Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id)))
         }
         PasswordCheck::Invalid => Ok(Err(refused())),
         PasswordCheck::Throttled(wait) => Err(AppError::TooManyRequests { retry_after: wait }),
@@ -254,13 +255,17 @@ async fn password(app: &AppState, username: &str, secret: SecretString, info: &C
 }
 
 /// The grants of a credential already checked (a password, or anonymous).
-async fn grant(app: &AppState, credential: Credential, scopes: Vec<Requested>) -> Result<(Credential, Vec<Access>), AppError> {
+async fn grant(app: &AppState, credential: Credential, me: Option<i32>, scopes: Vec<Requested>) -> Result<(Credential, Vec<Access>), AppError> {
     if scopes.is_empty() {
         return Ok((credential, Vec::new()));
     }
     let (now, public_default) = (app.now(), app.settings.default_public);
     app.db(move |c| {
-        let (access, pushes) = grants_in(c, &credential, scopes, now)?;
+        let me = match (&credential, me) {
+            (Credential::User { username, .. }, Some(id)) => Some((username.as_str(), id)),
+            _ => None,
+        };
+        let (access, pushes) = grants_in(c, &credential, me, scopes, now)?;
         record_pushes(c, &pushes, public_default, now)?;
         Ok((credential, access))
     })
@@ -272,13 +277,14 @@ type PushNote = (i32, String);
 
 /// The access list: per requested resource, requested ∩ allowed; and the push grants due
 /// to be recorded on their repository (a new one, or the last noted a minute ago). Reads only.
-fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
+/// `me`: the caller's own enabled account (name, id), when known.
+fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Option<(&str, i32)>, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
     let mut access = Vec::with_capacity(scopes.len());
     let mut pushes = Vec::new();
     for r in scopes {
         let actions = match r.kind.as_str() {
             "repository" if grants::valid_repository_name(&r.name) => {
-                let facts = super::repos::facts(c, &r.name)?;
+                let facts = super::repos::facts(c, &r.name, me)?;
                 let actions = grants::intersect(&r.actions, grants::allowed(credential, &r.name, facts));
                 // push is granted only in the caller's own namespace, so its owner is the
                 // pusher; a `*` (as `skopeo delete` sends) is not a push

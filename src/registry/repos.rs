@@ -10,9 +10,14 @@ use crate::clock::Timestamp;
 use crate::db::schema::{repositories, users};
 
 /// The facts the grant needs about `name` (grammar already checked).
-pub fn facts(conn: &mut SqliteConnection, name: &str) -> Result<RepoFacts, AppError> {
+/// `me` is the caller's own enabled account (name, id), when known: a request for the
+/// caller's own namespace (nearly every push and pull) then needs no owner lookup.
+pub fn facts(conn: &mut SqliteConnection, name: &str, me: Option<(&str, i32)>) -> Result<RepoFacts, AppError> {
     let namespace = name.split('/').next().unwrap_or("");
-    let owner: Option<(i32, bool)> = users::table.filter(users::username.eq(namespace)).select((users::id, users::is_disabled)).first(conn).optional()?;
+    let owner: Option<(i32, bool)> = match me {
+        Some((my_name, my_id)) if my_name == namespace => Some((my_id, false)),
+        _ => users::table.filter(users::username.eq(namespace)).select((users::id, users::is_disabled)).first(conn).optional()?,
+    };
     let repo: Option<(bool, Option<Timestamp>)> =
         repositories::table.filter(repositories::name.eq(name)).select((repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
     Ok(RepoFacts { owner_id: owner.filter(|(_, disabled)| !disabled).map(|(id, _)| id), public: repo.map(|r| r.0), last_push_at: repo.and_then(|r| r.1) })

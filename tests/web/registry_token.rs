@@ -89,8 +89,8 @@ async fn grants_follow_the_scope_table() {
     }
     // a requested * is answered with explicit actions
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/x", "*").await, ["pull", "push", "delete"]);
-    assert_eq!(berth::registry::repos::facts(&mut app.conn(), "bobby/x").unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
-    assert_eq!(berth::registry::repos::facts(&mut app.conn(), "bobby/private").unwrap().public, Some(false), "a push is recorded, private");
+    assert_eq!(berth::registry::repos::facts(&mut app.conn(), "bobby/x", None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
+    assert_eq!(berth::registry::repos::facts(&mut app.conn(), "bobby/private", None).unwrap().public, Some(false), "a push is recorded, private");
     // anonymous: pulls of public repositories only
     assert_eq!(granted(&app, None, "bobby/public", "pull,push").await, ["pull"]);
     assert!(granted(&app, None, "bobby/private", "pull").await.is_empty());
