@@ -19,12 +19,13 @@
 //!    shape: update the mirror);
 //! 4. on a strict body the mirror's outcome equals the reference model: a plain field needs
 //!    exactly one value, an `Option` field takes zero or one (empty = `None`), a `Vec` field
-//!    takes all of them in order, a repeated single field is an error, unknown keys
-//!    (`csrf`) are ignored, and every value is exactly the strict decode — no U+FFFD
+//!    takes all of them in order, a repeated single field is an error, an unknown key is
+//!    an error (the `csrf` field is taken out first, by `without_csrf`, as the server
+//!    does after checking it), and every value is exactly the strict decode — no U+FFFD
 //!    smuggled in by the lossy parser;
 //! 5. what the handlers do next with the decoded values (description, scope, expiry,
 //!    `next=`, username, email) keeps its promises.
-use berth::web::extract::{FORM_LIMIT, decodes_as_utf8, safe_next};
+use berth::web::extract::{FORM_LIMIT, decodes_as_utf8, safe_next, without_csrf};
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 
@@ -37,6 +38,7 @@ const BULK_FORM_LIMIT: usize = 64 * 1024;
 
 /// `berth::web::tokens::CreateForm` (POST /settings/tokens).
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenCreate {
     description: String,
     scope: String,
@@ -46,6 +48,7 @@ struct TokenCreate {
 
 /// `berth::web::tokens::EditForm` (POST /settings/tokens/{uuid}/edit).
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenEdit {
     description: String,
     active: Option<String>,
@@ -53,6 +56,7 @@ struct TokenEdit {
 
 /// `berth::web::tokens::BulkForm` (POST /settings/tokens/delete).
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenBulk {
     #[serde(default)]
     uuid: Vec<String>,
@@ -62,6 +66,7 @@ struct TokenBulk {
 /// `berth::web::auth::LoginForm` (POST /login); `password` is a `SecretString` there, which
 /// deserializes from the same string.
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Login {
     login: String,
     password: String,
@@ -70,6 +75,7 @@ struct Login {
 
 /// `berth::web::auth::SignupForm` (POST /signup).
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Signup {
     username: String,
     email: String,
@@ -78,6 +84,7 @@ struct Signup {
 
 /// `berth::web::security::CodesForm` (POST .../recovery-codes.txt).
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Codes {
     #[serde(default)]
     code: Vec<String>,
@@ -85,6 +92,7 @@ struct Codes {
 
 /// `berth::web::security::DisableForm` (POST /settings/security/2fa/disable).
 #[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Disable {
     password: String,
     code: String,
@@ -165,8 +173,9 @@ impl Pairs {
 }
 
 /// Decodes `text` into the real type and its mirror; they must agree, and on a strict body the
-/// mirror must equal `expected`. Returns the mirror when it decoded.
-fn check<Real, Mirror>(text: &str, pairs: Option<&Pairs>, expected: impl FnOnce(&Pairs) -> Result<Mirror, ()>) -> Option<Mirror>
+/// mirror must equal `expected` (an error when a key is not one of `fields`). Returns the
+/// mirror when it decoded.
+fn check<Real, Mirror>(text: &str, pairs: Option<&Pairs>, fields: &[&str], expected: impl FnOnce(&Pairs) -> Result<Mirror, ()>) -> Option<Mirror>
 where
     Real: serde::de::DeserializeOwned,
     Mirror: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
@@ -182,7 +191,8 @@ where
         mirror
     );
     if let Some(pairs) = pairs {
-        let want = expected(pairs).ok();
+        let known = pairs.0.iter().all(|(k, _)| fields.contains(&k.as_str()));
+        let want = if known { expected(pairs).ok() } else { None };
         let got = mirror.as_ref().ok();
         assert_eq!(got, want.as_ref(), "{} of {text:?}: serde_html_form vs the reference model", std::any::type_name::<Mirror>());
     }
@@ -218,11 +228,19 @@ fuzz_target!(|data: &[u8]| {
     }
     // the server stops here on a body that is not strict UTF-8; the decoders still must not
     // panic on it, and the real types must still agree with their mirrors
-    let pairs = strict.map(Pairs);
+    // the server checks the CSRF token, then decodes the rest (src/web/extract.rs)
+    let whole = text;
+    let form = without_csrf(whole);
+    let text = form.as_str();
+    let pairs = strict_pairs(text).map(Pairs);
     let pairs = pairs.as_ref();
+    if let (Some(all), Some(rest)) = (&strict, pairs) {
+        assert!(rest.0.iter().all(|(k, _)| k != "csrf"), "without_csrf left a csrf field in {whole:?}");
+        assert_eq!(all.iter().filter(|(k, _)| k != "csrf").count(), rest.0.len(), "without_csrf took more than csrf from {whole:?}");
+    }
 
     if data.len() <= FORM_LIMIT {
-        if let Some(f) = check::<berth::web::tokens::CreateForm, TokenCreate>(text, pairs, |p| {
+        if let Some(f) = check::<berth::web::tokens::CreateForm, TokenCreate>(text, pairs, &["description", "scope", "expiration", "expires_on"], |p| {
             Ok(TokenCreate { description: p.one("description")?, scope: p.one("scope")?, expiration: p.one("expiration")?, expires_on: p.opt("expires_on")? })
         }) {
             if let Ok(d) = berth::tokens::check_description(&f.description) {
@@ -241,18 +259,18 @@ fuzz_target!(|data: &[u8]| {
             }
         }
 
-        if let Some(f) = check::<berth::web::tokens::EditForm, TokenEdit>(text, pairs, |p| Ok(TokenEdit { description: p.one("description")?, active: p.opt("active")? })) {
+        if let Some(f) = check::<berth::web::tokens::EditForm, TokenEdit>(text, pairs, &["description", "active"], |p| Ok(TokenEdit { description: p.one("description")?, active: p.opt("active")? })) {
             let _ = berth::tokens::check_description(&f.description);
         }
 
-        if let Some(f) = check::<berth::web::auth::LoginForm, Login>(text, pairs, |p| Ok(Login { login: p.one("login")?, password: p.one("password")?, next: p.opt("next")? })) {
+        if let Some(f) = check::<berth::web::auth::LoginForm, Login>(text, pairs, &["login", "password", "next"], |p| Ok(Login { login: p.one("login")?, password: p.one("password")?, next: p.opt("next")? })) {
             let next = safe_next(f.next.as_deref());
             assert!(next.starts_with('/') && !next.starts_with("//") && !next.contains('\\'), "{next:?}");
             let login = f.login.trim().chars().take(254).collect::<String>();
             assert!(login.chars().count() <= 254);
         }
 
-        if let Some(f) = check::<berth::web::auth::SignupForm, Signup>(text, pairs, |p| Ok(Signup { username: p.one("username")?, email: p.one("email")?, password: p.one("password")? })) {
+        if let Some(f) = check::<berth::web::auth::SignupForm, Signup>(text, pairs, &["username", "email", "password"], |p| Ok(Signup { username: p.one("username")?, email: p.one("email")?, password: p.one("password")? })) {
             if let Ok(name) = berth::accounts::normalize_username(&f.username) {
                 assert!((4..=30).contains(&name.len()) && name.starts_with(|c: char| c.is_ascii_lowercase()));
                 assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
@@ -262,13 +280,15 @@ fuzz_target!(|data: &[u8]| {
             }
         }
 
-        check::<berth::web::security::CodesForm, Codes>(text, pairs, |p| Ok(Codes { code: p.all("code") }));
-        check::<berth::web::security::DisableForm, Disable>(text, pairs, |p| Ok(Disable { password: p.one("password")?, code: p.one("code")? }));
+        check::<berth::web::security::CodesForm, Codes>(text, pairs, &["code"], |p| Ok(Codes { code: p.all("code") }));
+        check::<berth::web::security::DisableForm, Disable>(text, pairs, &["password", "code"], |p| Ok(Disable { password: p.one("password")?, code: p.one("code")? }));
 
-        // a form without fields takes any body (the CSRF token is an unknown key everywhere)
-        assert!(serde_html_form::from_str::<berth::web::tokens::EmptyForm>(text).is_ok());
-        assert!(serde_html_form::from_str::<berth::web::auth::EmptyForm>(text).is_ok());
+        // a form without fields takes only a body without fields (once csrf is out)
+        if let Some(p) = pairs {
+            assert_eq!(serde_html_form::from_str::<berth::web::tokens::EmptyForm>(text).is_ok(), p.0.is_empty(), "{whole:?}");
+            assert_eq!(serde_html_form::from_str::<berth::web::auth::EmptyForm>(text).is_ok(), p.0.is_empty(), "{whole:?}");
+        }
     }
 
-    check::<berth::web::tokens::BulkForm, TokenBulk>(text, pairs, |p| Ok(TokenBulk { uuid: p.all("uuid"), confirm: p.opt("confirm")? }));
+    check::<berth::web::tokens::BulkForm, TokenBulk>(text, pairs, &["uuid", "confirm"], |p| Ok(TokenBulk { uuid: p.all("uuid"), confirm: p.opt("confirm")? }));
 });

@@ -73,6 +73,7 @@ fn invalid(body: String) -> HttpResponse {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmailForm {
     email: String,
     current_password: SecretString,
@@ -108,6 +109,7 @@ pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientI
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordForm {
     current_password: SecretString,
     new_password: SecretString,

@@ -37,6 +37,7 @@ pub async fn signup_form(app: web::Data<AppState>, session: WebSession) -> Resul
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignupForm {
     username: String,
     email: String,
@@ -112,6 +113,7 @@ pub async fn login_form(app: web::Data<AppState>, session: WebSession, query: we
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoginForm {
     login: String,
     password: SecretString,
@@ -170,6 +172,7 @@ pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CodeForm {
     code: SecretString,
 }
@@ -216,6 +219,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmptyForm {}
 
 pub async fn logout(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {

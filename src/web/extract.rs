@@ -118,7 +118,7 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm
             let body = read_limited(&req, payload, LIMIT).await?;
             let text = form_text(&body)?;
             check_csrf(&req, text)?;
-            Ok(CsrfForm(parse_form(text)?))
+            Ok(CsrfForm(parse_form(&without_csrf(text))?))
         })
     }
 }
@@ -135,6 +135,18 @@ pub fn form_text(body: &[u8]) -> Result<&str, AppError> {
 /// A form's fields, strictly (a repeated single-value field is an error).
 pub fn parse_form<T: DeserializeOwned>(text: &str) -> Result<T, AppError> {
     serde_html_form::from_str(text).map_err(|e| AppError::BadRequest(format!("The form is incomplete or malformed: {e}.")))
+}
+
+/// The form without its `csrf` field, checked already: the form types refuse unknown
+/// fields (a clear 400), and `csrf` is not one of theirs.
+pub fn without_csrf(text: &str) -> String {
+    text.split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or("").replace('+', " ");
+            percent_encoding::percent_decode_str(&key).decode_utf8_lossy() != "csrf"
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The whole decoding of a form body, as `CsrfForm` does it (less the CSRF check): for
@@ -220,6 +232,7 @@ mod tests {
     }
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     struct TokenForm {
         description: String,
         scope: String,
@@ -235,6 +248,10 @@ mod tests {
             assert!(matches!(decode_form::<TokenForm>(bad), Err(AppError::BadRequest(_))), "{}", String::from_utf8_lossy(bad));
         }
         assert!(decode_form::<TokenForm>(&[b'a', 0xff, b'=', b'b']).is_err());
+        // unknown fields are refused; the CSRF field (checked before) is taken out first
+        assert!(matches!(decode_form::<TokenForm>(b"description=a&scope=b&admin=1"), Err(AppError::BadRequest(_))));
+        assert_eq!(without_csrf("csrf=x&description=a&cs%72f=y&scope=b&csrfx=1"), "description=a&scope=b&csrfx=1");
+        assert!(decode_form::<TokenForm>(without_csrf("csrf=x&description=a&scope=b").as_bytes()).is_ok());
     }
 
     proptest! {

@@ -52,6 +52,7 @@ pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpRespons
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateForm {
     path: String,
     visibility: String,
@@ -79,6 +80,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): Csr
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VisibilityForm {
     name: String,
     public: String,
@@ -122,6 +124,7 @@ pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteForm {
     name: String,
 }

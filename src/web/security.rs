@@ -101,6 +101,7 @@ pub async fn enable_form(who: SignedIn) -> Result<HttpResponse, AppError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordForm {
     password: SecretString,
 }
@@ -160,6 +161,7 @@ pub async fn qr_png(app: web::Data<AppState>, who: SignedIn) -> Result<HttpRespo
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CodeForm {
     code: SecretString,
 }
@@ -221,6 +223,7 @@ pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInf
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CodesForm {
     #[serde(default)]
     code: Vec<String>,
@@ -253,6 +256,7 @@ pub async fn disable_form(who: SignedIn) -> Result<HttpResponse, AppError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DisableForm {
     password: SecretString,
     code: SecretString,

@@ -81,6 +81,7 @@ pub async fn end_form(who: SignedIn, id: web::Path<String>) -> Result<HttpRespon
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmptyForm {}
 
 pub async fn end(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, id: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {

@@ -142,6 +142,7 @@ pub async fn new_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpRes
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateForm {
     description: String,
     scope: String,
@@ -243,6 +244,7 @@ pub async fn edit_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EditForm {
     description: String,
     /// A checkbox: present when ticked.
@@ -275,6 +277,7 @@ pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uui
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmptyForm {}
 
 async fn set_active(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: String, active: bool) -> Result<HttpResponse, AppError> {
@@ -322,6 +325,7 @@ pub async fn delete_one(app: web::Data<AppState>, who: SignedIn, info: ClientInf
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BulkForm {
     #[serde(default)]
     uuid: Vec<String>,

@@ -88,3 +88,23 @@ async fn meta_characters_in_every_login_field_are_harmless() {
         assert!(!res.text().await.unwrap().contains("<script>alert(1)"));
     }
 }
+
+/// security.md, bad input: unknown fields are refused, on forms as in the JSON API — a
+/// field the page does not send is a forged or confused request, not something to ignore.
+#[actix_web::test]
+async fn unknown_form_fields_are_400_and_change_nothing() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    let token = b.csrf("/signup").await;
+    let res = b.post_raw("/signup", &[("csrf", &token), ("username", "alice"), ("email", "a@example.com"), ("password", PASSWORD), ("plan", "business")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("unknown field"), "the page names the problem");
+    assert_eq!(count_users(&app), 0);
+    let b = app.signed_up("alice").await;
+    let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "x"), ("scope", "repo:admin"), ("expiration", "none"), ("user_id", "2")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.user("alice").token_count, 0);
+    // what the pages send is accepted: the CSRF field is not an unknown one
+    let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "x"), ("scope", "repo:admin"), ("expiration", "none"), ("expires_on", "")]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
