@@ -4,7 +4,8 @@
 //! token pages: create (scope, expiry), the copy-once page, the overview, deactivate, bulk
 //! delete behind a confirmation, and the limits of the personal plan. A third attacks Berth
 //! from pages of a small server of its own on another port (forged form posts, framing) and
-//! checks that hostile user agents and token descriptions are shown as text.
+//! checks that hostile user agents (on sessions, activity and a token's last use), token
+//! descriptions and the echo of rejected repository names and sign-ups are shown as text.
 //!
 //! Chromium is driven with fantoccini through chromedriver, which the test starts itself on
 //! a free port. fantoccini is built without TLS (chromedriver is on loopback), so it connects
@@ -918,8 +919,12 @@ async fn attacks_flow(b: &Client, base: &str, state: &AppState) {
     //    description made through the form.
     sign_in_over_http(base, VICTIM, UA_IMG).await;
     sign_in_over_http(base, VICTIM, UA_SVG).await;
-    create_token(b, base, VICTIM, HOSTILE_DESCRIPTION, None, None, None).await;
+    let token = create_token(b, base, VICTIM, HOSTILE_DESCRIPTION, None, None, None).await;
     assert_text_not_markup(b, &[HOSTILE_DESCRIPTION]).await;
+    // the token's last use, from a client with a hostile User-Agent (the overview shows it)
+    let used = reqwest::Client::builder().user_agent(UA_SVG).build().unwrap();
+    let res = used.get(format!("{base}/token?service=registry.local&scope=repository:{VICTIM}/app:pull")).basic_auth(VICTIM, Some(&token)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the token works at /token");
 
     goto(b, &format!("{base}/settings/sessions")).await;
     wait_for(b, "table#sessions").await;
@@ -949,6 +954,34 @@ async fn attacks_flow(b: &Client, base: &str, state: &AppState) {
     let rows = token_rows(b).await;
     assert_eq!(rows.len(), 1, "one token: {rows:?}");
     assert_eq!(rows[0][1], HOSTILE_DESCRIPTION, "the description column should show the text as typed: {rows:?}");
+    let last_use = b.execute("return document.querySelector('table#tokens tbody').innerHTML;", vec![]).await.expect("reading the token rows");
+    assert!(last_use.as_str().unwrap_or_default().contains("&lt;svg/onload"), "the last use names the hostile client, escaped: {last_use}");
+
+    // 4. Rejected input is echoed back as text: a repository name...
+    goto(b, &format!("{base}/repositories")).await;
+    fill(b, "input#path", UA_IMG).await;
+    click_on(b, "form[action='/repositories'] button[type=submit]").await;
+    wait_for(b, "#path-error").await; // the answer to the post, not the form as typed
+    assert_text_not_markup(b, &[]).await;
+    let echoed = b.execute("return document.querySelector('input#path').value;", vec![]).await.expect("reading the echoed name");
+    assert_eq!(echoed, json!(UA_IMG), "the rejected name comes back as the field's value");
+    screenshot(b, "xss-repository-echo.png").await;
+
+    // ...and a sign-up, signed out
+    click_on(b, "form[action='/logout'] button[type=submit]").await;
+    wait_for_path(b, "/login").await;
+    goto(b, &format!("{base}/signup")).await;
+    // (the field takes at most 30 characters, and the browser checks the email's shape)
+    const HOSTILE_NAME: &str = "<svg/onload=alert(1)>";
+    fill(b, "input#username", HOSTILE_NAME).await;
+    fill(b, "input#email", "second@example.com").await;
+    fill(b, "input#password", PASSWORD).await;
+    click_on(b, "form[action='/signup'] button[type=submit]").await;
+    wait_for(b, "#username-error").await;
+    assert_text_not_markup(b, &[]).await;
+    let echoed = b.execute("return document.querySelector('input#username').value;", vec![]).await.expect("reading the echoed sign-up");
+    assert_eq!(echoed, json!(HOSTILE_NAME), "the rejected sign-up comes back as the field's value");
+    screenshot(b, "xss-signup-echo.png").await;
 }
 
 #[actix_web::test]

@@ -30,7 +30,16 @@ struct BerthProcess {
 impl BerthProcess {
     /// `berth serve` on port 0 over `data`; waits for its "listening" line.
     fn start(data: &Path) -> BerthProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        // the server dies with the test's thread, however the test ends
+        // SAFETY: prctl is async-signal-safe and touches only the child being started
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command
             .env("BERTH_DATA", data)
             .env("BERTH_BIND", "127.0.0.1:0")
             .env("BERTH_WORKERS", "2")
