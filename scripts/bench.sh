@@ -2,6 +2,7 @@
 # Every performance figure of BENCHMARKS.md, in one run against one release build:
 #
 #   W1  GET /token with a PAT and a push scope      vs  GET /healthz on the same server
+#       (three alternating pairs; the median ratio)
 #   W2  the same with the password (no 2FA)          vs  W1
 #   W3  W1 while 50 clients sign in with correct passwords (login_flood)  vs  W1 alone (p99)
 #   W4  W1 on 1,000,000 tokens                       vs  W1 on 1,000 tokens
@@ -131,11 +132,22 @@ IDLE_RSS=$(rss_kb "$BERTH_PID" VmRSS)
 curl -fs -o /dev/null -u "$W1_USER:$W1_TOKEN" "$BERTH_URL$TOKEN_URL_PATH" || die "W1: the PAT is refused"
 curl -fs -o /dev/null -u "$W1_USER:$PASSWORD" "$BERTH_URL$TOKEN_URL_PATH" || die "W2: the password is refused"
 
-log "/healthz and W1 (PAT), side by side"
+log "/healthz and W1 (PAT), side by side: three alternating pairs, the median ratio counts"
+# The machine is shared: one pair can land on a quiet or a busy moment. Three pairs taken
+# back to back, each ratio from its own pair, and the median of the three is the figure.
 warm "$BERTH_URL/healthz"
-wrk_run healthz "$BERTH_URL/healthz"
 warm -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")" "$BERTH_URL$TOKEN_URL_PATH"
-wrk_run W1 "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+W1_RATIOS=()
+for pair in 1 2 3; do
+  wrk_run "healthz-$pair" "$BERTH_URL/healthz"
+  wrk_run "W1-$pair" "$BERTH_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+  W1_RATIOS+=("$(python3 -c "print('%.2f' % (${RPS[W1-$pair]} / ${RPS[healthz-$pair]}))")")
+done
+# the pair with the median ratio stands for W1 and /healthz in the table
+MEDIAN_PAIR=$(for i in 1 2 3; do echo "${W1_RATIOS[$((i - 1))]} $i"; done | sort -n | sed -n 2p | cut -d' ' -f2)
+RPS[W1]=${RPS[W1-$MEDIAN_PAIR]} P50[W1]=${P50[W1-$MEDIAN_PAIR]} P99[W1]=${P99[W1-$MEDIAN_PAIR]}
+RPS[healthz]=${RPS[healthz-$MEDIAN_PAIR]} P50[healthz]=${P50[healthz-$MEDIAN_PAIR]} P99[healthz]=${P99[healthz-$MEDIAN_PAIR]}
+log "W1 / healthz per pair: ${W1_RATIOS[*]} (median: pair $MEDIAN_PAIR)"
 PEAK_RSS=$(rss_kb "$BERTH_PID" VmHWM)
 if [[ -n ${PROFILE:-} ]]; then
   # a separate run: sampling slows the server, so the measured W1 above is never profiled
@@ -305,7 +317,7 @@ mb() { python3 -c "print('%.1f' % ($1 / 1024))"; }
   echo "| Workload | Measured | Compared with | Ratio | Target | |"
   echo "|---|---|---|---:|---|---|"
   r=$(ratio "${RPS[W1]} / ${RPS[healthz]}")
-  echo "| W1 /token, PAT, push scope | ${RPS[W1]} req/s, p50 ${P50[W1]} ms, p99 ${P99[W1]} ms | /healthz ${RPS[healthz]} req/s | $r | ≥ 0.50 | $(ok "$r >= 0.5") |"
+  echo "| W1 /token, PAT, push scope (median of 3 pairs: ${W1_RATIOS[*]}) | ${RPS[W1]} req/s, p50 ${P50[W1]} ms, p99 ${P99[W1]} ms | /healthz ${RPS[healthz]} req/s | $r | ≥ 0.50 | $(ok "$r >= 0.5") |"
   r=$(ratio "${P99[W1]} / ${P50[W1]}")
   echo "| W1 tail | p99 ${P99[W1]} ms | p50 ${P50[W1]} ms | $r | ≤ 10 | $(ok "$r <= 10") |"
   r=$(ratio "${RPS[W2]} / ${RPS[W1]}")
