@@ -57,10 +57,11 @@ impl BerthProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         let reader = BufReader::new(child.stderr.take().unwrap());
         let sink = stderr.clone();
+        let listening = regex::Regex::new(r"Berth is listening.* addr=(\S+)").unwrap();
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
-                if let Some(addr) = line.contains("Berth is listening").then(|| regex::Regex::new(r"addr=(\S+)").unwrap().captures(&line).map(|c| c[1].to_string())).flatten() {
-                    let _ = tx.send(addr);
+                if let Some(c) = listening.captures(&line) {
+                    let _ = tx.send(c[1].to_string());
                 }
                 helpers::audit::log_line(&line);
                 let mut s = sink.lock().unwrap();

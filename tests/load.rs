@@ -5,9 +5,10 @@
 //! speak of a locked database, and at the end every user's tokens reconcile: seeded +
 //! created − deleted = rows = the kept count.
 //!
-//! `BERTH_LOAD_CLIENTS` and `BERTH_LOAD_SECONDS` change the size (defaults 200 and 60); the
-//! figures in BENCHMARKS.md come from
-//! `cargo test --release --test load -- --nocapture` (throughput and p99 per action).
+//! `BERTH_LOAD_CLIENTS` and `BERTH_LOAD_SECONDS` change the size (defaults 200 and 60).
+//! With `-- --nocapture` it prints throughput and p50/p99 per action; the figures in
+//! BENCHMARKS.md come from `cargo test --test load -- --nocapture` (the debug test build,
+//! as in CI); `--release` measures a release build the same way.
 
 #[path = "web/helpers.rs"]
 mod helpers;

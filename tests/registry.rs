@@ -1124,18 +1124,13 @@ impl Relay {
                 let (mut s_read, mut c_write, relayed) = (server, client, relayed.clone());
                 std::thread::spawn(move || {
                     let mut buf = vec![0u8; 32 * 1024];
-                    loop {
-                        match s_read.read(&mut buf) {
-                            Ok(n @ 1..) => {
-                                if c_write.write_all(&buf[..n]).is_err() {
-                                    break;
-                                }
-                                relayed.fetch_add(n as u64, Ordering::SeqCst);
-                                // about 8 MB/s: a 40 MB layer takes a few seconds
-                                std::thread::sleep(Duration::from_micros(4 * n as u64 / 10));
-                            }
-                            _ => break,
+                    while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                        if c_write.write_all(&buf[..n]).is_err() {
+                            break;
                         }
+                        relayed.fetch_add(n as u64, Ordering::SeqCst);
+                        // about 8 MB/s: a 40 MB layer takes a few seconds
+                        std::thread::sleep(Duration::from_micros(4 * n as u64 / 10));
                     }
                     // no FIN (the client would read a clean EOF): wake the other direction
                     // with a read shutdown, and the last close of the socket sends RST

@@ -289,10 +289,10 @@ fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Opti
                 // push is granted only in the caller's own namespace, so its owner is the
                 // pusher; a `*` (as `skopeo delete` sends) is not a push
                 let pushed = actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH);
-                if let (true, Some(owner_id)) = (pushed, facts.owner_id) {
-                    if super::repos::push_needs_recording(&facts, now) {
-                        pushes.push((owner_id, r.name.clone()));
-                    }
+                if let (true, Some(owner_id)) = (pushed, facts.owner_id)
+                    && super::repos::push_needs_recording(&facts, now)
+                {
+                    pushes.push((owner_id, r.name.clone()));
                 }
                 actions
             }
