@@ -12,7 +12,9 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::AppError;
 use crate::accounts::password::HashPool;
+use crate::accounts::login::PasswordCheck;
 use crate::accounts::password_cache::PasswordCache;
+use crate::accounts::single_flight::SingleFlight;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -37,6 +39,8 @@ pub struct AppState {
     pub hasher: HashPool,
     /// Passwords verified recently, for the registry's `/token` only.
     pub password_cache: PasswordCache,
+    /// Password verifications in flight, shared by identical attempts.
+    pub password_flights: SingleFlight<PasswordCheck>,
     /// The JSON API's request-rate limit.
     pub api_limiter: crate::api::ratelimit::RateLimiter,
     /// Signs registry tokens.
@@ -101,6 +105,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),
+        password_flights: SingleFlight::default(),
         api_limiter: crate::api::ratelimit::RateLimiter::new(settings.api_rate_limit, clock.clone()),
         registry_key,
         keys,

@@ -4,6 +4,7 @@
 pub mod login;
 pub mod password;
 pub mod password_cache;
+pub mod single_flight;
 
 use std::fmt;
 use std::str::FromStr;

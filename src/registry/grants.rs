@@ -9,7 +9,7 @@ pub const PUSH: &str = "push";
 pub const DELETE: &str = "delete";
 
 /// One `type:name:actions` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requested {
     pub kind: String,
     pub name: String,

@@ -131,7 +131,6 @@ pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientIn
             return Ok(redirect("/login/2fa"));
         }
         PasswordCheck::Valid(user) => {
-            app.throttle.record_success(&AccountKey::User(user.id));
             record(&app, user.id, Event::SignedIn, "password", &info.client).await?;
             session.sign_in(user.id, &info.client)?;
             return Ok(redirect(&next));
@@ -182,12 +181,9 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
         session.flash("info", "Your sign-in took too long. Please start again.")?;
         return Ok(redirect("/login"));
     };
-    let key = AccountKey::User(uid);
     // Wrong codes count per account, across sessions: after the threshold even the right
     // code waits (a fresh session per guess gains nothing).
-    if let Err(wait) = app.throttle.check(&key, info.ip) {
-        return Err(AppError::TooManyRequests { retry_after: wait });
-    }
+    let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
     let (keys, now) = (app.keys.clone(), app.now());
     let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
     let verdict = app
@@ -198,7 +194,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
         .await?;
     match verdict {
         Some((user, factor)) => {
-            app.throttle.record_success(&key);
+            slot.succeeded();
             if factor == SecondFactor::RecoveryCode {
                 record(&app, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
             }
@@ -211,7 +207,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
             Ok(redirect(&next))
         }
         None => {
-            count_failure(&app, &key, info.ip, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
+            count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
             let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: Some("That code is not valid. Try the current code, or a recovery code.".into()) };
             Ok(HttpResponse::Unauthorized().content_type("text/html; charset=utf-8").body(page.render()?))
         }

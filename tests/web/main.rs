@@ -7,6 +7,7 @@ mod account;
 mod api;
 mod bad_input;
 mod browser_defences;
+mod burst;
 mod html;
 mod registry_token;
 mod repositories;

@@ -230,9 +230,58 @@ async fn bad_token_requests_are_clear_json_4xx() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let res = client.post(format!("{}/token", app.url)).header("content-type", "application/json").body("{}").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // unknown types and bad names are granted nothing, without an error
-    let body: Value = get(&app, None, "scope=repository:Alice/App:pull&scope=blob:x:pull").await.json().await.unwrap();
-    assert_eq!(claims(body["token"].as_str().unwrap())["access"][0]["actions"], serde_json::json!([]));
+    // unknown types, bad names and unknown registry resources are granted nothing, without
+    // an error, and are left out of the signed token; a real repository refused is listed
+    let body: Value = get(&app, None, "scope=repository:Alice/App:pull&scope=blob:x:pull&scope=registry:anything:*&scope=repository:alice/app:pull").await.json().await.unwrap();
+    assert_eq!(claims(body["token"].as_str().unwrap())["access"], serde_json::json!([{ "type": "repository", "name": "alice/app", "actions": [] }]));
+}
+
+#[actix_web::test]
+async fn a_huge_scope_list_is_refused_without_stalling_normal_requests() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Read);
+    let client = reqwest::Client::new();
+    // 6,500 space-joined scopes in 32 KB: refused once 51 are counted
+    let joined = format!("scope={}", vec!["a:b:"; 6_500].join("+"));
+    // repeated pairs, 44 KB: over the query limit
+    let repeated: String = (0..4_000).map(|_| "scope=a:b:&").collect();
+    assert!(repeated.len() > 32 * 1024);
+    let hostile = |query: String| {
+        let (client, url) = (client.clone(), format!("{}/token?service=registry.local&{query}", app.url));
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let floods = futures_util::future::join_all((0..20).map(|i| hostile(if i % 2 == 0 { joined.clone() } else { repeated.clone() })));
+    let normal = async { granted(&app, Some(("alice", &t)), "alice/app", "pull").await };
+    let (answers, normal) = futures_util::future::join(floods, normal).await;
+    assert_eq!(normal, vec!["pull"], "a normal /token stays correct meanwhile");
+    for (i, res) in answers.into_iter().enumerate() {
+        let expected = if i % 2 == 0 { StatusCode::BAD_REQUEST } else { StatusCode::URI_TOO_LONG };
+        assert_eq!(res.status(), expected);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let details = res.json::<Value>().await.unwrap()["details"].as_str().unwrap().to_string();
+        assert!(details == "too many scopes" || details.contains("too long"), "{details}");
+    }
+}
+
+#[actix_web::test]
+async fn a_query_that_is_not_utf8_is_refused_not_signed() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    for query in ["scope=repository:alice/%FF:pull", "scope=repository:alice/app:pull&account=%C3%28", "service=registry.local%80"] {
+        let res = reqwest::Client::new().get(format!("{}/token?{query}", app.url)).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(res.json::<Value>().await.unwrap()["details"], "the query string is not valid UTF-8");
+    }
+    // the same bytes in a POST body are refused alike
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=password&username=alice&password=x&service=registry.local&scope=repository:alice/%FF:pull")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
 // The password cache (issue 7, W2): `/token` remembers a verified (user, password) pair for
