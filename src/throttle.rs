@@ -160,17 +160,20 @@ impl ThrottleStore for MemoryStore {
         let mut state = self.lock();
         let ip_entry = state.ips.entry(ip).or_default();
         ip_entry.in_flight = ip_entry.in_flight.saturating_sub(1);
+        let keep_after = now - rules.ip_window_seconds as i64;
+        while ip_entry.failures.front().is_some_and(|t| *t <= keep_after) {
+            ip_entry.failures.pop_front();
+        }
         if outcome == Outcome::Failed {
-            let keep_after = now - rules.ip_window_seconds as i64;
-            while ip_entry.failures.front().is_some_and(|t| *t <= keep_after) {
-                ip_entry.failures.pop_front();
-            }
             ip_entry.failures.push_back(now);
+        }
+        if ip_entry.in_flight == 0 && ip_entry.failures.is_empty() {
+            state.ips.remove(&ip);
         }
         let key = account?;
         let entry = state.accounts.entry(key.clone()).or_default();
         entry.in_flight = entry.in_flight.saturating_sub(1);
-        match outcome {
+        let lock = match outcome {
             Outcome::Failed => {
                 entry.failures = entry.failures.saturating_add(1);
                 entry.last_failure = now;
@@ -178,13 +181,15 @@ impl ThrottleStore for MemoryStore {
             }
             Outcome::Succeeded => {
                 entry.failures = 0;
-                if entry.in_flight == 0 {
-                    state.accounts.remove(key);
-                }
                 None
             }
             Outcome::Released => None,
+        };
+        // an account with nothing counted is forgotten at once
+        if entry.in_flight == 0 && entry.failures == 0 {
+            state.accounts.remove(key);
         }
+        lock
     }
 
     fn wait(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Option<u64> {
@@ -391,6 +396,20 @@ mod tests {
         let locks: Vec<_> = in_flight.into_iter().map(Reservation::failed).collect();
         assert!(locks.iter().all(Option::is_none), "one failure each is no account lock");
         assert!(t.check(&AccountKey::User(4), IP).is_err(), "fifty failures lock the IP");
+    }
+
+    #[test]
+    fn successes_and_released_attempts_leave_no_state_behind() {
+        let (store, rules, now) = (MemoryStore::default(), ThrottleConfig::default(), 1_000);
+        for i in 0..100u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, i));
+            for (key, outcome) in [(AccountKey::User(i.into()), Outcome::Succeeded), (AccountKey::Unknown(format!("u{i}")), Outcome::Released)] {
+                store.reserve(&rules, Some(&key), ip, now).unwrap();
+                store.settle(&rules, Some(&key), ip, now, outcome);
+            }
+        }
+        let state = store.lock();
+        assert!(state.accounts.is_empty() && state.ips.is_empty());
     }
 
     #[test]
