@@ -229,7 +229,12 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
     let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
     let realm = realm.unwrap_or_else(|| format!("{}/token", settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind))));
     println!("# Berth signs registry tokens with key {}", key.kid);
-    println!("auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}", service.unwrap_or(settings.registry_service), settings.issuer, path.display());
+    println!(
+        "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}",
+        service.unwrap_or(settings.registry_service),
+        settings.issuer,
+        path.display()
+    );
     Ok(())
 }
 

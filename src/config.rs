@@ -154,12 +154,7 @@ impl Settings {
         }
         s.registry_service = a.registry_service.clone();
         s.registry_host = a.registry_host.clone();
-        s.trusted_proxies = a
-            .trusted_proxies
-            .iter()
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| parse_net(p.trim()))
-            .collect::<Result<_, _>>()?;
+        s.trusted_proxies = a.trusted_proxies.iter().filter(|p| !p.trim().is_empty()).map(|p| parse_net(p.trim())).collect::<Result<_, _>>()?;
         s.issuer = a.issuer.clone();
         s.signup_open = a.signup == "open";
         s.secure_cookies = a.secure_cookies;
@@ -194,7 +189,5 @@ impl Settings {
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("BERTH_TRUSTED_PROXIES: {s:?} is neither an address nor a CIDR range"))
+    s.parse::<IpNet>().or_else(|_| s.parse::<IpAddr>().map(IpNet::from)).map_err(|_| format!("BERTH_TRUSTED_PROXIES: {s:?} is neither an address nor a CIDR range"))
 }

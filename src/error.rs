@@ -49,9 +49,7 @@ impl From<diesel::result::Error> for AppError {
 }
 
 fn is_unavailable(message: &str) -> bool {
-    message.contains("database or disk is full")
-        || message.contains("database is locked")
-        || message.contains("disk I/O error")
+    message.contains("database or disk is full") || message.contains("database is locked") || message.contains("disk I/O error")
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
@@ -104,7 +102,6 @@ impl ResponseError for AppError {
         if let AppError::TooManyRequests { retry_after } = self {
             res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        res.content_type("text/html; charset=utf-8")
-            .body(crate::web::pages::error_page(self.status_code(), &self.to_string()))
+        res.content_type("text/html; charset=utf-8").body(crate::web::pages::error_page(self.status_code(), &self.to_string()))
     }
 }

@@ -3,8 +3,8 @@
 //! else lives here so tests can drive the real server and the domain functions directly.
 
 pub mod accounts;
-pub mod api;
 pub mod activity;
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;

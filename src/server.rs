@@ -11,8 +11,8 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use diesel::sqlite::SqliteConnection;
 
 use crate::AppError;
-use crate::accounts::password::HashPool;
 use crate::accounts::login::PasswordCheck;
+use crate::accounts::password::HashPool;
 use crate::accounts::password_cache::PasswordCache;
 use crate::accounts::single_flight::SingleFlight;
 use crate::clock::SharedClock;
@@ -136,11 +136,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .wrap(from_fn(crate::web::middleware::security_headers))
             .service(web::resource("/static/{file}").route(web::get().to(crate::web::static_file)))
             .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
-            .service(
-                web::resource("/token")
-                    .route(web::get().to(crate::registry::endpoint::get_token))
-                    .route(web::post().to(crate::registry::endpoint::post_token)),
-            )
+            .service(web::resource("/token").route(web::get().to(crate::registry::endpoint::get_token)).route(web::post().to(crate::registry::endpoint::post_token)))
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
             .service(web::scope("").wrap(sessions).configure(crate::web::routes))
             .default_service(web::to(crate::web::not_found))

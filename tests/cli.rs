@@ -136,7 +136,13 @@ fn plan_operator_disable_enable_and_unknown_users() {
     assert!(cli.user("alice").is_disabled);
     cli.ok(&["user", "enable", "alice"], None);
     assert!(!cli.user("alice").is_disabled);
-    for cmd in [&["user", "plan", "nobody", "pro"][..], &["user", "disable", "nobody"], &["user", "reset-2fa", "nobody"], &["user", "revoke-tokens", "nobody"], &["user", "operator", "nobody", "on"]] {
+    for cmd in [
+        &["user", "plan", "nobody", "pro"][..],
+        &["user", "disable", "nobody"],
+        &["user", "reset-2fa", "nobody"],
+        &["user", "revoke-tokens", "nobody"],
+        &["user", "operator", "nobody", "on"],
+    ] {
         cli.fails(cmd, None, "no user named \"nobody\"");
     }
     cli.fails(&["user", "set-password", "nobody", "--password-stdin"], Some(PW), "no user named");
@@ -152,8 +158,8 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let keys = berth::keys::Keys::load_or_create(&cli.data()).unwrap();
     let u = cli.user("alice");
     berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u).unwrap();
-    use diesel::prelude::*;
     use berth::db::schema::{sessions, users};
+    use diesel::prelude::*;
     diesel::update(users::table.find(u.id)).set(users::totp_enabled.eq(true)).execute(&mut cli.conn()).unwrap();
     diesel::insert_into(sessions::table)
         .values((sessions::id_hash.eq("h"), sessions::user_id.eq(Some(u.id)), sessions::state.eq("{}"), sessions::created_at.eq(0i64), sessions::last_seen.eq(0i64)))

@@ -335,12 +335,21 @@ async fn two_hundred_clients_for_a_minute_get_no_5xx_no_locked_database_and_coun
         replays += tally.replays_refused;
     }
     let total: usize = all.values().map(Vec::len).sum();
-    eprintln!("load: {clients} clients, {elapsed:.1} s, {total} actions ({:.0}/s); {created} tokens created, {deleted} deleted, {replays} replayed codes refused", total as f64 / elapsed);
+    eprintln!(
+        "load: {clients} clients, {elapsed:.1} s, {total} actions ({:.0}/s); {created} tokens created, {deleted} deleted, {replays} replayed codes refused",
+        total as f64 / elapsed
+    );
     eprintln!("| action | count | per second | p50 ms | p99 ms |");
     eprintln!("|---|---:|---:|---:|---:|");
     for (action, l) in all.iter_mut() {
         l.sort();
-        eprintln!("| {action:?} | {} | {:.1} | {:.1} | {:.1} |", l.len(), l.len() as f64 / elapsed, percentile(l, 0.5).as_secs_f64() * 1e3, percentile(l, 0.99).as_secs_f64() * 1e3);
+        eprintln!(
+            "| {action:?} | {} | {:.1} | {:.1} | {:.1} |",
+            l.len(),
+            l.len() as f64 / elapsed,
+            percentile(l, 0.5).as_secs_f64() * 1e3,
+            percentile(l, 0.99).as_secs_f64() * 1e3
+        );
     }
     assert!(problems.is_empty(), "{} problems, first ones:\n{}", problems.len(), problems.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
     // every kind of action really happened, many times

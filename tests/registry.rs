@@ -27,10 +27,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")]).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// Fails (never skips) when one of the three programs is missing.
@@ -188,14 +185,7 @@ impl Registry {
         std::fs::write(&config_path, &config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let program = find_program("docker-registry").expect("docker-registry (Debian package docker-registry)");
-        let child = Command::new(program)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry starts");
+        let child = Command::new(program).arg("serve").arg(&config_path).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("docker-registry starts");
         let mut registry = Registry { child, port, dir };
         registry.wait_ready(&config).await;
         registry
@@ -895,10 +885,7 @@ async fn docker_login_then_a_skopeo_pull_shows_as_the_tokens_last_use() {
     let (status, html) = browser.get_text("/settings/tokens").await;
     assert_eq!(status, reqwest::StatusCode::OK);
     let titles: Vec<String> = regex::Regex::new(r#"title="([^"]*)""#).unwrap().captures_iter(&html).map(|c| c[1].to_string()).collect();
-    assert!(
-        titles.iter().any(|t| t.contains(" · 127.0.0.1 · ") && t.contains("skopeo")),
-        "the overview shows the last use (IP and skopeo) on hover; titles: {titles:#?}"
-    );
+    assert!(titles.iter().any(|t| t.contains(" · 127.0.0.1 · ") && t.contains("skopeo")), "the overview shows the last use (IP and skopeo) on hover; titles: {titles:#?}");
 }
 
 /// The exact lines the clients print in the four situations the README and the closing

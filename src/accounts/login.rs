@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::AppError;
+use crate::accounts::password_cache::Fingerprint;
 use crate::accounts::{self, User};
 use crate::activity::{self, Client, Event};
 use crate::server::AppState;
-use crate::accounts::password_cache::Fingerprint;
 use crate::throttle::{AccountKey, Reservation};
 
 #[derive(Debug, Clone)]
@@ -70,7 +70,15 @@ async fn verify_login(app: &AppState, login: &str, password: SecretString, clien
 }
 
 /// One verification, behind a throttle slot taken first.
-async fn verify_once(app: &AppState, key: AccountKey, user: Option<User>, password: SecretString, fingerprint: Option<Fingerprint>, client: &Client, ip: IpAddr) -> Result<PasswordCheck, AppError> {
+async fn verify_once(
+    app: &AppState,
+    key: AccountKey,
+    user: Option<User>,
+    password: SecretString,
+    fingerprint: Option<Fingerprint>,
+    client: &Client,
+    ip: IpAddr,
+) -> Result<PasswordCheck, AppError> {
     let slot = match app.throttle.reserve(&key, ip) {
         Ok(slot) => slot,
         Err(wait) => return Ok(PasswordCheck::Throttled(wait)),

@@ -141,14 +141,7 @@ impl Entry {
 /// Longest user agent kept: enough to recognise a browser, bounded against abuse.
 pub const MAX_USER_AGENT: usize = 512;
 
-pub fn record(
-    conn: &mut SqliteConnection,
-    user_id: i32,
-    event: Event,
-    detail: &str,
-    client: &Client,
-    now: Timestamp,
-) -> Result<(), AppError> {
+pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &str, client: &Client, now: Timestamp) -> Result<(), AppError> {
     diesel::insert_into(activity::table)
         .values((
             activity::user_id.eq(user_id),

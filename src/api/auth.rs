@@ -142,9 +142,8 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
     let hash = crate::keys::sha256_hex(body.login_2fa_token.expose_secret().as_bytes());
     let now = app.now();
     let lookup = hash.clone();
-    let uid: Option<i32> = app
-        .db(move |c| Ok(login_challenges::table.find(&lookup).filter(login_challenges::expires_at.gt(now)).select(login_challenges::user_id).first(c).optional()?))
-        .await?;
+    let uid: Option<i32> =
+        app.db(move |c| Ok(login_challenges::table.find(&lookup).filter(login_challenges::expires_at.gt(now)).select(login_challenges::user_id).first(c).optional()?)).await?;
     let Some(uid) = uid else { return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The login_2fa_token is not valid (used, expired or unknown).")) };
     let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
     let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());

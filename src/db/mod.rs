@@ -4,10 +4,10 @@
 
 pub mod schema;
 
+use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -40,8 +40,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 pub fn open(database_url: &str) -> Result<DbPool, String> {
     {
         let mut conn = SqliteConnection::establish(database_url).map_err(|e| format!("opening {database_url}: {e}"))?;
-        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| format!("setting up {database_url}: {e}"))?;
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").map_err(|e| format!("setting up {database_url}: {e}"))?;
         conn.run_pending_migrations(MIGRATIONS).map_err(|e| format!("migrating {database_url}: {e}"))?;
     }
     Pool::builder()
@@ -160,7 +159,8 @@ mod tests {
     fn sqlite_is_built_to_keep_prepared_statements() {
         let dir = tempfile::tempdir().unwrap();
         let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
-        let options: Vec<String> = diesel::sql_query("SELECT compile_options AS v FROM pragma_compile_options").load::<Word>(&mut pool.get().unwrap()).unwrap().into_iter().map(|w| w.v).collect();
+        let options: Vec<String> =
+            diesel::sql_query("SELECT compile_options AS v FROM pragma_compile_options").load::<Word>(&mut pool.get().unwrap()).unwrap().into_iter().map(|w| w.v).collect();
         for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
             assert!(options.iter().any(|o| o == wanted), "SQLite lacks {wanted}: {options:?}");
         }

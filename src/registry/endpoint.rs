@@ -272,9 +272,7 @@ async fn password(app: &AppState, username: &str, secret: SecretString, info: &C
     // verified in the last five minutes is recalled instead (accounts::password_cache)
     match check_password_remembered(app, username, secret, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
-        PasswordCheck::Valid(user) => {
-            Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id)))
-        }
+        PasswordCheck::Valid(user) => Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id))),
         PasswordCheck::Invalid => Ok(Err(refused())),
         PasswordCheck::Throttled(wait) => Err(AppError::TooManyRequests { retry_after: wait }),
     }
@@ -304,7 +302,13 @@ type PushNote = (i32, String);
 /// The access list: per requested resource, requested ∩ allowed; and the push grants due
 /// to be recorded on their repository (a new one, or the last noted a minute ago). Reads only.
 /// `me`: the caller's own enabled account (name, id), when known.
-fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Option<(&str, i32)>, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
+fn grants_in(
+    c: &mut diesel::SqliteConnection,
+    credential: &Credential,
+    me: Option<(&str, i32)>,
+    scopes: Vec<Requested>,
+    now: i64,
+) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
     let mut access = Vec::with_capacity(scopes.len());
     let mut pushes = Vec::new();
     for r in scopes {

@@ -87,12 +87,7 @@ pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: 
         return Ok(Err("Use lowercase letters, digits and single . _ - between them; / separates levels."));
     }
     let inserted = diesel::insert_into(repositories::table)
-        .values((
-            repositories::owner_id.eq(owner_id),
-            repositories::name.eq(&name),
-            repositories::is_public.eq(public),
-            repositories::created_at.eq(now),
-        ))
+        .values((repositories::owner_id.eq(owner_id), repositories::name.eq(&name), repositories::is_public.eq(public), repositories::created_at.eq(now)))
         .on_conflict_do_nothing()
         .execute(conn)?;
     Ok(if inserted == 1 { Ok(name) } else { Err("This repository exists already.") })

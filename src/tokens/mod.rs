@@ -283,11 +283,8 @@ pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Resu
     let mine = || access_tokens::table.filter(access_tokens::user_id.eq(user_id));
     let total: i64 = users::table.find(user_id).select(users::token_count).first(conn)?;
     let expired: i64 = mine().filter(access_tokens::expires_at.le(now)).count().get_result(conn)?;
-    let inactive: i64 = mine()
-        .filter(access_tokens::is_active.eq(false))
-        .filter(access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now)))
-        .count()
-        .get_result(conn)?;
+    let inactive: i64 =
+        mine().filter(access_tokens::is_active.eq(false)).filter(access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now))).count().get_result(conn)?;
     Ok(Counts { active: total - expired - inactive, inactive, expired })
 }
 
@@ -303,12 +300,7 @@ pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64)
 }
 
 pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, AppError> {
-    Ok(access_tokens::table
-        .filter(access_tokens::user_id.eq(user_id))
-        .filter(access_tokens::uuid.eq(uuid))
-        .select(AccessToken::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::uuid.eq(uuid)).select(AccessToken::as_select()).first(conn).optional()?)
 }
 
 /// Renames and/or (de)activates one of the owner's tokens. Expired tokens are refused.
@@ -353,13 +345,7 @@ pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], clien
         let mut found: Vec<AccessToken> = Vec::with_capacity(wanted.len());
         // SQLite binds at most 32766 variables a statement; chunks keep any list legal
         for chunk in wanted.chunks(500) {
-            found.extend(
-                access_tokens::table
-                    .filter(access_tokens::user_id.eq(user_id))
-                    .filter(access_tokens::uuid.eq_any(chunk))
-                    .select(AccessToken::as_select())
-                    .load(conn)?,
-            );
+            found.extend(access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::uuid.eq_any(chunk)).select(AccessToken::as_select()).load(conn)?);
         }
         if found.len() != wanted.len() {
             return Err(TokenError::NotFound);
@@ -401,14 +387,7 @@ pub const LAST_USE_EVERY: i64 = 60;
 /// malformed one), then the hash lookup, the owner (same username, enabled), active, not
 /// expired. On success records last use — at once when the IP or client differs from the
 /// stored one, otherwise at most once a minute — and never on failure.
-pub fn authenticate(
-    conn: &mut SqliteConnection,
-    now: Timestamp,
-    username: &str,
-    secret: &str,
-    ip: &str,
-    user_agent: &str,
-) -> Result<Option<Authenticated>, AppError> {
+pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, AppError> {
     let Some(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
     if let Some(due) = found.last_use_due(now, ip, user_agent) {
         record_last_use(conn, &due, now)?;
@@ -498,7 +477,6 @@ pub fn can_create(plan: Plan, held: i64) -> Result<(), String> {
         _ => Ok(()),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

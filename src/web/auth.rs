@@ -15,8 +15,8 @@ use crate::twofactor::{self, SecondFactor};
 use crate::web::extract::{ClientInfo, CsrfForm, safe_next};
 use crate::web::middleware::html;
 use crate::web::pages::{Chrome, FieldErrors};
-use crate::web::session::WebSession;
 use crate::web::redirect;
+use crate::web::session::WebSession;
 
 #[derive(Template)]
 #[template(path = "auth/signup.html")]
@@ -32,7 +32,13 @@ pub async fn signup_form(app: web::Data<AppState>, session: WebSession) -> Resul
     if session.user_id().is_some() {
         return Ok(redirect("/"));
     }
-    let page = SignupPage { chrome: Chrome::anonymous("Sign up", &session)?, closed: !app.settings.signup_open, username: String::new(), email: String::new(), errors: FieldErrors::default() };
+    let page = SignupPage {
+        chrome: Chrome::anonymous("Sign up", &session)?,
+        closed: !app.settings.signup_open,
+        username: String::new(),
+        email: String::new(),
+        errors: FieldErrors::default(),
+    };
     Ok(html(page.render()?))
 }
 
@@ -144,10 +150,7 @@ pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientIn
                 error: Some(format!("Too many failed attempts. Try again in {}.", crate::web::fmt::duration(wait))),
                 signup_open: app.settings.signup_open,
             };
-            return Ok(HttpResponse::TooManyRequests()
-                .insert_header(("Retry-After", wait.to_string()))
-                .content_type("text/html; charset=utf-8")
-                .body(page.render()?));
+            return Ok(HttpResponse::TooManyRequests().insert_header(("Retry-After", wait.to_string())).content_type("text/html; charset=utf-8").body(page.render()?));
         }
     };
     let page = LoginPage { chrome: Chrome::anonymous("Sign in", &session)?, login, next, error: Some(error), signup_open: app.settings.signup_open };
@@ -208,7 +211,10 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
         }
         None => {
             count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
-            let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: Some("That code is not valid. Try the current code, or a recovery code.".into()) };
+            let page = SecondStepPage {
+                chrome: Chrome::anonymous("Two-factor authentication", &session)?,
+                error: Some("That code is not valid. Try the current code, or a recovery code.".into()),
+            };
             Ok(HttpResponse::Unauthorized().content_type("text/html; charset=utf-8").body(page.render()?))
         }
     }

@@ -70,7 +70,8 @@ async fn a_password_login_manages_tokens_with_docker_hubs_field_names() {
     // one, patch, delete
     let one: Value = call(&app, reqwest::Method::GET, &format!("/v2/access-tokens/{uuid}"), &t, None).await.json().await.unwrap();
     assert_eq!(one["token_label"], "ci on build-01");
-    let patched: Value = call(&app, reqwest::Method::PATCH, &format!("/v2/access-tokens/{uuid}"), &t, Some(json!({ "token_label": "renamed", "is_active": false }))).await.json().await.unwrap();
+    let patched: Value =
+        call(&app, reqwest::Method::PATCH, &format!("/v2/access-tokens/{uuid}"), &t, Some(json!({ "token_label": "renamed", "is_active": false }))).await.json().await.unwrap();
     assert_eq!((patched["token_label"].as_str(), patched["is_active"].as_bool()), (Some("renamed"), Some(false)));
     assert_eq!(call(&app, reqwest::Method::DELETE, &format!("/v2/access-tokens/{uuid}"), &t, None).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(call(&app, reqwest::Method::GET, &format!("/v2/access-tokens/{uuid}"), &t, None).await.status(), StatusCode::NOT_FOUND);

@@ -109,12 +109,7 @@ pub fn location(res: &reqwest::Response) -> String {
 impl Browser {
     pub fn new(base: &str, agent: &str) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(agent)
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).user_agent(agent).build().unwrap();
         Browser { client, base: base.to_string(), jar }
     }
 
@@ -149,13 +144,7 @@ impl Browser {
 
     pub async fn post_raw(&self, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields.iter()).finish();
-        self.client
-            .post(self.url(action))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url(action)).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap()
     }
 
     pub async fn signup(&self, username: &str, email: &str, password: &str) -> reqwest::Response {
@@ -303,11 +292,7 @@ pub mod audit {
             std::fs::create_dir_all(&folder).unwrap();
             let file = std::fs::File::create(folder.join(format!("{}.log", binary()))).unwrap();
             let filter = "debug,berth=trace,cookie_store=off,reqwest=off,hyper=off,hyper_util=off,h2=off,fantoccini=off,mio=off,tokio=off";
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-                .with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .try_init();
+            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::sync::Mutex::new(file)).with_ansi(false).try_init();
         });
     }
 }

@@ -33,7 +33,13 @@ async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     let access = claims(body["token"].as_str().unwrap())["access"].clone();
-    access.as_array().unwrap().iter().find(|a| a["name"] == name).map(|a| a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    access
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .map(|a| a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
@@ -444,9 +450,7 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
         let (url, token) = (app.url.clone(), token.clone());
         async move {
             let http = reqwest::Client::new();
-            let requests = (0..24).map(|_| {
-                http.get(format!("{url}/token?service=registry.local&scope=repository:alice/app:pull,push")).basic_auth("alice", Some(&token)).send()
-            });
+            let requests = (0..24).map(|_| http.get(format!("{url}/token?service=registry.local&scope=repository:alice/app:pull,push")).basic_auth("alice", Some(&token)).send());
             for res in futures_util::future::join_all(requests).await {
                 assert_eq!(res.unwrap().status(), StatusCode::OK);
             }

@@ -72,12 +72,25 @@ async fn changing_the_password_ends_other_sessions_and_renews_this_one() {
 async fn a_password_change_needs_the_current_password_and_a_valid_new_one() {
     let app = spawn_app().await;
     let a = app.signed_up("alice").await;
-    let res = a.submit("/settings/account", "/settings/account/password", &[("current_password", "wrong one here"), ("new_password", "another good one"), ("confirm_password", "another good one")]).await;
+    let res = a
+        .submit(
+            "/settings/account",
+            "/settings/account/password",
+            &[("current_password", "wrong one here"), ("new_password", "another good one"), ("confirm_password", "another good one")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("That is not your current password."));
-    let res = a.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", "password123"), ("confirm_password", "password123")]).await;
+    let res =
+        a.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", "password123"), ("confirm_password", "password123")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = a.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", "another good one"), ("confirm_password", "another good two")]).await;
+    let res = a
+        .submit(
+            "/settings/account",
+            "/settings/account/password",
+            &[("current_password", PASSWORD), ("new_password", "another good one"), ("confirm_password", "another good two")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "unchanged");
 }
@@ -123,7 +136,8 @@ async fn session_ids_are_stored_only_hashed() {
     let app = spawn_app().await;
     let a = app.signed_up("alice").await;
     use diesel::prelude::*;
-    let rows: Vec<(String, String)> = berth::db::schema::sessions::table.select((berth::db::schema::sessions::id_hash, berth::db::schema::sessions::state)).load(&mut app.conn()).unwrap();
+    let rows: Vec<(String, String)> =
+        berth::db::schema::sessions::table.select((berth::db::schema::sessions::id_hash, berth::db::schema::sessions::state)).load(&mut app.conn()).unwrap();
     assert!(!rows.is_empty());
     let cookie = a.cookie();
     let value = cookie.split_once('=').unwrap().1;
@@ -132,4 +146,3 @@ async fn session_ids_are_stored_only_hashed() {
         assert!(!state.contains(value) && !hash.contains(value));
     }
 }
-
