@@ -15,6 +15,7 @@ pub mod keys;
 pub mod registry;
 pub mod server;
 pub mod sessions;
+pub mod text;
 pub mod throttle;
 pub mod tokens;
 pub mod twofactor;

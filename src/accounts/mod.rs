@@ -112,6 +112,43 @@ pub fn normalize_username(input: &str) -> Result<String, &'static str> {
     Ok(name)
 }
 
+/// Namespace names nobody may sign up with: they name Berth's own pages, its operators or
+/// the registry's conventions (`library` holds official images), so an account called
+/// `admin` or `support` could pass for Berth itself. Operators may still create them with
+/// `berth user add`. The one list for every kind of namespace.
+pub const RESERVED_NAMES: &[&str] = &[
+    "library",
+    "admin",
+    "administrator",
+    "root",
+    "token",
+    "tokens",
+    "registry",
+    "berth",
+    "support",
+    "security",
+    "help",
+    "login",
+    "logout",
+    "signup",
+    "settings",
+    "repositories",
+    "static",
+    "healthz",
+    "docker",
+    "official",
+    "operator",
+    "system",
+];
+
+/// Refuses a reserved namespace name (already normalised).
+pub fn check_not_reserved(name: &str) -> Result<(), &'static str> {
+    if RESERVED_NAMES.contains(&name) {
+        return Err("This name is reserved. Choose another one.");
+    }
+    Ok(())
+}
+
 /// A deliberately plain check: one `@`, something on each side, a dot in the domain, no
 /// spaces or angle brackets. Returns (as typed, lower-cased for uniqueness).
 pub fn normalize_email(input: &str) -> Result<(String, String), &'static str> {

@@ -14,6 +14,7 @@ use crate::accounts::Plan;
 use crate::activity::{self, Client, Event};
 use crate::clock::Timestamp;
 use crate::db::schema::{access_tokens, users};
+use crate::text::Hidden;
 pub use secret::{PlainToken, TokenHash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +112,7 @@ impl AccessToken {
 
 pub const DESCRIPTION_MAX: usize = 100;
 
-/// 1–100 characters after trimming, no control characters.
+/// 1–100 characters after trimming, no control or bidi characters (`text::hidden_controls`).
 pub fn check_description(input: &str) -> Result<String, &'static str> {
     let d = input.trim();
     if d.is_empty() {
@@ -120,8 +121,10 @@ pub fn check_description(input: &str) -> Result<String, &'static str> {
     if d.chars().count() > DESCRIPTION_MAX {
         return Err("Use at most 100 characters.");
     }
-    if d.chars().any(char::is_control) {
-        return Err("The description cannot hold control characters such as line breaks.");
+    match crate::text::hidden_controls(d) {
+        Some(Hidden::Control) => return Err("The description cannot hold control characters such as line breaks."),
+        Some(Hidden::Bidi) => return Err("The description cannot hold characters that change the direction of the text around them (bidi controls)."),
+        None => {}
     }
     Ok(d.to_string())
 }

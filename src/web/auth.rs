@@ -55,7 +55,7 @@ pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientI
         return Err(AppError::Forbidden("Sign-up is closed on this Berth. Ask an operator for an account.".into()));
     }
     let mut errors = FieldErrors::default();
-    let username = accounts::normalize_username(&form.username).map_err(|e| errors.add("username", e)).ok();
+    let username = accounts::normalize_username(&form.username).and_then(|u| accounts::check_not_reserved(&u).map(|()| u)).map_err(|e| errors.add("username", e)).ok();
     let email = accounts::normalize_email(&form.email).map_err(|e| errors.add("email", e)).ok();
     if let Err(e) = accounts::password::check_policy(form.password.expose_secret(), username.as_deref().unwrap_or("")) {
         errors.add("password", e);

@@ -18,3 +18,4 @@ mod signup;
 mod throttle;
 mod tokens;
 mod twofactor;
+mod user_text;
