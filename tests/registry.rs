@@ -549,7 +549,7 @@ async fn docker_login_accepts_pats_refuses_wrong_passwords_2fa_passwords_and_dea
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     let out = clients.docker_login(&registry, "alice", &token).await;
     out.assert_failed("docker login with a deactivated PAT");
-    assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+    assert!(out.stderr.contains("unauthorized: access token is deactivated"), "{}", out.describe());
 }
 
 #[actix_web::test]
@@ -768,23 +768,23 @@ async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull(
         assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
         clients.inspect(registry, "alice/app:1", Some(creds)).await.assert_ok(&format!("a pull with a {state} token"));
     }
-    async fn refused(clients: &Clients, registry: &Registry, token: &str, creds: &str, state: &str) {
+    async fn refused(clients: &Clients, registry: &Registry, token: &str, creds: &str, state: &str, says: &str) {
         let out = clients.docker_login(registry, "alice", token).await;
         out.assert_failed(&format!("docker login with a {state} token"));
-        assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+        assert!(out.stderr.contains(says), "{}", out.describe());
         let out = clients.inspect(registry, "alice/app:1", Some(creds)).await;
         out.assert_failed(&format!("a pull with a {state} token"));
-        assert!(out.stderr.contains("incorrect username or password"), "Berth refused the token itself\n{}", out.describe());
+        assert!(out.stderr.contains(says), "Berth refused the token itself\n{}", out.describe());
     }
 
     works(&clients, &registry, &token, &creds, "new").await;
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
-    refused(&clients, &registry, &token, &creds, "deactivated").await;
+    refused(&clients, &registry, &token, &creds, "deactivated", "access token is deactivated").await;
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     works(&clients, &registry, &token, &creds, "reactivated").await;
     let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     assert_eq!(deleted, 1);
-    refused(&clients, &registry, &token, &creds, "deleted").await;
+    refused(&clients, &registry, &token, &creds, "deleted", "incorrect username or password").await;
     assert!(tokens::find_owned(&mut app.conn(), uid, &uuid).unwrap().is_none(), "the deleted token is gone for good");
 
     // Expiry: only Berth's clock moves; the registry checks exp/nbf against real time with
@@ -794,7 +794,7 @@ async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull(
     works(&clients, &registry, &expiring, &expiring_creds, "not yet expired").await;
     app.clock.advance(5);
     assert!(token_named(&app, "alice", "short").is_expired(app.state.now()));
-    refused(&clients, &registry, &expiring, &expiring_creds, "expired").await;
+    refused(&clients, &registry, &expiring, &expiring_creds, "expired", "access token has expired").await;
     // the other token still works with the clock moved
     clients.inspect(&registry, "alice/app:1", Some(&admin)).await.assert_ok("a pull with a valid token after the clock moved");
 }

@@ -42,10 +42,11 @@ pub enum Event {
     TokenDeactivated,
     TokenDeleted,
     TokenUsedFromNewIp,
+    TokenRefused,
 }
 
 impl Event {
-    pub const ALL: [Event; 19] = [
+    pub const ALL: [Event; 20] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -65,6 +66,7 @@ impl Event {
         Event::TokenDeactivated,
         Event::TokenDeleted,
         Event::TokenUsedFromNewIp,
+        Event::TokenRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +90,7 @@ impl Event {
             Event::TokenDeactivated => "token_deactivated",
             Event::TokenDeleted => "token_deleted",
             Event::TokenUsedFromNewIp => "token_used_from_new_ip",
+            Event::TokenRefused => "token_refused",
         }
     }
 
@@ -112,6 +115,7 @@ impl Event {
             Event::TokenDeactivated => "Access token deactivated",
             Event::TokenDeleted => "Access token deleted",
             Event::TokenUsedFromNewIp => "Access token used from a new IP address",
+            Event::TokenRefused => "Deactivated or expired access token refused",
         }
     }
 

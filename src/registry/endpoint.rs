@@ -15,11 +15,14 @@ use super::jwt::{self, Access};
 use crate::AppError;
 use crate::accounts::login::{PasswordCheck, check_password_remembered, count_failure};
 use crate::server::AppState;
-use crate::tokens::{self, PlainToken, Scope};
+use crate::tokens::{self, Lookup, PlainToken, Refused, Scope};
 use crate::web::extract::{ClientInfo, content_type_is, decodes_as_utf8, read_limited};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
+/// Told only to a holder of the token who names its owner (`tokens::Refused`).
+pub const TOKEN_DEACTIVATED: &str = "access token is deactivated";
+pub const TOKEN_EXPIRED: &str = "access token has expired";
 const FORM_LIMIT: usize = 16 * 1024;
 /// A GET's whole query string at most (a normal one is well under 1 KiB).
 const QUERY_LIMIT: usize = 32 * 1024;
@@ -236,19 +239,33 @@ type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 /// a repository (at most once a minute).
 async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, AppError> {
     let now = app.now();
-    let found = app.read(|c| {
-        let Some(found) = tokens::lookup(c, now, username, secret.expose_secret())? else { return Ok(None) };
-        let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
-        let (access, pushes) = grants_in(c, &credential, Some((&found.auth.username, found.auth.user_id)), scopes, now)?;
-        Ok(Some((found, credential, access, pushes)))
+    let found = app.read(|c| match tokens::lookup(c, now, username, secret.expose_secret())? {
+        Lookup::Valid(found) => {
+            let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
+            let (access, pushes) = grants_in(c, &credential, Some((&found.auth.username, found.auth.user_id)), scopes, now)?;
+            Ok(Ok((found, credential, access, pushes)))
+        }
+        Lookup::Refused(refused) => Ok(Err(Some(refused))),
+        Lookup::NoMatch => Ok(Err(None)),
     })?;
     // A valid token works whatever the account's or the client IP's failures (behind NAT
-    // or a CI egress address, an IP lock would stop every pull); a wrong one counts against
+    // or a CI egress address, an IP lock would stop every pull); any other counts against
     // the IP and waits while the IP is locked.
-    let Some((found, credential, access, pushes)) = found else {
-        let slot = app.throttle.reserve_ip(info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
-        count_failure(app, slot, None, &info.client).await?;
-        return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT)));
+    let (found, credential, access, pushes) = match found {
+        Ok(valid) => valid,
+        Err(refused) => {
+            let slot = app.throttle.reserve_ip(info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
+            count_failure(app, slot, None, &info.client).await?;
+            let Some(refused) = refused else { return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT))) };
+            if let Some(due) = refused.note_due(now, &info.client.ip, &info.client.user_agent) {
+                app.db(move |c| tokens::record_refused_use(c, &due, now)).await?;
+            }
+            let details = match refused.reason {
+                Refused::Deactivated => TOKEN_DEACTIVATED,
+                Refused::Expired => TOKEN_EXPIRED,
+            };
+            return Ok(Err(json_error(StatusCode::UNAUTHORIZED, details)));
+        }
     };
     let due = found.last_use_due(now, &info.client.ip, &info.client.user_agent);
     if due.is_some() || !pushes.is_empty() {

@@ -81,6 +81,9 @@ pub struct AccessToken {
     pub last_used_at: Option<Timestamp>,
     pub last_used_ip: Option<String>,
     pub last_used_ua: Option<String>,
+    pub last_refused_at: Option<Timestamp>,
+    pub last_refused_ip: Option<String>,
+    pub last_refused_ua: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,7 +394,7 @@ pub const LAST_USE_EVERY: i64 = 60;
 /// expired. On success records last use — at once when the IP or client differs from the
 /// stored one, otherwise at most once a minute — and never on failure.
 pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, AppError> {
-    let Some(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
+    let Lookup::Valid(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
     if let Some(due) = found.last_use_due(now, ip, user_agent) {
         record_last_use(conn, &due, now)?;
     }
@@ -405,10 +408,84 @@ pub struct Found {
     token: AccessToken,
 }
 
+/// Why a token its holder presented is refused. Told only to whoever presents the secret
+/// with its owner's username: they hold the token, so nothing leaks; anyone else (another
+/// user's name, a deleted or unknown token) learns nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Deactivated,
+    /// Said even when the token is also inactive: an expired token can only be deleted.
+    Expired,
+}
+
+/// A token that matched its owner's name but is refused, as read from the database.
+#[derive(Debug, Clone)]
+pub struct RefusedToken {
+    pub reason: Refused,
+    token: AccessToken,
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug)]
+pub enum Lookup {
+    Valid(Found),
+    Refused(RefusedToken),
+    /// Malformed, unknown, deleted, someone else's, or its owner is disabled.
+    NoMatch,
+}
+
+/// A refused use to record in the owner's activity.
+#[derive(Debug, Clone)]
+pub struct RefusedUse {
+    token_id: i32,
+    user_id: i32,
+    detail: String,
+    ip: String,
+    user_agent: String,
+}
+
+impl RefusedToken {
+    /// Due as last use is: a new IP or client at once, otherwise once a minute.
+    pub fn note_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<RefusedUse> {
+        let t = &self.token;
+        let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
+        let changed = t.last_refused_ip.as_deref() != Some(ip) || t.last_refused_ua.as_deref() != Some(user_agent.as_str());
+        let stale = t.last_refused_at.is_none_or(|at| now - at >= LAST_USE_EVERY);
+        let why = match self.reason {
+            Refused::Deactivated => "deactivated",
+            Refused::Expired => "expired",
+        };
+        (changed || stale).then(|| RefusedUse { token_id: t.id, user_id: t.user_id, detail: format!("{}, {why}", token_detail(t)), ip: ip.to_string(), user_agent })
+    }
+}
+
+/// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
+/// its condition, so of concurrent refusals only one writes.
+pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), AppError> {
+    crate::db::write_tx(conn, |conn| {
+        let written = diesel::update(
+            access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
+                access_tokens::last_refused_at
+                    .is_null()
+                    .or(access_tokens::last_refused_at.le(now - LAST_USE_EVERY))
+                    .or(access_tokens::last_refused_ip.is_not(&due.ip))
+                    .or(access_tokens::last_refused_ua.is_not(&due.user_agent)),
+            ),
+        )
+        .set((access_tokens::last_refused_at.eq(now), access_tokens::last_refused_ip.eq(&due.ip), access_tokens::last_refused_ua.eq(&due.user_agent)))
+        .execute(conn)?;
+        if written == 1 {
+            let client = Client { ip: due.ip.clone(), user_agent: due.user_agent.clone() };
+            activity::record(conn, due.user_id, Event::TokenRefused, &due.detail, &client, now)?;
+        }
+        Ok(())
+    })
+}
+
 /// The read half of `authenticate`: every check, no write (so it may run on a read-only
 /// connection, as the registry's hot path does).
-pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Option<Found>, AppError> {
-    let Some(plain) = PlainToken::parse(secret) else { return Ok(None) };
+pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, AppError> {
+    let Some(plain) = PlainToken::parse(secret) else { return Ok(Lookup::NoMatch) };
     let hash = plain.hash();
     let found: Option<(AccessToken, String, bool, bool)> = access_tokens::table
         .inner_join(users::table)
@@ -416,12 +493,18 @@ pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secre
         .select((AccessToken::as_select(), users::username, users::is_disabled, users::is_operator))
         .first(conn)
         .optional()?;
-    let Some((token, owner, disabled, operator)) = found else { return Ok(None) };
-    if owner != username.trim().to_lowercase() || disabled || !token.is_active || token.is_expired(now) {
-        return Ok(None);
+    let Some((token, owner, disabled, operator)) = found else { return Ok(Lookup::NoMatch) };
+    if owner != username.trim().to_lowercase() || disabled {
+        return Ok(Lookup::NoMatch);
+    }
+    if token.is_expired(now) {
+        return Ok(Lookup::Refused(RefusedToken { reason: Refused::Expired, token }));
+    }
+    if !token.is_active {
+        return Ok(Lookup::Refused(RefusedToken { reason: Refused::Deactivated, token }));
     }
     let auth = Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id: token.user_id, username: owner, scope: token.scope(), operator };
-    Ok(Some(Found { auth, token }))
+    Ok(Lookup::Valid(Found { auth, token }))
 }
 
 /// A last use to write: the token changed IP or client, or its stored use is a minute old.

@@ -135,11 +135,14 @@ async fn refused_credentials_get_the_answers_docker_prints() {
     assert_eq!(details(get(&app, Some(("alice", "wrong password x")), "").await).await, "incorrect username or password");
     assert_eq!(details(get(&app, Some(("bobby", &t)), "").await).await, "incorrect username or password", "someone else's token");
     assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK, "the token works with 2FA on");
-    // deactivated, then reactivated
+    // deactivated: its holder learns why, anyone naming another user does not
     let uid = app.user("alice").id;
     let uuid = tokens::page(&mut app.conn(), uid, 1, 1).unwrap()[0].uuid.clone();
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
-    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "incorrect username or password");
+    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "access token is deactivated");
+    assert_eq!(refusal(post_password(&app, "alice", &t).await).await.1, "access token is deactivated", "POST says so too");
+    assert_eq!(details(get(&app, Some(("bobby", &t)), "").await).await, "incorrect username or password", "someone else's name");
+    // then reactivated
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).unwrap();
     assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK);
     // a recovery code is never a password here either
@@ -149,7 +152,44 @@ async fn refused_credentials_get_the_answers_docker_prints() {
     let (_, s) = tokens::create(&mut app.conn(), uid, short, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     assert_eq!(get(&app, Some(("alice", s.expose())), "").await.status(), StatusCode::OK);
     app.clock.advance(6);
-    assert_eq!(get(&app, Some(("alice", s.expose())), "").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(details(get(&app, Some(("alice", s.expose())), "").await).await, "access token has expired");
+    // deleted: nothing to tell
+    tokens::delete(&mut app.conn(), uid, &[uuid], &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "incorrect username or password");
+}
+
+#[actix_web::test]
+async fn refused_uses_of_a_token_reach_its_owners_activity_once_a_minute_or_on_a_new_client() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Read);
+    let uid = app.user("alice").id;
+    let uuid = tokens::page(&mut app.conn(), uid, 1, 1).unwrap()[0].uuid.clone();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
+    let refused = |agent: &'static str| {
+        let (url, t) = (format!("{}/token?service=registry.local", app.url), t.clone());
+        async move {
+            let res = reqwest::Client::new().get(url).basic_auth("alice", Some(t)).header("user-agent", agent).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+    };
+    let logged = |app: &TestApp| -> Vec<(String, String)> {
+        berth::activity::list(&mut app.conn(), uid, 1, 100).unwrap().0.into_iter().filter(|e| e.kind == "token_refused").map(|e| (e.detail, e.user_agent)).collect()
+    };
+    for _ in 0..5 {
+        refused("docker/27").await;
+    }
+    assert_eq!(logged(&app).len(), 1, "five refusals in a minute, one event");
+    assert!(logged(&app)[0].0.contains("deactivated"), "{:?}", logged(&app));
+    refused("containerd/2").await;
+    assert_eq!(logged(&app).len(), 2, "a new client is recorded at once");
+    app.clock.advance(61);
+    refused("containerd/2").await;
+    assert_eq!(logged(&app).len(), 3, "a minute later again");
+    // concurrent refusals write once
+    app.clock.advance(61);
+    futures_util::future::join_all((0..16).map(|_| refused("containerd/2"))).await;
+    assert_eq!(logged(&app).len(), 4);
 }
 
 #[actix_web::test]
