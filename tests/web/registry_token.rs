@@ -410,7 +410,9 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             push_note: i64,
         }
-        let w: Writes = diesel::sql_query("SELECT count(*) FILTER (WHERE what = 'last use') AS last_use, count(*) FILTER (WHERE what = 'push note') AS push_note FROM test_writes").get_result(&mut c).unwrap();
+        let w: Writes = diesel::sql_query("SELECT count(*) FILTER (WHERE what = 'last use') AS last_use, count(*) FILTER (WHERE what = 'push note') AS push_note FROM test_writes")
+            .get_result(&mut c)
+            .unwrap();
         (last, new_ip, pushed, w.last_use, w.push_note)
     };
     let burst = |app: &TestApp| {
