@@ -19,6 +19,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub settings: Settings,
     pub dir: tempfile::TempDir,
+    /// Stops this server (`stop(true).await`: graceful), as a restart does.
+    pub server: actix_web::dev::ServerHandle,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -40,12 +42,13 @@ pub async fn spawn_on(dir: tempfile::TempDir, settings: Settings, clock: Arc<Man
     audit::capture_logs();
     audit::secret(PASSWORD);
     let (addr, state, server) = berth::server::start(settings.clone(), clock.clone()).expect("server starts");
+    let handle = server.handle();
     actix_web::rt::spawn(server);
     let url = match &settings.public_url {
         Some(_) => format!("http://{addr}"),
         None => state.public_url.clone(),
     };
-    TestApp { url, state, clock, settings, dir }
+    TestApp { url, state, clock, settings, dir, server: handle }
 }
 
 impl TestApp {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
@@ -471,7 +471,9 @@ async fn a_wrong_password_is_never_remembered_and_the_throttle_comes_first() {
 /// Every `docker pull` asks for a token, often many at once (layers in parallel, a CI
 /// fleet on one PAT). Reads never write: the token's last use is written once for a new
 /// client and then at most once a minute, and a push is noted on its repository at most
-/// once a minute — however many requests race for it.
+/// once a minute — however many requests race for it. The writes are counted by triggers
+/// on the two tables (each row an UPDATE or INSERT really changed), since 24 writes of one
+/// value leave the same row as one.
 #[actix_web::test]
 async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     use berth::db::schema::{access_tokens, activity, repositories};
@@ -479,12 +481,34 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     let app = spawn_app().await;
     app.signed_up("alice").await;
     let token = pat(&app, "alice", Scope::Write);
-    let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>) {
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut *app.conn(),
+        "CREATE TABLE test_writes (what TEXT NOT NULL);
+         CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
+           BEGIN INSERT INTO test_writes VALUES ('last use'); END;
+         CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
+           BEGIN INSERT INTO test_writes VALUES ('push note'); END;
+         CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
+           BEGIN INSERT INTO test_writes VALUES ('push note'); END;",
+    )
+    .unwrap();
+    // (last use, new-IP events, last push, last-use writes, push-note writes) so far
+    let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>, i64, i64) {
         let mut c = app.conn();
         let last: Option<i64> = access_tokens::table.select(access_tokens::last_used_at).first(&mut c).unwrap();
         let new_ip: i64 = activity::table.filter(activity::kind.eq("token_used_from_new_ip")).count().get_result(&mut c).unwrap();
         let pushed: Option<i64> = repositories::table.filter(repositories::name.eq("alice/app")).select(repositories::last_push_at).first(&mut c).optional().unwrap().flatten();
-        (last, new_ip, pushed)
+        #[derive(QueryableByName)]
+        struct Writes {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            last_use: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            push_note: i64,
+        }
+        let w: Writes = diesel::sql_query("SELECT count(*) FILTER (WHERE what = 'last use') AS last_use, count(*) FILTER (WHERE what = 'push note') AS push_note FROM test_writes")
+            .get_result(&mut c)
+            .unwrap();
+        (last, new_ip, pushed, w.last_use, w.push_note)
     };
     let burst = |app: &TestApp| {
         let (url, token) = (app.url.clone(), token.clone());
@@ -498,11 +522,11 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     };
     let t0 = app.state.now();
     burst(&app).await;
-    assert_eq!(used(&app), (Some(t0), 1, Some(t0)), "first use from this client: one write, one activity event, the repository recorded once");
+    assert_eq!(used(&app), (Some(t0), 1, Some(t0), 1, 1), "first use from this client: one write, one activity event, the repository recorded once");
     app.clock.advance(59);
     burst(&app).await;
-    assert_eq!(used(&app), (Some(t0), 1, Some(t0)), "within the minute nothing is written");
+    assert_eq!(used(&app), (Some(t0), 1, Some(t0), 1, 1), "within the minute nothing is written");
     app.clock.advance(1);
     burst(&app).await;
-    assert_eq!(used(&app), (Some(t0 + 60), 1, Some(t0 + 60)), "a minute on: written again, once");
+    assert_eq!(used(&app), (Some(t0 + 60), 1, Some(t0 + 60), 2, 2), "a minute on: written again, once");
 }
