@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
@@ -74,6 +75,10 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: number of cores].
     #[arg(long, env = "BERTH_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Seconds a client has to send a request's head, and again its body; past it the
+    /// answer is 408 and the connection is closed.
+    #[arg(long, env = "BERTH_BODY_TIMEOUT_SECONDS", default_value_t = 10, global = true)]
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +117,8 @@ pub struct Settings {
     pub default_public: bool,
     pub token_lifetime_seconds: i64,
     pub api_rate_limit: u32,
+    /// How long a request's head, and then its body, may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl Settings {
@@ -136,6 +143,7 @@ impl Settings {
             default_public: false,
             token_lifetime_seconds: 300,
             api_rate_limit: 600,
+            body_timeout: Duration::from_secs(10),
         }
     }
 
@@ -184,6 +192,10 @@ impl Settings {
         if let Some(w) = a.workers {
             s.workers = w.max(1);
         }
+        if !(1..=3600).contains(&a.body_timeout_seconds) {
+            return Err("BERTH_BODY_TIMEOUT_SECONDS: use 1 to 3600 seconds".into());
+        }
+        s.body_timeout = Duration::from_secs(a.body_timeout_seconds);
         Ok(s)
     }
 

@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
@@ -141,6 +142,12 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .default_service(web::to(crate::web::not_found))
     })
     .workers(workers)
+    // the head has the same deadline as the body (408 past it); a keep-alive connection's
+    // next head falls under the keep-alive timeout (5 s) instead
+    .client_request_timeout(state.settings.body_timeout)
+    // after answering a body it did not read (a 408), Berth lingers this long for the peer
+    // to take the answer and close, then drops the connection; it also bounds any close
+    .client_disconnect_timeout(Duration::from_secs(1))
     .listen(listener)
     .map_err(|e| e.to_string())?
     .run();

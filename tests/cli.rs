@@ -81,6 +81,7 @@ fn help_documents_every_setting() {
         "BERTH_ISSUER",
         "BERTH_SIGNUP",
         "BERTH_SECURE_COOKIES",
+        "BERTH_BODY_TIMEOUT_SECONDS",
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
@@ -189,6 +190,7 @@ fn bad_settings_are_refused_before_anything_starts() {
     cli.fails(&["--trusted-proxies", "not-an-ip", "user", "list"], None, "BERTH_TRUSTED_PROXIES");
     let out = cli.run(&["--signup", "maybe"], None);
     assert!(!out.status.success());
+    cli.fails(&["--body-timeout-seconds", "0", "user", "list"], None, "BERTH_BODY_TIMEOUT_SECONDS");
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod login;
 mod matrix;
 mod sessions;
 mod signup;
+mod slow_bodies;
 mod throttle;
 mod tokens;
 mod twofactor;
