@@ -186,8 +186,9 @@ async fn watch(connection: Weak<Connection>, limit: Duration) {
 
 impl Connection {
     fn shut_down(&self) {
-        // SAFETY: the descriptor is only borrowed for these calls; if the socket was closed
-        // and the number reused, the addresses tell and nothing is done.
+        // SAFETY: the socket is open while this `Connection` lives: the dispatcher owns
+        // both, and a request holding the connection data lets go of it when it is done.
+        // Were the number ever closed and reused, the addresses would differ: nothing done.
         let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         let socket = socket2::SockRef::from(&fd);
         let same = |a: std::io::Result<socket2::SockAddr>, b: SocketAddr| a.ok().and_then(|a| a.as_socket()) == Some(b);
@@ -204,16 +205,25 @@ pub async fn track(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
     if req.conn_data::<Refused>().is_some() {
         return Err(TooManyConnections.into());
     }
-    let connection = req.conn_data::<Rc<Connection>>().cloned();
-    if let Some(c) = &connection {
-        c.in_flight.set(c.in_flight.get() + 1);
+    let _busy = req.conn_data::<Rc<Connection>>().cloned().map(Busy::new);
+    next.call(req).await
+}
+
+/// A request in progress on a connection; idle again from when it is done (or dropped).
+struct Busy(Rc<Connection>);
+
+impl Busy {
+    fn new(connection: Rc<Connection>) -> Self {
+        connection.in_flight.set(connection.in_flight.get() + 1);
+        Busy(connection)
     }
-    let res = next.call(req).await;
-    if let Some(c) = &connection {
-        c.in_flight.set(c.in_flight.get() - 1);
-        c.idle_since.set(Instant::now());
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+        self.0.idle_since.set(Instant::now());
     }
-    res
 }
 
 #[derive(Debug, thiserror::Error)]
