@@ -16,6 +16,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("The request is too large.")]
     PayloadTooLarge,
+    /// The body did not arrive within the body deadline.
+    #[error("The request took too long to arrive. Please try again.")]
+    RequestTimeout,
     #[error("Too many failed attempts. Try again in {}.", crate::web::fmt::duration(*retry_after))]
     TooManyRequests { retry_after: u64 },
     /// Not signed in: pages answer with a redirect to the login form.
@@ -79,6 +82,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -105,6 +105,9 @@ fn help_documents_every_setting() {
         "BERTH_ISSUER",
         "BERTH_SIGNUP",
         "BERTH_SECURE_COOKIES",
+        "BERTH_BODY_TIMEOUT_SECONDS",
+        "BERTH_MAX_CONNECTIONS",
+        "BERTH_MAX_CONNECTIONS_PER_IP",
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
@@ -219,6 +222,57 @@ fn bad_settings_are_refused_before_anything_starts() {
     cli.fails(&["--trusted-proxies", "not-an-ip", "user", "list"], None, "BERTH_TRUSTED_PROXIES");
     let out = cli.run(&["--signup", "maybe"], None);
     assert!(!out.status.success());
+    cli.fails(&["--body-timeout-seconds", "0", "user", "list"], None, "BERTH_BODY_TIMEOUT_SECONDS");
+    cli.fails(&["--max-connections-per-ip", "0", "user", "list"], None, "BERTH_MAX_CONNECTIONS_PER_IP");
+}
+
+/// (soft, hard) "Max open files" of a process, from /proc.
+fn open_file_limits_of(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("a Max open files line");
+    let mut figures = line.trim_start_matches("Max open files").split_whitespace();
+    (figures.next().unwrap().to_string(), figures.next().unwrap().to_string())
+}
+
+#[test]
+fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
+    let cli = Cli::new();
+    let (_, hard) = open_file_limits_of(std::process::id());
+    // a shell's usual soft limit, far below the hard one; `exec` keeps the pid
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec \"$0\" serve", env!("CARGO_BIN_EXE_berth")])
+        .env("BERTH_DATA", cli.data())
+        .env("BERTH_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("BERTH_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            helpers::audit::log_line(&line);
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("Berth is listening")) {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start: {log:#?}");
+            }
+        }
+    }
+    let (soft, hard_now) = open_file_limits_of(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(hard_now, hard);
+    assert_eq!(soft, hard, "the soft open-file limit was left at {soft}");
+    assert!(log.iter().any(|l| l.contains("open-file limit") && l.contains(&format!("open_files={hard}"))), "no log line gives the limit: {log:#?}");
 }
 
 #[test]

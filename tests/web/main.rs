@@ -15,6 +15,7 @@ mod registry_token;
 mod repositories;
 mod sessions;
 mod signup;
+mod slow_bodies;
 mod throttle;
 mod tokens;
 mod twofactor;
