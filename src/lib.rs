@@ -13,6 +13,7 @@ pub mod db;
 pub mod dev;
 pub mod error;
 pub mod keys;
+pub mod once;
 pub mod registry;
 pub mod server;
 pub mod sessions;

@@ -182,9 +182,11 @@ async fn purge_sessions_periodically(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let (now, idle, absolute) = (state.now(), state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
-        let purged = state.db(move |c| Ok((crate::sessions::purge_expired(c, now, idle, absolute)?, crate::api::auth::purge_expired_challenges(c, now)?))).await;
+        let purged = state
+            .db(move |c| Ok((crate::sessions::purge_expired(c, now, idle, absolute)?, crate::api::auth::purge_expired_challenges(c, now)?, crate::once::purge(c, now)?)))
+            .await;
         if let Err(e) = purged {
-            tracing::warn!(error = %e, "purging expired sessions and login challenges");
+            tracing::warn!(error = %e, "purging expired sessions, login challenges and form keys");
         }
     }
 }

@@ -172,7 +172,13 @@ impl Client {
 
     async fn create(&mut self) {
         let n = self.tally.created;
-        let fields = [("csrf", self.csrf.as_str()), ("description", &format!("load {n}")), ("scope", "repo:read"), ("expiration", "30")];
+        // as a browser does: open the form (its one-time key), then send it
+        let (_, form) = self.browser.get_text("/settings/tokens/new").await;
+        let Some(once) = once_in(&form) else {
+            self.tally.problems.push(format!("the new-token form of {} has no one-time key", self.user.name));
+            return;
+        };
+        let fields = [("csrf", self.csrf.as_str()), ("once", once.as_str()), ("description", &format!("load {n}")), ("scope", "repo:read"), ("expiration", "30")];
         let res = self.browser.post_raw("/settings/tokens", &fields).await;
         let status = res.status();
         let body = res.text().await.unwrap_or_default();

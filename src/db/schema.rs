@@ -108,3 +108,14 @@ diesel::table! {
 
 diesel::joinable!(login_challenges -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(login_challenges, users);
+
+diesel::table! {
+    form_keys (key_hash) {
+        key_hash -> Text,
+        user_id -> Integer,
+        spent_at -> BigInt,
+    }
+}
+
+diesel::joinable!(form_keys -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(form_keys, users);

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::AppError;
 use crate::accounts::login::{confirm_password, count_failure, record};
 use crate::activity::Event;
+use crate::once::{self, Spent};
 use crate::server::AppState;
 use crate::throttle::AccountKey;
 use crate::twofactor;
@@ -45,6 +46,8 @@ struct ConfirmPasswordPage {
     button: &'static str,
     ask_code: bool,
     danger: bool,
+    /// The one-time key of a form whose repeat would regenerate something.
+    once: Option<String>,
     error: Option<String>,
 }
 
@@ -57,11 +60,12 @@ fn enable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordP
         button: "Continue",
         ask_code: false,
         danger: false,
+        once: None,
         error,
     })
 }
 
-fn regenerate_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordPage, AppError> {
+fn regenerate_page(who: &SignedIn, once: String, error: Option<String>) -> Result<ConfirmPasswordPage, AppError> {
     Ok(ConfirmPasswordPage {
         chrome: Chrome::signed_in("Regenerate recovery codes", "security", who)?,
         heading: "Regenerate recovery codes",
@@ -70,6 +74,7 @@ fn regenerate_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPassw
         button: "Regenerate recovery codes",
         ask_code: false,
         danger: false,
+        once: Some(once),
         error,
     })
 }
@@ -83,6 +88,7 @@ fn disable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPassword
         button: "Disable two-factor authentication",
         ask_code: true,
         danger: true,
+        once: None,
         error,
     })
 }
@@ -200,22 +206,51 @@ pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     recovery_codes_response(RecoveryCodesPage { chrome: Chrome::signed_in("Recovery codes", "security", &who)?, codes, just_enabled: true })
 }
 
-pub async fn regenerate_form(who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn regenerate_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    Ok(html(regenerate_page(&who, None)?.render()?))
+    Ok(html(regenerate_page(&who, once::new_key(app.now()), None)?.render()?))
 }
 
-pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<HttpResponse, AppError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateForm {
+    password: SecretString,
+    once: String,
+}
+
+pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<RegenerateForm>) -> Result<HttpResponse, AppError> {
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
-        return Ok(unprocessable(regenerate_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
+    if once::made_at(&form.once).is_none() {
+        return Err(AppError::BadRequest("This form has no valid one-time key. Open the page again.".into()));
     }
-    let (keys, uid) = (app.keys.clone(), who.user.id);
-    let codes = app.db(move |c| twofactor::replace_recovery_codes(c, &keys, uid)).await?;
+    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
+        return Ok(unprocessable(regenerate_page(&who, form.once, Some(WRONG_PASSWORD.into()))?.render()?));
+    }
+    let (keys, uid, key, now) = (app.keys.clone(), who.user.id, form.once.clone(), app.now());
+    // the key is spent with the new codes: a resubmission neither replaces nor shows codes
+    let codes = app
+        .db(move |c| {
+            crate::db::write_tx(c, |c| match once::spend(c, uid, &key, now)? {
+                Spent::First => twofactor::replace_recovery_codes(c, &keys, uid).map(Ok),
+                refused => Ok(Err(refused)),
+            })
+        })
+        .await?;
+    let codes = match codes {
+        Ok(codes) => codes,
+        Err(Spent::Stale) => {
+            let error = "This page was opened more than a day ago. Confirm your password again.".to_string();
+            return Ok(unprocessable(regenerate_page(&who, once::new_key(now), Some(error))?.render()?));
+        }
+        Err(_) => {
+            who.session.flash("info", "Those recovery codes were made already and are shown only once. To get new ones, regenerate them again.")?;
+            return Ok(redirect("/settings/security"));
+        }
+    };
     record(&app, uid, Event::RecoveryCodesRegenerated, "", &info.client).await?;
     recovery_codes_response(RecoveryCodesPage { chrome: Chrome::signed_in("Recovery codes", "security", &who)?, codes, just_enabled: false })
 }

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use crate::AppError;
 use crate::accounts::Plan;
+use crate::once::{self, Spent};
 use crate::server::AppState;
-use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, Scope, Status, TokenError};
+use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, PlainToken, Scope, Status, TokenError};
 use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
@@ -113,6 +114,7 @@ struct NewTokenPage {
     max_date: String,
     personal: bool,
     limit_reason: Option<String>,
+    once: String,
     errors: FieldErrors,
 }
 
@@ -133,6 +135,8 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64
         max_date: (today + chrono::Days::new(tokens::MAX_EXPIRY_DAYS as u64)).format("%Y-%m-%d").to_string(),
         personal: plan == Plan::Personal,
         limit_reason: tokens::can_create(plan, held).err(),
+        // a form shown again after an error keeps its key: nothing was spent
+        once: form.map(|f| f.once.clone()).unwrap_or_else(|| once::new_key(app.now())),
         errors,
     })
 }
@@ -148,6 +152,8 @@ pub struct CreateForm {
     scope: String,
     expiration: String,
     expires_on: Option<String>,
+    /// The form's one-time key (`once`): a resubmission creates nothing.
+    once: String,
 }
 
 #[derive(Template)]
@@ -173,7 +179,24 @@ fn parse_expiry(form: &CreateForm) -> Result<Expiry, &'static str> {
     }
 }
 
+#[derive(Template)]
+#[template(path = "settings/token_repeated.html")]
+struct RepeatedPage {
+    chrome: Chrome,
+}
+
+/// What a creation came to.
+enum Creation {
+    Created(Box<(AccessToken, PlainToken)>),
+    /// This form was submitted before: its token exists, and its secret is never shown again.
+    Repeated,
+    Stale,
+}
+
 pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, AppError> {
+    if once::made_at(&form.once).is_none() {
+        return Err(AppError::BadRequest("This form has no valid one-time key. Open the new-token page again.".into()));
+    }
     let now = app.now();
     let mut errors = FieldErrors::default();
     let description = tokens::check_description(&form.description).map_err(|e| errors.add("description", e)).ok();
@@ -184,10 +207,29 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
     let expires_at = parse_expiry(&form).and_then(|e| e.at(now)).map_err(|e| errors.add("expiration", e)).ok();
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let (true, Some(description), Some(scope), Some(expires_at)) = (errors.is_empty(), description, scope, expires_at) {
-        let (uid, client) = (who.user.id, info.client.clone());
-        let created = app.db(move |c| TokenError::split(tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now))).await?;
+        let (uid, client, key) = (who.user.id, info.client.clone(), form.once.clone());
+        let created = app
+            .db(move |c| {
+                TokenError::split(crate::db::write_tx(c, |c| match once::spend(c, uid, &key, now).map_err(TokenError::Db)? {
+                    Spent::First => tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now).map(|made| Creation::Created(Box::new(made))),
+                    Spent::Again => Ok(Creation::Repeated),
+                    Spent::Stale => Ok(Creation::Stale),
+                }))
+            })
+            .await?;
         match created {
-            Ok((token, plain)) => {
+            Ok(Creation::Repeated) => {
+                let page = RepeatedPage { chrome: Chrome::signed_in("Token already created", "tokens", &who)? };
+                return Ok(HttpResponse::Conflict().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?));
+            }
+            Ok(Creation::Stale) => {
+                errors.add("form", "This form was opened more than a day ago. Check it and generate again.");
+                let fresh = CreateForm { once: once::new_key(now), ..form };
+                let page = new_page(&app, &who, Some(&fresh), who.user.token_count, errors)?;
+                return Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?));
+            }
+            Ok(Creation::Created(made)) => {
+                let (token, plain) = *made;
                 let page = CreatedPage {
                     chrome: Chrome::signed_in("Copy access token", "tokens", &who)?,
                     token: plain.expose().to_string(),

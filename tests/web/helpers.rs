@@ -105,6 +105,11 @@ pub fn csrf_in(html: &str) -> Option<String> {
     Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap().captures(html).map(|c| c[1].to_string())
 }
 
+/// The one-time key of a form that creates something, when the page has one.
+pub fn once_in(html: &str) -> Option<String> {
+    Regex::new(r#"name="once" value="([^"]+)""#).unwrap().captures(html).map(|c| c[1].to_string())
+}
+
 pub fn location(res: &reqwest::Response) -> String {
     res.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
@@ -137,10 +142,21 @@ impl Browser {
         csrf_in(&html).unwrap_or_else(|| panic!("no CSRF token on {page} ({status})"))
     }
 
-    /// Posts a form the way a browser does after loading `page`.
+    /// The hidden fields a form on `page` carries: its CSRF token and, on a form that
+    /// creates something, its one-time key.
+    pub async fn form(&self, page: &str) -> (String, Option<String>) {
+        let (status, html) = self.get_text(page).await;
+        let csrf = csrf_in(&html).unwrap_or_else(|| panic!("no CSRF token on {page} ({status})"));
+        (csrf, once_in(&html))
+    }
+
+    /// Posts a form the way a browser does after loading `page`, hidden fields included.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let token = self.csrf(page).await;
+        let (token, once) = self.form(page).await;
         let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        if let Some(once) = &once {
+            all.push(("once", once.as_str()));
+        }
         all.extend_from_slice(fields);
         self.post_raw(action, &all).await
     }

@@ -13,6 +13,7 @@ mod login;
 mod matrix;
 mod registry_token;
 mod repositories;
+mod resubmit;
 mod sessions;
 mod signup;
 mod slow_bodies;

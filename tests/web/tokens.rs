@@ -104,12 +104,18 @@ async fn twenty_concurrent_creations_on_a_pro_account_end_with_exactly_five() {
     let app = spawn_app().await;
     let b = app.signed_up("alice").await;
     set_plan(&app, "alice", Plan::Pro);
-    let token = b.csrf(NEW).await;
-    let token = &token;
+    // twenty forms opened (twenty one-time keys), then all sent at once
+    let mut forms = Vec::new();
+    for _ in 0..20 {
+        let (csrf, once) = b.form(NEW).await;
+        forms.push((csrf, once.expect("the form carries a one-time key")));
+    }
     let b = &b;
-    let results = futures_util::future::join_all((0..20).map(|i| async move {
+    let results = futures_util::future::join_all(forms.iter().enumerate().map(|(i, (csrf, once))| async move {
         let d = format!("parallel {i}");
-        b.post_raw("/settings/tokens", &[("csrf", token.as_str()), ("description", d.as_str()), ("scope", "repo:read"), ("expiration", "none")]).await.status()
+        b.post_raw("/settings/tokens", &[("csrf", csrf.as_str()), ("once", once.as_str()), ("description", d.as_str()), ("scope", "repo:read"), ("expiration", "none")])
+            .await
+            .status()
     }))
     .await;
     assert_eq!(results.iter().filter(|s| **s == StatusCode::CREATED).count(), 5);
