@@ -189,10 +189,52 @@ fn keep_large_allocations_out_of_the_heap() {
     }
 }
 
-fn open_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
+/// Opens the database, creating the data folder and the database on first use: for the
+/// commands that may set a Berth up (`user add` before the first start, `dev seed`).
+fn open_or_create_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
     crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
+    connect(settings)
+}
+
+/// Opens the database of an existing Berth, and refuses, creating nothing, when there is
+/// none: a mistyped BERTH_DATA must not look like a Berth without users.
+fn open_existing_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
+    if database_file(&settings.database_url).is_some_and(|f| !f.exists()) {
+        return Err(format!("no Berth database at {}: {}", settings.database_url, NO_BERTH_HINT));
+    }
+    connect(settings)
+}
+
+fn connect(settings: &Settings) -> Result<crate::db::DbConn, String> {
     let pool = crate::db::open(&settings.database_url)?;
     pool.get().map_err(|e| format!("opening the database: {e}"))
+}
+
+const NO_BERTH_HINT: &str =
+    "set BERTH_DATA (and BERTH_DATABASE_URL, if it is elsewhere) to those of your Berth, or set a new one up first: start it (`berth`) or add its first user (`berth user add`)";
+
+/// The file behind a SQLite URL (a path, or `file:PATH?options`); None for an in-memory database.
+fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("file:").map(|rest| rest.split('?').next().unwrap_or(rest)).unwrap_or(url);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// A Berth lives in the data folder once it holds the master secret (made at the first start)
+/// or the database exists (made by the first `berth user add`). The commands that work on
+/// its keys refuse anything else: a signing key made in the wrong folder is one the
+/// registry does not trust, and every token would be rejected.
+fn require_existing_berth(settings: &Settings) -> Result<(), String> {
+    let has_master = settings.data_dir.join(crate::keys::MASTER_FILE).is_file();
+    let has_database = database_file(&settings.database_url).is_some_and(|f| f.is_file());
+    if has_master || has_database {
+        return Ok(());
+    }
+    Err(format!(
+        "no Berth here: the data folder {} holds no {} and the database {} does not exist; {NO_BERTH_HINT}",
+        settings.data_dir.display(),
+        crate::keys::MASTER_FILE,
+        settings.database_url
+    ))
 }
 
 fn read_password(from_stdin: bool) -> Result<SecretString, String> {
@@ -222,6 +264,7 @@ fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result
 }
 
 fn registry_config(settings: Settings, service: Option<String>, realm: Option<String>, bundle: Option<std::path::PathBuf>) -> Result<(), String> {
+    require_existing_berth(&settings)?;
     crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
     let key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let path = bundle.unwrap_or_else(|| settings.data_dir.join("registry-bundle.pem"));
@@ -239,7 +282,7 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
 }
 
 fn backup(settings: Settings, file: &std::path::Path) -> Result<(), String> {
-    let mut conn = open_db(&settings)?;
+    let mut conn = open_existing_db(&settings)?;
     let started = std::time::Instant::now();
     crate::db::backup(&mut conn, file)?;
     let mut copy = diesel::Connection::establish(file.to_str().ok_or("the backup path is not UTF-8")?).map_err(|e: diesel::ConnectionError| e.to_string())?;
@@ -252,6 +295,8 @@ fn backup(settings: Settings, file: &std::path::Path) -> Result<(), String> {
 }
 
 fn rotate_keys(settings: Settings) -> Result<(), String> {
+    require_existing_berth(&settings)?;
+    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
     let (old, new) = crate::registry::keys::rotate(&settings.data_dir, SystemClock.now())?;
     println!("retired key {old}; new key {new}");
     println!("next: run `berth registry-config` to write the bundle (old and new certificates) and reload the registry, then restart Berth to sign with the new key");
@@ -262,7 +307,7 @@ fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
     let DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } = command;
     accounts::normalize_username(&format!("{prefix}0")).map_err(|e| format!("--prefix {prefix:?}: {e}"))?;
     let plan: Plan = plan.parse()?;
-    let mut conn = open_db(&settings)?;
+    let mut conn = open_or_create_db(&settings)?;
     let started = std::time::Instant::now();
     let hash = accounts::password::hash(&SecretString::from(password));
     let mut file = match &tokens_out {
@@ -280,7 +325,8 @@ fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
 }
 
 fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
-    let mut conn = open_db(&settings)?;
+    // the first operator may be added before Berth ever started; every other command needs its database
+    let mut conn = if matches!(command, UserCommand::Add { .. }) { open_or_create_db(&settings)? } else { open_existing_db(&settings)? };
     let c: &mut SqliteConnection = &mut conn;
     match command {
         UserCommand::Add { name, email, plan, operator, password_stdin } => {
