@@ -41,7 +41,8 @@ enum Command {
         /// Berth's token URL as the registry's clients reach it [default: BERTH_PUBLIC_URL/token].
         #[arg(long)]
         realm: Option<String>,
-        /// Where to write the certificate bundle [default: $BERTH_DATA/registry-bundle.pem].
+        /// Where to write the certificate bundle (mode 0644), somewhere the registry's user can
+        /// read it, e.g. /etc/docker/registry/berth-bundle.pem [default: $BERTH_DATA/registry-bundle.pem].
         #[arg(long)]
         bundle: Option<std::path::PathBuf>,
     },
@@ -263,15 +264,39 @@ fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result
     activity::record(conn, user_id, Event::OperatorAction, what, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())
 }
 
+fn warn(message: &str) {
+    eprintln!("berth: warning: {message}");
+}
+
 fn registry_config(settings: Settings, service: Option<String>, realm: Option<String>, bundle: Option<std::path::PathBuf>) -> Result<(), String> {
     require_existing_berth(&settings)?;
     crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
     let key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let path = bundle.unwrap_or_else(|| settings.data_dir.join("registry-bundle.pem"));
-    std::fs::write(&path, crate::registry::keys::bundle(&settings.data_dir)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::registry::keys::write_bundle(&path, &crate::registry::keys::bundle(&settings.data_dir)?)?;
     let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
-    let realm = realm.unwrap_or_else(|| format!("{}/token", settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind))));
+    if let Some(closed) = crate::registry::keys::folder_closed_to_others(&path) {
+        warn(&format!(
+            "the registry runs as its own user (Debian: docker-registry), which cannot read {}: other users may not enter {}. \
+             Write the bundle where it can, e.g. `berth registry-config --bundle /etc/docker/registry/berth-bundle.pem`",
+            path.display(),
+            closed.display()
+        ));
+    }
+    let realm = match (realm, &settings.public_url) {
+        (Some(realm), _) => realm,
+        (None, Some(url)) => format!("{url}/token"),
+        (None, None) => {
+            let realm = format!("http://{}/token", settings.bind);
+            warn(&format!(
+                "BERTH_PUBLIC_URL is unset, so the realm is {realm}: the registry's clients must reach Berth there. \
+                 Set BERTH_PUBLIC_URL to the URL they use (for this command and for Berth), or pass --realm"
+            ));
+            realm
+        }
+    };
     println!("# Berth signs registry tokens with key {}", key.kid);
+    println!("# Replace the whole `auth:` block of the registry's config.yml with this one: a registry takes exactly one auth type (Debian's ships `auth: htpasswd:`)");
     println!(
         "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}",
         service.unwrap_or(settings.registry_service),

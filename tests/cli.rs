@@ -205,6 +205,7 @@ fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keep
     assert!(!cli.data().join("registry-key.pem").exists());
     let out = cli.ok(&["--public-url", "https://berth.example.com", "--registry-service", "registry.example.com", "registry-config"], None);
     let bundle = cli.data().join("registry-bundle.pem");
+    assert!(out.lines().any(|l| l.starts_with("# Replace the whole `auth:` block")), "{out}");
     for line in ["auth:", "  token:", "    realm: https://berth.example.com/token", "    service: registry.example.com", "    issuer: berth"] {
         assert!(out.lines().any(|l| l == line), "{line:?} missing in {out}");
     }
@@ -292,6 +293,31 @@ fn berth_variables_reach_every_command_that_reads_an_existing_berth() {
     assert!(run(&["keys", "rotate"], None).contains("retired key"));
     let copy = cli.dir.path().join("copy.db");
     assert!(run(&["backup", copy.to_str().unwrap()], None).contains(&format!("backed up {}", database.display())));
+}
+
+#[test]
+fn registry_config_warns_of_a_bundle_the_registry_cannot_read_and_of_an_unset_public_url() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "admin", "--email", "admin@example.com", "--password-stdin"], Some(PW));
+    // the default bundle lies in the 0700 data folder
+    let out = cli.run(&["registry-config"], None);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning") && err.contains("cannot read") && err.contains(&std::fs::canonicalize(cli.data()).unwrap().display().to_string()), "{err}");
+    assert!(err.contains("BERTH_PUBLIC_URL is unset") && String::from_utf8_lossy(&out.stdout).contains("realm: http://127.0.0.1:8080/token"), "{err}");
+    // a folder anybody may enter, as /etc/docker/registry: no warning, and a 0644 bundle
+    let etc = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(etc.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bundle = etc.path().join("berth-bundle.pem");
+    let out = cli.run(&["--public-url", "http://10.0.0.5:8080", "registry-config", "--bundle", bundle.to_str().unwrap()], None);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no warning");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("realm: http://10.0.0.5:8080/token"));
+    assert_eq!(std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o644);
+    assert!(std::fs::read_to_string(&bundle).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    // a bundle path that cannot be written: a clear error
+    cli.fails(&["registry-config", "--bundle", "/nonexistent/bundle.pem"], None, "/nonexistent/bundle.pem");
 }
 
 #[test]
