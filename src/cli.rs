@@ -23,17 +23,23 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// Below each subcommand's own options: where Berth's settings come from.
+const SETTINGS_NOTE: &str = "Berth's settings (BERTH_DATA, BERTH_DATABASE_URL, BERTH_PUBLIC_URL, …) come from their BERTH_* variables, or from flags before the command: `berth --data DIR user list`. `berth --help` lists them all.";
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the web application (the default).
+    /// Serve the web application (the default); its settings are those of `berth --help`.
+    #[command(after_help = SETTINGS_NOTE)]
     Serve,
     /// Manage user accounts.
+    #[command(after_help = SETTINGS_NOTE)]
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
     /// Print the `auth: token:` block for the registry's config.yml and write the
     /// certificate bundle it needs.
+    #[command(after_help = SETTINGS_NOTE)]
     RegistryConfig {
         /// The registry's service name [default: BERTH_REGISTRY_SERVICE].
         #[arg(long)]
@@ -47,8 +53,10 @@ enum Command {
         bundle: Option<std::path::PathBuf>,
     },
     /// Write a consistent copy of the database to FILE while Berth runs (see the README to restore).
+    #[command(after_help = SETTINGS_NOTE)]
     Backup { file: std::path::PathBuf },
     /// Signing keys of registry tokens.
+    #[command(after_help = SETTINGS_NOTE)]
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -437,4 +445,36 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent_and_no_setting_is_global() {
+        Cli::command().debug_assert();
+        // a global flag would be listed in every subcommand's --help again
+        let global: Vec<String> = Cli::command().get_arguments().filter(|a| a.is_global_set()).map(|a| a.get_id().to_string()).collect();
+        assert!(global.is_empty(), "global settings: {global:?}");
+    }
+
+    #[test]
+    fn settings_still_reach_subcommands_from_flags_before_them() {
+        let cli = Cli::try_parse_from(["berth", "--data", "/srv/berth", "--database-url", "/srv/db", "user", "list"]).unwrap();
+        assert_eq!(cli.args.data, std::path::PathBuf::from("/srv/berth"));
+        assert_eq!(cli.args.database_url.as_deref(), Some("/srv/db"));
+        assert!(matches!(cli.command, Some(Command::User { command: UserCommand::List })));
+        // a server flag is not an option of a subcommand
+        assert!(Cli::try_parse_from(["berth", "registry-config", "--throttle-base-seconds", "5"]).is_err());
+    }
+
+    #[test]
+    fn the_database_file_of_a_sqlite_url() {
+        assert_eq!(database_file("data/berth.db"), Some("data/berth.db".into()));
+        assert_eq!(database_file("file:/srv/berth.db?mode=rwc"), Some("/srv/berth.db".into()));
+        assert_eq!(database_file(":memory:"), None);
+        assert_eq!(database_file("file::memory:?cache=shared"), None);
+    }
 }

@@ -321,6 +321,37 @@ fn registry_config_warns_of_a_bundle_the_registry_cannot_read_and_of_an_unset_pu
 }
 
 #[test]
+fn subcommand_help_lists_its_own_options_not_the_server_settings() {
+    let cli = Cli::new();
+    let help = cli.ok(&["registry-config", "--help"], None);
+    assert!(help.contains("--bundle") && help.contains("--realm") && help.contains("--service"), "{help}");
+    for server_flag in ["--throttle-base-seconds", "--bind", "--session-idle-minutes", "--workers"] {
+        assert!(!help.contains(server_flag), "{server_flag} in registry-config --help:\n{help}");
+    }
+    let own: [(&[&str], &[&str]); 10] = [
+        (&["user", "add"], &["--email", "--plan", "--operator", "--password-stdin"]),
+        (&["user", "list"], &[]),
+        (&["user", "plan"], &[]),
+        (&["user", "operator"], &[]),
+        (&["user", "set-password"], &["--password-stdin"]),
+        (&["user", "reset-2fa"], &[]),
+        (&["user", "disable"], &[]),
+        (&["user", "enable"], &[]),
+        (&["user", "revoke-tokens"], &[]),
+        (&["backup"], &[]),
+    ];
+    for (command, options) in own {
+        let help = cli.ok(&[command, &["--help"]].concat(), None);
+        for option in options {
+            assert!(help.contains(option), "{option} missing from {command:?} --help:\n{help}");
+        }
+        assert!(!help.contains("--throttle-base-seconds") && !help.contains("--public-url"), "{command:?} --help lists server settings:\n{help}");
+    }
+    // the top level still lists them all
+    assert!(cli.ok(&["--help"], None).contains("--throttle-base-seconds"));
+}
+
+#[test]
 fn backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
     let cli = Cli::new();
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--plan", "business", "--password-stdin"], Some(PW));
