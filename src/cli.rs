@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use diesel::sqlite::SqliteConnection;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -28,9 +28,8 @@ const SETTINGS_NOTE: &str = "Berth's settings (BERTH_DATA, BERTH_DATABASE_URL, B
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the web application (the default); its settings are those of `berth --help`.
-    #[command(after_help = SETTINGS_NOTE)]
-    Serve,
+    /// Serve the web application (the default); the settings go before or after `serve`.
+    Serve(Box<ServeArgs>),
     /// Manage user accounts.
     #[command(after_help = SETTINGS_NOTE)]
     User {
@@ -144,15 +143,20 @@ enum UserCommand {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let quiet = !matches!(cli.command, None | Some(Command::Serve));
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let quiet = !matches!(cli.command, None | Some(Command::Serve(_)));
     init_logging(if quiet { "warn" } else { "info" });
-    let settings = match Settings::from_args(&cli.args) {
+    let args = match serve_args(&cli, &matches) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let settings = match Settings::from_args(args) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
     let result = match cli.command {
-        None | Some(Command::Serve) => serve(settings),
+        None | Some(Command::Serve(_)) => serve(settings),
         Some(Command::User { command }) => user(settings, command),
         Some(Command::Dev { command }) => dev(settings, command),
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
@@ -162,6 +166,23 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// The settings: those of the top level, or for `berth serve`, those after `serve` when
+/// some are given there. Both sides read the same BERTH_* variables and defaults; flags on
+/// both sides would leave one side silently ignored, so they are refused.
+fn serve_args<'a>(cli: &'a Cli, matches: &clap::ArgMatches) -> Result<&'a ServeArgs, String> {
+    let Some(Command::Serve(after)) = &cli.command else { return Ok(&cli.args) };
+    let given = |m: &clap::ArgMatches| {
+        let settings = ServeArgs::augment_args(clap::Command::new("settings"));
+        settings.get_arguments().any(|a| m.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine))
+    };
+    let (before, after_given) = (given(matches), matches.subcommand_matches("serve").is_some_and(given));
+    match (before, after_given) {
+        (true, true) => Err("give the settings either before or after `serve`, not on both sides".into()),
+        (true, false) => Ok(&cli.args),
+        _ => Ok(after),
     }
 }
 
@@ -450,7 +471,6 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent_and_no_setting_is_global() {
@@ -468,6 +488,20 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::User { command: UserCommand::List })));
         // a server flag is not an option of a subcommand
         assert!(Cli::try_parse_from(["berth", "registry-config", "--throttle-base-seconds", "5"]).is_err());
+    }
+
+    #[test]
+    fn serve_takes_its_settings_before_or_after_serve_but_not_on_both_sides() {
+        let parse = |argv: &[&str]| {
+            let matches = Cli::command().try_get_matches_from(argv).unwrap();
+            let cli = Cli::from_arg_matches(&matches).unwrap();
+            serve_args(&cli, &matches).map(|a| a.bind.clone())
+        };
+        assert_eq!(parse(&["berth", "--bind", "127.0.0.1:1"]).unwrap(), "127.0.0.1:1");
+        assert_eq!(parse(&["berth", "--bind", "127.0.0.1:2", "serve"]).unwrap(), "127.0.0.1:2");
+        assert_eq!(parse(&["berth", "serve", "--bind", "127.0.0.1:3"]).unwrap(), "127.0.0.1:3");
+        assert_eq!(parse(&["berth", "serve"]).unwrap(), parse(&["berth"]).unwrap(), "the same variables and defaults on both sides");
+        assert!(parse(&["berth", "--data", "/srv", "serve", "--bind", "127.0.0.1:4"]).unwrap_err().contains("either before or after"));
     }
 
     #[test]
