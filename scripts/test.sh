@@ -12,6 +12,7 @@ PACKAGES=(
   docker-registry:docker-registry
   skopeo:skopeo
   docker.io:docker
+  util-linux:runuser
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use diesel::sqlite::SqliteConnection;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -23,17 +23,22 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// Below each subcommand's own options: where Berth's settings come from.
+const SETTINGS_NOTE: &str = "Berth's settings (BERTH_DATA, BERTH_DATABASE_URL, BERTH_PUBLIC_URL, …) come from their BERTH_* variables, or from flags before the command: `berth --data DIR user list`. `berth --help` lists them all.";
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the web application (the default).
-    Serve,
+    /// Serve the web application (the default); the settings go before or after `serve`.
+    Serve(Box<ServeArgs>),
     /// Manage user accounts.
+    #[command(after_help = SETTINGS_NOTE)]
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
     /// Print the `auth: token:` block for the registry's config.yml and write the
     /// certificate bundle it needs.
+    #[command(after_help = SETTINGS_NOTE)]
     RegistryConfig {
         /// The registry's service name [default: BERTH_REGISTRY_SERVICE].
         #[arg(long)]
@@ -41,13 +46,16 @@ enum Command {
         /// Berth's token URL as the registry's clients reach it [default: BERTH_PUBLIC_URL/token].
         #[arg(long)]
         realm: Option<String>,
-        /// Where to write the certificate bundle [default: $BERTH_DATA/registry-bundle.pem].
+        /// Where to write the certificate bundle (mode 0644), somewhere the registry's user can
+        /// read it, e.g. /etc/docker/registry/berth-bundle.pem [default: $BERTH_DATA/registry-bundle.pem].
         #[arg(long)]
         bundle: Option<std::path::PathBuf>,
     },
     /// Write a consistent copy of the database to FILE while Berth runs (see the README to restore).
+    #[command(after_help = SETTINGS_NOTE)]
     Backup { file: std::path::PathBuf },
     /// Signing keys of registry tokens.
+    #[command(after_help = SETTINGS_NOTE)]
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -136,15 +144,20 @@ enum UserCommand {
 
 pub fn main() -> ExitCode {
     owner_only_files();
-    let cli = Cli::parse();
-    let quiet = !matches!(cli.command, None | Some(Command::Serve));
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let quiet = !matches!(cli.command, None | Some(Command::Serve(_)));
     init_logging(if quiet { "warn" } else { "info" });
-    let settings = match Settings::from_args(&cli.args) {
+    let args = match serve_args(&cli, &matches) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let settings = match Settings::from_args(args) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
     let result = match cli.command {
-        None | Some(Command::Serve) => serve(settings),
+        None | Some(Command::Serve(_)) => serve(settings),
         Some(Command::User { command }) => user(settings, command),
         Some(Command::Dev { command }) => dev(settings, command),
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
@@ -166,6 +179,23 @@ fn owner_only_files() {
     // SAFETY: umask only sets this process's file creation mask and cannot fail.
     unsafe {
         libc::umask(0o077);
+    }
+}
+
+/// The settings: those of the top level, or for `berth serve`, those after `serve` when
+/// some are given there. Both sides read the same BERTH_* variables and defaults; flags on
+/// both sides would leave one side silently ignored, so they are refused.
+fn serve_args<'a>(cli: &'a Cli, matches: &clap::ArgMatches) -> Result<&'a ServeArgs, String> {
+    let Some(Command::Serve(after)) = &cli.command else { return Ok(&cli.args) };
+    let given = |m: &clap::ArgMatches| {
+        let settings = ServeArgs::augment_args(clap::Command::new("settings"));
+        settings.get_arguments().any(|a| m.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine))
+    };
+    let (before, after_given) = (given(matches), matches.subcommand_matches("serve").is_some_and(given));
+    match (before, after_given) {
+        (true, true) => Err("give the settings either before or after `serve`, not on both sides".into()),
+        (true, false) => Ok(&cli.args),
+        _ => Ok(after),
     }
 }
 
@@ -202,10 +232,52 @@ fn keep_large_allocations_out_of_the_heap() {
     }
 }
 
-fn open_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
+/// Opens the database, creating the data folder and the database on first use: for the
+/// commands that may set a Berth up (`user add` before the first start, `dev seed`).
+fn open_or_create_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
     crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
+    connect(settings)
+}
+
+/// Opens the database of an existing Berth, and refuses, creating nothing, when there is
+/// none: a mistyped BERTH_DATA must not look like a Berth without users.
+fn open_existing_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
+    if database_file(&settings.database_url).is_some_and(|f| !f.exists()) {
+        return Err(format!("no Berth database at {}: {}", settings.database_url, NO_BERTH_HINT));
+    }
+    connect(settings)
+}
+
+fn connect(settings: &Settings) -> Result<crate::db::DbConn, String> {
     let pool = crate::db::open(&settings.database_url)?;
     pool.get().map_err(|e| format!("opening the database: {e}"))
+}
+
+const NO_BERTH_HINT: &str =
+    "set BERTH_DATA (and BERTH_DATABASE_URL, if it is elsewhere) to those of your Berth, or set a new one up first: start it (`berth`) or add its first user (`berth user add`)";
+
+/// The file behind a SQLite URL (a path, or `file:PATH?options`); None for an in-memory database.
+fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("file:").map(|rest| rest.split('?').next().unwrap_or(rest)).unwrap_or(url);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// A Berth lives in the data folder once it holds the master secret (made at the first start)
+/// or the database exists (made by the first `berth user add`). The commands that work on
+/// its keys refuse anything else: a signing key made in the wrong folder is one the
+/// registry does not trust, and every token would be rejected.
+fn require_existing_berth(settings: &Settings) -> Result<(), String> {
+    let has_master = settings.data_dir.join(crate::keys::MASTER_FILE).is_file();
+    let has_database = database_file(&settings.database_url).is_some_and(|f| f.is_file());
+    if has_master || has_database {
+        return Ok(());
+    }
+    Err(format!(
+        "no Berth here: the data folder {} holds no {} and the database {} does not exist; {NO_BERTH_HINT}",
+        settings.data_dir.display(),
+        crate::keys::MASTER_FILE,
+        settings.database_url
+    ))
 }
 
 fn read_password(from_stdin: bool) -> Result<SecretString, String> {
@@ -234,16 +306,39 @@ fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result
     activity::record(conn, user_id, Event::OperatorAction, what, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())
 }
 
+fn warn(message: &str) {
+    eprintln!("berth: warning: {message}");
+}
+
 fn registry_config(settings: Settings, service: Option<String>, realm: Option<String>, bundle: Option<std::path::PathBuf>) -> Result<(), String> {
+    require_existing_berth(&settings)?;
     crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
     let key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let path = bundle.unwrap_or_else(|| settings.data_dir.join("registry-bundle.pem"));
-    std::fs::write(&path, crate::registry::keys::bundle(&settings.data_dir)?).map_err(|e| format!("{}: {e}", path.display()))?;
-    // certificates only, and the registry often runs as another user: readable by all
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::registry::keys::write_bundle(&path, &crate::registry::keys::bundle(&settings.data_dir)?)?;
     let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
-    let realm = realm.unwrap_or_else(|| format!("{}/token", settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind))));
+    if let Some(closed) = crate::registry::keys::folder_closed_to_others(&path) {
+        warn(&format!(
+            "the registry runs as its own user (Debian: docker-registry), which cannot read {}: other users may not enter {}. \
+             Write the bundle where it can, e.g. `berth registry-config --bundle /etc/docker/registry/berth-bundle.pem`",
+            path.display(),
+            closed.display()
+        ));
+    }
+    let realm = match (realm, &settings.public_url) {
+        (Some(realm), _) => realm,
+        (None, Some(url)) => format!("{url}/token"),
+        (None, None) => {
+            let realm = format!("http://{}/token", settings.bind);
+            warn(&format!(
+                "BERTH_PUBLIC_URL is unset, so the realm is {realm}: the registry's clients must reach Berth there. \
+                 Set BERTH_PUBLIC_URL to the URL they use (for this command and for Berth), or pass --realm"
+            ));
+            realm
+        }
+    };
     println!("# Berth signs registry tokens with key {}", key.kid);
+    println!("# Replace the whole `auth:` block of the registry's config.yml with this one: a registry takes exactly one auth type (Debian's ships `auth: htpasswd:`)");
     println!(
         "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}",
         service.unwrap_or(settings.registry_service),
@@ -254,7 +349,7 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
 }
 
 fn backup(settings: Settings, file: &std::path::Path) -> Result<(), String> {
-    let mut conn = open_db(&settings)?;
+    let mut conn = open_existing_db(&settings)?;
     let started = std::time::Instant::now();
     crate::db::backup(&mut conn, file)?;
     let mut copy = diesel::Connection::establish(file.to_str().ok_or("the backup path is not UTF-8")?).map_err(|e: diesel::ConnectionError| e.to_string())?;
@@ -267,6 +362,8 @@ fn backup(settings: Settings, file: &std::path::Path) -> Result<(), String> {
 }
 
 fn rotate_keys(settings: Settings) -> Result<(), String> {
+    require_existing_berth(&settings)?;
+    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
     let (old, new) = crate::registry::keys::rotate(&settings.data_dir, SystemClock.now())?;
     println!("retired key {old}; new key {new}");
     println!("next: run `berth registry-config` to write the bundle (old and new certificates) and reload the registry, then restart Berth to sign with the new key");
@@ -277,7 +374,7 @@ fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
     let DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } = command;
     accounts::normalize_username(&format!("{prefix}0")).map_err(|e| format!("--prefix {prefix:?}: {e}"))?;
     let plan: Plan = plan.parse()?;
-    let mut conn = open_db(&settings)?;
+    let mut conn = open_or_create_db(&settings)?;
     let started = std::time::Instant::now();
     let hash = accounts::password::hash(&SecretString::from(password));
     let mut file = match &tokens_out {
@@ -303,7 +400,8 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 }
 
 fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
-    let mut conn = open_db(&settings)?;
+    // the first operator may be added before Berth ever started; every other command needs its database
+    let mut conn = if matches!(command, UserCommand::Add { .. }) { open_or_create_db(&settings)? } else { open_existing_db(&settings)? };
     let c: &mut SqliteConnection = &mut conn;
     match command {
         UserCommand::Add { name, email, plan, operator, password_stdin } => {
@@ -389,4 +487,49 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent_and_no_setting_is_global() {
+        Cli::command().debug_assert();
+        // a global flag would be listed in every subcommand's --help again
+        let global: Vec<String> = Cli::command().get_arguments().filter(|a| a.is_global_set()).map(|a| a.get_id().to_string()).collect();
+        assert!(global.is_empty(), "global settings: {global:?}");
+    }
+
+    #[test]
+    fn settings_still_reach_subcommands_from_flags_before_them() {
+        let cli = Cli::try_parse_from(["berth", "--data", "/srv/berth", "--database-url", "/srv/db", "user", "list"]).unwrap();
+        assert_eq!(cli.args.data, std::path::PathBuf::from("/srv/berth"));
+        assert_eq!(cli.args.database_url.as_deref(), Some("/srv/db"));
+        assert!(matches!(cli.command, Some(Command::User { command: UserCommand::List })));
+        // a server flag is not an option of a subcommand
+        assert!(Cli::try_parse_from(["berth", "registry-config", "--throttle-base-seconds", "5"]).is_err());
+    }
+
+    #[test]
+    fn serve_takes_its_settings_before_or_after_serve_but_not_on_both_sides() {
+        let parse = |argv: &[&str]| {
+            let matches = Cli::command().try_get_matches_from(argv).unwrap();
+            let cli = Cli::from_arg_matches(&matches).unwrap();
+            serve_args(&cli, &matches).map(|a| a.bind.clone())
+        };
+        assert_eq!(parse(&["berth", "--bind", "127.0.0.1:1"]).unwrap(), "127.0.0.1:1");
+        assert_eq!(parse(&["berth", "--bind", "127.0.0.1:2", "serve"]).unwrap(), "127.0.0.1:2");
+        assert_eq!(parse(&["berth", "serve", "--bind", "127.0.0.1:3"]).unwrap(), "127.0.0.1:3");
+        assert_eq!(parse(&["berth", "serve"]).unwrap(), parse(&["berth"]).unwrap(), "the same variables and defaults on both sides");
+        assert!(parse(&["berth", "--data", "/srv", "serve", "--bind", "127.0.0.1:4"]).unwrap_err().contains("either before or after"));
+    }
+
+    #[test]
+    fn the_database_file_of_a_sqlite_url() {
+        assert_eq!(database_file("data/berth.db"), Some("data/berth.db".into()));
+        assert_eq!(database_file("file:/srv/berth.db?mode=rwc"), Some("/srv/berth.db".into()));
+        assert_eq!(database_file(":memory:"), None);
+        assert_eq!(database_file("file::memory:?cache=shared"), None);
+    }
 }

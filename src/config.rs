@@ -8,82 +8,86 @@ use std::time::Duration;
 use clap::Args;
 use ipnet::IpNet;
 
+/// The server's settings, flags of the top-level command (`berth --bind … [COMMAND]`).
+/// Never `global`: a global flag is listed in every subcommand's `--help`, burying the few
+/// options a subcommand has. Subcommands still see every setting, from its `BERTH_*`
+/// variable or from a flag before the subcommand's name.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "BERTH_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(long, env = "BERTH_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
     /// Folder for the database, the master secret, keys and certificate (created 0700).
-    #[arg(long, env = "BERTH_DATA", default_value = "./data", global = true)]
+    #[arg(long, env = "BERTH_DATA", default_value = "./data")]
     pub data: PathBuf,
     /// The SQLite database file [default: $BERTH_DATA/berth.db].
-    #[arg(long, env = "BERTH_DATABASE_URL", global = true)]
+    #[arg(long, env = "BERTH_DATABASE_URL")]
     pub database_url: Option<String>,
     /// How browsers and clients reach Berth, e.g. https://berth.example.com [default: http://$BERTH_BIND].
     /// Its origin is the only one allowed to post forms (CSRF Origin check).
-    #[arg(long, env = "BERTH_PUBLIC_URL", global = true)]
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// The registry's `service` name; the `aud` of registry tokens.
-    #[arg(long, env = "BERTH_REGISTRY_SERVICE", default_value = "registry.local", global = true)]
+    #[arg(long, env = "BERTH_REGISTRY_SERVICE", default_value = "registry.local")]
     pub registry_service: String,
     /// What users type after `docker login`.
-    #[arg(long, env = "BERTH_REGISTRY_HOST", default_value = "localhost:5000", global = true)]
+    #[arg(long, env = "BERTH_REGISTRY_HOST", default_value = "localhost:5000")]
     pub registry_host: String,
     /// Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.
-    #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
     /// The `iss` of the JWTs Berth signs.
-    #[arg(long, env = "BERTH_ISSUER", default_value = "berth", global = true)]
+    #[arg(long, env = "BERTH_ISSUER", default_value = "berth")]
     pub issuer: String,
     /// `open` lets anyone sign up at /signup; `closed` leaves only `berth user add`.
-    #[arg(long, env = "BERTH_SIGNUP", default_value = "open", value_parser = ["open", "closed"], global = true)]
+    #[arg(long, env = "BERTH_SIGNUP", default_value = "open", value_parser = ["open", "closed"])]
     pub signup: String,
     /// Mark the session cookie `Secure` with the `__Host-` name and send HSTS
     /// [default: true when BERTH_PUBLIC_URL is https].
-    #[arg(long, env = "BERTH_SECURE_COOKIES", global = true)]
+    #[arg(long, env = "BERTH_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
     /// Minutes of inactivity after which a session ends.
-    #[arg(long, env = "BERTH_SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    #[arg(long, env = "BERTH_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: i64,
     /// Hours after sign-in after which a session ends, however active.
-    #[arg(long, env = "BERTH_SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
+    #[arg(long, env = "BERTH_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
     pub session_absolute_hours: i64,
     /// Failed sign-ins per account before the back-off starts.
-    #[arg(long, env = "BERTH_THROTTLE_FREE_FAILURES", default_value_t = 5, global = true)]
+    #[arg(long, env = "BERTH_THROTTLE_FREE_FAILURES", default_value_t = 5)]
     pub throttle_free_failures: u32,
     /// First back-off in seconds; it doubles with each further failure.
-    #[arg(long, env = "BERTH_THROTTLE_BASE_SECONDS", default_value_t = 30, global = true)]
+    #[arg(long, env = "BERTH_THROTTLE_BASE_SECONDS", default_value_t = 30)]
     pub throttle_base_seconds: u64,
     /// Longest back-off in seconds.
-    #[arg(long, env = "BERTH_THROTTLE_MAX_SECONDS", default_value_t = 900, global = true)]
+    #[arg(long, env = "BERTH_THROTTLE_MAX_SECONDS", default_value_t = 900)]
     pub throttle_max_seconds: u64,
     /// Failed attempts a client IP may make per window.
-    #[arg(long, env = "BERTH_THROTTLE_IP_FAILURES", default_value_t = 50, global = true)]
+    #[arg(long, env = "BERTH_THROTTLE_IP_FAILURES", default_value_t = 50)]
     pub throttle_ip_failures: u32,
     /// The client-IP window, in seconds.
-    #[arg(long, env = "BERTH_THROTTLE_IP_WINDOW_SECONDS", default_value_t = 900, global = true)]
+    #[arg(long, env = "BERTH_THROTTLE_IP_WINDOW_SECONDS", default_value_t = 900)]
     pub throttle_ip_window_seconds: u64,
     /// Visibility of a repository created by its first push: `private` or `public`.
-    #[arg(long, env = "BERTH_DEFAULT_VISIBILITY", default_value = "private", value_parser = ["private", "public"], global = true)]
+    #[arg(long, env = "BERTH_DEFAULT_VISIBILITY", default_value = "private", value_parser = ["private", "public"])]
     pub default_visibility: String,
     /// Lifetime of registry tokens, in seconds.
-    #[arg(long, env = "BERTH_TOKEN_LIFETIME_SECONDS", default_value_t = 300, global = true)]
+    #[arg(long, env = "BERTH_TOKEN_LIFETIME_SECONDS", default_value_t = 300)]
     pub token_lifetime_seconds: i64,
     /// JSON API requests a minute per user (per client IP when anonymous).
-    #[arg(long, env = "BERTH_API_RATE_LIMIT", default_value_t = 600, global = true)]
+    #[arg(long, env = "BERTH_API_RATE_LIMIT", default_value_t = 600)]
     pub api_rate_limit: u32,
     /// HTTP worker threads [default: number of cores].
-    #[arg(long, env = "BERTH_WORKERS", global = true)]
+    #[arg(long, env = "BERTH_WORKERS")]
     pub workers: Option<usize>,
     /// Seconds a client has to send a request's head, and again its body; past it the
     /// answer is 408 and the connection is closed.
-    #[arg(long, env = "BERTH_BODY_TIMEOUT_SECONDS", default_value_t = 10, global = true)]
+    #[arg(long, env = "BERTH_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
     pub body_timeout_seconds: u64,
     /// Connections open at once, all peers together [default: 80 % of the open-file limit].
-    #[arg(long, env = "BERTH_MAX_CONNECTIONS", global = true)]
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Connections open at once from one peer address; trusted proxies are exempt.
-    #[arg(long, env = "BERTH_MAX_CONNECTIONS_PER_IP", default_value_t = 1024, global = true)]
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
 }
 

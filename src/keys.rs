@@ -15,7 +15,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-const MASTER_FILE: &str = "master.key";
+pub const MASTER_FILE: &str = "master.key";
 const MASTER_LEN: usize = 64;
 
 pub const LABEL_SESSION_COOKIE: &str = "berth/v1/session-cookie";

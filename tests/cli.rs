@@ -278,8 +278,12 @@ fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
 #[test]
 fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keeps_the_old_certificate() {
     let cli = Cli::new();
+    // set up as the README does: the first user makes the data folder and database
+    cli.ok(&["user", "add", "admin", "--email", "admin@example.com", "--operator", "--password-stdin"], Some(PW));
+    assert!(!cli.data().join("registry-key.pem").exists());
     let out = cli.ok(&["--public-url", "https://berth.example.com", "--registry-service", "registry.example.com", "registry-config"], None);
     let bundle = cli.data().join("registry-bundle.pem");
+    assert!(out.lines().any(|l| l.starts_with("# Replace the whole `auth:` block")), "{out}");
     for line in ["auth:", "  token:", "    realm: https://berth.example.com/token", "    service: registry.example.com", "    issuer: berth"] {
         assert!(out.lines().any(|l| l == line), "{line:?} missing in {out}");
     }
@@ -294,6 +298,135 @@ fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keep
     let text = std::fs::read_to_string(&custom).unwrap();
     assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2, "old and new certificates");
     assert!(text.contains(&key.cert_pem));
+}
+
+#[test]
+fn commands_that_read_an_existing_berth_refuse_a_folder_without_one_and_create_nothing() {
+    let cli = Cli::new();
+    let backup = cli.dir.path().join("backup.db");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["registry-config"],
+        vec!["registry-config", "--bundle", "/nonexistent/bundle.pem"],
+        vec!["keys", "rotate"],
+        vec!["backup", backup.to_str().unwrap()],
+        vec!["user", "list"],
+        vec!["user", "plan", "alice", "pro"],
+        vec!["user", "operator", "alice", "on"],
+        vec!["user", "reset-2fa", "alice"],
+        vec!["user", "disable", "alice"],
+        vec!["user", "enable", "alice"],
+        vec!["user", "revoke-tokens", "alice"],
+    ];
+    for args in &commands {
+        cli.fails(args, None, "no Berth");
+        assert!(!cli.data().exists(), "{args:?} created the data folder");
+    }
+    cli.fails(&["user", "set-password", "alice", "--password-stdin"], Some(PW), "no Berth database at");
+    assert!(!cli.data().exists() && !backup.exists(), "nothing was created");
+    // a data folder the server made (master secret, no database yet) is a Berth
+    std::fs::create_dir(cli.data()).unwrap();
+    berth::keys::Keys::load_or_create(&cli.data()).unwrap();
+    cli.fails(&["user", "list"], None, "no Berth database at");
+    let out = cli.ok(&["registry-config"], None);
+    assert!(out.contains("rootcertbundle:"), "{out}");
+    assert!(cli.data().join("registry-key.pem").exists(), "the first registry-config makes the signing key");
+    // the first user may be added before Berth ever started, in a folder that does not exist yet
+    let fresh = Cli::new();
+    fresh.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    assert!(fresh.ok(&["user", "list"], None).contains("alice"));
+}
+
+#[test]
+fn berth_variables_reach_every_command_that_reads_an_existing_berth() {
+    let cli = Cli::new();
+    let database = cli.dir.path().join("elsewhere.db");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("BERTH_DATA", cli.data())
+            .env("BERTH_DATABASE_URL", &database)
+            .env("BERTH_PUBLIC_URL", "https://berth.example.com")
+            .env("BERTH_REGISTRY_SERVICE", "registry.example.com")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            helpers::audit::secret(input.trim_end());
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    assert!(database.is_file() && !cli.data().join("berth.db").exists(), "BERTH_DATABASE_URL reached `user add`");
+    assert!(run(&["user", "list"], None).contains("alice"));
+    let out = run(&["registry-config"], None);
+    assert!(out.contains("realm: https://berth.example.com/token") && out.contains("service: registry.example.com"), "{out}");
+    assert!(cli.data().join("registry-key.pem").is_file(), "BERTH_DATA reached `registry-config`");
+    assert!(run(&["keys", "rotate"], None).contains("retired key"));
+    let copy = cli.dir.path().join("copy.db");
+    assert!(run(&["backup", copy.to_str().unwrap()], None).contains(&format!("backed up {}", database.display())));
+}
+
+#[test]
+fn registry_config_warns_of_a_bundle_the_registry_cannot_read_and_of_an_unset_public_url() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "admin", "--email", "admin@example.com", "--password-stdin"], Some(PW));
+    // the default bundle lies in the 0700 data folder
+    let out = cli.run(&["registry-config"], None);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning") && err.contains("cannot read") && err.contains(&std::fs::canonicalize(cli.data()).unwrap().display().to_string()), "{err}");
+    assert!(err.contains("BERTH_PUBLIC_URL is unset") && String::from_utf8_lossy(&out.stdout).contains("realm: http://127.0.0.1:8080/token"), "{err}");
+    // a folder anybody may enter, as /etc/docker/registry: no warning, and a 0644 bundle
+    let etc = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(etc.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bundle = etc.path().join("berth-bundle.pem");
+    let out = cli.run(&["--public-url", "http://10.0.0.5:8080", "registry-config", "--bundle", bundle.to_str().unwrap()], None);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no warning");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("realm: http://10.0.0.5:8080/token"));
+    assert_eq!(std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o644);
+    assert!(std::fs::read_to_string(&bundle).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    // a bundle path that cannot be written: a clear error
+    cli.fails(&["registry-config", "--bundle", "/nonexistent/bundle.pem"], None, "/nonexistent/bundle.pem");
+}
+
+#[test]
+fn subcommand_help_lists_its_own_options_not_the_server_settings() {
+    let cli = Cli::new();
+    let help = cli.ok(&["registry-config", "--help"], None);
+    assert!(help.contains("--bundle") && help.contains("--realm") && help.contains("--service"), "{help}");
+    for server_flag in ["--throttle-base-seconds", "--bind", "--session-idle-minutes", "--workers"] {
+        assert!(!help.contains(server_flag), "{server_flag} in registry-config --help:\n{help}");
+    }
+    let own: [(&[&str], &[&str]); 10] = [
+        (&["user", "add"], &["--email", "--plan", "--operator", "--password-stdin"]),
+        (&["user", "list"], &[]),
+        (&["user", "plan"], &[]),
+        (&["user", "operator"], &[]),
+        (&["user", "set-password"], &["--password-stdin"]),
+        (&["user", "reset-2fa"], &[]),
+        (&["user", "disable"], &[]),
+        (&["user", "enable"], &[]),
+        (&["user", "revoke-tokens"], &[]),
+        (&["backup"], &[]),
+    ];
+    for (command, options) in own {
+        let help = cli.ok(&[command, &["--help"]].concat(), None);
+        for option in options {
+            assert!(help.contains(option), "{option} missing from {command:?} --help:\n{help}");
+        }
+        assert!(!help.contains("--throttle-base-seconds") && !help.contains("--public-url"), "{command:?} --help lists server settings:\n{help}");
+    }
+    // the top level still lists them all
+    assert!(cli.ok(&["--help"], None).contains("--throttle-base-seconds"));
 }
 
 #[test]

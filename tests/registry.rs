@@ -131,6 +131,9 @@ struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// `child` is `runuser`, whose own child is the registry: it is stopped with SIGTERM,
+    /// which runuser passes on (a SIGKILL would leave the registry running).
+    runuser: bool,
 }
 
 /// The registry's `auth:` block as Berth's own command prints it: the built binary runs
@@ -144,8 +147,9 @@ async fn auth_block_from_berth(app: &TestApp) -> String {
     let lines: Vec<&str> = out.stdout.lines().collect();
     let start = lines.iter().position(|l| *l == "auth:").unwrap_or_else(|| panic!("no `auth:` line\n{}", out.describe()));
     let block = lines[start..].join("\n") + "\n";
-    // The bundle lands at `<data>/registry-bundle.pem`: the path the README shows
-    // (`rootcertbundle: /path/to/data/registry-bundle.pem`).
+    // The bundle lands at the default `<data>/registry-bundle.pem`: these registries run as
+    // the test's own user, who may read Berth's 0700 folder. The README's set-up, with
+    // Debian's registry running as its own user, is the last test of this file.
     let bundle = std::fs::canonicalize(app.settings.data_dir.join("registry-bundle.pem")).expect("registry-config wrote the bundle");
     for expected in [
         "  token:".to_string(),
@@ -186,7 +190,7 @@ impl Registry {
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let program = find_program("docker-registry").expect("docker-registry (Debian package docker-registry)");
         let child = Command::new(program).arg("serve").arg(&config_path).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("docker-registry starts");
-        let mut registry = Registry { child, port, dir };
+        let mut registry = Registry { child, port, dir, runuser: false };
         registry.wait_ready(&config).await;
         registry
     }
@@ -225,6 +229,20 @@ impl Registry {
 
     /// Stops the process (this child's own pid) and keeps its folder, e.g. for a restart.
     fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // exited and reaped: its pid may belong to another process by now
+        }
+        if self.runuser {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -236,9 +254,8 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        // SIGKILL to this child's own pid, nothing else
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // signals go to this child's own pid, nothing else
+        self.stop();
     }
 }
 
@@ -1198,5 +1215,217 @@ async fn a_registry_restarted_mid_pull_is_survived_by_the_clients_retry_with_a_f
     assert!(after.iter().any(|t| !before.contains(t)), "the retry came with a fresh token from Berth");
     for token in after.iter().filter(|t| !before.contains(t)) {
         assert_eq!(jwt_kid(token), jwt_kid(&before[0]), "signed by Berth's key");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The README's set-up, on Debian's packaged registry
+
+/// The README's "Use Berth with your registry" section, from its heading to the next.
+fn readme_registry_section() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("\n## Use Berth with your registry\n").expect("the README has a section \"Use Berth with your registry\"");
+    let rest = &readme[start + 1..];
+    let end = rest[3..].find("\n## ").map(|i| i + 3).unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+/// The arguments the README's `sh` blocks give `registry-config` (after the word
+/// `registry-config`, comments dropped): the command an operator copies.
+fn readme_registry_config_args(section: &str) -> Vec<String> {
+    let mut in_sh = false;
+    let mut found = Vec::new();
+    for line in section.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let command = line.split(" #").next().unwrap().trim();
+        let words: Vec<&str> = command.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "registry-config") {
+            found.push(words[i + 1..].iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        }
+    }
+    assert_eq!(found.len(), 1, "one `registry-config` command in the README's sh blocks: {found:?}");
+    found.remove(0)
+}
+
+/// Sets `path` (nested keys, e.g. `["http", "addr"]`) to `value` in a block-style YAML
+/// text, changing that one line only (comments and the rest stay as shipped).
+fn yaml_set(yaml: &str, path: &[&str], value: &str) -> String {
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut hits = 0;
+    let lines: Vec<String> = yaml
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                return line.to_string();
+            }
+            let indent = line.len() - trimmed.len();
+            let key = trimmed.split(':').next().unwrap().trim().to_string();
+            stack.retain(|(i, _)| *i < indent);
+            stack.push((indent, key.clone()));
+            if stack.iter().map(|(_, k)| k.as_str()).eq(path.iter().copied()) {
+                hits += 1;
+                return format!("{}{key}: {value}", &line[..indent]);
+            }
+            line.to_string()
+        })
+        .collect();
+    assert_eq!(hits, 1, "{path:?} occurs once in\n{yaml}");
+    lines.join("\n") + "\n"
+}
+
+/// Replaces the top-level `key:` block (its line and every indented or blank line after
+/// it) with `block`.
+fn yaml_replace_block(yaml: &str, key: &str, block: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let start = lines.iter().position(|l| l.trim_end() == format!("{key}:")).unwrap_or_else(|| panic!("no top-level `{key}:` in\n{yaml}"));
+    let end = (start + 1..lines.len()).find(|&i| !(lines[i].trim().is_empty() || lines[i].starts_with(' '))).unwrap_or(lines.len());
+    let mut out: Vec<&str> = lines[..start].to_vec();
+    out.extend(block.lines());
+    out.extend(&lines[end..]);
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn yaml_edits_change_one_value_and_replace_one_block() {
+    let packaged = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/x\nhttp:\n  addr: :5000\n  headers:\n    X: [y]\nauth:\n  htpasswd:\n    realm: basic-realm\n\nhealth:\n  storagedriver:\n    enabled: true\n";
+    let edited = yaml_set(packaged, &["http", "addr"], "127.0.0.1:1234");
+    assert!(edited.contains("http:\n  addr: 127.0.0.1:1234\n  headers:\n"), "{edited}");
+    let edited = yaml_set(&edited, &["storage", "filesystem", "rootdirectory"], "/tmp/s");
+    assert!(edited.contains("    rootdirectory: /tmp/s\n"), "{edited}");
+    let edited = yaml_replace_block(&edited, "auth", "auth:\n  token:\n    realm: r\n");
+    assert!(!edited.contains("htpasswd") && edited.contains("auth:\n  token:\n    realm: r\nhealth:\n"), "{edited}");
+}
+
+/// The uid and gid of a system user, from /etc/passwd.
+fn system_user(name: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd.lines().find(|l| l.split(':').next() == Some(name));
+    let fields: Vec<&str> = line.unwrap_or_else(|| panic!("no user `{name}` (the Debian package docker-registry creates it)")).split(':').collect();
+    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
+}
+
+/// A folder anybody may enter and read (a temp folder is 0700).
+fn world_readable_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// `runuser -u docker-registry -- docker-registry serve CONFIG`, as the packaged systemd unit
+/// runs it (`User=docker-registry`).
+async fn serve_as_packaged(config: &str, dir: tempfile::TempDir, port: u16) -> Registry {
+    let runuser = find_program("runuser").expect("`runuser` not found: install the Debian package util-linux");
+    let program = find_program("docker-registry").expect("docker-registry (Debian package docker-registry)");
+    let config_path = dir.path().join("config.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+    let child = Command::new(runuser)
+        .args(["-u", "docker-registry", "--"])
+        .arg(program)
+        .arg("serve")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("runuser starts");
+    let mut registry = Registry { child, port, dir, runuser: true };
+    registry.wait_ready(config).await;
+    registry
+}
+
+/// Runs the built `berth` with the environment the README has the operator set.
+async fn berth_command(args: &[String], envs: &[(String, String)], stdin: Option<&str>) -> Out {
+    run(env!("CARGO_BIN_EXE_berth"), args, envs, stdin).await
+}
+
+#[actix_web::test]
+async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_own_user() {
+    use std::os::unix::fs::PermissionsExt;
+    require_programs();
+    let packaged = std::fs::read_to_string("/etc/docker/registry/config.yml").expect("/etc/docker/registry/config.yml (the Debian package docker-registry ships it)");
+    let (uid, gid) = system_user("docker-registry");
+    let section = readme_registry_section();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (berth_port, registry_port) = (free_port(), free_port());
+
+    // /etc/docker/registry, and the registry's storage folder, owned by its user
+    let etc = world_readable_tempdir();
+    let storage = etc.path().join("storage");
+    std::fs::create_dir(&storage).unwrap();
+    std::os::unix::fs::chown(&storage, Some(uid), Some(gid)).unwrap();
+
+    // Berth's settings, as the README has the operator export them
+    let dir = helpers::audit::tempdir();
+    let data = dir.path().join("data");
+    let public_url = format!("http://127.0.0.1:{berth_port}");
+    let registry_host = format!("127.0.0.1:{registry_port}");
+    let envs: Vec<(String, String)> =
+        vec![("BERTH_DATA".into(), data.display().to_string()), ("BERTH_PUBLIC_URL".into(), public_url.clone()), ("BERTH_REGISTRY_HOST".into(), registry_host.clone())];
+
+    // the first user, then the registry's auth block and bundle
+    helpers::audit::secret(PASSWORD);
+    let add = strings(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"]);
+    berth_command(&add, &envs, Some(&format!("{PASSWORD}\n"))).await.assert_ok("berth user add");
+    let mut args = strings(&["registry-config"]);
+    args.extend(readme_registry_config_args(&section).iter().map(|a| a.replace("/etc/docker/registry", &etc.path().display().to_string())));
+    let out = berth_command(&args, &envs, None).await;
+    out.assert_ok("berth registry-config, as the README writes it");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let start = lines.iter().position(|l| *l == "auth:").unwrap_or_else(|| panic!("no `auth:` line\n{}", out.describe()));
+    assert!(lines[..start].iter().any(|l| l.starts_with('#') && l.to_lowercase().contains("replace")), "the block says it replaces the packaged one\n{}", out.describe());
+    let auth = lines[start..].join("\n") + "\n";
+    let bundle = lines[start..].iter().find_map(|l| l.trim().strip_prefix("rootcertbundle: ")).expect("a rootcertbundle line");
+    assert_eq!(std::fs::metadata(bundle).unwrap().permissions().mode() & 0o777, 0o644, "{bundle} is readable by the registry's user");
+
+    // the packaged config: its listen address and storage moved, its auth block replaced
+    let config = yaml_set(&packaged, &["http", "addr"], &format!("127.0.0.1:{registry_port}"));
+    let config = yaml_set(&config, &["storage", "filesystem", "rootdirectory"], &storage.display().to_string());
+    let config = yaml_replace_block(&config, "auth", &auth);
+    let registry = serve_as_packaged(&config, etc, registry_port).await;
+
+    // Berth itself, on the same data folder and settings
+    let mut settings = berth::config::Settings::with_data_dir(&data);
+    settings.bind = format!("127.0.0.1:{berth_port}");
+    settings.public_url = Some(public_url.clone());
+    settings.registry_host = registry_host.clone();
+    settings.workers = 2;
+    let app = spawn_on(dir, settings, berth::clock::ManualClock::starting_now()).await;
+    assert_eq!(app.url, public_url);
+
+    // alice signs in, makes a token and runs the `docker login` line the page shows
+    let b = app.browser();
+    assert_eq!(b.login("alice", PASSWORD).await.status(), reqwest::StatusCode::SEE_OTHER, "alice signs in");
+    let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "laptop"), ("scope", "repo:admin"), ("expiration", "none"), ("expires_on", "")]).await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let page = res.text().await.unwrap();
+    helpers::audit::tokens_in(&page);
+    let token = regex::Regex::new(r#"<code id="token">(berth_pat_[0-9A-Za-z]{38})</code>"#).unwrap().captures(&page).expect("the token is on the page")[1].to_string();
+    let usage = regex::Regex::new(r"<code>docker login -u alice (\S+)</code>").unwrap().captures(&page).expect("the page shows `docker login`")[1].to_string();
+    assert_eq!(usage, registry.host(), "the token page names the registry users log in to");
+
+    let clients = Clients::new();
+    let out = clients.docker_login(&registry, "alice", &token).await;
+    out.assert_ok("docker login with a PAT (no Docker engine runs here)");
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+
+    let layout = clients.dir.path().join("image");
+    let built = build_image(&layout, "hello from the README\n");
+    clients.push(&layout, &registry, "alice/hello:1", &format!("alice:{token}")).await.assert_ok("skopeo copy of a tiny OCI image");
+    let out = clients.inspect_digest(&registry, "alice/hello:1", Some(&format!("alice:{token}"))).await;
+    out.assert_ok("the pushed image is there");
+    assert_eq!(out.stdout.trim(), built, "{}", out.describe());
+
+    // the settings the steps above needed are the ones the README tells the operator to set
+    for var in ["BERTH_DATA", "BERTH_PUBLIC_URL", "BERTH_REGISTRY_HOST"] {
+        assert!(section.contains(var), "the README's registry section says to set {var}");
     }
 }

@@ -92,6 +92,27 @@ pub fn bundle(data_dir: &Path) -> Result<String, String> {
     Ok(out)
 }
 
+/// Writes the bundle for the registry, mode 0644 whatever the umask: it holds certificates
+/// only, and the registry runs as its own user (Debian: `docker-registry`), which must read it.
+pub fn write_bundle(path: &Path, pem: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = |e: std::io::Error| format!("writing the bundle {}: {e}", path.display());
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(path).map_err(shown)?;
+    f.write_all(pem.as_bytes()).and_then(|_| f.sync_all()).map_err(shown)?;
+    // `mode` above applies to a new file only, and through the umask
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(shown)
+}
+
+/// The first folder on the way to `path` that other users may not enter (no `o+x`), if any:
+/// a file below it is unreadable to the registry's user whatever the file's own mode.
+pub fn folder_closed_to_others(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let absolute = fs::canonicalize(path).ok()?;
+    let mut folders: Vec<&Path> = absolute.ancestors().skip(1).collect();
+    folders.reverse();
+    folders.into_iter().find(|dir| fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 == 0)).map(Path::to_path_buf)
+}
+
 /// Retires the current key: its certificate stays in the bundle (named by `stamp`), its
 /// private key is deleted, and a new key and certificate are created. Berth signs with the
 /// new key after a restart; the registry must be given the new bundle first.
@@ -130,6 +151,31 @@ mod tests {
         assert_eq!(b.matches("BEGIN CERTIFICATE").count(), 2);
         assert!(b.starts_with(&SigningKey::load_or_create(dir.path()).unwrap().cert_pem));
         assert!(b.contains(&first.cert_pem));
+    }
+
+    #[test]
+    fn the_bundle_is_written_readable_by_all_and_a_closed_folder_on_its_way_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        let closed = open.join("closed");
+        fs::create_dir_all(&closed).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o711)).unwrap();
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o750)).unwrap();
+        let readable = open.join("bundle.pem");
+        fs::write(&readable, "old").unwrap();
+        fs::set_permissions(&readable, fs::Permissions::from_mode(0o600)).unwrap();
+        write_bundle(&readable, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        assert_eq!(fs::read_to_string(&readable).unwrap(), "-----BEGIN CERTIFICATE-----\n");
+        assert_eq!(fs::metadata(&readable).unwrap().permissions().mode() & 0o777, 0o644, "an existing file is made readable too");
+        assert_eq!(folder_closed_to_others(&readable), None, "every folder on the way has o+x");
+        let hidden = closed.join("bundle.pem");
+        write_bundle(&hidden, "x").unwrap();
+        assert_eq!(fs::metadata(&hidden).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(folder_closed_to_others(&hidden), Some(fs::canonicalize(&closed).unwrap()));
+        let err = write_bundle(&dir.path().join("missing/bundle.pem"), "x").unwrap_err();
+        assert!(err.contains("missing/bundle.pem"), "{err}");
     }
 
     #[test]
