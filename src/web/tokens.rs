@@ -168,15 +168,23 @@ struct CreatedPage {
     registry_host: String,
 }
 
-fn parse_expiry(form: &CreateForm) -> Result<Expiry, &'static str> {
-    match form.expiration.as_str() {
-        "none" => Ok(Expiry::Never),
+/// The expiry instant the form asks for, or the field to blame and why. A date is used only
+/// with "Custom date": one sent beside another choice is a conflict to resolve, never
+/// silently dropped.
+fn form_expiry(form: &CreateForm, now: i64) -> Result<Option<i64>, (&'static str, &'static str)> {
+    let date = form.expires_on.as_deref().unwrap_or("").trim();
+    let choice = match form.expiration.as_str() {
         "custom" => {
-            let date = form.expires_on.as_deref().unwrap_or("").trim();
-            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map(Expiry::Until).map_err(|_| "Enter the date as YYYY-MM-DD.")
+            let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| ("expires_on", "Enter the date as YYYY-MM-DD, for example 2027-01-15."))?;
+            return Expiry::Until(day).at(now).map_err(|why| ("expires_on", why));
         }
-        days => days.parse::<i64>().map(Expiry::Days).map_err(|_| "Choose one of the listed expirations."),
+        "none" => Expiry::Never,
+        days => Expiry::Days(days.parse::<i64>().map_err(|_| ("expiration", "Choose one of the listed expirations."))?),
+    };
+    if !date.is_empty() {
+        return Err(("expires_on", "A date is set, but Expiration is not \u{201c}Custom date\u{201d}. Choose \u{201c}Custom date\u{201d} to use the date, or clear it."));
     }
+    choice.at(now).map_err(|why| ("expiration", why))
 }
 
 #[derive(Template)]
@@ -204,7 +212,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
     if scope.is_none() {
         errors.add("scope", "Choose one of the listed access permissions.");
     }
-    let expires_at = parse_expiry(&form).and_then(|e| e.at(now)).map_err(|e| errors.add("expiration", e)).ok();
+    let expires_at = form_expiry(&form, now).map_err(|(field, why)| errors.add(field, why)).ok();
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let (true, Some(description), Some(scope), Some(expires_at)) = (errors.is_empty(), description, scope, expires_at) {
         let (uid, client, key) = (who.user.id, info.client.clone(), form.once.clone());

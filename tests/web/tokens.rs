@@ -270,7 +270,11 @@ async fn bad_token_forms_get_clear_messages_and_write_nothing() {
     let yesterday = (today - chrono::Days::new(1)).to_string();
     let too_far = (today + chrono::Days::new(366)).to_string();
     let long = "x".repeat(101);
-    let cases: [(&str, &str, &str, &str, &str); 9] = [
+    let tomorrow = (today + chrono::Days::new(1)).to_string();
+    let cases: [(&str, &str, &str, &str, &str); 11] = [
+        // a date beside another choice is a conflict, never silently dropped
+        ("ok", "repo:read", "none", &tomorrow, "A date is set, but Expiration is not"),
+        ("ok", "repo:read", "30", &tomorrow, "A date is set, but Expiration is not"),
         ("", "repo:read", "none", "", "Add a description"),
         ("   ", "repo:read", "none", "", "Add a description"),
         (&long, "repo:read", "none", "", "at most 100 characters"),
@@ -278,7 +282,7 @@ async fn bad_token_forms_get_clear_messages_and_write_nothing() {
         ("ok", "repo:root", "none", "", "Choose one of the listed access permissions"),
         ("ok", "repo:read", "custom", &yesterday, "has not passed"),
         ("ok", "repo:read", "custom", &too_far, "at most one year ahead"),
-        ("ok", "repo:read", "custom", "31/12/2026", "YYYY-MM-DD"),
+        ("ok", "repo:read", "custom", "31/12/2026", "YYYY-MM-DD, for example 2027-01-15"),
         ("ok", "repo:read", "45", "", "30, 60 or 90 days"),
     ];
     for (description, scope, expiration, on, message) in cases {
@@ -286,6 +290,9 @@ async fn bad_token_forms_get_clear_messages_and_write_nothing() {
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{message}");
         let html = res.text().await.unwrap();
         assert!(html.contains(message), "{message} missing");
+        if !expiration.is_empty() && !on.is_empty() {
+            assert!(html.contains(r#"<p class="field-error" id="expires-on-error">"#), "a date error stands at the date field: {message}");
+        }
     }
     assert_eq!(count_tokens(&app), 0);
     // the last day allowed, and today, work: the end of that day, UTC
