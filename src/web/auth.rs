@@ -15,7 +15,7 @@ use crate::twofactor::{self, SecondFactor};
 use crate::web::extract::{ClientInfo, CsrfForm, safe_next};
 use crate::web::middleware::html;
 use crate::web::pages::{Chrome, FieldErrors};
-use crate::web::session::WebSession;
+use crate::web::session::{PendingSignIn, WebSession};
 use crate::web::redirect;
 
 #[derive(Template)]
@@ -162,10 +162,18 @@ struct SecondStepPage {
     error: Option<String>,
 }
 
+/// Back to the login form: the sign-in in progress (if any) is over.
+fn start_again(session: &WebSession, why: &str) -> Result<HttpResponse, AppError> {
+    session.sign_out();
+    session.flash("info", why)?;
+    Ok(redirect("/login"))
+}
+
+const TOO_LONG: &str = "Your sign-in took too long. Please start again.";
+
 pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, AppError> {
     if session.pending_second_step(app.now()).is_none() {
-        session.flash("info", "Your sign-in took too long. Please start again.")?;
-        return Ok(redirect("/login"));
+        return start_again(&session, TOO_LONG);
     }
     let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: None };
     Ok(html(page.render()?))
@@ -178,9 +186,8 @@ pub struct CodeForm {
 }
 
 pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, AppError> {
-    let Some((uid, next)) = session.pending_second_step(app.now()) else {
-        session.flash("info", "Your sign-in took too long. Please start again.")?;
-        return Ok(redirect("/login"));
+    let Some(PendingSignIn { user_id: uid, next }) = session.pending_second_step(app.now()) else {
+        return start_again(&session, TOO_LONG);
     };
     let key = AccountKey::User(uid);
     // Wrong codes count per account, across sessions: after the threshold even the right
