@@ -9,6 +9,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::AppError;
+use crate::accounts::User;
 use crate::activity::Client;
 use crate::clock::Timestamp;
 use crate::sessions::store::{KEY_IP, KEY_PUBLIC_ID, KEY_USER, KEY_USER_AGENT};
@@ -19,6 +20,7 @@ pub use crate::web::browser::Flash;
 /// The signed-in session's random secret its forms' CSRF tokens are derived from.
 const KEY_CSRF: &str = "csrf";
 const KEY_PENDING_USER: &str = "pending_uid";
+const KEY_PENDING_STAMP: &str = "pending_stamp";
 const KEY_PENDING_AT: &str = "pending_at";
 const KEY_PENDING_NEXT: &str = "pending_next";
 const KEY_ENROL_AT: &str = "enrol_at";
@@ -50,6 +52,9 @@ fn insert<T: Serialize>(s: &Session, key: &str, value: T) -> Result<(), AppError
 /// A sign-in whose password step passed and whose second factor is due.
 pub struct PendingSignIn {
     pub user_id: i32,
+    /// The user's security stamp when the password was checked: a change since (password,
+    /// 2FA, disabling) ends this sign-in.
+    pub stamp: String,
     pub next: String,
 }
 
@@ -112,10 +117,11 @@ impl WebSession {
 
     /// The password was right and a second factor is due: the session grants nothing yet.
     /// Only the password step calls this (it is the first server-side row of a sign-in).
-    pub fn begin_second_step(&self, user_id: i32, now: Timestamp, next: &str) -> Result<(), AppError> {
+    pub fn begin_second_step(&self, user: &User, now: Timestamp, next: &str) -> Result<(), AppError> {
         self.session.clear();
         self.session.renew();
-        insert(&self.session, KEY_PENDING_USER, user_id)?;
+        insert(&self.session, KEY_PENDING_USER, user.id)?;
+        insert(&self.session, KEY_PENDING_STAMP, &user.security_stamp)?;
         insert(&self.session, KEY_PENDING_AT, now)?;
         insert(&self.session, KEY_PENDING_NEXT, next)?;
         Ok(())
@@ -124,12 +130,13 @@ impl WebSession {
     /// The sign-in waiting for its second step, if that state is younger than 5 minutes.
     pub fn pending_second_step(&self, now: Timestamp) -> Option<PendingSignIn> {
         let user_id: i32 = self.session.get(KEY_PENDING_USER).ok().flatten()?;
+        let stamp: String = self.session.get(KEY_PENDING_STAMP).ok().flatten()?;
         let at: Timestamp = self.session.get(KEY_PENDING_AT).ok().flatten()?;
         if now - at > PENDING_2FA_SECONDS || now < at {
             return None;
         }
         let next = self.session.get(KEY_PENDING_NEXT).ok().flatten().unwrap_or_else(|| "/".to_string());
-        Some(PendingSignIn { user_id, next })
+        Some(PendingSignIn { user_id, stamp, next })
     }
 
     /// After a password change: new id, same user; every other session is already gone.
