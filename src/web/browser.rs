@@ -248,6 +248,44 @@ mod tests {
         }
     }
 
+    fn browser(presented: Option<(&str, Timestamp)>, flash_in: Option<Flash>, now: Timestamp) -> Browser {
+        Browser {
+            cookies: web::Data::new(cookies()),
+            now,
+            presented: presented.map(|(id, at)| (id.to_string(), at)),
+            flash_in,
+            pre_session_out: RefCell::new(None),
+            flash_out: RefCell::new(FlashOut::Untouched),
+        }
+    }
+
+    #[test]
+    fn a_pre_session_id_is_made_once_kept_and_sent_again_only_in_its_second_hour() {
+        let none = browser(None, None, 10_000);
+        let made = none.pre_session_id();
+        assert_eq!(none.pre_session_id(), made, "one id per request");
+        assert!(none.presented_pre_session_id().is_none(), "checking never sees a made-up id");
+        assert_eq!(none.pre_session_out.borrow().as_deref(), Some(made.as_str()), "a new id is sent");
+        let young = browser(Some(("kept", 10_000 - PRE_SESSION_SECONDS / 2)), None, 10_000);
+        assert_eq!(young.pre_session_id(), "kept");
+        assert!(young.pre_session_out.borrow().is_none(), "a young cookie is not sent again");
+        let old = browser(Some(("kept", 10_000 - PRE_SESSION_SECONDS / 2 - 1)), None, 10_000);
+        assert_eq!(old.pre_session_id(), "kept");
+        assert_eq!(old.pre_session_out.borrow().as_deref(), Some("kept"), "the same id, with a fresh time");
+    }
+
+    #[test]
+    fn a_flash_is_taken_once_and_one_set_now_is_for_the_next_page() {
+        let f = Flash { kind: "info".into(), text: "hello".into() };
+        let b = browser(None, Some(f.clone()), 0);
+        assert_eq!(b.take_flash(), Some(f));
+        assert_eq!(b.take_flash(), None);
+        assert!(matches!(*b.flash_out.borrow(), FlashOut::Clear));
+        b.set_flash("success", &"x".repeat(2 * FLASH_MAX_CHARS));
+        assert_eq!(b.take_flash(), None);
+        assert!(matches!(&*b.flash_out.borrow(), FlashOut::Set(f) if f.text.chars().count() == FLASH_MAX_CHARS));
+    }
+
     #[test]
     fn csrf_tokens_differ_per_binding_and_kind() {
         let c = cookies();
