@@ -95,13 +95,7 @@ async fn client_loop(client: reqwest::Client, base: Arc<String>, login: String, 
 
         // 2. POST /login with the cookie and token: one full argon2id verification.
         let form = format!("csrf={}&login={}&password={}", form_encode(&token), form_encode(&login), form_encode(&password));
-        let res = client
-            .post(&login_url)
-            .header(COOKIE, cookie)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await;
+        let res = client.post(&login_url).header(COOKIE, cookie).header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(form).send().await;
         match res {
             Ok(res) => {
                 let status = res.status().as_u16();
@@ -154,12 +148,7 @@ async fn main() -> ExitCode {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     for i in 0..clients {
-        let client = reqwest::Client::builder()
-            .redirect(Policy::none())
-            .pool_max_idle_per_host(1)
-            .timeout(Duration::from_secs(120))
-            .build()
-            .expect("an HTTP client");
+        let client = reqwest::Client::builder().redirect(Policy::none()).pool_max_idle_per_host(1).timeout(Duration::from_secs(120)).build().expect("an HTTP client");
         let login = format!("{prefix}{}", (i % count) + 1);
         handles.push(tokio::spawn(client_loop(client, base.clone(), login, password.clone(), token_re.clone(), deadline)));
     }

@@ -15,21 +15,59 @@
 #   `tokens` bench (authenticate on 1k vs 1M tokens).
 #
 # Usage (from anywhere, as root: it installs wrk, docker-registry and apache2-utils from
-# Debian when they are missing):   scripts/bench.sh
+# Debian when they are missing):
+#   scripts/bench.sh                              every workload above, this tree's build
+#   scripts/bench.sh --baseline REV [W1 W2 W3 W4] a baseline in the same run: builds REV
+#       (any git revision) in a git worktree under target/ (removed afterwards), runs the
+#       named workloads (default W1) for REV's binary and this tree's in alternating pairs
+#       (PAIRS=3; the order flips every pair), each binary on its own server and dataset,
+#       and reports both ratios (the median pair of each) and their change. W1 is
+#       /token vs /healthz, W2 password vs W1, W3 W1's p99 during a login flood vs alone,
+#       W4 W1 on the large dataset vs the small one. Table: $OUT/baseline.md.
 # Knobs: SECONDS_PER_RUN=15 W5_RUN_SECONDS=65 CONNECTIONS=64 THREADS=2 LARGE_USERS=100000 LARGE_TOKENS_PER_USER=10
+#        WARM_SECONDS=3 PAIRS=3 (--baseline only)
 #        SKIP_BUILD=1 SKIP_CRITERION=1 PROFILE=1 (perf record of W1 into $OUT/w1.perf.txt)
+#        BUILD_PROFILE=release (dev: an unoptimised build, only to try the script out quickly)
 #        OUT=target/bench (where the table, the logs and the profile land)
+#   e.g. a quick try of the baseline mode (figures meaningless):
+#        BUILD_PROFILE=dev SECONDS_PER_RUN=2 WARM_SECONDS=1 PAIRS=2 scripts/bench.sh --baseline HEAD W1
 # Exit status: 0 when the run was valid (every answer as expected); the table says which
 # targets were met. 2 when a run was invalid (an unexpected status, a tool failed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export LC_ALL=C
 
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+BASELINE=""
+WANTED=()
+while (($#)); do
+  case $1 in
+    --baseline) BASELINE=${2:-}; [[ -n $BASELINE ]] || { usage >&2; exit 2; }; shift 2 ;;
+    --baseline=*) BASELINE=${1#--baseline=}; shift ;;
+    W1 | W2 | W3 | W4) WANTED+=("$1"); shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) printf 'bench.sh: unknown argument %s (with --baseline: W1 W2 W3 W4)\n\n' "$1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if ((${#WANTED[@]})) && [[ -z $BASELINE ]]; then
+  printf 'bench.sh: workload names go with --baseline REV\n' >&2
+  exit 2
+fi
+((${#WANTED[@]})) || WANTED=(W1)
+
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-15}
 # W5 runs past a minute, so that the once-a-minute rule for last use is exercised
 W5_RUN_SECONDS=${W5_RUN_SECONDS:-65}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+WARM_SECONDS=${WARM_SECONDS:-3}
+PAIRS=${PAIRS:-3}
+BUILD_PROFILE=${BUILD_PROFILE:-release}
+case $BUILD_PROFILE in
+  release) BUILD_FLAGS=(--release) BUILD_DIR=release ;;
+  dev) BUILD_FLAGS=() BUILD_DIR=debug ;;
+  *) printf 'bench.sh: BUILD_PROFILE is release or dev\n' >&2; exit 2 ;;
+esac
 LARGE_USERS=${LARGE_USERS:-100000}
 LARGE_TOKENS_PER_USER=${LARGE_TOKENS_PER_USER:-10}
 OUT=${OUT:-target/bench}
@@ -41,10 +79,12 @@ die() { printf 'bench.sh: %s\n' "$*" >&2; exit 2; }
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
-command -v docker-registry >/dev/null || need+=(docker-registry)
-command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v curl >/dev/null || need+=(curl)
-command -v jq >/dev/null || need+=(jq)
+if [[ -z $BASELINE ]]; then
+  command -v docker-registry >/dev/null || need+=(docker-registry)
+  command -v htpasswd >/dev/null || need+=(apache2-utils)
+  command -v jq >/dev/null || need+=(jq)
+fi
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update
@@ -52,21 +92,23 @@ if ((${#need[@]})); then
 fi
 
 if [[ -z ${SKIP_BUILD:-} ]]; then
-  log "cargo build --release --bins --examples"
-  cargo build --release --locked --bins --examples
+  log "cargo build ${BUILD_FLAGS[*]} --bins --examples"
+  cargo build "${BUILD_FLAGS[@]}" --locked --bins --examples
 fi
-BERTH=$PWD/target/release/berth
-FLOOD=$PWD/target/release/examples/login_flood
+BERTH=$PWD/target/$BUILD_DIR/berth
+FLOOD=$PWD/target/$BUILD_DIR/examples/login_flood
 [[ -x $BERTH && -x $FLOOD ]] || die "missing $BERTH or $FLOOD"
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d -t berth-bench.XXXXXX)
 PIDS=()
+BASE_TREE=""
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
+  if [[ -n $BASE_TREE ]]; then git worktree remove --force "$BASE_TREE" 2>/dev/null || rm -rf "$BASE_TREE"; git worktree prune; fi
 }
 trap cleanup EXIT
 
@@ -93,20 +135,121 @@ wrk_run() {
   P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   log "$name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms"
 }
-warm() { wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "$@" >/dev/null; }
+warm() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARM_SECONDS}s" "$@" >/dev/null; }
 
 # ---- Berth -------------------------------------------------------------------------
 BERTH_PID=""
-start_berth() { # DATA LOGFILE
+start_berth() { # DATA LOGFILE [BINARY]
   BERTH_PORT=$(free_port)
   BERTH_URL=http://127.0.0.1:$BERTH_PORT
   BERTH_DATA=$1 BERTH_BIND=127.0.0.1:$BERTH_PORT BERTH_REGISTRY_SERVICE=$SERVICE RUST_LOG=info,berth::tokens=debug \
-    "$BERTH" >"$2" 2>&1 &
+    "${3:-$BERTH}" >"$2" 2>&1 &
   BERTH_PID=$!
   PIDS+=("$BERTH_PID")
   wait_http "$BERTH_URL/healthz"
 }
 stop_berth() { kill "$BERTH_PID"; wait "$BERTH_PID" 2>/dev/null || true; }
+
+# ---- --baseline REV: two binaries, the same workloads, alternating pairs ------------
+if [[ -n $BASELINE ]]; then
+  BASE_REV=$(git rev-parse --verify --quiet "$BASELINE^{commit}") || die "--baseline $BASELINE: not a git revision"
+  BASE_LABEL="$BASELINE ($(git rev-parse --short "$BASE_REV"))"
+  HEAD_LABEL="this tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations templates static 2>/dev/null || echo ', with changes'))"
+  # this tree's binary first: building REV in the shared target folder (the dependencies
+  # are built once for both) replaces target/$BUILD_DIR/berth, which is put back after
+  cp -p "$BERTH" "$WORK/berth-head"
+  BASE_TREE=$PWD/target/bench-baseline-$$
+  log "building $BASE_LABEL in $BASE_TREE"
+  git worktree add --detach --quiet "$BASE_TREE" "$BASE_REV"
+  (cd "$BASE_TREE" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build "${BUILD_FLAGS[@]}" --locked --bin berth) || die "building $BASE_LABEL failed"
+  cp -p "$BERTH" "$WORK/berth-base"
+  cp -p "$WORK/berth-head" "$BERTH"
+  declare -A BIN=([base]=$WORK/berth-base [head]=$WORK/berth-head) LABEL=([base]=$BASE_LABEL [head]=$HEAD_LABEL)
+  declare -A SMALL_URL LARGE_URL PAT_USER PAT LARGE_PAT_USER LARGE_PAT RATIO
+  wants() { [[ " ${WANTED[*]} " == *" $1 "* ]]; }
+  for who in base head; do
+    log "$who: seeding 1,000 users with 1 token each, and starting its server"
+    BERTH_DATA=$WORK/$who-small "${BIN[$who]}" dev seed --prefix bench --users 1000 --tokens-per-user 1 --plan team --password "$PASSWORD" --tokens-out "$WORK/$who-small.tokens" >"$OUT/baseline-seed-$who-small.txt"
+    read -r PAT_USER[$who] PAT[$who] < <(head -1 "$WORK/$who-small.tokens")
+    start_berth "$WORK/$who-small" "$OUT/baseline-berth-$who-small.log" "${BIN[$who]}"
+    SMALL_URL[$who]=$BERTH_URL
+    curl -fs -o /dev/null -u "${PAT_USER[$who]}:${PAT[$who]}" "$BERTH_URL/token?service=$SERVICE&scope=repository:${PAT_USER[$who]}/app:pull,push" || die "$who: the PAT is refused"
+    if wants W4; then
+      log "$who: seeding $LARGE_USERS users with $LARGE_TOKENS_PER_USER tokens each (W4)"
+      BERTH_DATA=$WORK/$who-large "${BIN[$who]}" dev seed --prefix big --users "$LARGE_USERS" --tokens-per-user "$LARGE_TOKENS_PER_USER" --plan team --password "$PASSWORD" --tokens-out "$WORK/$who-large.tokens" >"$OUT/baseline-seed-$who-large.txt"
+      read -r LARGE_PAT_USER[$who] LARGE_PAT[$who] < <(sed -n "$(($(wc -l <"$WORK/$who-large.tokens") / 2))p" "$WORK/$who-large.tokens")
+      start_berth "$WORK/$who-large" "$OUT/baseline-berth-$who-large.log" "${BIN[$who]}"
+      LARGE_URL[$who]=$BERTH_URL
+    fi
+  done
+  token_path() { echo "/token?service=$SERVICE&scope=repository:$1/app:pull,push"; }
+  # measure WORKLOAD WHO PAIR: RATIO[WORKLOAD-WHO-PAIR], from runs made right here
+  measure() {
+    local w=$1 who=$2 pair=$3 url=${SMALL_URL[$2]} k=$2-$3
+    local pat_auth="Authorization: Basic $(basic "${PAT_USER[$2]}" "${PAT[$2]}")" path
+    path=$(token_path "${PAT_USER[$2]}")
+    case $w in
+      W1)
+        wrk_run "cmp-healthz-$k" "$url/healthz"
+        wrk_run "cmp-W1-$k" "$url$path" -H "$pat_auth"
+        RATIO[W1-$k]=$(python3 -c "print('%.2f' % (${RPS[cmp-W1-$k]} / ${RPS[cmp-healthz-$k]}))")
+        ;;
+      W2)
+        wrk_run "cmp-W1b-$k" "$url$path" -H "$pat_auth"
+        wrk_run "cmp-W2-$k" "$url$path" -H "Authorization: Basic $(basic "${PAT_USER[$2]}" "$PASSWORD")"
+        RATIO[W2-$k]=$(python3 -c "print('%.2f' % (${RPS[cmp-W2-$k]} / ${RPS[cmp-W1b-$k]}))")
+        ;;
+      W3)
+        wrk_run "cmp-W1c-$k" "$url$path" -H "$pat_auth"
+        "$FLOOD" "$url" 50 "$((SECONDS_PER_RUN + 8))" bench 50 "$PASSWORD" >"$OUT/baseline-login-flood-$k.txt" 2>&1 &
+        local flood=$!
+        PIDS+=("$flood")
+        sleep 4
+        wrk_run "cmp-W3-$k" "$url$path" -H "$pat_auth"
+        wait "$flood" || die "login_flood failed: $(tail -3 "$OUT/baseline-login-flood-$k.txt")"
+        RATIO[W3-$k]=$(python3 -c "print('%.2f' % (${P99[cmp-W3-$k]} / ${P99[cmp-W1c-$k]}))")
+        ;;
+      W4)
+        wrk_run "cmp-W4large-$k" "${LARGE_URL[$2]}$(token_path "${LARGE_PAT_USER[$2]}")" -H "Authorization: Basic $(basic "${LARGE_PAT_USER[$2]}" "${LARGE_PAT[$2]}")"
+        wrk_run "cmp-W4small-$k" "$url$path" -H "$pat_auth"
+        RATIO[W4-$k]=$(python3 -c "print('%.2f' % (${RPS[cmp-W4large-$k]} / ${RPS[cmp-W4small-$k]}))")
+        ;;
+    esac
+  }
+  for who in base head; do
+    warm "${SMALL_URL[$who]}/healthz"
+    warm -H "Authorization: Basic $(basic "${PAT_USER[$who]}" "${PAT[$who]}")" "${SMALL_URL[$who]}$(token_path "${PAT_USER[$who]}")"
+    if wants W4; then warm -H "Authorization: Basic $(basic "${LARGE_PAT_USER[$who]}" "${LARGE_PAT[$who]}")" "${LARGE_URL[$who]}$(token_path "${LARGE_PAT_USER[$who]}")"; fi
+  done
+  for pair in $(seq "$PAIRS"); do
+    # the order flips every pair, so neither binary always runs first (or warmer)
+    if ((pair % 2)); then order=(base head); else order=(head base); fi
+    for w in "${WANTED[@]}"; do
+      for who in "${order[@]}"; do
+        log "pair $pair, $w, $who"
+        measure "$w" "$who" "$pair"
+      done
+      log "pair $pair, $w: ${LABEL[base]} ${RATIO[$w-base-$pair]}, ${LABEL[head]} ${RATIO[$w-head-$pair]}"
+    done
+  done
+  median() { # WORKLOAD WHO -> the median of its pairs' ratios
+    for p in $(seq "$PAIRS"); do echo "${RATIO[$1-$2-$p]}"; done | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : sprintf("%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
+  }
+  pairs_of() { for p in $(seq "$PAIRS"); do printf '%s ' "${RATIO[$1-$2-$p]}"; done | sed 's/ $//'; }
+  declare -A WHAT=([W1]="W1 /token (PAT, push scope) / /healthz" [W2]="W2 /token password / PAT" [W3]="W3 W1 p99 during 50 sign-ins / alone" [W4]="W4 W1 on $((LARGE_USERS * LARGE_TOKENS_PER_USER)) tokens / on 1,000")
+  declare -A TARGET=([W1]=">= 0.50" [W2]=">= 0.50" [W3]="<= 2" [W4]=">= 0.80")
+  {
+    echo "Run: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s; $PAIRS alternating pair(s); $BUILD_PROFILE build"
+    echo
+    echo "| Workload | ${LABEL[base]}: median (pairs) | ${LABEL[head]}: median (pairs) | change | Target |"
+    echo "|---|---|---|---:|---|"
+    for w in "${WANTED[@]}"; do
+      b=$(median "$w" base) h=$(median "$w" head)
+      echo "| ${WHAT[$w]} | $b ($(pairs_of "$w" base)) | $h ($(pairs_of "$w" head)) | $(python3 -c "print('%+.0f %%' % (($h / $b - 1) * 100))") | ${TARGET[$w]} |"
+    done
+  } | tee "$OUT/baseline.md"
+  exit 0
+fi
 
 # ---- datasets ----------------------------------------------------------------------
 log "seeding the small dataset: 1,000 users, 1 token each"

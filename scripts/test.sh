@@ -43,6 +43,10 @@ if (($# > 0)); then
   exec cargo test --locked "$@"
 fi
 
+# Formatting (rustfmt.toml) and lints first: a red line here is cheaper than a test run.
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+
 # The whole suite, then the secrets audit over what it left behind (tests/secrets.rs): every
 # test server logs into, and keeps its data folder under, BERTH_SECRETS_AUDIT_DIR.
 export BERTH_SECRETS_AUDIT_DIR="$PWD/target/secrets-audit"

@@ -135,6 +135,7 @@ enum UserCommand {
 }
 
 pub fn main() -> ExitCode {
+    owner_only_files();
     let cli = Cli::parse();
     let quiet = !matches!(cli.command, None | Some(Command::Serve));
     init_logging(if quiet { "warn" } else { "info" });
@@ -153,6 +154,18 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// What Berth writes holds secrets (the database and the files SQLite keeps beside it,
+/// backups, keys, seeded tokens), so every file this process creates is owner-only unless
+/// it says otherwise, whatever umask the operator's shell or service manager set. Set
+/// once, here, before any command or server thread runs; the modules that create those
+/// files also ask for 0600 themselves, for callers of the library.
+fn owner_only_files() {
+    // SAFETY: umask only sets this process's file creation mask and cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }
 
@@ -226,10 +239,17 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
     let key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let path = bundle.unwrap_or_else(|| settings.data_dir.join("registry-bundle.pem"));
     std::fs::write(&path, crate::registry::keys::bundle(&settings.data_dir)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    // certificates only, and the registry often runs as another user: readable by all
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(|e| format!("{}: {e}", path.display()))?;
     let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
     let realm = realm.unwrap_or_else(|| format!("{}/token", settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind))));
     println!("# Berth signs registry tokens with key {}", key.kid);
-    println!("auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}", service.unwrap_or(settings.registry_service), settings.issuer, path.display());
+    println!(
+        "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}",
+        service.unwrap_or(settings.registry_service),
+        settings.issuer,
+        path.display()
+    );
     Ok(())
 }
 
@@ -261,7 +281,7 @@ fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
     let started = std::time::Instant::now();
     let hash = accounts::password::hash(&SecretString::from(password));
     let mut file = match &tokens_out {
-        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)),
+        Some(p) => Some(std::io::BufWriter::new(owner_only_file(p).map_err(|e| format!("{}: {e}", p.display()))?)),
         None => None,
     };
     let out = file.as_mut().map(|f| f as &mut dyn std::io::Write);
@@ -272,6 +292,14 @@ fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
     }
     println!("seeded {} users and {} tokens in {:.1} s", s.users, s.tokens, started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A file for plaintext tokens: created 0600, or truncated and made 0600 if it exists.
+fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 fn user(settings: Settings, command: UserCommand) -> Result<(), String> {

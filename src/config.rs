@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
@@ -74,6 +75,16 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: number of cores].
     #[arg(long, env = "BERTH_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Seconds a client has to send a request's head, and again its body; past it the
+    /// answer is 408 and the connection is closed.
+    #[arg(long, env = "BERTH_BODY_TIMEOUT_SECONDS", default_value_t = 10, global = true)]
+    pub body_timeout_seconds: u64,
+    /// Connections open at once, all peers together [default: 80 % of the open-file limit].
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one peer address; trusted proxies are exempt.
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS_PER_IP", default_value_t = 1024, global = true)]
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +123,11 @@ pub struct Settings {
     pub default_public: bool,
     pub token_lifetime_seconds: i64,
     pub api_rate_limit: u32,
+    /// How long a request's head, and then its body, may take to arrive.
+    pub body_timeout: Duration,
+    /// None: 80 % of the open-file limit, once it has been raised at start.
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: usize,
 }
 
 impl Settings {
@@ -136,6 +152,9 @@ impl Settings {
             default_public: false,
             token_lifetime_seconds: 300,
             api_rate_limit: 600,
+            body_timeout: Duration::from_secs(10),
+            max_connections: None,
+            max_connections_per_ip: 1024,
         }
     }
 
@@ -154,12 +173,7 @@ impl Settings {
         }
         s.registry_service = a.registry_service.clone();
         s.registry_host = a.registry_host.clone();
-        s.trusted_proxies = a
-            .trusted_proxies
-            .iter()
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| parse_net(p.trim()))
-            .collect::<Result<_, _>>()?;
+        s.trusted_proxies = a.trusted_proxies.iter().filter(|p| !p.trim().is_empty()).map(|p| parse_net(p.trim())).collect::<Result<_, _>>()?;
         s.issuer = a.issuer.clone();
         s.signup_open = a.signup == "open";
         s.secure_cookies = a.secure_cookies;
@@ -184,6 +198,15 @@ impl Settings {
         if let Some(w) = a.workers {
             s.workers = w.max(1);
         }
+        if !(1..=3600).contains(&a.body_timeout_seconds) {
+            return Err("BERTH_BODY_TIMEOUT_SECONDS: use 1 to 3600 seconds".into());
+        }
+        s.body_timeout = Duration::from_secs(a.body_timeout_seconds);
+        if a.max_connections == Some(0) || a.max_connections_per_ip == 0 {
+            return Err("BERTH_MAX_CONNECTIONS and BERTH_MAX_CONNECTIONS_PER_IP: use at least 1".into());
+        }
+        s.max_connections = a.max_connections;
+        s.max_connections_per_ip = a.max_connections_per_ip;
         Ok(s)
     }
 
@@ -194,7 +217,5 @@ impl Settings {
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("BERTH_TRUSTED_PROXIES: {s:?} is neither an address nor a CIDR range"))
+    s.parse::<IpNet>().or_else(|_| s.parse::<IpAddr>().map(IpNet::from)).map_err(|_| format!("BERTH_TRUSTED_PROXIES: {s:?} is neither an address nor a CIDR range"))
 }

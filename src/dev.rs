@@ -106,9 +106,7 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                 made += diesel::insert_into(access_tokens::table).values(rows).execute(conn)?;
             }
             let chunk_ids: Vec<i32> = ids.iter().map(|(id, _)| *id).collect();
-            diesel::update(users::table.filter(users::id.eq_any(chunk_ids)))
-                .set(users::token_count.eq(users::token_count + tokens_per_user as i64))
-                .execute(conn)?;
+            diesel::update(users::table.filter(users::id.eq_any(chunk_ids))).set(users::token_count.eq(users::token_count + tokens_per_user as i64)).execute(conn)?;
             Ok::<_, AppError>(())
         })?;
     }

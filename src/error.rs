@@ -16,6 +16,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("The request is too large.")]
     PayloadTooLarge,
+    /// The body did not arrive within the body deadline.
+    #[error("The request took too long to arrive. Please try again.")]
+    RequestTimeout,
     #[error("Too many failed attempts. Try again in {}.", crate::web::fmt::duration(*retry_after))]
     TooManyRequests { retry_after: u64 },
     /// Not signed in: pages answer with a redirect to the login form.
@@ -49,9 +52,7 @@ impl From<diesel::result::Error> for AppError {
 }
 
 fn is_unavailable(message: &str) -> bool {
-    message.contains("database or disk is full")
-        || message.contains("database is locked")
-        || message.contains("disk I/O error")
+    message.contains("database or disk is full") || message.contains("database is locked") || message.contains("disk I/O error")
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
@@ -81,6 +82,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,7 +106,6 @@ impl ResponseError for AppError {
         if let AppError::TooManyRequests { retry_after } = self {
             res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        res.content_type("text/html; charset=utf-8")
-            .body(crate::web::pages::error_page(self.status_code(), &self.to_string()))
+        res.content_type("text/html; charset=utf-8").body(crate::web::pages::error_page(self.status_code(), &self.to_string()))
     }
 }

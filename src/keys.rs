@@ -107,9 +107,7 @@ impl Keys {
         let mut nonce = [0u8; 24];
         fill_random(&mut nonce);
         let aad = user_id.to_be_bytes();
-        let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: secret, aad: &aad })
-            .expect("XChaCha20-Poly1305 encryption cannot fail for small inputs");
+        let ct = cipher.encrypt(XNonce::from_slice(&nonce), Payload { msg: secret, aad: &aad }).expect("XChaCha20-Poly1305 encryption cannot fail for small inputs");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         out

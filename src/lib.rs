@@ -3,11 +3,12 @@
 //! else lives here so tests can drive the real server and the domain functions directly.
 
 pub mod accounts;
-pub mod api;
 pub mod activity;
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod dev;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod registry;
 pub mod server;
 pub mod sessions;
+pub mod text;
 pub mod throttle;
 pub mod tokens;
 pub mod twofactor;

@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
@@ -11,8 +12,10 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use diesel::sqlite::SqliteConnection;
 
 use crate::AppError;
+use crate::accounts::login::PasswordCheck;
 use crate::accounts::password::HashPool;
 use crate::accounts::password_cache::PasswordCache;
+use crate::accounts::single_flight::SingleFlight;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -37,6 +40,8 @@ pub struct AppState {
     pub hasher: HashPool,
     /// Passwords verified recently, for the registry's `/token` only.
     pub password_cache: PasswordCache,
+    /// Password verifications in flight, shared by identical attempts.
+    pub password_flights: SingleFlight<PasswordCheck>,
     /// The JSON API's request-rate limit.
     pub api_limiter: crate::api::ratelimit::RateLimiter,
     /// Signs registry tokens.
@@ -79,6 +84,10 @@ pub fn origin_of(url: &str) -> String {
     }
 }
 
+/// How long an idle kept-alive connection stays open (actix's default, named because the
+/// connection watch builds on it).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 pub const SESSION_COOKIE: &str = "berth_session";
 pub const SECURE_SESSION_COOKIE: &str = "__Host-berth_session";
 
@@ -101,6 +110,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),
+        password_flights: SingleFlight::default(),
         api_limiter: crate::api::ratelimit::RateLimiter::new(settings.api_rate_limit, clock.clone()),
         registry_key,
         keys,
@@ -112,6 +122,16 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     let cookie_key = Key::from(&state.keys.session_cookie);
     let browser_cookies = web::Data::new(crate::web::browser::BrowserCookies::new(&state.keys, state.secure_cookies, state.clock.clone()));
     let workers = state.settings.workers;
+    // Each connection holds a descriptor until it closes: raise the limit first, cap the
+    // total under it and each peer's share of it, and bound how long a slow peer keeps one.
+    let open_files = crate::connections::raise_open_file_limit();
+    let max_connections = state.settings.max_connections.unwrap_or_else(|| crate::connections::default_max_connections(open_files));
+    let per_ip = state.settings.max_connections_per_ip;
+    let body_timeout = state.settings.body_timeout;
+    tracing::info!(max_connections, per_ip, body_timeout_seconds = body_timeout.as_secs(), "connection limits");
+    // between requests a connection may idle for the keep-alive, then send a head within
+    // the head deadline
+    let rules = crate::connections::ConnectionRules::new(per_ip, state.settings.trusted_proxies.clone(), KEEP_ALIVE + body_timeout);
 
     let server = HttpServer::new(move || {
         let secure = data.secure_cookies;
@@ -130,19 +150,27 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .wrap(from_fn(crate::web::middleware::origin_check))
             .wrap(from_fn(crate::web::middleware::access_log))
+            .wrap(from_fn(crate::connections::track))
             .wrap(from_fn(crate::web::middleware::security_headers))
             .service(web::resource("/static/{file}").route(web::get().to(crate::web::static_file)))
             .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
-            .service(
-                web::resource("/token")
-                    .route(web::get().to(crate::registry::endpoint::get_token))
-                    .route(web::post().to(crate::registry::endpoint::post_token)),
-            )
+            .service(web::resource("/token").route(web::get().to(crate::registry::endpoint::get_token)).route(web::post().to(crate::registry::endpoint::post_token)))
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
             .service(web::scope("").wrap(from_fn(crate::web::browser::keep)).wrap(sessions).configure(crate::web::routes))
             .default_service(web::to(crate::web::not_found))
     })
     .workers(workers)
+    // actix counts per worker; past it a worker stops accepting, and new connections wait
+    // in the kernel's listen backlog, which costs Berth no descriptor
+    .max_connections(crate::connections::per_worker(max_connections, workers))
+    .keep_alive(KEEP_ALIVE)
+    // the first head has the same deadline as the body (408 past it); later heads on a
+    // kept-alive connection are timed by the connection watch (connections.rs)
+    .client_request_timeout(body_timeout)
+    // after answering a body it did not read (a 408), Berth lingers this long for the peer
+    // to take the answer and close, then drops the connection; it also bounds any close
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .on_connect(move |conn, data| rules.on_connect(conn, data))
     .listen(listener)
     .map_err(|e| e.to_string())?
     .run();

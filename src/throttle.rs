@@ -1,12 +1,17 @@
-//! Throttling of failed attempts (passwords, 2FA codes, recovery codes): one component,
-//! keyed by account and by client IP, shared by every front door (web login now; the
-//! registry `/token` and the JSON API login later).
+//! Throttling of failed attempts (passwords, 2FA codes, recovery codes, confirmation
+//! passwords, wrong tokens): one component, keyed by account and by client IP, shared by
+//! every front door (web, JSON API, registry `/token`).
 //!
 //! Per account: `free_failures` free, then a back-off that doubles from `base_seconds` up to
 //! `max_seconds`. Per IP: `ip_failures` failures per sliding `ip_window_seconds`.
 //! Successes never count, and reset the account's back-off.
 //!
-//! The state sits behind `ThrottleStore`, so several instances could share it later.
+//! An attempt **reserves** its slot before the secret is verified, in one step under one
+//! lock: while it is in flight it counts as a failure, so a burst of simultaneous requests
+//! cannot all pass the check before the first failure is recorded. A failure keeps the
+//! slot, a success or an attempt that ends another way gives it back.
+//!
+//! The state sits behind `ThrottleStore`, so several instances can share it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -23,67 +28,183 @@ pub enum AccountKey {
     Unknown(String),
 }
 
-#[derive(Debug, Default, Clone)]
+/// How an attempt in flight ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The secret was wrong: the attempt stays counted as a failure.
+    Failed,
+    /// The secret was right: the slot is given back and the account's failures cleared.
+    Succeeded,
+    /// Neither (a password step before the second factor, an internal error): the slot is
+    /// given back and nothing else changes.
+    Released,
+}
+
+/// Where throttle state lives: the rules are the caller's, the store applies them
+/// atomically. In memory today; a shared table for several instances later.
+pub trait ThrottleStore: Send + Sync {
+    /// Refuses with the wait in seconds when the account (if any) or the IP is at its limit,
+    /// attempts in flight included; otherwise counts one more attempt in flight. One step:
+    /// no other attempt can come between the check and the count.
+    fn reserve(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Result<(), u64>;
+    /// Ends an attempt that `reserve` let through. For a failure that puts the account
+    /// (further) behind a back-off, returns that back-off in seconds.
+    fn settle(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp, outcome: Outcome) -> Option<u64>;
+    /// The wait `reserve` would answer, without reserving anything.
+    fn wait(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Option<u64>;
+    /// Clears the account's failures (a success that needed no verification).
+    fn clear(&self, account: &AccountKey);
+}
+
+#[derive(Debug, Default)]
 struct AccountEntry {
     failures: u32,
     last_failure: Timestamp,
+    in_flight: u32,
 }
 
-/// Where throttle state lives. In memory today; a shared store (a table, Redis) later.
-pub trait ThrottleStore: Send + Sync {
-    fn account(&self, key: &AccountKey) -> Option<(u32, Timestamp)>;
-    fn add_account_failure(&self, key: &AccountKey, now: Timestamp);
-    fn clear_account(&self, key: &AccountKey);
-    fn ip_failures_since(&self, ip: IpAddr, since: Timestamp) -> (u32, Option<Timestamp>);
-    fn add_ip_failure(&self, ip: IpAddr, now: Timestamp, keep_after: Timestamp);
+#[derive(Debug, Default)]
+struct IpEntry {
+    /// Failure times within the window, oldest first.
+    failures: VecDeque<Timestamp>,
+    in_flight: u32,
+}
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<AccountKey, AccountEntry>,
+    ips: HashMap<IpAddr, IpEntry>,
+}
+
+/// Above this many entries, stale ones are swept on the next reservation.
+const SWEEP_AT: usize = 10_000;
+
+/// The wait after `failures` consecutive failures, if any.
+fn backoff(rules: &ThrottleConfig, failures: u32) -> Option<u64> {
+    let free = rules.free_failures.max(1);
+    if failures < free {
+        return None;
+    }
+    let doublings = (failures - free).min(30);
+    Some(rules.base_seconds.saturating_mul(1u64 << doublings).min(rules.max_seconds))
+}
+
+/// Seconds an account must wait before one more attempt. Attempts in flight count as
+/// failures made now.
+fn account_wait(rules: &ThrottleConfig, e: &AccountEntry, now: Timestamp) -> i64 {
+    let Some(b) = backoff(rules, e.failures + e.in_flight) else { return 0 };
+    let from = if e.in_flight > 0 { now } else { e.last_failure };
+    from + b as i64 - now
+}
+
+/// Seconds an IP must wait before one more attempt: until enough failures leave the window
+/// to make room. Attempts in flight count as failures made now.
+fn ip_wait(rules: &ThrottleConfig, e: &IpEntry, now: Timestamp) -> i64 {
+    let window = rules.ip_window_seconds as i64;
+    let recent: Vec<Timestamp> = e.failures.iter().copied().filter(|t| *t > now - window).collect();
+    let counted = recent.len() + e.in_flight as usize;
+    let limit = rules.ip_failures.max(1) as usize;
+    if counted < limit {
+        return 0;
+    }
+    let frees_room = recent.get(counted - limit).copied().unwrap_or(now);
+    frees_room + window - now
+}
+
+impl State {
+    fn wait(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> i64 {
+        let by_account = account.and_then(|k| self.accounts.get(k)).map_or(0, |e| account_wait(rules, e, now));
+        let by_ip = self.ips.get(&ip).map_or(0, |e| ip_wait(rules, e, now));
+        by_account.max(by_ip)
+    }
+
+    fn sweep(&mut self, rules: &ThrottleConfig, now: Timestamp) {
+        if self.accounts.len() > SWEEP_AT {
+            // a day without failures forgets the account
+            self.accounts.retain(|_, e| e.in_flight > 0 || now - e.last_failure < 86_400);
+        }
+        if self.ips.len() > SWEEP_AT {
+            let keep_after = now - rules.ip_window_seconds as i64;
+            self.ips.retain(|_, e| e.in_flight > 0 || e.failures.back().is_some_and(|t| *t > keep_after));
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct MemoryStore {
-    accounts: Mutex<HashMap<AccountKey, AccountEntry>>,
-    ips: Mutex<HashMap<IpAddr, VecDeque<Timestamp>>>,
+    state: Mutex<State>,
 }
 
-/// Above this many entries, stale ones are swept on the next write.
-const SWEEP_AT: usize = 10_000;
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl ThrottleStore for MemoryStore {
-    fn account(&self, key: &AccountKey) -> Option<(u32, Timestamp)> {
-        self.accounts.lock().unwrap().get(key).map(|e| (e.failures, e.last_failure))
-    }
-    fn add_account_failure(&self, key: &AccountKey, now: Timestamp) {
-        let mut map = self.accounts.lock().unwrap();
-        if map.len() > SWEEP_AT {
-            // a day without failures forgets the account
-            map.retain(|_, e| now - e.last_failure < 86_400);
+    fn reserve(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Result<(), u64> {
+        let mut state = self.lock();
+        let wait = state.wait(rules, account, ip, now);
+        if wait > 0 {
+            return Err(wait as u64);
         }
-        let e = map.entry(key.clone()).or_default();
-        e.failures = e.failures.saturating_add(1);
-        e.last_failure = now;
+        state.sweep(rules, now);
+        if let Some(key) = account {
+            state.accounts.entry(key.clone()).or_default().in_flight += 1;
+        }
+        state.ips.entry(ip).or_default().in_flight += 1;
+        Ok(())
     }
-    fn clear_account(&self, key: &AccountKey) {
-        self.accounts.lock().unwrap().remove(key);
-    }
-    fn ip_failures_since(&self, ip: IpAddr, since: Timestamp) -> (u32, Option<Timestamp>) {
-        let map = self.ips.lock().unwrap();
-        match map.get(&ip) {
-            Some(q) => {
-                let recent: Vec<_> = q.iter().copied().filter(|t| *t > since).collect();
-                (recent.len() as u32, recent.first().copied())
+
+    fn settle(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp, outcome: Outcome) -> Option<u64> {
+        let mut state = self.lock();
+        let ip_entry = state.ips.entry(ip).or_default();
+        ip_entry.in_flight = ip_entry.in_flight.saturating_sub(1);
+        let keep_after = now - rules.ip_window_seconds as i64;
+        while ip_entry.failures.front().is_some_and(|t| *t <= keep_after) {
+            ip_entry.failures.pop_front();
+        }
+        if outcome == Outcome::Failed {
+            ip_entry.failures.push_back(now);
+        }
+        if ip_entry.in_flight == 0 && ip_entry.failures.is_empty() {
+            state.ips.remove(&ip);
+        }
+        let key = account?;
+        let entry = state.accounts.entry(key.clone()).or_default();
+        entry.in_flight = entry.in_flight.saturating_sub(1);
+        let lock = match outcome {
+            Outcome::Failed => {
+                entry.failures = entry.failures.saturating_add(1);
+                entry.last_failure = now;
+                backoff(rules, entry.failures)
             }
-            None => (0, None),
+            Outcome::Succeeded => {
+                entry.failures = 0;
+                None
+            }
+            Outcome::Released => None,
+        };
+        // an account with nothing counted is forgotten at once
+        if entry.in_flight == 0 && entry.failures == 0 {
+            state.accounts.remove(key);
         }
+        lock
     }
-    fn add_ip_failure(&self, ip: IpAddr, now: Timestamp, keep_after: Timestamp) {
-        let mut map = self.ips.lock().unwrap();
-        if map.len() > SWEEP_AT {
-            map.retain(|_, q| q.back().is_some_and(|t| *t > keep_after));
+
+    fn wait(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Option<u64> {
+        let wait = self.lock().wait(rules, account, ip, now);
+        (wait > 0).then_some(wait as u64)
+    }
+
+    fn clear(&self, account: &AccountKey) {
+        let mut state = self.lock();
+        if let Some(e) = state.accounts.get_mut(account) {
+            e.failures = 0;
+            if e.in_flight == 0 {
+                state.accounts.remove(account);
+            }
         }
-        let q = map.entry(ip).or_default();
-        while q.front().is_some_and(|t| *t <= keep_after) {
-            q.pop_front();
-        }
-        q.push_back(now);
     }
 }
 
@@ -93,59 +214,83 @@ pub struct Throttle {
     store: Box<dyn ThrottleStore>,
 }
 
+/// One attempt's slot, taken before its secret is verified. End it with `failed` or
+/// `succeeded`; dropped any other way (released, an error, a cancelled request) it gives
+/// the slot back without counting anything.
+#[must_use = "an attempt's slot is given back when it is dropped"]
+pub struct Reservation<'a> {
+    throttle: &'a Throttle,
+    account: Option<AccountKey>,
+    ip: IpAddr,
+    settled: bool,
+}
+
+impl Reservation<'_> {
+    /// The secret was wrong. Returns the back-off in seconds when this failure puts the
+    /// account (further) behind one, so the caller can log the lock once, not per refusal.
+    pub fn failed(mut self) -> Option<u64> {
+        self.settle(Outcome::Failed)
+    }
+
+    /// The secret was right and the attempt is complete: the account's failures are cleared.
+    pub fn succeeded(mut self) {
+        self.settle(Outcome::Succeeded);
+    }
+
+    /// The attempt ends without a verdict on the account (a right password that still needs
+    /// its second factor, a right confirmation password): nothing is counted or cleared.
+    pub fn release(self) {}
+
+    fn settle(&mut self, outcome: Outcome) -> Option<u64> {
+        self.settled = true;
+        let t = self.throttle;
+        t.store.settle(&t.config, self.account.as_ref(), self.ip, t.clock.now(), outcome)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(Outcome::Released);
+        }
+    }
+}
+
 impl Throttle {
     pub fn new(config: ThrottleConfig, clock: SharedClock) -> Self {
         Throttle { config, clock, store: Box::new(MemoryStore::default()) }
     }
 
-    /// `Err(seconds)` when this account or this IP must wait before another attempt.
+    /// Takes a slot for one attempt of `account` from `ip`, or `Err(seconds)` to wait.
+    pub fn reserve(&self, account: &AccountKey, ip: IpAddr) -> Result<Reservation<'_>, u64> {
+        self.reserve_for(Some(account.clone()), ip)
+    }
+
+    /// A slot counted against the client IP only: for a wrong token, which names no
+    /// account whose password should pay for it.
+    pub fn reserve_ip(&self, ip: IpAddr) -> Result<Reservation<'_>, u64> {
+        self.reserve_for(None, ip)
+    }
+
+    fn reserve_for(&self, account: Option<AccountKey>, ip: IpAddr) -> Result<Reservation<'_>, u64> {
+        self.store.reserve(&self.config, account.as_ref(), ip, self.clock.now())?;
+        Ok(Reservation { throttle: self, account, ip, settled: false })
+    }
+
+    /// `Err(seconds)` when an attempt for this account from this IP would be refused now,
+    /// attempts in flight included; reserves nothing. For a remembered password, which
+    /// needs no verification and so no slot, but must not answer while the account or IP
+    /// is locked (else it would confirm guesses at the speed of a hash lookup).
     pub fn check(&self, account: &AccountKey, ip: IpAddr) -> Result<(), u64> {
-        let now = self.clock.now();
-        let mut wait: i64 = 0;
-        if let Some(backoff) = self.store.account(account).and_then(|(failures, last)| self.backoff(failures).map(|b| last + b as i64)) {
-            wait = wait.max(backoff - now);
-        }
-        let window = self.config.ip_window_seconds as i64;
-        let (count, oldest) = self.store.ip_failures_since(ip, now - window);
-        if let Some(oldest) = oldest.filter(|_| count >= self.config.ip_failures) {
-            wait = wait.max(oldest + window - now);
-        }
-        if wait > 0 { Err(wait as u64) } else { Ok(()) }
-    }
-
-    /// The wait after `failures` consecutive failures, if any.
-    fn backoff(&self, failures: u32) -> Option<u64> {
-        let free = self.config.free_failures;
-        if failures < free.max(1) {
-            return None;
-        }
-        let doublings = (failures - free.max(1)).min(30);
-        Some(self.config.base_seconds.saturating_mul(1u64 << doublings).min(self.config.max_seconds))
-    }
-
-    /// The client-IP part of `check` alone: for credentials (valid tokens) that must keep
-    /// working while the account's password is throttled.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), u64> {
-        let now = self.clock.now();
-        let window = self.config.ip_window_seconds as i64;
-        let (count, oldest) = self.store.ip_failures_since(ip, now - window);
-        match oldest.filter(|_| count >= self.config.ip_failures) {
-            Some(oldest) if oldest + window > now => Err((oldest + window - now) as u64),
-            _ => Ok(()),
+        match self.store.wait(&self.config, Some(account), ip, self.clock.now()) {
+            Some(wait) => Err(wait),
+            None => Ok(()),
         }
     }
 
-    /// Counts a failure. Returns the back-off in seconds when this failure puts the account
-    /// (further) behind one, so the caller can log the lock once instead of every refusal.
-    pub fn record_failure(&self, account: &AccountKey, ip: IpAddr) -> Option<u64> {
-        let now = self.clock.now();
-        self.store.add_account_failure(account, now);
-        self.store.add_ip_failure(ip, now, now - self.config.ip_window_seconds as i64);
-        self.store.account(account).and_then(|(failures, _)| self.backoff(failures))
-    }
-
+    /// A success that took no slot (a remembered password): clears the account's failures.
     pub fn record_success(&self, account: &AccountKey) {
-        self.store.clear_account(account);
+        self.store.clear(account);
     }
 }
 
@@ -163,22 +308,28 @@ mod tests {
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
 
+    fn fail(t: &Throttle, acct: &AccountKey, ip: IpAddr) -> Option<u64> {
+        t.reserve(acct, ip).expect("a slot").failed()
+    }
+
     #[test]
     fn five_failures_are_free_then_the_backoff_doubles_up_to_fifteen_minutes() {
         let (clock, t) = setup();
         let acct = AccountKey::User(1);
         for _ in 0..4 {
-            assert_eq!(t.record_failure(&acct, IP), None);
+            assert_eq!(fail(&t, &acct, IP), None);
             assert!(t.check(&acct, IP).is_ok());
         }
-        assert_eq!(t.record_failure(&acct, IP), Some(30));
+        assert_eq!(fail(&t, &acct, IP), Some(30));
         assert_eq!(t.check(&acct, IP), Err(30));
+        assert_eq!(t.reserve(&acct, IP).err(), Some(30));
         clock.advance(30);
         assert!(t.check(&acct, IP).is_ok());
-        t.record_failure(&acct, IP);
+        fail(&t, &acct, IP);
         assert_eq!(t.check(&acct, IP), Err(60));
         for _ in 0..10 {
-            t.record_failure(&acct, IP);
+            clock.advance(900);
+            fail(&t, &acct, IP);
         }
         assert_eq!(t.check(&acct, IP), Err(900));
     }
@@ -189,8 +340,8 @@ mod tests {
         let acct = AccountKey::Unknown("ghost".into());
         let mut tries = 0;
         for _ in 0..3600 {
-            if t.check(&acct, IP).is_ok() {
-                t.record_failure(&acct, IP);
+            if let Ok(r) = t.reserve(&acct, IP) {
+                r.failed();
                 tries += 1;
             }
             clock.advance(1);
@@ -199,22 +350,24 @@ mod tests {
     }
 
     #[test]
-    fn success_resets_the_account_but_not_the_ip() {
+    fn a_success_clears_the_accounts_failures() {
         let (_clock, t) = setup();
         let acct = AccountKey::User(2);
-        for _ in 0..5 {
-            t.record_failure(&acct, IP);
+        for _ in 0..4 {
+            fail(&t, &acct, IP);
         }
-        assert!(t.check(&acct, IP).is_err());
-        t.record_success(&acct);
-        assert!(t.check(&acct, IP).is_ok());
+        t.reserve(&acct, IP).unwrap().succeeded();
+        for _ in 0..4 {
+            fail(&t, &acct, IP);
+        }
+        assert!(t.check(&acct, IP).is_ok(), "the success cleared the first four");
     }
 
     #[test]
     fn fifty_failures_from_one_ip_in_fifteen_minutes_block_that_ip_for_every_account() {
         let (clock, t) = setup();
         for i in 0..50 {
-            t.record_failure(&AccountKey::Unknown(format!("user{i}")), IP);
+            fail(&t, &AccountKey::Unknown(format!("user{i}")), IP);
             clock.advance(1);
         }
         let fresh = AccountKey::User(99);
@@ -222,7 +375,71 @@ mod tests {
         assert!(wait > 800 && wait <= 900, "{wait}");
         let other_ip: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(t.check(&fresh, other_ip).is_ok());
+        assert!(t.reserve_ip(IP).is_err(), "a wrong token from the locked IP waits too");
         clock.advance(wait as i64);
         assert!(t.check(&fresh, IP).is_ok());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_account_and_the_ip() {
+        let (_clock, t) = setup();
+        let acct = AccountKey::User(3);
+        let in_flight: Vec<_> = (0..5).map(|_| t.reserve(&acct, IP).expect("five free")).collect();
+        assert_eq!(t.reserve(&acct, IP).err(), Some(30), "the sixth waits while five are in flight");
+        drop(in_flight);
+        assert!(t.check(&acct, IP).is_ok(), "released slots count nothing");
+
+        let in_flight: Vec<_> = (0..50).map(|i| t.reserve(&AccountKey::Unknown(format!("u{i}")), IP).expect("fifty")).collect();
+        assert!(t.reserve(&AccountKey::User(4), IP).is_err(), "the IP is full while fifty are in flight");
+        let other: IpAddr = "10.0.0.9".parse().unwrap();
+        assert!(t.reserve(&AccountKey::User(4), other).is_ok());
+        let locks: Vec<_> = in_flight.into_iter().map(Reservation::failed).collect();
+        assert!(locks.iter().all(Option::is_none), "one failure each is no account lock");
+        assert!(t.check(&AccountKey::User(4), IP).is_err(), "fifty failures lock the IP");
+    }
+
+    #[test]
+    fn successes_and_released_attempts_leave_no_state_behind() {
+        let (store, rules, now) = (MemoryStore::default(), ThrottleConfig::default(), 1_000);
+        for i in 0..100u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, i));
+            for (key, outcome) in [(AccountKey::User(i.into()), Outcome::Succeeded), (AccountKey::Unknown(format!("u{i}")), Outcome::Released)] {
+                store.reserve(&rules, Some(&key), ip, now).unwrap();
+                store.settle(&rules, Some(&key), ip, now, outcome);
+            }
+        }
+        let state = store.lock();
+        assert!(state.accounts.is_empty() && state.ips.is_empty());
+    }
+
+    #[test]
+    fn only_the_failure_that_starts_a_lock_reports_it() {
+        let (_clock, t) = setup();
+        let acct = AccountKey::User(5);
+        let slots: Vec<_> = (0..5).map(|_| t.reserve(&acct, IP).unwrap()).collect();
+        let locks: Vec<_> = slots.into_iter().map(Reservation::failed).collect();
+        assert_eq!(locks.iter().filter(|l| l.is_some()).count(), 1, "{locks:?}");
+    }
+
+    #[test]
+    fn concurrent_reservations_never_exceed_the_limit() {
+        let (_clock, t) = setup();
+        let t = Arc::new(t);
+        let acct = AccountKey::User(6);
+        let granted = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        if let Ok(r) = t.reserve(&acct, IP) {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            std::thread::yield_now();
+                            r.failed();
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), 5);
     }
 }

@@ -154,11 +154,7 @@ async fn open_browser(driver: &Chromedriver, profile: &Path) -> Client {
     }) else {
         unreachable!()
     };
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("chromedriver could not start Chromium: {e}"))
+    ClientBuilder::new(HttpConnector::new()).capabilities(caps).connect(&driver.url).await.unwrap_or_else(|e| panic!("chromedriver could not start Chromium: {e}"))
 }
 
 /// Where the browser is, for failure messages.
@@ -269,10 +265,7 @@ async fn flow(b: &Client, base: &str) {
     wait_for_path(b, "/settings/security/2fa/setup").await;
     let secret = text_of(b, "code#totp-secret").await.trim().to_string();
     helpers::audit::secret(&secret);
-    assert!(
-        secret.len() >= 26 && secret.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)),
-        "the set-up page should show a base32 secret, shows {secret:?}"
-    );
+    assert!(secret.len() >= 26 && secret.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)), "the set-up page should show a base32 secret, shows {secret:?}");
     wait_for(b, ".qr img").await;
     let deadline = Instant::now() + WAIT;
     loop {
@@ -480,10 +473,7 @@ async fn tokens_flow(b: &Client, base: &str, state: &AppState) {
     assert!(expires_shape.is_match(&row[7]), "the Expires column should show a date, shows {:?}", row[7]);
     let iso = wait_for(b, "table#tokens tbody tr td:nth-child(8) time").await.attr("datetime").await.unwrap().expect("a datetime on the expiry");
     let expires_at = chrono::DateTime::parse_from_rfc3339(&iso).unwrap_or_else(|e| panic!("expiry {iso:?}: {e}")).timestamp();
-    assert!(
-        (before + 30 * 86_400..=after + 30 * 86_400).contains(&expires_at),
-        "the token should expire 30 days after it was made; expires {iso}"
-    );
+    assert!((before + 30 * 86_400..=after + 30 * 86_400).contains(&expires_at), "the token should expire 30 days after it was made; expires {iso}");
     screenshot(b, "token-overview.png").await;
 
     // 4. Deactivate it from the row's menu.
@@ -631,10 +621,7 @@ async fn browser_signs_up_enables_2fa_and_signs_in_with_totp_and_recovery_code()
 
 #[actix_web::test]
 async fn browser_manages_personal_access_tokens() {
-    run_in_browser("chromedriver-tokens.log", "tokens-failure.png", |b, base, state| async move {
-        tokens_flow(&b, &base, &state).await
-    })
-    .await;
+    run_in_browser("chromedriver-tokens.log", "tokens-failure.png", |b, base, state| async move { tokens_flow(&b, &base, &state).await }).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -706,10 +693,8 @@ impl Attacker {
             Some(page) => ("200 OK", page.as_str()),
             None => ("404 Not Found", "not here"),
         };
-        let answer = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
+        let answer =
+            format!("HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}", body.len());
         let _ = stream.write_all(answer.as_bytes());
     }
 
@@ -781,18 +766,8 @@ async fn sign_in_over_http(base: &str, username: &str, user_agent: &str) {
     let http = reqwest::Client::builder().cookie_store(true).user_agent(user_agent).build().expect("an HTTP client");
     let form = http.get(format!("{base}/login")).send().await.expect("GET /login").text().await.expect("the login page");
     let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap().captures(&form).expect("a CSRF token on the login form")[1].to_string();
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("csrf", &csrf)
-        .append_pair("login", username)
-        .append_pair("password", PASSWORD)
-        .finish();
-    let res = http
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("POST /login");
+    let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("csrf", &csrf).append_pair("login", username).append_pair("password", PASSWORD).finish();
+    let res = http.post(format!("{base}/login")).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.expect("POST /login");
     assert_eq!(res.url().path(), "/settings/account", "signing in over HTTP as {username} should end on the account page");
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
@@ -986,8 +961,5 @@ async fn attacks_flow(b: &Client, base: &str, state: &AppState) {
 
 #[actix_web::test]
 async fn browser_attacks_from_other_origins_fail_and_hostile_text_stays_text() {
-    run_in_browser("chromedriver-attacks.log", "attacks-failure.png", |b, base, state| async move {
-        attacks_flow(&b, &base, &state).await
-    })
-    .await;
+    run_in_browser("chromedriver-attacks.log", "attacks-failure.png", |b, base, state| async move { attacks_flow(&b, &base, &state).await }).await;
 }

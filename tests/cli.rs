@@ -20,7 +20,7 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut child = berth_command()
             .args(args)
             .env("BERTH_DATA", self.data())
             .env_remove("BERTH_DATABASE_URL")
@@ -33,7 +33,10 @@ impl Cli {
         if let Some(input) = stdin {
             // what an operator types is a secret (passwords)
             helpers::audit::secret(input.trim_end_matches(['\r', '\n']));
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            // a command that fails before reading its input (an unknown user) closes the pipe
+            if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+            }
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
@@ -64,6 +67,27 @@ impl Cli {
     }
 }
 
+/// The binary, started under the common umask 022 whatever the test runner's, so the file
+/// modes Berth sets are its own doing.
+fn berth_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    // SAFETY: umask and prctl are async-signal-safe and touch only the child being started
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::umask(0o022);
+            // a server dies with the test, however the test ends
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+}
+
+fn mode(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    format!("{:o}", std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777)
+}
+
 const PW: &str = "an operator chosen passphrase\n";
 
 #[test]
@@ -81,6 +105,9 @@ fn help_documents_every_setting() {
         "BERTH_ISSUER",
         "BERTH_SIGNUP",
         "BERTH_SECURE_COOKIES",
+        "BERTH_BODY_TIMEOUT_SECONDS",
+        "BERTH_MAX_CONNECTIONS",
+        "BERTH_MAX_CONNECTIONS_PER_IP",
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
@@ -136,7 +163,13 @@ fn plan_operator_disable_enable_and_unknown_users() {
     assert!(cli.user("alice").is_disabled);
     cli.ok(&["user", "enable", "alice"], None);
     assert!(!cli.user("alice").is_disabled);
-    for cmd in [&["user", "plan", "nobody", "pro"][..], &["user", "disable", "nobody"], &["user", "reset-2fa", "nobody"], &["user", "revoke-tokens", "nobody"], &["user", "operator", "nobody", "on"]] {
+    for cmd in [
+        &["user", "plan", "nobody", "pro"][..],
+        &["user", "disable", "nobody"],
+        &["user", "reset-2fa", "nobody"],
+        &["user", "revoke-tokens", "nobody"],
+        &["user", "operator", "nobody", "on"],
+    ] {
         cli.fails(cmd, None, "no user named \"nobody\"");
     }
     cli.fails(&["user", "set-password", "nobody", "--password-stdin"], Some(PW), "no user named");
@@ -152,8 +185,8 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let keys = berth::keys::Keys::load_or_create(&cli.data()).unwrap();
     let u = cli.user("alice");
     berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u).unwrap();
-    use diesel::prelude::*;
     use berth::db::schema::{sessions, users};
+    use diesel::prelude::*;
     diesel::update(users::table.find(u.id)).set(users::totp_enabled.eq(true)).execute(&mut cli.conn()).unwrap();
     diesel::insert_into(sessions::table)
         .values((sessions::id_hash.eq("h"), sessions::user_id.eq(Some(u.id)), sessions::state.eq("{}"), sessions::created_at.eq(0i64), sessions::last_seen.eq(0i64)))
@@ -189,6 +222,57 @@ fn bad_settings_are_refused_before_anything_starts() {
     cli.fails(&["--trusted-proxies", "not-an-ip", "user", "list"], None, "BERTH_TRUSTED_PROXIES");
     let out = cli.run(&["--signup", "maybe"], None);
     assert!(!out.status.success());
+    cli.fails(&["--body-timeout-seconds", "0", "user", "list"], None, "BERTH_BODY_TIMEOUT_SECONDS");
+    cli.fails(&["--max-connections-per-ip", "0", "user", "list"], None, "BERTH_MAX_CONNECTIONS_PER_IP");
+}
+
+/// (soft, hard) "Max open files" of a process, from /proc.
+fn open_file_limits_of(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("a Max open files line");
+    let mut figures = line.trim_start_matches("Max open files").split_whitespace();
+    (figures.next().unwrap().to_string(), figures.next().unwrap().to_string())
+}
+
+#[test]
+fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
+    let cli = Cli::new();
+    let (_, hard) = open_file_limits_of(std::process::id());
+    // a shell's usual soft limit, far below the hard one; `exec` keeps the pid
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec \"$0\" serve", env!("CARGO_BIN_EXE_berth")])
+        .env("BERTH_DATA", cli.data())
+        .env("BERTH_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("BERTH_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            helpers::audit::log_line(&line);
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("Berth is listening")) {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start: {log:#?}");
+            }
+        }
+    }
+    let (soft, hard_now) = open_file_limits_of(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(hard_now, hard);
+    assert_eq!(soft, hard, "the soft open-file limit was left at {soft}");
+    assert!(log.iter().any(|l| l.contains("open-file limit") && l.contains(&format!("open_files={hard}"))), "no log line gives the limit: {log:#?}");
 }
 
 #[test]
@@ -255,4 +339,54 @@ fn backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
     }
     // an existing file is never overwritten
     cli.fails(&["backup", file.to_str().unwrap()], None, "exists already");
+}
+
+/// The database and the files SQLite keeps beside it while Berth serves, every backup and
+/// the seeded tokens hold password and token hashes or plaintexts: 0600 under umask 022.
+/// The registry's certificate bundle is public and stays readable (0644).
+#[test]
+fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_022() {
+    use std::io::BufRead;
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    let db = cli.data().join("berth.db");
+    assert_eq!(mode(&db), "600", "berth.db made by a command");
+    let mut server = berth_command()
+        .arg("serve")
+        .env("BERTH_DATA", cli.data())
+        .env("BERTH_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("BERTH_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let listening = lines.by_ref().map_while(Result::ok).inspect(|l| helpers::audit::log_line(l)).any(|l| l.contains("Berth is listening"));
+    assert!(listening, "berth serve did not start");
+    // the server writes at start (the session purge): its WAL and shared memory exist
+    let (wal, shm) = (cli.data().join("berth.db-wal"), cli.data().join("berth.db-shm"));
+    for _ in 0..100 {
+        if wal.exists() && shm.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), "600", "{} while serving", file.display());
+    }
+    let backup = cli.dir.path().join("backup.db");
+    cli.ok(&["backup", backup.to_str().unwrap()], None);
+    assert_eq!(mode(&backup), "600", "the backup");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let tokens = cli.dir.path().join("seed.tokens");
+    cli.ok(&["dev", "seed", "--users", "2", "--tokens-per-user", "1", "--tokens-out", tokens.to_str().unwrap()], None);
+    std::fs::read_to_string(&tokens).unwrap().lines().for_each(|l| helpers::audit::secret(l.split_once(' ').unwrap().1));
+    assert_eq!(mode(&tokens), "600", "the seeded tokens");
+    std::fs::remove_file(&tokens).unwrap(); // plaintexts: not for the secrets audit to find
+    let bundle = cli.dir.path().join("bundle.pem");
+    cli.ok(&["registry-config", "--bundle", bundle.to_str().unwrap()], None);
+    assert_eq!(mode(&bundle), "644", "the public certificate bundle, for a registry running as another user");
 }

@@ -128,13 +128,7 @@ async fn api_login(url: &str, user: &str, password: &str) -> String {
 
 /// `GET /token` with Basic `user:secret` for a pull of `user/app`.
 async fn registry_status(url: &str, user: &str, secret: &str) -> StatusCode {
-    client()
-        .get(format!("{url}/token?service=registry.local&scope=repository:{user}/app:pull"))
-        .basic_auth(user, Some(secret))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    client().get(format!("{url}/token?service=registry.local&scope=repository:{user}/app:pull")).basic_auth(user, Some(secret)).send().await.unwrap().status()
 }
 
 /// The user's denormalised token count must equal the rows it counts.

@@ -118,14 +118,25 @@ impl Client {
                     return None;
                 }
                 self.last_step = step;
-                // the same code again, from another browser: refused
+                // the same code again, from another browser: the password step passes and
+                // the code page refuses the code (any other answer is a problem, not a refusal)
                 let replay = load_browser(&self.app_url, "replay");
-                replay.login(&self.user.name, PASSWORD).await;
-                let res = replay.second_step(&code).await;
-                if res.status() == StatusCode::SEE_OTHER && replay.signed_in().await {
-                    self.tally.problems.push(format!("a replayed code signed {} in", self.user.name));
+                let res = replay.login(&self.user.name, PASSWORD).await;
+                let (status, to) = (res.status(), location(&res));
+                let body = res.text().await.unwrap_or_default();
+                if !self.check("the replay's password step", status, &body) || (status, to.as_str()) != (StatusCode::SEE_OTHER, "/login/2fa") {
+                    self.tally.problems.push(format!("the replay's password step for {} answered {status} to {to:?}, not the code page", self.user.name));
                 } else {
-                    self.tally.replays_refused += 1;
+                    let res = replay.second_step(&code).await;
+                    let status = res.status();
+                    let body = res.text().await.unwrap_or_default();
+                    if status == StatusCode::SEE_OTHER && replay.signed_in().await {
+                        self.tally.problems.push(format!("a replayed code signed {} in", self.user.name));
+                    } else if status == StatusCode::UNAUTHORIZED && body.contains("That code is not valid") {
+                        self.tally.replays_refused += 1;
+                    } else if self.check("the replayed code", status, &body) {
+                        self.tally.problems.push(format!("the replayed code of {} was answered {status}, not the code page's refusal", self.user.name));
+                    }
                 }
                 Action::SignIn2fa
             }
@@ -335,12 +346,21 @@ async fn two_hundred_clients_for_a_minute_get_no_5xx_no_locked_database_and_coun
         replays += tally.replays_refused;
     }
     let total: usize = all.values().map(Vec::len).sum();
-    eprintln!("load: {clients} clients, {elapsed:.1} s, {total} actions ({:.0}/s); {created} tokens created, {deleted} deleted, {replays} replayed codes refused", total as f64 / elapsed);
+    eprintln!(
+        "load: {clients} clients, {elapsed:.1} s, {total} actions ({:.0}/s); {created} tokens created, {deleted} deleted, {replays} replayed codes refused",
+        total as f64 / elapsed
+    );
     eprintln!("| action | count | per second | p50 ms | p99 ms |");
     eprintln!("|---|---:|---:|---:|---:|");
     for (action, l) in all.iter_mut() {
         l.sort();
-        eprintln!("| {action:?} | {} | {:.1} | {:.1} | {:.1} |", l.len(), l.len() as f64 / elapsed, percentile(l, 0.5).as_secs_f64() * 1e3, percentile(l, 0.99).as_secs_f64() * 1e3);
+        eprintln!(
+            "| {action:?} | {} | {:.1} | {:.1} | {:.1} |",
+            l.len(),
+            l.len() as f64 / elapsed,
+            percentile(l, 0.5).as_secs_f64() * 1e3,
+            percentile(l, 0.99).as_secs_f64() * 1e3
+        );
     }
     assert!(problems.is_empty(), "{} problems, first ones:\n{}", problems.len(), problems.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
     // every kind of action really happened, many times

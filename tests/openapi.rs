@@ -41,7 +41,13 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_document() {
     let workdir = scratch.path().to_path_buf();
     let out = actix_web::rt::task::spawn_blocking(move || {
         // `python3 -m schemathesis.cli` is the same program where no `schemathesis` script is on PATH
-        let mut cmd = if which("schemathesis") { Command::new("schemathesis") } else { let mut c = Command::new("python3"); c.args(["-m", "schemathesis.cli"]); c };
+        let mut cmd = if which("schemathesis") {
+            Command::new("schemathesis")
+        } else {
+            let mut c = Command::new("python3");
+            c.args(["-m", "schemathesis.cli"]);
+            c
+        };
         cmd.args(["run", &url, "-H", &format!("Authorization: Bearer {jwt}"), "--max-examples", "20", "--checks", "all"])
             // The document cannot say "an expiry in the future, at most a year ahead"; such
             // schema-valid requests are refused with 400 by design, so that one check is off.

@@ -27,10 +27,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")]).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// Fails (never skips) when one of the three programs is missing.
@@ -188,14 +185,7 @@ impl Registry {
         std::fs::write(&config_path, &config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let program = find_program("docker-registry").expect("docker-registry (Debian package docker-registry)");
-        let child = Command::new(program)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry starts");
+        let child = Command::new(program).arg("serve").arg(&config_path).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("docker-registry starts");
         let mut registry = Registry { child, port, dir };
         registry.wait_ready(&config).await;
         registry
@@ -559,7 +549,7 @@ async fn docker_login_accepts_pats_refuses_wrong_passwords_2fa_passwords_and_dea
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     let out = clients.docker_login(&registry, "alice", &token).await;
     out.assert_failed("docker login with a deactivated PAT");
-    assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+    assert!(out.stderr.contains("unauthorized: access token is deactivated"), "{}", out.describe());
 }
 
 #[actix_web::test]
@@ -778,23 +768,23 @@ async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull(
         assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
         clients.inspect(registry, "alice/app:1", Some(creds)).await.assert_ok(&format!("a pull with a {state} token"));
     }
-    async fn refused(clients: &Clients, registry: &Registry, token: &str, creds: &str, state: &str) {
+    async fn refused(clients: &Clients, registry: &Registry, token: &str, creds: &str, state: &str, says: &str) {
         let out = clients.docker_login(registry, "alice", token).await;
         out.assert_failed(&format!("docker login with a {state} token"));
-        assert!(out.stderr.contains("incorrect username or password"), "{}", out.describe());
+        assert!(out.stderr.contains(says), "{}", out.describe());
         let out = clients.inspect(registry, "alice/app:1", Some(creds)).await;
         out.assert_failed(&format!("a pull with a {state} token"));
-        assert!(out.stderr.contains("incorrect username or password"), "Berth refused the token itself\n{}", out.describe());
+        assert!(out.stderr.contains(says), "Berth refused the token itself\n{}", out.describe());
     }
 
     works(&clients, &registry, &token, &creds, "new").await;
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
-    refused(&clients, &registry, &token, &creds, "deactivated").await;
+    refused(&clients, &registry, &token, &creds, "deactivated", "access token is deactivated").await;
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     works(&clients, &registry, &token, &creds, "reactivated").await;
     let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     assert_eq!(deleted, 1);
-    refused(&clients, &registry, &token, &creds, "deleted").await;
+    refused(&clients, &registry, &token, &creds, "deleted", "incorrect username or password").await;
     assert!(tokens::find_owned(&mut app.conn(), uid, &uuid).unwrap().is_none(), "the deleted token is gone for good");
 
     // Expiry: only Berth's clock moves; the registry checks exp/nbf against real time with
@@ -804,7 +794,7 @@ async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull(
     works(&clients, &registry, &expiring, &expiring_creds, "not yet expired").await;
     app.clock.advance(5);
     assert!(token_named(&app, "alice", "short").is_expired(app.state.now()));
-    refused(&clients, &registry, &expiring, &expiring_creds, "expired").await;
+    refused(&clients, &registry, &expiring, &expiring_creds, "expired", "access token has expired").await;
     // the other token still works with the clock moved
     clients.inspect(&registry, "alice/app:1", Some(&admin)).await.assert_ok("a pull with a valid token after the clock moved");
 }
@@ -895,10 +885,7 @@ async fn docker_login_then_a_skopeo_pull_shows_as_the_tokens_last_use() {
     let (status, html) = browser.get_text("/settings/tokens").await;
     assert_eq!(status, reqwest::StatusCode::OK);
     let titles: Vec<String> = regex::Regex::new(r#"title="([^"]*)""#).unwrap().captures_iter(&html).map(|c| c[1].to_string()).collect();
-    assert!(
-        titles.iter().any(|t| t.contains(" · 127.0.0.1 · ") && t.contains("skopeo")),
-        "the overview shows the last use (IP and skopeo) on hover; titles: {titles:#?}"
-    );
+    assert!(titles.iter().any(|t| t.contains(" · 127.0.0.1 · ") && t.contains("skopeo")), "the overview shows the last use (IP and skopeo) on hover; titles: {titles:#?}");
 }
 
 /// The exact lines the clients print in the four situations the README and the closing

@@ -4,6 +4,7 @@
 pub mod login;
 pub mod password;
 pub mod password_cache;
+pub mod single_flight;
 
 use std::fmt;
 use std::str::FromStr;
@@ -90,10 +91,7 @@ impl fmt::Display for Plan {
 impl FromStr for Plan {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Plan::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown plan {s:?}: use personal, pro, team or business"))
+        Plan::ALL.into_iter().find(|p| p.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| format!("unknown plan {s:?}: use personal, pro, team or business"))
     }
 }
 
@@ -112,6 +110,43 @@ pub fn normalize_username(input: &str) -> Result<String, &'static str> {
         return Err("Start with a letter.");
     }
     Ok(name)
+}
+
+/// Namespace names nobody may sign up with: they name Berth's own pages, its operators or
+/// the registry's conventions (`library` holds official images), so an account called
+/// `admin` or `support` could pass for Berth itself. Operators may still create them with
+/// `berth user add`. The one list for every kind of namespace.
+pub const RESERVED_NAMES: &[&str] = &[
+    "library",
+    "admin",
+    "administrator",
+    "root",
+    "token",
+    "tokens",
+    "registry",
+    "berth",
+    "support",
+    "security",
+    "help",
+    "login",
+    "logout",
+    "signup",
+    "settings",
+    "repositories",
+    "static",
+    "healthz",
+    "docker",
+    "official",
+    "operator",
+    "system",
+];
+
+/// Refuses a reserved namespace name (already normalised).
+pub fn check_not_reserved(name: &str) -> Result<(), &'static str> {
+    if RESERVED_NAMES.contains(&name) {
+        return Err("This name is reserved. Choose another one.");
+    }
+    Ok(())
 }
 
 /// A deliberately plain check: one `@`, something on each side, a dot in the domain, no
@@ -188,14 +223,8 @@ pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> R
             .returning(User::as_returning())
             .get_result(conn)
             .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, ref info)
-                    if info.message().contains("email") =>
-                {
-                    AccountError::EmailTaken
-                }
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                    AccountError::UsernameTaken
-                }
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, ref info) if info.message().contains("email") => AccountError::EmailTaken,
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => AccountError::UsernameTaken,
                 other => other.into(),
             })?;
         Ok(user)
@@ -235,21 +264,13 @@ pub fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, AppError> {
 
 /// Sets a new password hash and a new security stamp. Ends every session of the user
 /// except `keep_session` (a public session id), which the caller renews.
-pub fn set_password(
-    conn: &mut SqliteConnection,
-    user_id: i32,
-    new_hash: &str,
-    keep_session: Option<&str>,
-) -> Result<usize, AppError> {
+pub fn set_password(conn: &mut SqliteConnection, user_id: i32, new_hash: &str, keep_session: Option<&str>) -> Result<usize, AppError> {
     crate::db::write_tx(conn, |conn| {
-        diesel::update(users::table.find(user_id))
-            .set((users::password_hash.eq(new_hash), users::security_stamp.eq(crate::keys::random_token(16))))
-            .execute(conn)?;
+        diesel::update(users::table.find(user_id)).set((users::password_hash.eq(new_hash), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;
         let ended = match keep_session {
-            Some(keep) => diesel::delete(
-                sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::public_id.ne(keep).or(sessions::public_id.is_null())),
-            )
-            .execute(conn)?,
+            Some(keep) => {
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::public_id.ne(keep).or(sessions::public_id.is_null()))).execute(conn)?
+            }
             None => diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?,
         };
         Ok(ended)
@@ -261,9 +282,7 @@ pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normali
         if email_taken(conn, normalized, Some(user_id))? {
             return Err(AccountError::EmailTaken);
         }
-        diesel::update(users::table.find(user_id))
-            .set((users::email.eq(email), users::email_normalized.eq(normalized)))
-            .execute(conn)?;
+        diesel::update(users::table.find(user_id)).set((users::email.eq(email), users::email_normalized.eq(normalized))).execute(conn)?;
         Ok(())
     })
 }
@@ -282,9 +301,7 @@ pub fn set_operator(conn: &mut SqliteConnection, user_id: i32, on: bool) -> Resu
 pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, disabled: bool) -> Result<(), AppError> {
     crate::db::write_tx(conn, |conn| {
         if disabled {
-            diesel::update(users::table.find(user_id))
-                .set((users::is_disabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16))))
-                .execute(conn)?;
+            diesel::update(users::table.find(user_id)).set((users::is_disabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;
             diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
         } else {
             diesel::update(users::table.find(user_id)).set(users::is_disabled.eq(false)).execute(conn)?;

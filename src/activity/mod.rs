@@ -42,10 +42,11 @@ pub enum Event {
     TokenDeactivated,
     TokenDeleted,
     TokenUsedFromNewIp,
+    TokenRefused,
 }
 
 impl Event {
-    pub const ALL: [Event; 19] = [
+    pub const ALL: [Event; 20] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -65,6 +66,7 @@ impl Event {
         Event::TokenDeactivated,
         Event::TokenDeleted,
         Event::TokenUsedFromNewIp,
+        Event::TokenRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +90,7 @@ impl Event {
             Event::TokenDeactivated => "token_deactivated",
             Event::TokenDeleted => "token_deleted",
             Event::TokenUsedFromNewIp => "token_used_from_new_ip",
+            Event::TokenRefused => "token_refused",
         }
     }
 
@@ -112,6 +115,7 @@ impl Event {
             Event::TokenDeactivated => "Access token deactivated",
             Event::TokenDeleted => "Access token deleted",
             Event::TokenUsedFromNewIp => "Access token used from a new IP address",
+            Event::TokenRefused => "Deactivated or expired access token refused",
         }
     }
 
@@ -141,14 +145,7 @@ impl Entry {
 /// Longest user agent kept: enough to recognise a browser, bounded against abuse.
 pub const MAX_USER_AGENT: usize = 512;
 
-pub fn record(
-    conn: &mut SqliteConnection,
-    user_id: i32,
-    event: Event,
-    detail: &str,
-    client: &Client,
-    now: Timestamp,
-) -> Result<(), AppError> {
+pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &str, client: &Client, now: Timestamp) -> Result<(), AppError> {
     diesel::insert_into(activity::table)
         .values((
             activity::user_id.eq(user_id),

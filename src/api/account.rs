@@ -21,13 +21,14 @@ pub async fn profile(who: ApiUser) -> Result<HttpResponse, ApiError> {
     })))
 }
 
-/// `GET /v2/repositories/{namespace}/`: all of the caller's own repositories, only the
-/// public ones of another namespace. Readable with a PAT-derived JWT.
+/// `GET /v2/repositories/{namespace}/`: the private repositories too when the caller's
+/// credential may pull them (its own namespace, with any scope but Public Repo
+/// Read-only), else only the public ones. Readable with a PAT-derived JWT.
 pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web::Path<String>, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
     let (page, size) = q.get()?;
     let namespace = namespace.into_inner().to_lowercase();
-    let (ns, own) = (namespace.clone(), namespace == who.user.username);
-    let (rows, total) = app.db(move |c| crate::registry::repos::in_namespace(c, &ns, own, page, size)).await?;
+    let (ns, private_too) = (namespace.clone(), crate::registry::grants::sees_private_repositories(&who.credential(), &namespace));
+    let (rows, total) = app.db(move |c| crate::registry::repos::in_namespace(c, &ns, private_too, page, size)).await?;
     let (next, previous) = page_links(&format!("{}/v2/repositories/{namespace}/", app.public_url), page, size, total);
     Ok(HttpResponse::Ok().json(json!({
         "count": total,

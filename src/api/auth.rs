@@ -57,7 +57,6 @@ fn incorrect() -> ApiError {
 /// The password or a PAT for `identifier` (username or email; a PAT needs the username).
 async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &ClientInfo) -> Result<Outcome, ApiError> {
     if PlainToken::looks_like_token(secret.expose_secret()) {
-        app.throttle.check_ip(info.ip).map_err(ApiError::TooManyRequests)?;
         let (login, now, ip, ua) = (identifier.to_string(), app.now(), info.client.ip.clone(), info.client.user_agent.clone());
         let found = app
             .db(move |c| {
@@ -67,8 +66,11 @@ async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &
             .await?;
         return match found {
             Some((user, auth)) => Ok(Outcome::Jwt(issue(app, &user, Method::PersonalAccessToken, Some((auth.token_uuid, auth.scope.as_str().to_string()))))),
+            // a valid token is never refused by the client IP's failures; a wrong one counts
+            // against the IP, and waits while the IP is locked
             None => {
-                count_failure(app, &AccountKey::Unknown(identifier.trim().to_lowercase()), info.ip, None, &info.client).await?;
+                let slot = app.throttle.reserve_ip(info.ip).map_err(ApiError::TooManyRequests)?;
+                count_failure(app, slot, None, &info.client).await?;
                 Err(incorrect())
             }
         };
@@ -93,7 +95,6 @@ async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &
             Ok(Outcome::SecondStep(token))
         }
         PasswordCheck::Valid(user) => {
-            app.throttle.record_success(&AccountKey::User(user.id));
             record(app, user.id, Event::SignedIn, "JSON API, password", &info.client).await?;
             Ok(Outcome::Jwt(issue(app, &user, Method::Password, None)))
         }
@@ -171,8 +172,7 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
     let Some((uid, stamp)) = challenge else {
         return Err(not_valid());
     };
-    let key = AccountKey::User(uid);
-    app.throttle.check(&key, info.ip).map_err(ApiError::TooManyRequests)?;
+    let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
     let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());
     let verdict = app
         .db(move |c| {
@@ -197,13 +197,16 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
         .await?;
     let (user, factor) = match verdict {
         Completion::Accepted(user, factor) => (user, factor),
-        Completion::Outdated => return Err(not_valid()),
+        Completion::Outdated => {
+            slot.release();
+            return Err(not_valid());
+        }
         Completion::Refused => {
-            count_failure(&app, &key, info.ip, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
+            count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid."));
         }
     };
-    app.throttle.record_success(&key);
+    slot.succeeded();
     if factor == crate::twofactor::SecondFactor::RecoveryCode {
         record(&app, user.id, Event::RecoveryCodeUsed, "JSON API", &info.client).await?;
     }

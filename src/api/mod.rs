@@ -18,7 +18,9 @@ use serde_json::json;
 
 use crate::AppError;
 use crate::accounts::User;
+use crate::registry::grants::Credential;
 use crate::server::AppState;
+use crate::tokens::Scope;
 use crate::web::extract::{content_type_is, read_limited};
 
 /// Largest JSON body accepted.
@@ -165,6 +167,17 @@ impl ApiUser {
     pub fn via_pat(&self) -> bool {
         self.claims.amr == jwt::Method::PersonalAccessToken
     }
+    /// The registry credential this JWT stands for, so the API grants what `/token` would:
+    /// a PAT-derived JWT carries its token's scope (an unreadable one grants the least),
+    /// the password counts as a "Read, Write, Delete" token.
+    pub fn credential(&self) -> Credential {
+        let scope = match self.claims.amr {
+            jwt::Method::PersonalAccessToken => self.claims.scope.as_deref().and_then(Scope::parse).unwrap_or(Scope::PublicRead),
+            jwt::Method::Password | jwt::Method::PasswordAndSecondFactor => Scope::Admin,
+        };
+        Credential::User { username: self.user.username.clone(), scope, operator: self.user.is_operator }
+    }
+
     /// Account administration needs a password-derived JWT.
     pub fn require_password(&self) -> Result<(), ApiError> {
         if self.via_pat() { Err(ApiError::pat_forbidden()) } else { Ok(()) }

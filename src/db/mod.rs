@@ -4,10 +4,10 @@
 
 pub mod schema;
 
+use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -36,12 +36,33 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     }
 }
 
-/// Opens the database: WAL on, migrations applied, then the pool.
+/// The database file holds password and token hashes: owner-only (0600), whatever the
+/// umask. SQLite gives the files it keeps beside it (`-wal`, `-shm`, `-journal`) the mode
+/// of the database file, so creating that one 0600 before SQLite opens it covers them
+/// all; files a looser umask left behind are tightened. (`:memory:` and `file:` URIs are
+/// SQLite's to create.)
+fn restrict_file_modes(database_url: &str) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if database_url.is_empty() || database_url == ":memory:" || database_url.starts_with("file:") {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(database_url).map_err(|e| format!("opening {database_url}: {e}"))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = format!("{database_url}{suffix}");
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("making {path} owner-only: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the database: owner-only, WAL on, migrations applied, then the pool.
 pub fn open(database_url: &str) -> Result<DbPool, String> {
+    restrict_file_modes(database_url)?;
     {
         let mut conn = SqliteConnection::establish(database_url).map_err(|e| format!("opening {database_url}: {e}"))?;
-        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| format!("setting up {database_url}: {e}"))?;
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").map_err(|e| format!("setting up {database_url}: {e}"))?;
         conn.run_pending_migrations(MIGRATIONS).map_err(|e| format!("migrating {database_url}: {e}"))?;
     }
     Pool::builder()
@@ -93,14 +114,21 @@ where
 
 /// A consistent copy of the live database in `target` (which must not exist), taken while
 /// Berth runs: `VACUUM INTO` reads one snapshot, so writers are not stopped and the copy
-/// holds everything committed before it began.
+/// holds everything committed before it began. The copy is as secret as the database:
+/// the file is created owner-only (0600) first, and `VACUUM INTO` fills the empty file.
 pub fn backup(conn: &mut SqliteConnection, target: &std::path::Path) -> Result<(), String> {
     use diesel::RunQueryDsl;
-    if target.exists() {
-        return Err(format!("{} exists already; choose a new file", target.display()));
-    }
+    use std::os::unix::fs::OpenOptionsExt;
     let path = target.to_str().ok_or("the backup path is not UTF-8")?;
-    diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(path).execute(conn).map_err(|e| format!("backing up to {path}: {e}"))?;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(target) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(format!("{} exists already; choose a new file", target.display())),
+        Err(e) => return Err(format!("creating {path}: {e}")),
+    }
+    if let Err(e) = diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(path).execute(conn) {
+        let _ = std::fs::remove_file(target); // the empty file this call made
+        return Err(format!("backing up to {path}: {e}"));
+    }
     Ok(())
 }
 
@@ -160,10 +188,39 @@ mod tests {
     fn sqlite_is_built_to_keep_prepared_statements() {
         let dir = tempfile::tempdir().unwrap();
         let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
-        let options: Vec<String> = diesel::sql_query("SELECT compile_options AS v FROM pragma_compile_options").load::<Word>(&mut pool.get().unwrap()).unwrap().into_iter().map(|w| w.v).collect();
+        let options: Vec<String> =
+            diesel::sql_query("SELECT compile_options AS v FROM pragma_compile_options").load::<Word>(&mut pool.get().unwrap()).unwrap().into_iter().map(|w| w.v).collect();
         for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
             assert!(options.iter().any(|o| o == wanted), "SQLite lacks {wanted}: {options:?}");
         }
+    }
+
+    /// The database, its `-wal` and `-shm` and a backup hold password and token hashes:
+    /// owner-only under the common umask 022, and a file a looser umask left is tightened.
+    #[test]
+    fn the_database_its_wal_and_shm_and_backups_are_owner_only_under_umask_022() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| format!("{:o}", std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777);
+        // SAFETY: umask only sets the process's file creation mask; 022 is the usual default
+        unsafe { libc::umask(0o022) };
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let pool = open(db.to_str().unwrap()).unwrap();
+        let mut c = pool.get().unwrap();
+        diesel::sql_query("CREATE TABLE t (x)").execute(&mut c).unwrap();
+        for side in ["t.db", "t.db-wal", "t.db-shm"] {
+            assert_eq!(mode(&dir.path().join(side)), "600", "{side}");
+        }
+        let copy = dir.path().join("copy.db");
+        backup(&mut c, &copy).unwrap();
+        assert_eq!(mode(&copy), "600", "the backup");
+        assert!(backup(&mut c, &copy).unwrap_err().contains("exists already"));
+        drop((c, pool));
+        let loose = dir.path().join("loose.db");
+        std::fs::write(&loose, b"").unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        open(loose.to_str().unwrap()).unwrap();
+        assert_eq!(mode(&loose), "600", "an existing database is tightened");
     }
 
     #[test]

@@ -75,6 +75,9 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         last_used_ip -> Nullable<Text>,
         last_used_ua -> Nullable<Text>,
+        last_refused_at -> Nullable<BigInt>,
+        last_refused_ip -> Nullable<Text>,
+        last_refused_ua -> Nullable<Text>,
     }
 }
 

@@ -2,6 +2,9 @@
 //! (GET) or as a form (POST, containerd's `grant_type=password`); the answer is a JWT whose
 //! `access` lists what was granted. Every answer is JSON, errors included.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
@@ -12,14 +15,19 @@ use super::jwt::{self, Access};
 use crate::AppError;
 use crate::accounts::login::{PasswordCheck, check_password_remembered, count_failure};
 use crate::server::AppState;
-use crate::throttle::AccountKey;
-use crate::tokens::{self, PlainToken, Scope};
+use crate::tokens::{self, Lookup, PlainToken, Refused, Scope};
 use crate::web::extract::{ClientInfo, content_type_is, decodes_as_utf8, read_limited};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
+/// Told only to a holder of the token who names its owner (`tokens::Refused`).
+pub const TOKEN_DEACTIVATED: &str = "access token is deactivated";
+pub const TOKEN_EXPIRED: &str = "access token has expired";
 const FORM_LIMIT: usize = 16 * 1024;
-/// Distinct scopes one request may name (a cross-repository mount sends two or three).
+/// A GET's whole query string at most (a normal one is well under 1 KiB).
+const QUERY_LIMIT: usize = 32 * 1024;
+/// Scopes one request may name (a cross-repository mount sends two or three). Counted as
+/// they are read, before any is parsed, so a huge list costs no more than 51 of them.
 const MAX_SCOPES: usize = 50;
 
 fn json_error(status: StatusCode, details: &str) -> HttpResponse {
@@ -66,11 +74,28 @@ struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// Reads the pairs of a query or form, stopping at the first refusal: pairs after it are
+    /// never decoded.
+    fn from_pairs<'a>(pairs: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Result<Self, Refusal> {
+        let mut request = TokenRequest::default();
+        for (k, v) in pairs {
+            request.add(&k, v.into_owned())?;
+        }
+        Ok(request)
+    }
+
     fn add(&mut self, key: &str, value: String) -> Result<(), Refusal> {
         match key {
             "service" => self.service = Some(value),
             // repeated or space-joined; both appear in the wild
-            "scope" => self.scopes.extend(value.split(' ').filter(|s| !s.is_empty()).map(str::to_string)),
+            "scope" => {
+                for scope in value.split(' ').filter(|s| !s.is_empty()) {
+                    if self.scopes.len() == MAX_SCOPES {
+                        return Err(Refusal::Status(StatusCode::BAD_REQUEST, "too many scopes"));
+                    }
+                    self.scopes.push(scope.to_string());
+                }
+            }
             "username" => self.username = Some(value),
             "password" => self.secret = Some(SecretString::from(value)),
             "grant_type" if value != "password" => {
@@ -108,12 +133,18 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>
 }
 
 pub async fn get_token(app: web::Data<AppState>, req: HttpRequest, info: ClientInfo) -> HttpResponse {
-    let mut request = TokenRequest::default();
-    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        if let Err(refusal) = request.add(&k, v.into_owned()) {
-            return refusal.response();
-        }
+    let query = req.query_string();
+    if query.len() > QUERY_LIMIT {
+        return json_error(StatusCode::URI_TOO_LONG, "the query string is too long");
     }
+    // refused, not decoded lossily: a replacement character must never reach a signed token
+    if !decodes_as_utf8(query) {
+        return json_error(StatusCode::BAD_REQUEST, "the query string is not valid UTF-8");
+    }
+    let mut request = match TokenRequest::from_pairs(url::form_urlencoded::parse(query.as_bytes())) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.response(),
+    };
     // GET carries credentials only in the Basic header
     request.username = None;
     request.secret = None;
@@ -140,12 +171,10 @@ pub async fn post_token(app: web::Data<AppState>, req: HttpRequest, info: Client
     if !decodes_as_utf8(text) {
         return json_error(StatusCode::BAD_REQUEST, "the body is not valid UTF-8");
     }
-    let mut request = TokenRequest::default();
-    for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
-        if let Err(refusal) = request.add(&k, v.into_owned()) {
-            return refusal.response();
-        }
-    }
+    let mut request = match TokenRequest::from_pairs(url::form_urlencoded::parse(text.as_bytes())) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.response(),
+    };
     if let (None, Ok(Some((u, s)))) = (&request.secret, basic_credentials(&req)) {
         request.username = Some(u);
         request.secret = Some(s);
@@ -157,16 +186,18 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     if request.service.as_ref().is_some_and(|s| *s != app.settings.registry_service) {
         return json_error(StatusCode::BAD_REQUEST, "unknown service");
     }
-    let mut scopes: Vec<Requested> = Vec::new();
+    let mut scopes: Vec<Requested> = Vec::with_capacity(request.scopes.len());
+    let mut seen = HashSet::with_capacity(request.scopes.len());
     for s in &request.scopes {
         match grants::parse_scope(s) {
-            Some(r) if !scopes.contains(&r) => scopes.push(r),
-            Some(_) => {} // the same scope twice (client retries)
+            // the same scope twice (client retries) is asked once
+            Some(r) => {
+                if seen.insert(r.clone()) {
+                    scopes.push(r);
+                }
+            }
             None => return json_error(StatusCode::BAD_REQUEST, "malformed scope"),
         }
-    }
-    if scopes.len() > MAX_SCOPES {
-        return json_error(StatusCode::BAD_REQUEST, "too many scopes");
     }
     let granted = match (request.username, request.secret) {
         (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
@@ -207,21 +238,34 @@ type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 /// the token's last use (at most once a minute, or a new IP or client) or a push noted on
 /// a repository (at most once a minute).
 async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, AppError> {
-    // A valid token works even while the account's password is throttled; only the
-    // client IP's failure count can stop it.
-    if let Err(wait) = app.throttle.check_ip(info.ip) {
-        return Err(AppError::TooManyRequests { retry_after: wait });
-    }
     let now = app.now();
-    let found = app.read(|c| {
-        let Some(found) = tokens::lookup(c, now, username, secret.expose_secret())? else { return Ok(None) };
-        let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
-        let (access, pushes) = grants_in(c, &credential, Some((&found.auth.username, found.auth.user_id)), scopes, now)?;
-        Ok(Some((found, credential, access, pushes)))
+    let found = app.read(|c| match tokens::lookup(c, now, username, secret.expose_secret())? {
+        Lookup::Valid(found) => {
+            let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
+            let (access, pushes) = grants_in(c, &credential, Some((&found.auth.username, found.auth.user_id)), scopes, now)?;
+            Ok(Ok((found, credential, access, pushes)))
+        }
+        Lookup::Refused(refused) => Ok(Err(Some(refused))),
+        Lookup::NoMatch => Ok(Err(None)),
     })?;
-    let Some((found, credential, access, pushes)) = found else {
-        count_failure(app, &AccountKey::Unknown(username.trim().to_lowercase()), info.ip, None, &info.client).await?;
-        return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT)));
+    // A valid token works whatever the account's or the client IP's failures (behind NAT
+    // or a CI egress address, an IP lock would stop every pull); any other counts against
+    // the IP and waits while the IP is locked.
+    let (found, credential, access, pushes) = match found {
+        Ok(valid) => valid,
+        Err(refused) => {
+            let slot = app.throttle.reserve_ip(info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
+            count_failure(app, slot, None, &info.client).await?;
+            let Some(refused) = refused else { return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT))) };
+            if let Some(due) = refused.note_due(now, &info.client.ip, &info.client.user_agent) {
+                app.db(move |c| tokens::record_refused_use(c, &due, now)).await?;
+            }
+            let details = match refused.reason {
+                Refused::Deactivated => TOKEN_DEACTIVATED,
+                Refused::Expired => TOKEN_EXPIRED,
+            };
+            return Ok(Err(json_error(StatusCode::UNAUTHORIZED, details)));
+        }
     };
     let due = found.last_use_due(now, &info.client.ip, &info.client.user_agent);
     if due.is_some() || !pushes.is_empty() {
@@ -245,10 +289,7 @@ async fn password(app: &AppState, username: &str, secret: SecretString, info: &C
     // verified in the last five minutes is recalled instead (accounts::password_cache)
     match check_password_remembered(app, username, secret, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
-        PasswordCheck::Valid(user) => {
-            app.throttle.record_success(&AccountKey::User(user.id));
-            Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id)))
-        }
+        PasswordCheck::Valid(user) => Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id))),
         PasswordCheck::Invalid => Ok(Err(refused())),
         PasswordCheck::Throttled(wait) => Err(AppError::TooManyRequests { retry_after: wait }),
     }
@@ -278,10 +319,19 @@ type PushNote = (i32, String);
 /// The access list: per requested resource, requested ∩ allowed; and the push grants due
 /// to be recorded on their repository (a new one, or the last noted a minute ago). Reads only.
 /// `me`: the caller's own enabled account (name, id), when known.
-fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Option<(&str, i32)>, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
+fn grants_in(
+    c: &mut diesel::SqliteConnection,
+    credential: &Credential,
+    me: Option<(&str, i32)>,
+    scopes: Vec<Requested>,
+    now: i64,
+) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
     let mut access = Vec::with_capacity(scopes.len());
     let mut pushes = Vec::new();
     for r in scopes {
+        // Only what names a real resource is answered, granted or not: an unknown type, a
+        // name outside the grammar or an unknown registry resource is left out, so Berth
+        // never signs attacker-chosen text.
         let actions = match r.kind.as_str() {
             "repository" if grants::valid_repository_name(&r.name) => {
                 let facts = super::repos::facts(c, &r.name, me)?;
@@ -301,7 +351,7 @@ fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Opti
                 Credential::User { operator: true, scope: Scope::Admin, .. } => vec!["*".to_string()],
                 _ => Vec::new(),
             },
-            _ => Vec::new(),
+            _ => continue,
         };
         access.push(Access { kind: r.kind, name: r.name, actions });
     }
@@ -334,6 +384,30 @@ mod tests {
             assert!(parse_basic(bad.as_bytes()).is_none(), "{bad}");
         }
         assert!(parse_basic(format!("Basic {}", "A".repeat(10_000)).as_bytes()).is_none());
+    }
+
+    /// Parses a query through an iterator that counts the pairs it hands out.
+    fn parse_counting(query: &str) -> (Result<TokenRequest, Refusal>, usize) {
+        let pulled = std::cell::Cell::new(0);
+        let pairs = url::form_urlencoded::parse(query.as_bytes()).inspect(|_| pulled.set(pulled.get() + 1));
+        let result = TokenRequest::from_pairs(pairs);
+        (result, pulled.get())
+    }
+
+    #[test]
+    fn six_thousand_five_hundred_scopes_are_refused_after_reading_fifty_one() {
+        let repeated: String = (0..6_500).map(|i| format!("scope=repository:alice/r{i}:pull&")).collect();
+        let (result, pulled) = parse_counting(&repeated);
+        assert!(matches!(result, Err(Refusal::Status(StatusCode::BAD_REQUEST, "too many scopes"))));
+        assert_eq!(pulled, MAX_SCOPES + 1, "the pairs after the 51st are never decoded");
+
+        let joined = format!("scope={}", vec!["a:b:"; 6_500].join("+"));
+        assert!(joined.len() <= QUERY_LIMIT);
+        let (result, _) = parse_counting(&joined);
+        assert!(matches!(result, Err(Refusal::Status(StatusCode::BAD_REQUEST, "too many scopes"))));
+
+        let fifty: String = (0..50).map(|i| format!("scope=repository:alice/r{i}:pull&")).collect();
+        assert_eq!(parse_counting(&fifty).0.unwrap().scopes.len(), 50);
     }
 
     proptest! {

@@ -9,7 +9,7 @@ pub const PUSH: &str = "push";
 pub const DELETE: &str = "delete";
 
 /// One `type:name:actions` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requested {
     pub kind: String,
     pub name: String,
@@ -83,6 +83,14 @@ pub fn allowed(credential: &Credential, name: &str, facts: RepoFacts) -> &'stati
     }
 }
 
+/// Whether `credential` may see the private repositories of `namespace` (the JSON API's
+/// listing): exactly when `allowed` would let it pull a private repository there, so a
+/// listing never shows what `/token` would refuse.
+pub fn sees_private_repositories(credential: &Credential, namespace: &str) -> bool {
+    let private = RepoFacts { owner_id: Some(0), public: Some(false), last_push_at: None };
+    allowed(credential, &format!("{namespace}/_"), private).contains(&PULL)
+}
+
 /// requested ∩ allowed, in a stable order; a requested `*` means everything allowed,
 /// answered explicitly.
 pub fn intersect(requested: &[String], allowed: &[&'static str]) -> Vec<String> {
@@ -142,6 +150,15 @@ mod tests {
         // one component or an unknown namespace: nothing
         assert_eq!(allowed(&user("alice", Scope::Admin), "alice", OWN_PRIVATE), &[] as &[&str]);
         assert_eq!(allowed(&user("ghost", Scope::Admin), "ghost/app", RepoFacts { owner_id: None, public: None, last_push_at: None }), &[] as &[&str]);
+    }
+
+    #[test]
+    fn only_scopes_that_pull_private_repositories_see_them_listed() {
+        for (scope, sees) in [(Scope::Admin, true), (Scope::Write, true), (Scope::Read, true), (Scope::PublicRead, false)] {
+            assert_eq!(sees_private_repositories(&user("alice", scope), "alice"), sees, "{scope:?}");
+            assert!(!sees_private_repositories(&user("bobby", scope), "alice"), "another namespace, {scope:?}");
+        }
+        assert!(!sees_private_repositories(&Credential::Anonymous, "alice"));
     }
 
     #[test]

@@ -34,7 +34,10 @@ pub fn push_needs_recording(facts: &RepoFacts, now: Timestamp) -> bool {
 }
 
 /// Records a push grant: creates the repository the first time, notes the push time.
+/// The upsert re-checks the minute itself, so of concurrent requests that all saw the note
+/// due only one writes it (the others' conflicting insert updates nothing).
 pub fn record_push(conn: &mut SqliteConnection, owner_id: i32, name: &str, public_by_default: bool, now: Timestamp) -> Result<(), AppError> {
+    use diesel::query_dsl::methods::FilterDsl; // the upsert's WHERE
     diesel::insert_into(repositories::table)
         .values((
             repositories::owner_id.eq(owner_id),
@@ -46,6 +49,7 @@ pub fn record_push(conn: &mut SqliteConnection, owner_id: i32, name: &str, publi
         .on_conflict(repositories::name)
         .do_update()
         .set(repositories::last_push_at.eq(Some(now)))
+        .filter(repositories::last_push_at.is_null().or(repositories::last_push_at.le(Some(now - PUSH_NOTED_EVERY))))
         .execute(conn)?;
     Ok(())
 }
@@ -87,12 +91,7 @@ pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: 
         return Ok(Err("Use lowercase letters, digits and single . _ - between them; / separates levels."));
     }
     let inserted = diesel::insert_into(repositories::table)
-        .values((
-            repositories::owner_id.eq(owner_id),
-            repositories::name.eq(&name),
-            repositories::is_public.eq(public),
-            repositories::created_at.eq(now),
-        ))
+        .values((repositories::owner_id.eq(owner_id), repositories::name.eq(&name), repositories::is_public.eq(public), repositories::created_at.eq(now)))
         .on_conflict_do_nothing()
         .execute(conn)?;
     Ok(if inserted == 1 { Ok(name) } else { Err("This repository exists already.") })

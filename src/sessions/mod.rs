@@ -38,10 +38,7 @@ pub fn end(conn: &mut SqliteConnection, user_id: i32, public_id: &str) -> Result
 
 /// Ends every session of the user except `keep`.
 pub fn end_others(conn: &mut SqliteConnection, user_id: i32, keep: &str) -> Result<usize, AppError> {
-    Ok(diesel::delete(
-        sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::public_id.ne(keep).or(sessions::public_id.is_null())),
-    )
-    .execute(conn)?)
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::public_id.ne(keep).or(sessions::public_id.is_null()))).execute(conn)?)
 }
 
 /// Forgets sessions past their idle or absolute timeout (anonymous ones included).

@@ -69,12 +69,8 @@ impl SessionStore for SqliteSessionStore {
         let (idle, absolute) = (self.idle_seconds, self.absolute_seconds);
         let row = web::block(move || -> Result<Option<String>, anyhow::Error> {
             let mut conn = pool.get().map_err(other)?;
-            let found: Option<(String, i64, i64)> = sessions::table
-                .find(&hash)
-                .select((sessions::state, sessions::created_at, sessions::last_seen))
-                .first(&mut conn)
-                .optional()
-                .map_err(other)?;
+            let found: Option<(String, i64, i64)> =
+                sessions::table.find(&hash).select((sessions::state, sessions::created_at, sessions::last_seen)).first(&mut conn).optional().map_err(other)?;
             match found {
                 Some((state, created, seen)) if now - seen <= idle && now - created < absolute => Ok(Some(state)),
                 Some(_) => {
@@ -150,10 +146,7 @@ impl SessionStore for SqliteSessionStore {
         let (pool, hash, now) = (self.pool.clone(), key_hash(session_key), self.clock.now());
         web::block(move || -> Result<(), anyhow::Error> {
             let mut conn = pool.get().map_err(other)?;
-            diesel::update(sessions::table.find(hash).filter(sessions::last_seen.le(now - TOUCH_EVERY)))
-                .set(sessions::last_seen.eq(now))
-                .execute(&mut conn)
-                .map_err(other)?;
+            diesel::update(sessions::table.find(hash).filter(sessions::last_seen.le(now - TOUCH_EVERY))).set(sessions::last_seen.eq(now)).execute(&mut conn).map_err(other)?;
             Ok(())
         })
         .await

@@ -14,6 +14,7 @@ use crate::accounts::Plan;
 use crate::activity::{self, Client, Event};
 use crate::clock::Timestamp;
 use crate::db::schema::{access_tokens, users};
+use crate::text::Hidden;
 pub use secret::{PlainToken, TokenHash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,9 @@ pub struct AccessToken {
     pub last_used_at: Option<Timestamp>,
     pub last_used_ip: Option<String>,
     pub last_used_ua: Option<String>,
+    pub last_refused_at: Option<Timestamp>,
+    pub last_refused_ip: Option<String>,
+    pub last_refused_ua: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +115,7 @@ impl AccessToken {
 
 pub const DESCRIPTION_MAX: usize = 100;
 
-/// 1–100 characters after trimming, no control characters.
+/// 1–100 characters after trimming, no control or bidi characters (`text::hidden_controls`).
 pub fn check_description(input: &str) -> Result<String, &'static str> {
     let d = input.trim();
     if d.is_empty() {
@@ -120,8 +124,10 @@ pub fn check_description(input: &str) -> Result<String, &'static str> {
     if d.chars().count() > DESCRIPTION_MAX {
         return Err("Use at most 100 characters.");
     }
-    if d.chars().any(char::is_control) {
-        return Err("The description cannot hold control characters such as line breaks.");
+    match crate::text::hidden_controls(d) {
+        Some(Hidden::Control) => return Err("The description cannot hold control characters such as line breaks."),
+        Some(Hidden::Bidi) => return Err("The description cannot hold characters that change the direction of the text around them (bidi controls)."),
+        None => {}
     }
     Ok(d.to_string())
 }
@@ -283,11 +289,8 @@ pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Resu
     let mine = || access_tokens::table.filter(access_tokens::user_id.eq(user_id));
     let total: i64 = users::table.find(user_id).select(users::token_count).first(conn)?;
     let expired: i64 = mine().filter(access_tokens::expires_at.le(now)).count().get_result(conn)?;
-    let inactive: i64 = mine()
-        .filter(access_tokens::is_active.eq(false))
-        .filter(access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now)))
-        .count()
-        .get_result(conn)?;
+    let inactive: i64 =
+        mine().filter(access_tokens::is_active.eq(false)).filter(access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now))).count().get_result(conn)?;
     Ok(Counts { active: total - expired - inactive, inactive, expired })
 }
 
@@ -303,12 +306,7 @@ pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64)
 }
 
 pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, AppError> {
-    Ok(access_tokens::table
-        .filter(access_tokens::user_id.eq(user_id))
-        .filter(access_tokens::uuid.eq(uuid))
-        .select(AccessToken::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::uuid.eq(uuid)).select(AccessToken::as_select()).first(conn).optional()?)
 }
 
 /// Renames and/or (de)activates one of the owner's tokens. Expired tokens are refused.
@@ -353,13 +351,7 @@ pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], clien
         let mut found: Vec<AccessToken> = Vec::with_capacity(wanted.len());
         // SQLite binds at most 32766 variables a statement; chunks keep any list legal
         for chunk in wanted.chunks(500) {
-            found.extend(
-                access_tokens::table
-                    .filter(access_tokens::user_id.eq(user_id))
-                    .filter(access_tokens::uuid.eq_any(chunk))
-                    .select(AccessToken::as_select())
-                    .load(conn)?,
-            );
+            found.extend(access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::uuid.eq_any(chunk)).select(AccessToken::as_select()).load(conn)?);
         }
         if found.len() != wanted.len() {
             return Err(TokenError::NotFound);
@@ -401,15 +393,8 @@ pub const LAST_USE_EVERY: i64 = 60;
 /// malformed one), then the hash lookup, the owner (same username, enabled), active, not
 /// expired. On success records last use — at once when the IP or client differs from the
 /// stored one, otherwise at most once a minute — and never on failure.
-pub fn authenticate(
-    conn: &mut SqliteConnection,
-    now: Timestamp,
-    username: &str,
-    secret: &str,
-    ip: &str,
-    user_agent: &str,
-) -> Result<Option<Authenticated>, AppError> {
-    let Some(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
+pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, AppError> {
+    let Lookup::Valid(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
     if let Some(due) = found.last_use_due(now, ip, user_agent) {
         record_last_use(conn, &due, now)?;
     }
@@ -423,10 +408,84 @@ pub struct Found {
     token: AccessToken,
 }
 
+/// Why a token its holder presented is refused. Told only to whoever presents the secret
+/// with its owner's username: they hold the token, so nothing leaks; anyone else (another
+/// user's name, a deleted or unknown token) learns nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Deactivated,
+    /// Said even when the token is also inactive: an expired token can only be deleted.
+    Expired,
+}
+
+/// A token that matched its owner's name but is refused, as read from the database.
+#[derive(Debug, Clone)]
+pub struct RefusedToken {
+    pub reason: Refused,
+    token: AccessToken,
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug)]
+pub enum Lookup {
+    Valid(Found),
+    Refused(RefusedToken),
+    /// Malformed, unknown, deleted, someone else's, or its owner is disabled.
+    NoMatch,
+}
+
+/// A refused use to record in the owner's activity.
+#[derive(Debug, Clone)]
+pub struct RefusedUse {
+    token_id: i32,
+    user_id: i32,
+    detail: String,
+    ip: String,
+    user_agent: String,
+}
+
+impl RefusedToken {
+    /// Due as last use is: a new IP or client at once, otherwise once a minute.
+    pub fn note_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<RefusedUse> {
+        let t = &self.token;
+        let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
+        let changed = t.last_refused_ip.as_deref() != Some(ip) || t.last_refused_ua.as_deref() != Some(user_agent.as_str());
+        let stale = t.last_refused_at.is_none_or(|at| now - at >= LAST_USE_EVERY);
+        let why = match self.reason {
+            Refused::Deactivated => "deactivated",
+            Refused::Expired => "expired",
+        };
+        (changed || stale).then(|| RefusedUse { token_id: t.id, user_id: t.user_id, detail: format!("{}, {why}", token_detail(t)), ip: ip.to_string(), user_agent })
+    }
+}
+
+/// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
+/// its condition, so of concurrent refusals only one writes.
+pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), AppError> {
+    crate::db::write_tx(conn, |conn| {
+        let written = diesel::update(
+            access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
+                access_tokens::last_refused_at
+                    .is_null()
+                    .or(access_tokens::last_refused_at.le(now - LAST_USE_EVERY))
+                    .or(access_tokens::last_refused_ip.is_not(&due.ip))
+                    .or(access_tokens::last_refused_ua.is_not(&due.user_agent)),
+            ),
+        )
+        .set((access_tokens::last_refused_at.eq(now), access_tokens::last_refused_ip.eq(&due.ip), access_tokens::last_refused_ua.eq(&due.user_agent)))
+        .execute(conn)?;
+        if written == 1 {
+            let client = Client { ip: due.ip.clone(), user_agent: due.user_agent.clone() };
+            activity::record(conn, due.user_id, Event::TokenRefused, &due.detail, &client, now)?;
+        }
+        Ok(())
+    })
+}
+
 /// The read half of `authenticate`: every check, no write (so it may run on a read-only
 /// connection, as the registry's hot path does).
-pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Option<Found>, AppError> {
-    let Some(plain) = PlainToken::parse(secret) else { return Ok(None) };
+pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, AppError> {
+    let Some(plain) = PlainToken::parse(secret) else { return Ok(Lookup::NoMatch) };
     let hash = plain.hash();
     let found: Option<(AccessToken, String, bool, bool)> = access_tokens::table
         .inner_join(users::table)
@@ -434,12 +493,18 @@ pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secre
         .select((AccessToken::as_select(), users::username, users::is_disabled, users::is_operator))
         .first(conn)
         .optional()?;
-    let Some((token, owner, disabled, operator)) = found else { return Ok(None) };
-    if owner != username.trim().to_lowercase() || disabled || !token.is_active || token.is_expired(now) {
-        return Ok(None);
+    let Some((token, owner, disabled, operator)) = found else { return Ok(Lookup::NoMatch) };
+    if owner != username.trim().to_lowercase() || disabled {
+        return Ok(Lookup::NoMatch);
+    }
+    if token.is_expired(now) {
+        return Ok(Lookup::Refused(RefusedToken { reason: Refused::Expired, token }));
+    }
+    if !token.is_active {
+        return Ok(Lookup::Refused(RefusedToken { reason: Refused::Deactivated, token }));
     }
     let auth = Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id: token.user_id, username: owner, scope: token.scope(), operator };
-    Ok(Some(Found { auth, token }))
+    Ok(Lookup::Valid(Found { auth, token }))
 }
 
 /// A last use to write: the token changed IP or client, or its stored use is a minute old.
@@ -498,7 +563,6 @@ pub fn can_create(plan: Plan, held: i64) -> Result<(), String> {
         _ => Ok(()),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -19,12 +19,7 @@ pub const RECOVERY_CODES: usize = 10;
 const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
 
 fn totp(secret: Vec<u8>, username: &str) -> Result<Totp, AppError> {
-    Builder::new()
-        .with_secret(secret)
-        .with_account_name(username.to_string())
-        .with_issuer(Some("Berth"))
-        .build()
-        .map_err(AppError::internal)
+    Builder::new().with_secret(secret).with_account_name(username.to_string()).with_issuer(Some("Berth")).build().map_err(AppError::internal)
 }
 
 /// Starts (or restarts) enrolment: a fresh secret, sealed, stored as pending.
@@ -76,25 +71,14 @@ pub fn accept_code(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: 
     }
     let Some(step) = totp(secret, &user.username)?.check(&code, now as u64) else { return Ok(false) };
     let step = step as i64;
-    let changed = diesel::update(
-        users::table
-            .find(user.id)
-            .filter(users::totp_secret_enc.eq(sealed))
-            .filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))),
-    )
-    .set(users::totp_last_step.eq(Some(step)))
-    .execute(conn)?;
+    let changed = diesel::update(users::table.find(user.id).filter(users::totp_secret_enc.eq(sealed)).filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))))
+        .set(users::totp_last_step.eq(Some(step)))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
 /// Completes enrolment with a valid code: 2FA on, new recovery codes (returned, shown once).
-pub fn confirm_enrolment(
-    conn: &mut SqliteConnection,
-    keys: &Keys,
-    user: &User,
-    code: &str,
-    now: Timestamp,
-) -> Result<Option<Vec<String>>, AppError> {
+pub fn confirm_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<Vec<String>>, AppError> {
     if user.totp_enabled || user.totp_secret_enc.is_none() {
         return Ok(None);
     }
@@ -102,9 +86,7 @@ pub fn confirm_enrolment(
         if !accept_code(conn, keys, user, code, now)? {
             return Ok(None);
         }
-        diesel::update(users::table.find(user.id))
-            .set((users::totp_enabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16))))
-            .execute(conn)?;
+        diesel::update(users::table.find(user.id)).set((users::totp_enabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;
         Ok(Some(replace_recovery_codes(conn, keys, user.id)?))
     })
 }
@@ -144,10 +126,7 @@ pub fn replace_recovery_codes(conn: &mut SqliteConnection, keys: &Keys, user_id:
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn)?;
         for code in &codes {
             diesel::insert_into(recovery_codes::table)
-                .values((
-                    recovery_codes::user_id.eq(user_id),
-                    recovery_codes::code_hash.eq(keys.recovery_code_mac(user_id, &normalize_recovery_code(code))),
-                ))
+                .values((recovery_codes::user_id.eq(user_id), recovery_codes::code_hash.eq(keys.recovery_code_mac(user_id, &normalize_recovery_code(code)))))
                 .execute(conn)?;
         }
         Ok::<_, AppError>(())
@@ -162,23 +141,15 @@ pub fn use_recovery_code(conn: &mut SqliteConnection, keys: &Keys, user_id: i32,
         return Ok(false);
     }
     let mac = keys.recovery_code_mac(user_id, &normalized);
-    let changed = diesel::update(
-        recovery_codes::table
-            .filter(recovery_codes::user_id.eq(user_id))
-            .filter(recovery_codes::code_hash.eq(mac))
-            .filter(recovery_codes::used_at.is_null()),
-    )
-    .set(recovery_codes::used_at.eq(Some(now)))
-    .execute(conn)?;
+    let changed =
+        diesel::update(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)).filter(recovery_codes::code_hash.eq(mac)).filter(recovery_codes::used_at.is_null()))
+            .set(recovery_codes::used_at.eq(Some(now)))
+            .execute(conn)?;
     Ok(changed == 1)
 }
 
 pub fn remaining_recovery_codes(conn: &mut SqliteConnection, user_id: i32) -> Result<i64, AppError> {
-    Ok(recovery_codes::table
-        .filter(recovery_codes::user_id.eq(user_id))
-        .filter(recovery_codes::used_at.is_null())
-        .count()
-        .get_result(conn)?)
+    Ok(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)).filter(recovery_codes::used_at.is_null()).count().get_result(conn)?)
 }
 
 /// A code from the authenticator (6 digits) or a recovery code: which one was used.
@@ -189,13 +160,7 @@ pub enum SecondFactor {
 }
 
 /// Checks a second factor of an enrolled user: a TOTP code, or else a recovery code.
-pub fn verify_second_factor(
-    conn: &mut SqliteConnection,
-    keys: &Keys,
-    user: &User,
-    code: &str,
-    now: Timestamp,
-) -> Result<Option<SecondFactor>, AppError> {
+pub fn verify_second_factor(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<SecondFactor>, AppError> {
     if !user.totp_enabled {
         return Ok(None);
     }

@@ -149,4 +149,3 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
     who.session.flash("success", msg)?;
     Ok(redirect("/settings/account"))
 }
-

@@ -32,7 +32,13 @@ pub async fn signup_form(app: web::Data<AppState>, session: WebSession) -> Resul
     if session.user_id().is_some() {
         return Ok(redirect("/"));
     }
-    let page = SignupPage { chrome: Chrome::anonymous("Sign up", &session)?, closed: !app.settings.signup_open, username: String::new(), email: String::new(), errors: FieldErrors::default() };
+    let page = SignupPage {
+        chrome: Chrome::anonymous("Sign up", &session)?,
+        closed: !app.settings.signup_open,
+        username: String::new(),
+        email: String::new(),
+        errors: FieldErrors::default(),
+    };
     Ok(html(page.render()?))
 }
 
@@ -49,7 +55,7 @@ pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientI
         return Err(AppError::Forbidden("Sign-up is closed on this Berth. Ask an operator for an account.".into()));
     }
     let mut errors = FieldErrors::default();
-    let username = accounts::normalize_username(&form.username).map_err(|e| errors.add("username", e)).ok();
+    let username = accounts::normalize_username(&form.username).and_then(|u| accounts::check_not_reserved(&u).map(|()| u)).map_err(|e| errors.add("username", e)).ok();
     let email = accounts::normalize_email(&form.email).map_err(|e| errors.add("email", e)).ok();
     if let Err(e) = accounts::password::check_policy(form.password.expose_secret(), username.as_deref().unwrap_or("")) {
         errors.add("password", e);
@@ -131,7 +137,6 @@ pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientIn
             return Ok(redirect("/login/2fa"));
         }
         PasswordCheck::Valid(user) => {
-            app.throttle.record_success(&AccountKey::User(user.id));
             record(&app, user.id, Event::SignedIn, "password", &info.client).await?;
             session.sign_in(user.id, &info.client)?;
             return Ok(redirect(&next));
@@ -145,10 +150,7 @@ pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientIn
                 error: Some(format!("Too many failed attempts. Try again in {}.", crate::web::fmt::duration(wait))),
                 signup_open: app.settings.signup_open,
             };
-            return Ok(HttpResponse::TooManyRequests()
-                .insert_header(("Retry-After", wait.to_string()))
-                .content_type("text/html; charset=utf-8")
-                .body(page.render()?));
+            return Ok(HttpResponse::TooManyRequests().insert_header(("Retry-After", wait.to_string())).content_type("text/html; charset=utf-8").body(page.render()?));
         }
     };
     let page = LoginPage { chrome: Chrome::anonymous("Sign in", &session)?, login, next, error: Some(error), signup_open: app.settings.signup_open };
@@ -196,12 +198,9 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
     let Some(PendingSignIn { user_id: uid, stamp, next }) = session.pending_second_step(app.now()) else {
         return start_again(&session, TOO_LONG);
     };
-    let key = AccountKey::User(uid);
     // Wrong codes count per account, across sessions: after the threshold even the right
     // code waits (a fresh session per guess gains nothing).
-    if let Err(wait) = app.throttle.check(&key, info.ip) {
-        return Err(AppError::TooManyRequests { retry_after: wait });
-    }
+    let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
     let (keys, now) = (app.keys.clone(), app.now());
     let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
     let verdict = app
@@ -223,9 +222,12 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
         })
         .await?;
     match verdict {
-        SecondStep::Outdated => start_again(&session, "Your account's password or security settings changed. Please sign in again."),
+        SecondStep::Outdated => {
+            slot.release();
+            start_again(&session, "Your account's password or security settings changed. Please sign in again.")
+        }
         SecondStep::Accepted(user, factor) => {
-            app.throttle.record_success(&key);
+            slot.succeeded();
             if factor == SecondFactor::RecoveryCode {
                 record(&app, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
             }
@@ -238,8 +240,11 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
             Ok(redirect(&next))
         }
         SecondStep::Refused => {
-            count_failure(&app, &key, info.ip, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
-            let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: Some("That code is not valid. Try the current code, or a recovery code.".into()) };
+            count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
+            let page = SecondStepPage {
+                chrome: Chrome::anonymous("Two-factor authentication", &session)?,
+                error: Some("That code is not valid. Try the current code, or a recovery code.".into()),
+            };
             Ok(HttpResponse::Unauthorized().content_type("text/html; charset=utf-8").body(page.render()?))
         }
     }

@@ -161,12 +161,19 @@ pub fn content_type_is(req: &HttpRequest, mime: &str) -> bool {
     declared.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(mime))
 }
 
-/// Reads a request body of at most `limit` bytes (declared or streamed, chunked included).
-pub async fn read_limited(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<web::BytesMut, AppError> {
+/// Reads a request body of at most `limit` bytes (declared or streamed, chunked included)
+/// within the body deadline (`BERTH_BODY_TIMEOUT_SECONDS`): the whole body, not each chunk,
+/// so a peer sending a byte now and then cannot hold the connection either.
+pub async fn read_limited(req: &HttpRequest, payload: Payload, limit: usize) -> Result<web::BytesMut, AppError> {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(AppError::PayloadTooLarge);
     }
+    let deadline = state(req).settings.body_timeout;
+    actix_web::rt::time::timeout(deadline, read_body(payload, limit)).await.unwrap_or(Err(AppError::RequestTimeout))
+}
+
+async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesMut, AppError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| AppError::BadRequest("The body could not be read.".into()))?;

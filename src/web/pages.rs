@@ -23,13 +23,7 @@ impl Chrome {
     }
 
     pub fn signed_in(title: &str, nav: &'static str, who: &SignedIn) -> Result<Chrome, AppError> {
-        Ok(Chrome {
-            title: title.into(),
-            user: Some(who.user.username.clone()),
-            csrf: who.session.csrf_token()?,
-            flash: who.session.take_flash(),
-            nav,
-        })
+        Ok(Chrome { title: title.into(), user: Some(who.user.username.clone()), csrf: who.session.csrf_token()?, flash: who.session.take_flash(), nav })
     }
 }
 

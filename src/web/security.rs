@@ -183,19 +183,17 @@ pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     if pending_secret(&app, &who)?.is_none() {
         return Ok(redirect("/settings/security"));
     }
-    let key = AccountKey::User(who.user.id);
-    if let Err(wait) = app.throttle.check(&key, info.ip) {
-        return Err(AppError::TooManyRequests { retry_after: wait });
-    }
+    let slot = app.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
     let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
     let code: String = form.code.expose_secret().chars().take(16).collect();
     let codes = app.db(move |c| twofactor::confirm_enrolment(c, &keys, &user, &code, now)).await?;
     let Some(codes) = codes else {
-        count_failure(&app, &key, info.ip, Some((who.user.id, Event::TwoFactorFailed, "setting up two-factor authentication")), &info.client).await?;
+        count_failure(&app, slot, Some((who.user.id, Event::TwoFactorFailed, "setting up two-factor authentication")), &info.client).await?;
         let body = render_setup(&app, &who, Some("That code is not valid. Check the time on your phone and enter the current code.".into()))?
             .ok_or_else(|| AppError::BadRequest("Two-factor set-up is no longer open.".into()))?;
         return Ok(unprocessable(body));
     };
+    slot.release();
     app.password_cache.forget(who.user.id);
     who.session.end_enrolment();
     record(&app, who.user.id, Event::TwoFactorEnabled, "", &info.client).await?;
@@ -269,10 +267,7 @@ pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(disable_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
-    let key = AccountKey::User(who.user.id);
-    if let Err(wait) = app.throttle.check(&key, info.ip) {
-        return Err(AppError::TooManyRequests { retry_after: wait });
-    }
+    let slot = app.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
     let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
     let code: String = form.code.expose_secret().trim().chars().take(64).collect();
     let done = app
@@ -287,9 +282,10 @@ pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
         })
         .await?;
     if !done {
-        count_failure(&app, &key, info.ip, Some((who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication")), &info.client).await?;
+        count_failure(&app, slot, Some((who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication")), &info.client).await?;
         return Ok(unprocessable(disable_page(&who, Some("That code is not valid.".into()))?.render()?));
     }
+    slot.release();
     record(&app, who.user.id, Event::TwoFactorDisabled, "", &info.client).await?;
     who.session.flash("success", "Two-factor authentication is off.")?;
     Ok(redirect("/settings/security"))

@@ -185,9 +185,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let (true, Some(description), Some(scope), Some(expires_at)) = (errors.is_empty(), description, scope, expires_at) {
         let (uid, client) = (who.user.id, info.client.clone());
-        let created = app
-            .db(move |c| TokenError::split(tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now)))
-            .await?;
+        let created = app.db(move |c| TokenError::split(tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now))).await?;
         match created {
             Ok((token, plain)) => {
                 let page = CreatedPage {

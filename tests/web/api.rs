@@ -70,7 +70,8 @@ async fn a_password_login_manages_tokens_with_docker_hubs_field_names() {
     // one, patch, delete
     let one: Value = call(&app, reqwest::Method::GET, &format!("/v2/access-tokens/{uuid}"), &t, None).await.json().await.unwrap();
     assert_eq!(one["token_label"], "ci on build-01");
-    let patched: Value = call(&app, reqwest::Method::PATCH, &format!("/v2/access-tokens/{uuid}"), &t, Some(json!({ "token_label": "renamed", "is_active": false }))).await.json().await.unwrap();
+    let patched: Value =
+        call(&app, reqwest::Method::PATCH, &format!("/v2/access-tokens/{uuid}"), &t, Some(json!({ "token_label": "renamed", "is_active": false }))).await.json().await.unwrap();
     assert_eq!((patched["token_label"].as_str(), patched["is_active"].as_bool()), (Some("renamed"), Some(false)));
     assert_eq!(call(&app, reqwest::Method::DELETE, &format!("/v2/access-tokens/{uuid}"), &t, None).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(call(&app, reqwest::Method::GET, &format!("/v2/access-tokens/{uuid}"), &t, None).await.status(), StatusCode::NOT_FOUND);
@@ -314,4 +315,43 @@ async fn every_answer_carries_the_rate_limit_and_the_excess_gets_429() {
     assert_eq!(r.headers()["x-ratelimit-remaining"], "3", "the anonymous budget of this IP");
     app.clock.advance(60);
     assert_eq!(call(&app, reqwest::Method::GET, "/v2/user", &t, None).await.status(), StatusCode::OK, "a new minute");
+}
+
+/// The listing honours the credential's scope exactly as the registry's `/token` does: a
+/// Public Repo Read-only token sees only the public repositories of its own namespace,
+/// a Read-only token and the password see the private ones too.
+#[actix_web::test]
+async fn a_public_read_only_pat_lists_only_public_repositories_of_its_own_namespace() {
+    let app = spawn_app().await;
+    let a = app.signed_up("alice").await;
+    berth::accounts::set_plan(&mut app.conn(), app.user("alice").id, Plan::Pro).unwrap();
+    a.submit("/repositories", "/repositories", &[("path", "public-app"), ("visibility", "public")]).await;
+    a.submit("/repositories", "/repositories", &[("path", "secret-app"), ("visibility", "private")]).await;
+    let t = jwt(&app, "alice", PASSWORD).await;
+    let listed = |bearer: String| {
+        let url = format!("{}/v2/repositories/alice/", app.url);
+        async move {
+            let res = reqwest::Client::new().get(url).bearer_auth(bearer).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let v: Value = res.json().await.unwrap();
+            let names: Vec<String> = v["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+            (names, v["count"].as_i64().unwrap())
+        }
+    };
+    let public_read = new_token(&app, &t, "public reader", "repo:public_read").await["token"].as_str().unwrap().to_string();
+    let read = new_token(&app, &t, "reader", "repo:read").await["token"].as_str().unwrap().to_string();
+    let both = (vec!["public-app".to_string(), "secret-app".to_string()], 2);
+    assert_eq!(listed(jwt(&app, "alice", &public_read).await).await, (vec!["public-app".to_string()], 1), "a Public Repo Read-only PAT");
+    assert_eq!(listed(jwt(&app, "alice", &read).await).await, both, "a Read-only PAT");
+    assert_eq!(listed(t).await, both, "the password");
+    // /token agrees: the same PATs, a pull of the private repository
+    let pull = |secret: String| {
+        let url = format!("{}/token?service=registry.local&scope=repository:alice/secret-app:pull", app.url);
+        async move {
+            let body: Value = reqwest::Client::new().get(url).basic_auth("alice", Some(secret)).send().await.unwrap().json().await.unwrap();
+            crate::registry_token::claims(body["token"].as_str().unwrap())["access"][0]["actions"].clone()
+        }
+    };
+    assert_eq!(pull(public_read).await, json!([]));
+    assert_eq!(pull(read).await, json!(["pull"]));
 }

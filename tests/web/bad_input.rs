@@ -19,14 +19,7 @@ async fn an_oversized_form_is_413() {
     // also when the body is streamed without a length
     let body = format!("csrf={token}&username=alice&email=a%40example.com&password={big}");
     let stream = futures_util::stream::iter(body.into_bytes().chunks(1024).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
-    let res = b
-        .client
-        .post(b.url("/signup"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+    let res = b.client.post(b.url("/signup")).header("content-type", "application/x-www-form-urlencoded").body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(count_users(&app), 0);
 }

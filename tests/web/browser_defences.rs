@@ -78,7 +78,15 @@ async fn a_foreign_origin_is_refused_even_with_a_valid_token() {
 async fn a_get_on_a_state_changing_route_is_405_and_changes_nothing() {
     let app = spawn_app().await;
     let me = app.signed_up("alice").await;
-    for path in ["/logout", "/settings/account/password", "/settings/account/email", "/settings/security/2fa/recovery-codes.txt", "/settings/tokens/delete", "/settings/tokens/x/activate", "/settings/tokens/x/deactivate"] {
+    for path in [
+        "/logout",
+        "/settings/account/password",
+        "/settings/account/email",
+        "/settings/security/2fa/recovery-codes.txt",
+        "/settings/tokens/delete",
+        "/settings/tokens/x/activate",
+        "/settings/tokens/x/deactivate",
+    ] {
         let res = me.get(path).await;
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
     }

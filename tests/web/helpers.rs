@@ -31,6 +31,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub settings: Settings,
     pub dir: tempfile::TempDir,
+    /// Stops this server (`stop(true).await`: graceful), as a restart does.
+    pub server: actix_web::dev::ServerHandle,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -52,12 +54,13 @@ pub async fn spawn_on(dir: tempfile::TempDir, settings: Settings, clock: Arc<Man
     audit::capture_logs();
     audit::secret(PASSWORD);
     let (addr, state, server) = berth::server::start(settings.clone(), clock.clone()).expect("server starts");
+    let handle = server.handle();
     actix_web::rt::spawn(server);
     let url = match &settings.public_url {
         Some(_) => format!("http://{addr}"),
         None => state.public_url.clone(),
     };
-    TestApp { url, state, clock, settings, dir }
+    TestApp { url, state, clock, settings, dir, server: handle }
 }
 
 impl TestApp {
@@ -127,12 +130,7 @@ pub fn location(res: &reqwest::Response) -> String {
 impl Browser {
     pub fn new(base: &str, agent: &str) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(agent)
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).user_agent(agent).build().unwrap();
         Browser { client, base: base.to_string(), jar }
     }
 
@@ -167,13 +165,7 @@ impl Browser {
 
     pub async fn post_raw(&self, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields.iter()).finish();
-        self.client
-            .post(self.url(action))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url(action)).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap()
     }
 
     pub async fn signup(&self, username: &str, email: &str, password: &str) -> reqwest::Response {
@@ -331,11 +323,7 @@ pub mod audit {
             std::fs::create_dir_all(&folder).unwrap();
             let file = std::fs::File::create(folder.join(format!("{}.log", binary()))).unwrap();
             let filter = "debug,berth=trace,cookie_store=off,reqwest=off,hyper=off,hyper_util=off,h2=off,fantoccini=off,mio=off,tokio=off";
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-                .with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .try_init();
+            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::sync::Mutex::new(file)).with_ansi(false).try_init();
         });
     }
 }

@@ -18,11 +18,8 @@ fn assert_valid(name: &str, html: &str) {
         .output()
         .unwrap_or_else(|e| panic!("tidy is needed for this test (Debian package tidy; scripts/test.sh installs it): {e}"));
     let report = String::from_utf8_lossy(&out.stderr);
-    let problems: Vec<&str> = report
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !(l.contains("proprietary attribute") && KNOWN_TO_TIDY_AS_PROPRIETARY.iter().any(|a| l.contains(a))))
-        .collect();
+    let problems: Vec<&str> =
+        report.lines().filter(|l| !l.trim().is_empty()).filter(|l| !(l.contains("proprietary attribute") && KNOWN_TO_TIDY_AS_PROPRIETARY.iter().any(|a| l.contains(a)))).collect();
     assert!(problems.is_empty(), "{name} is not valid HTML:\n{}", problems.join("\n"));
     assert!(html.contains("<title>") && html.contains(" · Berth</title>"), "{name} has a page title");
 }
@@ -40,7 +37,16 @@ async fn every_page_is_valid_html_with_a_title() {
     assert_valid("login error", &res.text().await.unwrap());
 
     let b = app.signed_up("alice").await;
-    for page in ["/settings/account", "/settings/security", "/settings/security/2fa/enable", "/settings/tokens", "/settings/sessions", "/settings/sessions/end-others", "/settings/activity", "/repositories"] {
+    for page in [
+        "/settings/account",
+        "/settings/security",
+        "/settings/security/2fa/enable",
+        "/settings/tokens",
+        "/settings/sessions",
+        "/settings/sessions/end-others",
+        "/settings/activity",
+        "/repositories",
+    ] {
         let (status, html) = b.get_text(page).await;
         assert_eq!(status, reqwest::StatusCode::OK, "{page}");
         assert_valid(page, &html);

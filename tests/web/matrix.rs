@@ -41,6 +41,10 @@ enum Answer {
     SecondStepOnly,
     /// The registry's "please use personal access token to login".
     UseAToken,
+    /// The registry tells the token's holder why: "access token is deactivated".
+    TokenDeactivated,
+    /// "access token has expired".
+    TokenExpired,
     Refused,
 }
 
@@ -50,6 +54,9 @@ fn expected(door: Door, cred: Cred, two_fa: bool, state: TokenState) -> Answer {
         (Cred::RecoveryCode, _) => Refused,
         (Cred::Pat, Door::WebLogin) => Refused,
         (Cred::Pat, _) if state == TokenState::Active => Granted,
+        // only the registry explains; the JSON API keeps Docker Hub's generic words
+        (Cred::Pat, Door::RegistryGet | Door::RegistryPost) if state == TokenState::Inactive => TokenDeactivated,
+        (Cred::Pat, Door::RegistryGet | Door::RegistryPost) => TokenExpired,
         (Cred::Pat, _) => Refused,
         (Cred::Password, _) if !two_fa => Granted,
         (Cred::Password, Door::WebLogin | Door::ApiLogin | Door::ApiAuthToken) => SecondStepOnly,
@@ -107,6 +114,8 @@ async fn knock(app: &TestApp, door: Door, user: &str, secret: &str) -> Answer {
             match (status, v["details"].as_str()) {
                 (StatusCode::OK, _) if v["token"].is_string() => Answer::Granted,
                 (StatusCode::UNAUTHORIZED, Some("please use personal access token to login")) => Answer::UseAToken,
+                (StatusCode::UNAUTHORIZED, Some("access token is deactivated")) => Answer::TokenDeactivated,
+                (StatusCode::UNAUTHORIZED, Some("access token has expired")) => Answer::TokenExpired,
                 (StatusCode::UNAUTHORIZED, Some("incorrect username or password")) => Answer::Refused,
                 other => panic!("/token answered {other:?}: {v}"),
             }

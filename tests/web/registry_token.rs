@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
@@ -33,7 +33,13 @@ async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     let access = claims(body["token"].as_str().unwrap())["access"].clone();
-    access.as_array().unwrap().iter().find(|a| a["name"] == name).map(|a| a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    access
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .map(|a| a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
@@ -129,11 +135,14 @@ async fn refused_credentials_get_the_answers_docker_prints() {
     assert_eq!(details(get(&app, Some(("alice", "wrong password x")), "").await).await, "incorrect username or password");
     assert_eq!(details(get(&app, Some(("bobby", &t)), "").await).await, "incorrect username or password", "someone else's token");
     assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK, "the token works with 2FA on");
-    // deactivated, then reactivated
+    // deactivated: its holder learns why, anyone naming another user does not
     let uid = app.user("alice").id;
     let uuid = tokens::page(&mut app.conn(), uid, 1, 1).unwrap()[0].uuid.clone();
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
-    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "incorrect username or password");
+    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "access token is deactivated");
+    assert_eq!(refusal(post_password(&app, "alice", &t).await).await.1, "access token is deactivated", "POST says so too");
+    assert_eq!(details(get(&app, Some(("bobby", &t)), "").await).await, "incorrect username or password", "someone else's name");
+    // then reactivated
     tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).unwrap();
     assert_eq!(get(&app, Some(("alice", &t)), "").await.status(), StatusCode::OK);
     // a recovery code is never a password here either
@@ -143,7 +152,44 @@ async fn refused_credentials_get_the_answers_docker_prints() {
     let (_, s) = tokens::create(&mut app.conn(), uid, short, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
     assert_eq!(get(&app, Some(("alice", s.expose())), "").await.status(), StatusCode::OK);
     app.clock.advance(6);
-    assert_eq!(get(&app, Some(("alice", s.expose())), "").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(details(get(&app, Some(("alice", s.expose())), "").await).await, "access token has expired");
+    // deleted: nothing to tell
+    tokens::delete(&mut app.conn(), uid, &[uuid], &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    assert_eq!(details(get(&app, Some(("alice", &t)), "").await).await, "incorrect username or password");
+}
+
+#[actix_web::test]
+async fn refused_uses_of_a_token_reach_its_owners_activity_once_a_minute_or_on_a_new_client() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Read);
+    let uid = app.user("alice").id;
+    let uuid = tokens::page(&mut app.conn(), uid, 1, 1).unwrap()[0].uuid.clone();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
+    let refused = |agent: &'static str| {
+        let (url, t) = (format!("{}/token?service=registry.local", app.url), t.clone());
+        async move {
+            let res = reqwest::Client::new().get(url).basic_auth("alice", Some(t)).header("user-agent", agent).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+    };
+    let logged = |app: &TestApp| -> Vec<(String, String)> {
+        berth::activity::list(&mut app.conn(), uid, 1, 100).unwrap().0.into_iter().filter(|e| e.kind == "token_refused").map(|e| (e.detail, e.user_agent)).collect()
+    };
+    for _ in 0..5 {
+        refused("docker/27").await;
+    }
+    assert_eq!(logged(&app).len(), 1, "five refusals in a minute, one event");
+    assert!(logged(&app)[0].0.contains("deactivated"), "{:?}", logged(&app));
+    refused("containerd/2").await;
+    assert_eq!(logged(&app).len(), 2, "a new client is recorded at once");
+    app.clock.advance(61);
+    refused("containerd/2").await;
+    assert_eq!(logged(&app).len(), 3, "a minute later again");
+    // concurrent refusals write once
+    app.clock.advance(61);
+    futures_util::future::join_all((0..16).map(|_| refused("containerd/2"))).await;
+    assert_eq!(logged(&app).len(), 4);
 }
 
 #[actix_web::test]
@@ -230,9 +276,58 @@ async fn bad_token_requests_are_clear_json_4xx() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let res = client.post(format!("{}/token", app.url)).header("content-type", "application/json").body("{}").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // unknown types and bad names are granted nothing, without an error
-    let body: Value = get(&app, None, "scope=repository:Alice/App:pull&scope=blob:x:pull").await.json().await.unwrap();
-    assert_eq!(claims(body["token"].as_str().unwrap())["access"][0]["actions"], serde_json::json!([]));
+    // unknown types, bad names and unknown registry resources are granted nothing, without
+    // an error, and are left out of the signed token; a real repository refused is listed
+    let body: Value = get(&app, None, "scope=repository:Alice/App:pull&scope=blob:x:pull&scope=registry:anything:*&scope=repository:alice/app:pull").await.json().await.unwrap();
+    assert_eq!(claims(body["token"].as_str().unwrap())["access"], serde_json::json!([{ "type": "repository", "name": "alice/app", "actions": [] }]));
+}
+
+#[actix_web::test]
+async fn a_huge_scope_list_is_refused_without_stalling_normal_requests() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let t = pat(&app, "alice", Scope::Read);
+    let client = reqwest::Client::new();
+    // 6,500 space-joined scopes in 32 KB: refused once 51 are counted
+    let joined = format!("scope={}", vec!["a:b:"; 6_500].join("+"));
+    // repeated pairs, 44 KB: over the query limit
+    let repeated: String = (0..4_000).map(|_| "scope=a:b:&").collect();
+    assert!(repeated.len() > 32 * 1024);
+    let hostile = |query: String| {
+        let (client, url) = (client.clone(), format!("{}/token?service=registry.local&{query}", app.url));
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let floods = futures_util::future::join_all((0..20).map(|i| hostile(if i % 2 == 0 { joined.clone() } else { repeated.clone() })));
+    let normal = async { granted(&app, Some(("alice", &t)), "alice/app", "pull").await };
+    let (answers, normal) = futures_util::future::join(floods, normal).await;
+    assert_eq!(normal, vec!["pull"], "a normal /token stays correct meanwhile");
+    for (i, res) in answers.into_iter().enumerate() {
+        let expected = if i % 2 == 0 { StatusCode::BAD_REQUEST } else { StatusCode::URI_TOO_LONG };
+        assert_eq!(res.status(), expected);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let details = res.json::<Value>().await.unwrap()["details"].as_str().unwrap().to_string();
+        assert!(details == "too many scopes" || details.contains("too long"), "{details}");
+    }
+}
+
+#[actix_web::test]
+async fn a_query_that_is_not_utf8_is_refused_not_signed() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    for query in ["scope=repository:alice/%FF:pull", "scope=repository:alice/app:pull&account=%C3%28", "service=registry.local%80"] {
+        let res = reqwest::Client::new().get(format!("{}/token?{query}", app.url)).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(res.json::<Value>().await.unwrap()["details"], "the query string is not valid UTF-8");
+    }
+    // the same bytes in a POST body are refused alike
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=password&username=alice&password=x&service=registry.local&scope=repository:alice/%FF:pull")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
 // The password cache (issue 7, W2): `/token` remembers a verified (user, password) pair for
@@ -376,7 +471,9 @@ async fn a_wrong_password_is_never_remembered_and_the_throttle_comes_first() {
 /// Every `docker pull` asks for a token, often many at once (layers in parallel, a CI
 /// fleet on one PAT). Reads never write: the token's last use is written once for a new
 /// client and then at most once a minute, and a push is noted on its repository at most
-/// once a minute — however many requests race for it.
+/// once a minute — however many requests race for it. The writes are counted by triggers
+/// on the two tables (each row an UPDATE or INSERT really changed), since 24 writes of one
+/// value leave the same row as one.
 #[actix_web::test]
 async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     use berth::db::schema::{access_tokens, activity, repositories};
@@ -384,20 +481,40 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     let app = spawn_app().await;
     app.signed_up("alice").await;
     let token = pat(&app, "alice", Scope::Write);
-    let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>) {
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut *app.conn(),
+        "CREATE TABLE test_writes (what TEXT NOT NULL);
+         CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
+           BEGIN INSERT INTO test_writes VALUES ('last use'); END;
+         CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
+           BEGIN INSERT INTO test_writes VALUES ('push note'); END;
+         CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
+           BEGIN INSERT INTO test_writes VALUES ('push note'); END;",
+    )
+    .unwrap();
+    // (last use, new-IP events, last push, last-use writes, push-note writes) so far
+    let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>, i64, i64) {
         let mut c = app.conn();
         let last: Option<i64> = access_tokens::table.select(access_tokens::last_used_at).first(&mut c).unwrap();
         let new_ip: i64 = activity::table.filter(activity::kind.eq("token_used_from_new_ip")).count().get_result(&mut c).unwrap();
         let pushed: Option<i64> = repositories::table.filter(repositories::name.eq("alice/app")).select(repositories::last_push_at).first(&mut c).optional().unwrap().flatten();
-        (last, new_ip, pushed)
+        #[derive(QueryableByName)]
+        struct Writes {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            last_use: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            push_note: i64,
+        }
+        let w: Writes = diesel::sql_query("SELECT count(*) FILTER (WHERE what = 'last use') AS last_use, count(*) FILTER (WHERE what = 'push note') AS push_note FROM test_writes")
+            .get_result(&mut c)
+            .unwrap();
+        (last, new_ip, pushed, w.last_use, w.push_note)
     };
     let burst = |app: &TestApp| {
         let (url, token) = (app.url.clone(), token.clone());
         async move {
             let http = reqwest::Client::new();
-            let requests = (0..24).map(|_| {
-                http.get(format!("{url}/token?service=registry.local&scope=repository:alice/app:pull,push")).basic_auth("alice", Some(&token)).send()
-            });
+            let requests = (0..24).map(|_| http.get(format!("{url}/token?service=registry.local&scope=repository:alice/app:pull,push")).basic_auth("alice", Some(&token)).send());
             for res in futures_util::future::join_all(requests).await {
                 assert_eq!(res.unwrap().status(), StatusCode::OK);
             }
@@ -405,11 +522,11 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     };
     let t0 = app.state.now();
     burst(&app).await;
-    assert_eq!(used(&app), (Some(t0), 1, Some(t0)), "first use from this client: one write, one activity event, the repository recorded once");
+    assert_eq!(used(&app), (Some(t0), 1, Some(t0), 1, 1), "first use from this client: one write, one activity event, the repository recorded once");
     app.clock.advance(59);
     burst(&app).await;
-    assert_eq!(used(&app), (Some(t0), 1, Some(t0)), "within the minute nothing is written");
+    assert_eq!(used(&app), (Some(t0), 1, Some(t0), 1, 1), "within the minute nothing is written");
     app.clock.advance(1);
     burst(&app).await;
-    assert_eq!(used(&app), (Some(t0 + 60), 1, Some(t0 + 60)), "a minute on: written again, once");
+    assert_eq!(used(&app), (Some(t0 + 60), 1, Some(t0 + 60), 2, 2), "a minute on: written again, once");
 }

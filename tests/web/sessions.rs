@@ -72,12 +72,25 @@ async fn changing_the_password_ends_other_sessions_and_renews_this_one() {
 async fn a_password_change_needs_the_current_password_and_a_valid_new_one() {
     let app = spawn_app().await;
     let a = app.signed_up("alice").await;
-    let res = a.submit("/settings/account", "/settings/account/password", &[("current_password", "wrong one here"), ("new_password", "another good one"), ("confirm_password", "another good one")]).await;
+    let res = a
+        .submit(
+            "/settings/account",
+            "/settings/account/password",
+            &[("current_password", "wrong one here"), ("new_password", "another good one"), ("confirm_password", "another good one")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("That is not your current password."));
-    let res = a.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", "password123"), ("confirm_password", "password123")]).await;
+    let res =
+        a.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", "password123"), ("confirm_password", "password123")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = a.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", "another good one"), ("confirm_password", "another good two")]).await;
+    let res = a
+        .submit(
+            "/settings/account",
+            "/settings/account/password",
+            &[("current_password", PASSWORD), ("new_password", "another good one"), ("confirm_password", "another good two")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "unchanged");
 }
@@ -104,8 +117,10 @@ async fn sessions_end_after_30_idle_minutes_and_after_12_hours_however_active() 
     assert!(!b.signed_in().await, "12 hours end it however active");
 }
 
+/// Two instances on one data folder (as behind a load balancer): the second accepts the
+/// cookie the first set. The first keeps running; the restart is the next test.
 #[actix_web::test]
-async fn a_restart_keeps_users_signed_in() {
+async fn a_second_instance_on_the_same_data_folder_accepts_the_first_ones_cookie() {
     let app = spawn_app().await;
     let a = app.signed_up("alice").await;
     let (dir, settings, clock) = (app.dir, app.settings.clone(), app.clock.clone());
@@ -118,12 +133,41 @@ async fn a_restart_keeps_users_signed_in() {
     assert!(b.signed_in().await);
 }
 
+/// The server stops (gracefully, as on a deploy), its port refuses connections, and a new
+/// server on the same data folder and port takes the cookie of the old one: the session
+/// key and the sessions live in the data folder, not in the process.
+#[actix_web::test]
+async fn a_restart_keeps_users_signed_in() {
+    let app = spawn_app().await;
+    let a = app.signed_up("alice").await;
+    assert!(a.signed_in().await);
+    let addr = app.url.trim_start_matches("http://").to_string();
+    app.server.stop(true).await;
+    let mut refused = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            refused = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused, "{addr} still accepts connections after the stop");
+    assert!(a.client.get(a.url("/settings/account")).send().await.is_err(), "nothing answers while stopped");
+    let TestApp { dir, mut settings, clock, state, .. } = app;
+    drop(state);
+    settings.bind = addr.clone();
+    let again = spawn_on(dir, settings, clock).await;
+    assert_eq!(again.url, format!("http://{addr}"), "the same port");
+    assert!(a.signed_in().await, "the cookie of the stopped server signs in at the new one");
+}
+
 #[actix_web::test]
 async fn session_ids_are_stored_only_hashed() {
     let app = spawn_app().await;
     let a = app.signed_up("alice").await;
     use diesel::prelude::*;
-    let rows: Vec<(String, String)> = berth::db::schema::sessions::table.select((berth::db::schema::sessions::id_hash, berth::db::schema::sessions::state)).load(&mut app.conn()).unwrap();
+    let rows: Vec<(String, String)> =
+        berth::db::schema::sessions::table.select((berth::db::schema::sessions::id_hash, berth::db::schema::sessions::state)).load(&mut app.conn()).unwrap();
     assert!(!rows.is_empty());
     let cookie = a.cookie();
     let value = cookie.split_once('=').unwrap().1;

@@ -86,3 +86,64 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
     assert_eq!(forwarded(&b, "10.9.9.9", "alice").await.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "127.0.0.1 itself is not blocked");
 }
+
+/// A token of alice's (plan Team, so any scope), as its plaintext.
+fn pat(app: &TestApp, scope: berth::tokens::Scope) -> String {
+    let uid = app.user("alice").id;
+    berth::accounts::set_plan(&mut app.conn(), uid, berth::accounts::Plan::Team).unwrap();
+    let new = berth::tokens::NewToken { description: "ci".into(), scope, expires_at: None };
+    let plain = berth::tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).map_err(|_| ()).unwrap().1.expose().to_string();
+    audit::secret(&plain);
+    plain
+}
+
+#[actix_web::test]
+async fn a_locked_ip_still_lets_a_valid_token_through_and_refuses_a_wrong_one() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let token = pat(&app, berth::tokens::Scope::Read);
+    let client = reqwest::Client::new();
+    let json_login = |username: String, password: String| {
+        let (client, url) = (client.clone(), format!("{}/v2/users/login", app.url));
+        async move { client.post(url).json(&serde_json::json!({ "username": username, "password": password })).send().await.unwrap() }
+    };
+    // 55 failed logins with made-up usernames from this IP lock it
+    let mut refused = 0;
+    for i in 0..55 {
+        let status = json_login(format!("made-up-{i}"), "wrong password here".into()).await.status();
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS, "{status}");
+        refused += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(refused >= 5, "the IP is locked");
+    let pull = |secret: String| {
+        let (client, url) = (client.clone(), format!("{}/token?service=registry.local&scope=repository:alice/app:pull", app.url));
+        async move { client.get(url).basic_auth("alice", Some(secret)).send().await.unwrap() }
+    };
+    // the valid token works at /token and at the JSON API
+    assert_eq!(pull(token.clone()).await.status(), StatusCode::OK, "a valid PAT from a locked IP");
+    assert_eq!(json_login("alice".into(), token.clone()).await.status(), StatusCode::OK, "a valid PAT at the JSON API from a locked IP");
+    // a wrong one (well-formed, no such token) is refused with 429, at both doors
+    let wrong = format!("berth_pat_{}", &token["berth_pat_".len()..].chars().rev().collect::<String>());
+    let res = pull(wrong.clone()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(json_login("alice".into(), wrong).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // so is the right password: the IP lock is for every account's password
+    assert_eq!(pull(PASSWORD.into()).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[actix_web::test]
+async fn a_deactivated_or_expired_token_from_a_locked_ip_is_refused_with_429() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let token = pat(&app, berth::tokens::Scope::Read);
+    let uid = app.user("alice").id;
+    let uuid = berth::tokens::page(&mut app.conn(), uid, 1, 10).unwrap()[0].uuid.clone();
+    berth::tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    let client = reqwest::Client::new();
+    for i in 0..50 {
+        client.post(format!("{}/v2/users/login", app.url)).json(&serde_json::json!({ "username": format!("nobody{i}"), "password": "wrong password here" })).send().await.unwrap();
+    }
+    let res = client.get(format!("{}/token?service=registry.local", app.url)).basic_auth("alice", Some(&token)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "an inactive token is no pass through the IP lock");
+}

@@ -1,0 +1,41 @@
+//! Rules for text people type that other people read: names and descriptions, on every
+//! page and in the JSON API. Control characters would break lines and logs; the bidi
+//! controls reorder what surrounds them, so "rm" could be shown where "mr" was typed, or a
+//! flash message read backwards.
+
+/// What makes a piece of text unfit to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hidden {
+    /// C0 and C1 controls: line breaks, tabs, escapes.
+    Control,
+    /// The bidi embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069)
+    /// and the Arabic letter mark (U+061C).
+    Bidi,
+}
+
+/// Why `text` is refused, if it is. The plain direction marks (U+200E, U+200F) and the
+/// zero-width joiner of emoji sequences stay allowed.
+pub fn hidden_controls(text: &str) -> Option<Hidden> {
+    if text.chars().any(char::is_control) {
+        return Some(Hidden::Control);
+    }
+    if text.chars().any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')) {
+        return Some(Hidden::Bidi);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_bidi_overrides_are_refused_marks_and_emoji_stay() {
+        for bad in ["a\nb", "a\u{7}b", "a\u{85}b", "\u{202E}gnp.exe", "a\u{202A}b", "a\u{2066}b", "a\u{2069}", "\u{061C}x"] {
+            assert!(hidden_controls(bad).is_some(), "{bad:?}");
+        }
+        for good in ["ci on build-01", "שלום\u{200F} ci", "left\u{200E}right", "👩\u{200D}💻 laptop", "ünïcödé 日本"] {
+            assert_eq!(hidden_controls(good), None, "{good:?}");
+        }
+    }
+}
