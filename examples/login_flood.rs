@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Client `i` signs in as `{USER_PREFIX}{(i % USER_COUNT) + 1}`. Each iteration starts with
-//! an empty cookie jar: `GET /login` (new session cookie + CSRF token), then `POST /login`,
+//! an empty cookie jar: `GET /login` (pre-session cookie + CSRF token), then `POST /login`,
 //! expecting `303 See Other` with `Location: /`. Prints the logins done, logins/s, the login
 //! latency and a count per status code; exits non-zero if any login was not a 303 (or a
 //! request failed, or no login happened at all).
@@ -22,7 +22,9 @@ use regex::Regex;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 
-const COOKIE_NAME: &str = "berth_session";
+const SESSION_COOKIE: &str = "berth_session";
+/// What an anonymous page hands out instead of a session: the CSRF token is bound to it.
+const PRE_SESSION_COOKIE: &str = "berth_presession";
 
 #[derive(Default)]
 struct Tally {
@@ -40,11 +42,11 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The `berth_session=VALUE` pair from the response's Set-Cookie headers, if any.
-fn session_cookie(res: &reqwest::Response) -> Option<String> {
+/// The `name=VALUE` pair from the response's Set-Cookie headers, if any.
+fn cookie_set(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
         let pair = v.split(';').next()?.trim();
-        pair.strip_prefix(COOKIE_NAME)?.strip_prefix('=').map(|value| format!("{COOKIE_NAME}={value}"))
+        pair.strip_prefix(name)?.strip_prefix('=').map(|value| format!("{name}={value}"))
     })
 }
 
@@ -61,7 +63,7 @@ async fn client_loop(client: reqwest::Client, base: Arc<String>, login: String, 
     let login_url = format!("{base}/login");
     while Instant::now() < deadline {
         let started = Instant::now();
-        // 1. GET /login with no cookie: a fresh anonymous session and its CSRF token.
+        // 1. GET /login with no cookie: a fresh pre-session cookie and its CSRF token.
         let page = match client.get(&login_url).send().await {
             Ok(res) => res,
             Err(e) => {
@@ -70,7 +72,7 @@ async fn client_loop(client: reqwest::Client, base: Arc<String>, login: String, 
             }
         };
         let get_status = page.status().as_u16();
-        let cookie = session_cookie(&page);
+        let cookie = cookie_set(&page, PRE_SESSION_COOKIE);
         let body = match page.text().await {
             Ok(b) => b,
             Err(e) => {
@@ -83,7 +85,7 @@ async fn client_loop(client: reqwest::Client, base: Arc<String>, login: String, 
             continue;
         }
         let Some(cookie) = cookie else {
-            bump(&mut tally.get_problems, "GET /login set no berth_session cookie".into());
+            bump(&mut tally.get_problems, "GET /login set no berth_presession cookie".into());
             continue;
         };
         let Some(token) = token_re.captures(&body).map(|c| c[1].to_string()) else {
@@ -98,7 +100,7 @@ async fn client_loop(client: reqwest::Client, base: Arc<String>, login: String, 
             Ok(res) => {
                 let status = res.status().as_u16();
                 let location = res.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-                let renewed = session_cookie(&res).is_some();
+                let renewed = cookie_set(&res, SESSION_COOKIE).is_some();
                 // drain the body so the connection can be reused
                 let _ = res.bytes().await;
                 if status == 303 && location.as_deref() == Some("/") && renewed {

@@ -24,6 +24,8 @@ pub const LABEL_API_JWT: &str = "berth/v1/api-jwt";
 pub const LABEL_PASSWORD_CACHE: &str = "berth/v1/password-cache-hmac";
 pub const LABEL_RECOVERY_CODES: &str = "berth/v1/recovery-code-hmac";
 pub const LABEL_LOGIN_2FA_TOKEN: &str = "berth/v1/login-2fa-token-hmac";
+pub const LABEL_CSRF_TOKEN: &str = "berth/v1/csrf-token-hmac";
+pub const LABEL_BROWSER_COOKIE: &str = "berth/v1/browser-cookie-hmac";
 
 /// Every derived key. Cloning is cheap enough (done once per worker).
 #[derive(Clone)]
@@ -35,6 +37,10 @@ pub struct Keys {
     pub password_cache: [u8; 32],
     recovery_codes: [u8; 32],
     pub login_2fa_token: [u8; 32],
+    /// Derives each form's CSRF token from the browser's binding (`web::session`).
+    pub csrf_token: [u8; 32],
+    /// Signs the cookies kept for visitors without a server-side session (`web::browser`).
+    pub browser_cookie: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -60,6 +66,8 @@ impl Keys {
             password_cache: k32(LABEL_PASSWORD_CACHE),
             recovery_codes: k32(LABEL_RECOVERY_CODES),
             login_2fa_token: k32(LABEL_LOGIN_2FA_TOKEN),
+            csrf_token: k32(LABEL_CSRF_TOKEN),
+            browser_cookie: k32(LABEL_BROWSER_COOKIE),
         }
     }
 
@@ -175,13 +183,16 @@ mod tests {
         let a = Keys::derive(&[7u8; 64]);
         let b = Keys::derive(&[7u8; 64]);
         assert_eq!(a.api_jwt, b.api_jwt);
-        let all = [a.totp_aead, a.api_jwt, a.password_cache, a.recovery_codes, a.login_2fa_token];
+        let all = [a.totp_aead, a.api_jwt, a.password_cache, a.recovery_codes, a.login_2fa_token, a.csrf_token, a.browser_cookie];
         for i in 0..all.len() {
             for j in i + 1..all.len() {
                 assert_ne!(all[i], all[j]);
             }
         }
         assert_ne!(&a.session_cookie[..32], &a.api_jwt[..]);
+        let labels =
+            [LABEL_SESSION_COOKIE, LABEL_TOTP_AEAD, LABEL_API_JWT, LABEL_PASSWORD_CACHE, LABEL_RECOVERY_CODES, LABEL_LOGIN_2FA_TOKEN, LABEL_CSRF_TOKEN, LABEL_BROWSER_COOKIE];
+        assert_eq!(labels.iter().collect::<std::collections::HashSet<_>>().len(), labels.len(), "one label per purpose");
         assert_ne!(Keys::derive(&[8u8; 64]).api_jwt, a.api_jwt);
     }
 

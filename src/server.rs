@@ -120,6 +120,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     let data = web::Data::from(state.clone());
     let store = SqliteSessionStore::new(pool, clock, state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
     let cookie_key = Key::from(&state.keys.session_cookie);
+    let browser_cookies = web::Data::new(crate::web::browser::BrowserCookies::new(&state.keys, state.secure_cookies, state.clock.clone()));
     let workers = state.settings.workers;
     // Each connection holds a descriptor until it closes: raise the limit first, cap the
     // total under it and each peer's share of it, and bound how long a slow peer keeps one.
@@ -144,6 +145,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .build();
         App::new()
             .app_data(data.clone())
+            .app_data(browser_cookies.clone())
             .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(format!("Invalid query: {e}")).into()))
             .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .wrap(from_fn(crate::web::middleware::origin_check))
@@ -154,7 +156,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
             .service(web::resource("/token").route(web::get().to(crate::registry::endpoint::get_token)).route(web::post().to(crate::registry::endpoint::post_token)))
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
-            .service(web::scope("").wrap(sessions).configure(crate::web::routes))
+            .service(web::scope("").wrap(from_fn(crate::web::browser::keep)).wrap(sessions).configure(crate::web::routes))
             .default_service(web::to(crate::web::not_found))
     })
     .workers(workers)

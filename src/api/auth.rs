@@ -79,9 +79,15 @@ async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &
         PasswordCheck::Valid(user) if user.totp_enabled => {
             let token = crate::keys::random_token(32);
             let (hash, uid, expires) = (crate::keys::sha256_hex(token.as_bytes()), user.id, app.now() + CHALLENGE_SECONDS);
+            let stamp = user.security_stamp.clone();
             app.db(move |c| {
                 diesel::insert_into(login_challenges::table)
-                    .values((login_challenges::token_hash.eq(hash), login_challenges::user_id.eq(uid), login_challenges::expires_at.eq(expires)))
+                    .values((
+                        login_challenges::token_hash.eq(hash),
+                        login_challenges::user_id.eq(uid),
+                        login_challenges::expires_at.eq(expires),
+                        login_challenges::security_stamp.eq(stamp),
+                    ))
                     .execute(c)?;
                 Ok(())
             })
@@ -136,30 +142,69 @@ pub struct SecondFactorBody {
     code: SecretString,
 }
 
+fn not_valid() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "The login_2fa_token is not valid (used, expired, unknown, or the account changed since).")
+}
+
+enum Completion {
+    Accepted(Box<User>, crate::twofactor::SecondFactor),
+    Refused,
+    /// The user's security stamp changed since the password step: the challenge is gone.
+    Outdated,
+}
+
 /// Completes a 2FA login. The challenge is spent only by a right code (one DELETE decides,
 /// so two parallel completions cannot both win); wrong codes count in the account's throttle.
 pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<SecondFactorBody>) -> Result<HttpResponse, ApiError> {
     let hash = crate::keys::sha256_hex(body.login_2fa_token.expose_secret().as_bytes());
     let now = app.now();
     let lookup = hash.clone();
-    let uid: Option<i32> =
-        app.db(move |c| Ok(login_challenges::table.find(&lookup).filter(login_challenges::expires_at.gt(now)).select(login_challenges::user_id).first(c).optional()?)).await?;
-    let Some(uid) = uid else { return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The login_2fa_token is not valid (used, expired or unknown).")) };
+    let challenge: Option<(i32, String)> = app
+        .db(move |c| {
+            Ok(login_challenges::table
+                .find(&lookup)
+                .filter(login_challenges::expires_at.gt(now))
+                .select((login_challenges::user_id, login_challenges::security_stamp))
+                .first(c)
+                .optional()?)
+        })
+        .await?;
+    let Some((uid, stamp)) = challenge else {
+        return Err(not_valid());
+    };
     let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
     let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());
     let verdict = app
         .db(move |c| {
             crate::db::write_tx(c, |c| {
-                let Some(user) = crate::accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else { return Ok(None) };
-                let Some(factor) = crate::twofactor::verify_second_factor(c, &keys, &user, &code, now)? else { return Ok(None) };
+                let Some(user) = crate::accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else {
+                    return Ok(Completion::Refused);
+                };
+                // A password change, 2FA change or disabling since the password step ends
+                // the challenge; checked here, at completion, so no stamp-changing path can
+                // forget it.
+                if user.security_stamp != stamp {
+                    diesel::delete(login_challenges::table.find(&hash)).execute(c)?;
+                    return Ok(Completion::Outdated);
+                }
+                let Some(factor) = crate::twofactor::verify_second_factor(c, &keys, &user, &code, now)? else {
+                    return Ok(Completion::Refused);
+                };
                 let spent = diesel::delete(login_challenges::table.find(&hash)).execute(c)?;
-                Ok::<_, AppError>((spent == 1).then_some((user, factor)))
+                Ok::<_, AppError>(if spent == 1 { Completion::Accepted(Box::new(user), factor) } else { Completion::Refused })
             })
         })
         .await?;
-    let Some((user, factor)) = verdict else {
-        count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid."));
+    let (user, factor) = match verdict {
+        Completion::Accepted(user, factor) => (user, factor),
+        Completion::Outdated => {
+            slot.release();
+            return Err(not_valid());
+        }
+        Completion::Refused => {
+            count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid."));
+        }
     };
     slot.succeeded();
     if factor == crate::twofactor::SecondFactor::RecoveryCode {

@@ -103,6 +103,7 @@ diesel::table! {
         token_hash -> Text,
         user_id -> Integer,
         expires_at -> BigInt,
+        security_stamp -> Text,
     }
 }
 

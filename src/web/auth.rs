@@ -16,7 +16,7 @@ use crate::web::extract::{ClientInfo, CsrfForm, safe_next};
 use crate::web::middleware::html;
 use crate::web::pages::{Chrome, FieldErrors};
 use crate::web::redirect;
-use crate::web::session::WebSession;
+use crate::web::session::{PendingSignIn, WebSession};
 
 #[derive(Template)]
 #[template(path = "auth/signup.html")]
@@ -133,7 +133,7 @@ pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientIn
     let login = form.login.trim().chars().take(254).collect::<String>();
     let (status, error) = match check_password(&app, &login, form.password, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => {
-            session.begin_second_step(user.id, app.now(), &next)?;
+            session.begin_second_step(&user, app.now(), &next)?;
             return Ok(redirect("/login/2fa"));
         }
         PasswordCheck::Valid(user) => {
@@ -164,13 +164,28 @@ struct SecondStepPage {
     error: Option<String>,
 }
 
+/// Back to the login form: the sign-in in progress (if any) is over.
+fn start_again(session: &WebSession, why: &str) -> Result<HttpResponse, AppError> {
+    session.sign_out();
+    session.flash("info", why)?;
+    Ok(redirect("/login"))
+}
+
+const TOO_LONG: &str = "Your sign-in took too long. Please start again.";
+
 pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, AppError> {
     if session.pending_second_step(app.now()).is_none() {
-        session.flash("info", "Your sign-in took too long. Please start again.")?;
-        return Ok(redirect("/login"));
+        return start_again(&session, TOO_LONG);
     }
     let page = SecondStepPage { chrome: Chrome::anonymous("Two-factor authentication", &session)?, error: None };
     Ok(html(page.render()?))
+}
+
+enum SecondStep {
+    Accepted(Box<accounts::User>, SecondFactor),
+    Refused,
+    /// The account's security stamp changed since the password step.
+    Outdated,
 }
 
 #[derive(Deserialize)]
@@ -180,9 +195,8 @@ pub struct CodeForm {
 }
 
 pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, AppError> {
-    let Some((uid, next)) = session.pending_second_step(app.now()) else {
-        session.flash("info", "Your sign-in took too long. Please start again.")?;
-        return Ok(redirect("/login"));
+    let Some(PendingSignIn { user_id: uid, stamp, next }) = session.pending_second_step(app.now()) else {
+        return start_again(&session, TOO_LONG);
     };
     // Wrong codes count per account, across sessions: after the threshold even the right
     // code waits (a fresh session per guess gains nothing).
@@ -191,12 +205,28 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
     let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
     let verdict = app
         .db(move |c| {
-            let Some(user) = accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else { return Ok(None) };
-            Ok(twofactor::verify_second_factor(c, &keys, &user, &code, now)?.map(|f| (user, f)))
+            // one write transaction: the stamp cannot change between its check and the code
+            crate::db::write_tx(c, |c| {
+                let Some(user) = accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else {
+                    return Ok(SecondStep::Refused);
+                };
+                // a password change, 2FA change or disabling since the password step ends it
+                if user.security_stamp != stamp {
+                    return Ok(SecondStep::Outdated);
+                }
+                Ok::<_, AppError>(match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {
+                    Some(factor) => SecondStep::Accepted(Box::new(user), factor),
+                    None => SecondStep::Refused,
+                })
+            })
         })
         .await?;
     match verdict {
-        Some((user, factor)) => {
+        SecondStep::Outdated => {
+            slot.release();
+            start_again(&session, "Your account's password or security settings changed. Please sign in again.")
+        }
+        SecondStep::Accepted(user, factor) => {
             slot.succeeded();
             if factor == SecondFactor::RecoveryCode {
                 record(&app, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
@@ -209,7 +239,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
             }
             Ok(redirect(&next))
         }
-        None => {
+        SecondStep::Refused => {
             count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
             let page = SecondStepPage {
                 chrome: Chrome::anonymous("Two-factor authentication", &session)?,

@@ -10,7 +10,6 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
-use subtle::ConstantTimeEq;
 
 use crate::AppError;
 use crate::accounts::User;
@@ -100,9 +99,9 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// A urlencoded form that carried this session's CSRF token. Bodies are capped at `LIMIT`
-/// (16 KiB unless a route needs more), must be UTF-8, and are parsed strictly (a repeated
-/// single-value field is an error).
+/// A urlencoded form that carried this browser's CSRF token (`WebSession::csrf_token`).
+/// Bodies are capped at `LIMIT` (16 KiB unless a route needs more), must be UTF-8, and are
+/// parsed strictly (a repeated single-value field is an error).
 pub struct CsrfForm<T, const LIMIT: usize = FORM_LIMIT>(pub T);
 
 impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm<T, LIMIT> {
@@ -195,12 +194,10 @@ pub fn decodes_as_utf8(body: &str) -> bool {
 }
 
 fn check_csrf(req: &HttpRequest, body: &str) -> Result<(), AppError> {
-    let session = WebSession(actix_session::SessionExt::get_session(req));
-    let expected = session.stored_csrf();
+    let session = WebSession::of(req)?;
     let mut sent = url::form_urlencoded::parse(body.as_bytes()).filter(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
-    let (first, second) = (sent.next(), sent.next());
-    let ok = match (expected, first, second) {
-        (Some(expected), Some(sent), None) => bool::from(expected.as_bytes().ct_eq(sent.as_bytes())),
+    let ok = match (sent.next(), sent.next()) {
+        (Some(sent), None) => session.csrf_matches(&sent),
         _ => false,
     };
     if ok {

@@ -71,7 +71,7 @@ pub fn is_cookieless(path: &str) -> bool {
 }
 
 /// CSRF, part one: a state-changing request that names an `Origin` must come from Berth's
-/// own public origin. (Part two, the synchronizer token, is checked by `CsrfForm`.)
+/// own public origin. (Part two, the token bound to this browser, is checked by `CsrfForm`.)
 pub async fn origin_check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let origin = req.headers().get(header::ORIGIN).filter(|_| !safe && !is_cookieless(req.path()));

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod activity;
 pub mod auth;
+pub mod browser;
 pub mod extract;
 pub mod fmt;
 pub mod middleware;

@@ -146,6 +146,47 @@ async fn with_2fa_the_password_yields_only_a_single_use_challenge() {
 }
 
 #[actix_web::test]
+async fn a_login_2fa_token_from_before_a_password_change_is_refused_even_with_the_right_code() {
+    let app = spawn_app().await;
+    let (b, secret, _) = app.with_2fa("alice").await;
+    let challenge = |password: &'static str| {
+        let url = format!("{}/v2/users/login", app.url);
+        async move {
+            let res = reqwest::Client::new().post(url).json(&json!({ "username": "alice", "password": password })).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            res.json::<Value>().await.unwrap()["login_2fa_token"].as_str().unwrap().to_string()
+        }
+    };
+    let refused = |c: String, why: &'static str| {
+        let (app, code) = (&app, app.fresh_code(&secret));
+        async move {
+            let res = post(app, "/v2/users/2fa-login", None, json!({ "login_2fa_token": c, "code": code })).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{why}");
+            let v: Value = res.json().await.unwrap();
+            assert!(v.get("token").is_none(), "{why}: {v}");
+        }
+    };
+    // changed through the web, in a signed-in browser
+    let (second, third) = ("a brand new passphrase", "the operator's passphrase");
+    audit::secret(second);
+    audit::secret(third);
+    let c = challenge(PASSWORD).await;
+    let res = b.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", second), ("confirm_password", second)]).await;
+    assert_eq!(location(&res), "/settings/account");
+    refused(c, "after a change on the web").await;
+    // set by an operator (the domain function `berth user set-password` calls)
+    let c = challenge(second).await;
+    let hash = berth::accounts::password::hash(&secrecy::SecretString::from(third.to_string()));
+    berth::accounts::set_password(&mut app.conn(), app.user("alice").id, &hash, None).unwrap();
+    refused(c, "after berth user set-password").await;
+    // positive control: a challenge begun after the change completes
+    let c = challenge(third).await;
+    let res = post(&app, "/v2/users/2fa-login", None, json!({ "login_2fa_token": c, "code": app.fresh_code(&secret) })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.json::<Value>().await.unwrap()["token"].is_string());
+}
+
+#[actix_web::test]
 async fn a_password_change_ends_password_jwts_at_once() {
     let app = spawn_app().await;
     let b = app.signed_up("alice").await;

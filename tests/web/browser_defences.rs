@@ -1,4 +1,5 @@
-//! CSRF (synchronizer token + Origin), security headers, cookie attributes, framing.
+//! CSRF (HMAC tokens bound to the session or the pre-session cookie, plus Origin), security
+//! headers, cookie attributes, framing.
 
 use reqwest::StatusCode;
 
@@ -120,22 +121,44 @@ async fn security_headers_are_on_every_answer_errors_included() {
 #[actix_web::test]
 async fn the_session_cookie_is_httponly_and_lax() {
     let app = spawn_app().await;
-    let res = app.browser().get("/login").await;
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("berth_session="));
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"));
+    // an anonymous page gets the pre-session cookie only
+    let b = app.browser();
+    let res = b.get("/login").await;
+    assert!(set_cookie(&res, SESSION_COOKIE).is_none(), "{:?}", set_cookies(&res));
+    let pre = set_cookie(&res, PRE_SESSION_COOKIE).expect("a pre-session cookie");
+    // signing up (signing in) sets the session cookie
+    let res = b.signup("alice", "alice@example.com", PASSWORD).await;
+    let session = set_cookie(&res, SESSION_COOKIE).expect("a session cookie at sign-in");
+    for cookie in [pre, session] {
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+        assert!(!cookie.contains("Secure") && !cookie.contains("Domain="), "{cookie}");
+    }
 }
 
 #[actix_web::test]
 async fn with_secure_cookies_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
     let app = spawn_app_with(|s| s.public_url = Some("https://berth.example.com".into())).await;
-    let res = app.browser().get("/login").await;
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("__Host-berth_session="), "{cookie}");
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Domain="));
+    // plain HTTP here, so the client carries the Secure pre-session cookie by hand
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = client.get(format!("{}/signup", app.url)).send().await.unwrap();
     assert!(res.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    let pre = set_cookie(&res, &format!("__Host-{PRE_SESSION_COOKIE}")).expect("a pre-session cookie");
+    let csrf = csrf_in(&res.text().await.unwrap()).unwrap();
+    let res = client
+        .post(format!("{}/signup", app.url))
+        .header("cookie", pre.split(';').next().unwrap())
+        .form(&[("csrf", csrf.as_str()), ("username", "alice"), ("email", "alice@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&res, &format!("__Host-{SESSION_COOKIE}")).expect("a session cookie at sign-in");
+    let flash = set_cookie(&res, "__Host-berth_flash").expect("the welcome message");
+    for cookie in [pre, session, flash] {
+        audit::secret(cookie.split(';').next().unwrap().split_once('=').unwrap().1);
+        assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+        assert!(!cookie.contains("Domain="), "{cookie}");
+    }
 }
 
 #[actix_web::test]
@@ -153,4 +176,74 @@ async fn user_typed_text_and_headers_render_as_text() {
     }
     let (_, html) = app.browser().get_text(&format!("/login?next={}", "%22%3E%3Cscript%3Ealert(1)%3C/script%3E")).await;
     assert!(!html.contains("<script>alert(1)"));
+}
+
+/// An anonymous form: where it posts, valid fields, and where the right token lands.
+struct AnonymousForm {
+    path: &'static str,
+    fields: &'static [(&'static str, &'static str)],
+    lands_on: &'static str,
+}
+
+const ANONYMOUS_FORMS: [AnonymousForm; 3] = [
+    AnonymousForm { path: "/login", fields: &[("login", "alice"), ("password", PASSWORD)], lands_on: "/" },
+    AnonymousForm { path: "/signup", fields: &[("username", "carol"), ("email", "carol@example.com"), ("password", PASSWORD)], lands_on: "/settings/security" },
+    AnonymousForm { path: "/login/2fa", fields: &[("code", "123456")], lands_on: "/login" },
+];
+
+/// `fields` with a `csrf` field first (none when `token` is `None`).
+fn with_token<'a>(token: Option<&'a str>, fields: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    token.map(|t| ("csrf", t)).into_iter().chain(fields.iter().copied()).collect()
+}
+
+/// `text` with its last character changed.
+fn altered(text: &str) -> String {
+    let mut s = text.to_string();
+    let last = s.pop().unwrap();
+    s.push(if last == 'A' { 'B' } else { 'A' });
+    s
+}
+
+#[actix_web::test]
+async fn anonymous_forms_refuse_a_missing_forged_or_foreign_csrf_value() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let me = app.browser();
+    let mine = me.csrf("/login").await;
+    let foreign = app.browser().csrf("/login").await;
+    assert_ne!(mine, foreign, "each browser has its own token");
+    let forged = altered(&mine);
+    let no_cookie = app.browser();
+    // the pre-session cookie with one character of its signature changed
+    let tampered = app.browser();
+    tampered.jar.add_cookie_str(&format!("{}; Path=/", altered(&me.cookie_named(PRE_SESSION_COOKIE))), &app.url.parse().unwrap());
+    for form in &ANONYMOUS_FORMS {
+        for (what, b, token) in [
+            ("missing", &me, None),
+            ("empty", &me, Some("")),
+            ("forged", &me, Some(forged.as_str())),
+            ("another browser's", &me, Some(foreign.as_str())),
+            ("without the pre-session cookie", &no_cookie, Some(mine.as_str())),
+            ("with a tampered pre-session cookie", &tampered, Some(mine.as_str())),
+        ] {
+            let res = b.post_raw(form.path, &with_token(token, form.fields)).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what} token on {}", form.path);
+        }
+    }
+    assert_eq!(app.session_rows(), 1, "only alice's session: nothing signed in");
+    // positive control: the right token passes each form
+    for form in &ANONYMOUS_FORMS {
+        let res = me.post_raw(form.path, &with_token(Some(&mine), form.fields)).await;
+        assert_eq!(location(&res), form.lands_on, "{}: {}", form.path, res.status());
+        if form.path != "/login/2fa" {
+            // signed in now: the anonymous token is worthless, the session's own token counts
+            assert_eq!(me.post_raw("/logout", &[("csrf", &mine)]).await.status(), StatusCode::FORBIDDEN);
+            assert!(me.signed_in().await);
+            assert_eq!(location(&me.logout().await), "/login");
+        }
+    }
+    // a pre-session cookie past its lifetime (2 hours) is not believed either
+    let fresh = me.csrf("/login").await;
+    app.clock.advance(2 * 3600 + 1);
+    assert_eq!(me.post_raw("/login", &with_token(Some(&fresh), ANONYMOUS_FORMS[0].fields)).await.status(), StatusCode::FORBIDDEN, "expired");
 }

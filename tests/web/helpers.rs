@@ -12,6 +12,18 @@ use regex::Regex;
 use reqwest::StatusCode;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+pub const SESSION_COOKIE: &str = "berth_session";
+pub const PRE_SESSION_COOKIE: &str = "berth_presession";
+
+/// Every `Set-Cookie` of an answer.
+pub fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
+}
+
+/// The `Set-Cookie` of an answer for the cookie `name`.
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(res).into_iter().find(|c| c.starts_with(&format!("{name}=")))
+}
 
 pub struct TestApp {
     pub url: String,
@@ -62,6 +74,12 @@ impl TestApp {
 
     pub fn conn(&self) -> berth::db::DbConn {
         self.state.pool.get().unwrap()
+    }
+
+    /// How many rows the sessions table holds.
+    pub fn session_rows(&self) -> i64 {
+        use diesel::prelude::*;
+        berth::db::schema::sessions::table.count().get_result(&mut self.conn()).unwrap()
     }
 
     pub fn user(&self, name: &str) -> berth::accounts::User {
@@ -195,16 +213,26 @@ impl Browser {
         self.get("/settings/account").await.status() == StatusCode::OK
     }
 
-    /// The session cookie (`name=value`); its value is registered for the secrets audit.
+    /// The session cookie (`name=value`, empty when there is none); every cookie value is
+    /// registered for the secrets audit.
     pub fn cookie(&self) -> String {
+        self.cookie_named(SESSION_COOKIE)
+    }
+
+    /// The cookie `name` of this browser (`name=value`, empty when there is none).
+    pub fn cookie_named(&self, name: &str) -> String {
         use reqwest::cookie::CookieStore;
         let cookie = self.jar.cookies(&self.base.parse().unwrap()).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let mut found = String::new();
         for pair in cookie.split("; ") {
-            if let Some((_, value)) = pair.split_once('=') {
+            if let Some((key, value)) = pair.split_once('=') {
                 audit::secret(value);
+                if key == name {
+                    found = pair.to_string();
+                }
             }
         }
-        cookie
+        found
     }
 
     /// Runs the enrolment as a person would: password, read the secret, enter the code.

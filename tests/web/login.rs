@@ -37,17 +37,26 @@ async fn unknown_user_and_wrong_password_get_one_answer_and_a_real_hash_check() 
 async fn the_session_cookie_changes_at_login_and_a_planted_one_never_becomes_signed_in() {
     let app = spawn_app().await;
     app.signed_up("alice").await;
-    // the attacker obtains an anonymous session and plants its cookie in the victim's browser
     let attacker = app.browser();
     attacker.csrf("/login").await;
-    let planted = attacker.cookie();
-    assert!(planted.starts_with("berth_session="));
-    let victim = app.browser();
-    victim.jar.add_cookie_str(&format!("{planted}; Path=/"), &app.url.parse().unwrap());
-    assert_eq!(location(&victim.login("alice", PASSWORD).await), "/");
-    assert!(victim.signed_in().await);
-    assert_ne!(victim.cookie(), planted, "the id was renewed at login");
-    assert!(!attacker.signed_in().await, "the planted session stays anonymous");
+    assert_eq!(attacker.cookie(), "", "an anonymous page view makes no session to plant");
+    // the attacker's own sign-in with its password step passed: a live server-side session
+    app.with_2fa("mallory").await;
+    assert_eq!(location(&attacker.login("mallory", PASSWORD).await), "/login/2fa");
+    let pending = attacker.cookie();
+    assert!(pending.starts_with("berth_session="), "{pending}");
+    // planted in the victim's browser, that session or a made-up id never becomes signed in
+    for planted in [pending, "berth_session=a-made-up-session-key-of-forty-characters".to_string()] {
+        let victim = app.browser();
+        victim.jar.add_cookie_str(&format!("{planted}; Path=/"), &app.url.parse().unwrap());
+        assert_eq!(location(&victim.login("alice", PASSWORD).await), "/");
+        assert!(victim.signed_in().await);
+        assert_ne!(victim.cookie(), planted, "the id was renewed at login");
+        let replay = app.browser();
+        replay.jar.add_cookie_str(&format!("{planted}; Path=/"), &app.url.parse().unwrap());
+        assert!(!replay.signed_in().await, "the planted id stays unsigned");
+    }
+    assert!(!attacker.signed_in().await, "the planted session stays unsigned");
 }
 
 #[actix_web::test]

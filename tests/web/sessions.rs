@@ -176,3 +176,39 @@ async fn session_ids_are_stored_only_hashed() {
         assert!(!state.contains(value) && !hash.contains(value));
     }
 }
+
+#[actix_web::test]
+async fn a_thousand_anonymous_views_of_login_and_signup_write_no_session_row() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    let before = app.session_rows();
+    assert_eq!(before, 1);
+    // first visits (no cookie at all), twenty at a time
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for _ in 0..50 {
+        let views = (0..20).map(|i| client.get(format!("{}{}", app.url, if i % 2 == 0 { "/login" } else { "/signup" })).send());
+        for res in futures_util::future::join_all(views).await {
+            let res = res.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert!(res.text().await.unwrap().contains(r#"name="csrf""#));
+        }
+    }
+    // a returning visitor (pre-session cookie kept), a second-step page with no sign-in in
+    // progress (a flash message on the next page), the front page, a failed sign-in
+    let b = app.browser();
+    for _ in 0..100 {
+        assert_eq!(b.get("/login").await.status(), StatusCode::OK);
+        assert_eq!(b.get("/signup").await.status(), StatusCode::OK);
+    }
+    assert_eq!(location(&b.get("/login/2fa").await), "/login");
+    let (_, html) = b.get_text("/login").await;
+    assert!(html.contains("Your sign-in took too long."), "the flash message arrives");
+    let (_, html) = b.get_text("/login").await;
+    assert!(!html.contains("Your sign-in took too long."), "and is shown once");
+    assert_eq!(location(&b.get("/").await), "/login");
+    assert_eq!(b.login("alice", "not the password at all").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.session_rows(), before, "anonymous visitors cost no session row");
+    // positive control: signing in writes its row
+    assert_eq!(location(&b.login("alice", PASSWORD).await), "/");
+    assert_eq!(app.session_rows(), before + 1);
+}

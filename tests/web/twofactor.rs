@@ -264,3 +264,70 @@ fn the_compare_and_swap_admits_one_of_many_threads() {
     let accepted = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
     assert_eq!(accepted, 1);
 }
+
+/// Browser `a` passed the password step before the account changed: its right code is
+/// refused and it is sent back to the login form, signed in nowhere.
+async fn assert_the_waiting_sign_in_ended(app: &TestApp, a: &Browser, secret: &str) {
+    let res = a.second_step(&app.fresh_code(secret)).await;
+    assert_eq!(location(&res), "/login", "{}", res.status());
+    assert!(!a.signed_in().await);
+    let (_, html) = a.get_text("/login").await;
+    assert!(html.contains("password or security settings changed"), "{html}");
+    assert_eq!(location(&a.get("/login/2fa").await), "/login", "nothing waits any more");
+}
+
+#[actix_web::test]
+async fn a_password_change_on_the_web_ends_a_sign_in_waiting_for_its_code() {
+    let app = spawn_app().await;
+    let (b, secret, _) = app.with_2fa("alice").await;
+    let a = app.browser();
+    assert_eq!(location(&a.login("alice", PASSWORD).await), "/login/2fa");
+    let new = "a brand new passphrase";
+    audit::secret(new);
+    let res = b.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)]).await;
+    assert_eq!(location(&res), "/settings/account");
+    assert_the_waiting_sign_in_ended(&app, &a, &secret).await;
+    // positive control: a sign-in begun after the change completes
+    assert_eq!(location(&a.login("alice", new).await), "/login/2fa");
+    assert_eq!(location(&a.second_step(&app.fresh_code(&secret)).await), "/");
+}
+
+#[actix_web::test]
+async fn berth_user_set_password_ends_a_sign_in_waiting_for_its_code() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.with_2fa("alice").await;
+    let a = app.browser();
+    assert_eq!(location(&a.login("alice", PASSWORD).await), "/login/2fa");
+    // the operator's command, the real binary on this server's data folder
+    let new = "an operator chose this one";
+    audit::secret(new);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["user", "set-password", "alice", "--password-stdin"])
+        .env("BERTH_DATA", &app.settings.data_dir)
+        .env("BERTH_DATABASE_URL", &app.settings.database_url)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{new}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).lines().for_each(audit::log_line);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_the_waiting_sign_in_ended(&app, &a, &secret).await;
+    assert_eq!(location(&a.login("alice", new).await), "/login/2fa");
+    assert_eq!(location(&a.second_step(&app.fresh_code(&secret)).await), "/");
+}
+
+#[actix_web::test]
+async fn turning_2fa_off_ends_a_sign_in_waiting_for_its_code() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.with_2fa("alice").await;
+    let a = app.browser();
+    assert_eq!(location(&a.login("alice", PASSWORD).await), "/login/2fa");
+    berth::twofactor::disable(&mut app.conn(), app.user("alice").id).unwrap();
+    let res = a.second_step(&app.fresh_code(&secret)).await;
+    assert_eq!(location(&res), "/login");
+    assert!(!a.signed_in().await);
+}
