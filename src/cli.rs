@@ -440,6 +440,13 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
             accounts::set_plan(c, u.id, plan).map_err(|e| e.to_string())?;
             log_operator(c, u.id, &format!("plan set to {plan}"))?;
             println!("{} is now on the {plan} plan", u.username);
+            // a downgrade deletes nothing: the tokens keep working, new ones wait
+            if let Some(limit) = plan.token_limit().filter(|limit| u.token_count > i64::from(*limit)) {
+                warn(&format!(
+                    "{} holds {} access tokens, more than the {plan} plan's {limit}. They keep working as they are; no new one can be created until fewer than {limit} are left.",
+                    u.username, u.token_count
+                ));
+            }
         }
         UserCommand::Operator { name, state } => {
             let u = find(c, &name)?;

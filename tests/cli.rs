@@ -179,6 +179,33 @@ fn plan_operator_disable_enable_and_unknown_users() {
 }
 
 #[test]
+fn a_downgrade_below_the_tokens_held_warns_and_the_tokens_keep_working() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    cli.ok(&["user", "plan", "alice", "team"], None);
+    let uid = cli.user("alice").id;
+    let mut plains = Vec::new();
+    for i in 0..3 {
+        let new = berth::tokens::NewToken { description: format!("t{i}"), scope: berth::tokens::Scope::Read, expires_at: None };
+        let (_, plain) = berth::tokens::create(&mut cli.conn(), uid, new, &Default::default(), 1_800_000_000).map_err(|_| ()).unwrap();
+        helpers::audit::secret(plain.expose());
+        plains.push(plain.expose().to_string());
+    }
+    let out = cli.run(&["user", "plan", "alice", "personal"], None);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("alice holds 3 access tokens, more than the personal plan's 1") && err.contains("keep working"), "{err}");
+    for plain in &plains {
+        assert!(berth::tokens::authenticate(&mut cli.conn(), 1_800_000_100, "alice", plain, "127.0.0.1", "t").unwrap().is_some(), "a token held before the downgrade works");
+    }
+    let held = berth::tokens::can_create(berth::accounts::Plan::Personal, cli.user("alice").token_count).unwrap_err();
+    assert!(held.contains("allows 1 access token; you hold 3"), "{held}");
+    // an upgrade says nothing
+    let out = cli.run(&["user", "plan", "alice", "pro"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let cli = Cli::new();
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));

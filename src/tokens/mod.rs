@@ -171,7 +171,10 @@ impl Expiry {
 #[derive(Debug)]
 pub enum TokenError {
     /// The plan's limit is reached (the limit).
-    PlanLimit(u32),
+    PlanLimit {
+        limit: u32,
+        held: i64,
+    },
     /// The scope needs a plan with scoped tokens.
     ScopeNotInPlan,
     /// No such token of this user (another user's uuid looks exactly like this).
@@ -206,7 +209,7 @@ impl From<AppError> for TokenError {
 impl From<TokenError> for AppError {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::PlanLimit(n) => AppError::Forbidden(limit_message(n)),
+            TokenError::PlanLimit { limit, held } => AppError::Forbidden(limit_message(limit, held)),
             TokenError::ScopeNotInPlan => AppError::Forbidden(SCOPE_MESSAGE.into()),
             TokenError::NotFound => AppError::NotFound,
             TokenError::Expired => AppError::BadRequest(EXPIRED_MESSAGE.into()),
@@ -218,11 +221,15 @@ impl From<TokenError> for AppError {
 pub const SCOPE_MESSAGE: &str = "Scoped tokens need the Pro, Team or Business plan. On the Personal plan tokens are \u{201c}Read, Write, Delete\u{201d}.";
 pub const EXPIRED_MESSAGE: &str = "This token has expired. An expired token can only be deleted.";
 
-pub fn limit_message(limit: u32) -> String {
-    format!(
-        "Your plan allows {limit} access token{}, and you have reached it. Delete a token to create another (every token you hold counts, active or not).",
-        if limit == 1 { "" } else { "s" }
-    )
+/// Why no token can be created: the limit reached, or held above after a downgrade.
+pub fn limit_message(limit: u32, held: i64) -> String {
+    let tokens = if limit == 1 { "token" } else { "tokens" };
+    if held > i64::from(limit) {
+        return format!(
+            "Your plan allows {limit} access {tokens}; you hold {held}. The tokens you hold keep working as they are. To create another, delete tokens until you hold fewer than {limit} (every token counts, active or not)."
+        );
+    }
+    format!("Your plan allows {limit} access {tokens}, and you have reached it. Delete a token to create another (every token you hold counts, active or not).")
 }
 
 pub struct NewToken {
@@ -242,7 +249,7 @@ pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: 
             return Err(TokenError::ScopeNotInPlan);
         }
         if let Some(limit) = plan.token_limit().filter(|limit| held >= i64::from(*limit)) {
-            return Err(TokenError::PlanLimit(limit));
+            return Err(TokenError::PlanLimit { limit, held });
         }
         let plain = PlainToken::generate();
         let token = diesel::insert_into(access_tokens::table)
@@ -559,7 +566,7 @@ pub fn record_last_use(conn: &mut SqliteConnection, due: &LastUse, now: Timestam
 /// Plans and tokens meet here: what the overview and the form say about creating.
 pub fn can_create(plan: Plan, held: i64) -> Result<(), String> {
     match plan.token_limit() {
-        Some(limit) if held >= i64::from(limit) => Err(limit_message(limit)),
+        Some(limit) if held >= i64::from(limit) => Err(limit_message(limit, held)),
         _ => Ok(()),
     }
 }
@@ -610,6 +617,8 @@ mod tests {
         assert!(can_create(Plan::Personal, 0).is_ok());
         assert!(can_create(Plan::Personal, 1).unwrap_err().contains("1 access token,"));
         assert!(can_create(Plan::Pro, 5).unwrap_err().contains("5 access tokens"));
+        let over = can_create(Plan::Personal, 7).unwrap_err();
+        assert!(over.contains("allows 1 access token; you hold 7") && over.contains("keep working"), "{over}");
         assert!(can_create(Plan::Team, 10_000).is_ok());
     }
 }

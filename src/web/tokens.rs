@@ -255,9 +255,9 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
                 status = StatusCode::FORBIDDEN;
                 errors.add("scope", tokens::SCOPE_MESSAGE);
             }
-            Err(TokenError::PlanLimit(limit)) => {
+            Err(TokenError::PlanLimit { limit, held }) => {
                 status = StatusCode::FORBIDDEN;
-                errors.add("form", tokens::limit_message(limit));
+                errors.add("form", tokens::limit_message(limit, held));
             }
             Err(e) => return Err(e.into()),
         }
