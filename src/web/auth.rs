@@ -259,5 +259,6 @@ pub async fn logout(app: web::Data<AppState>, session: WebSession, info: ClientI
         record(&app, uid, Event::SignedOut, "", &info.client).await?;
     }
     session.sign_out();
+    session.flash("success", "You have been signed out.")?;
     Ok(redirect("/login"))
 }

@@ -80,14 +80,22 @@ impl FromRequest for SignedIn {
         let req = req.clone();
         Box::pin(async move {
             let session = WebSession::from_request(&req, &mut Payload::None).await?;
+            let st = state(&req);
+            // after sign-in, back to this page; for a form, to the page that showed it
             let next = match req.uri().path_and_query() {
                 Some(pq) if req.method() == actix_web::http::Method::GET => pq.as_str().to_string(),
-                _ => "/".to_string(),
+                _ => referring_page(&req, &st.public_origin).unwrap_or_else(|| "/".to_string()),
             };
             let Some(uid) = session.user_id() else {
+                // a session cookie that no longer names a session: it ended (idle or
+                // absolute timeout, signed out elsewhere), which the login page says
+                let had_session = [crate::server::SESSION_COOKIE, crate::server::SECURE_SESSION_COOKIE].iter().any(|name| req.cookie(name).is_some());
+                if had_session {
+                    let lost = if req.method() == actix_web::http::Method::GET { "" } else { " What you sent was not saved." };
+                    session.flash("info", format!("Your session has ended. Sign in again to continue.{lost}"))?;
+                }
                 return Err(AppError::LoginRequired { next }.into());
             };
-            let st = state(&req);
             match st.db(move |c| crate::accounts::find_by_id(c, uid)).await? {
                 Some(user) if !user.is_disabled => Ok(SignedIn { user, session }),
                 _ => {
@@ -209,6 +217,20 @@ fn check_csrf(req: &HttpRequest, body: &str) -> Result<(), AppError> {
 }
 
 /// `next=` after login: only a local path, never another site (security.md item 26).
+/// The local page a request came from (its Referer, when that is this Berth), for a
+/// return after sign-in.
+fn referring_page(req: &HttpRequest, public_origin: &str) -> Option<String> {
+    let referer = url::Url::parse(req.headers().get(actix_web::http::header::REFERER)?.to_str().ok()?).ok()?;
+    if referer.origin().ascii_serialization() != public_origin {
+        return None;
+    }
+    let page = match referer.query() {
+        Some(q) => format!("{}?{q}", referer.path()),
+        None => referer.path().to_string(),
+    };
+    Some(safe_next(Some(&page)))
+}
+
 pub fn safe_next(next: Option<&str>) -> String {
     let Some(next) = next else { return "/".into() };
     let decoded_ok = next.starts_with('/')

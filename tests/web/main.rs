@@ -14,6 +14,7 @@ mod matrix;
 mod registry_token;
 mod repositories;
 mod resubmit;
+mod session_end;
 mod sessions;
 mod signup;
 mod slow_bodies;
