@@ -130,6 +130,10 @@ async fn menu_open(b: &Client, index: usize) -> bool {
 
 /// The overview's row menus: reachable, on top, closed by Escape and by a click elsewhere.
 async fn check_token_menus(b: &Client, width: u32, height: u32) {
+    if width >= 1280 {
+        let display = b.execute("return getComputedStyle(document.querySelector('table#tokens')).display;", vec![]).await.unwrap();
+        assert_eq!(display, json!("table"), "at {width} px the tokens should be a table, not cards");
+    }
     assert_row_actions_visible(b, width).await;
     open_menu(b, 0, width).await;
     screenshot(b, &format!("layout-{width}-token-menu-first.png")).await;
