@@ -3,7 +3,8 @@
 //! desktop, a small-laptop and a phone width. No page may need sideways scrolling, no
 //! scrolling box may hold more than it shows (a `<pre>` code block excepted), and nothing
 //! may stick out of the viewport. On the token overview every row's menu must be reachable
-//! without scrolling and open on top of the page rather than inside a clipped table.
+//! without scrolling and open on top of the page rather than inside a clipped table, with
+//! JavaScript (Escape, a click elsewhere) and without it (a second Chromium, scripts off).
 //! Full-page screenshots land in `target/browser-screenshots/layout-<width>-<page>.png`, with
 //! `-first-screen` ones of the part a page shows before scrolling where it is taller.
 
@@ -269,6 +270,55 @@ async fn layout_flow(b: &Client, base: &str, state: &AppState) {
         check_token_menus(b, width, height).await;
         let misfit = misfits(b, width, "/settings/tokens after using the menus").await;
         assert!(misfit.is_none(), "{}", misfit.unwrap_or_default());
+    }
+    without_javascript(base).await;
+}
+
+/// Without JavaScript (a second Chromium with scripts switched off for pages): the overview
+/// still fits, and a row's menu still opens on top of the page, by a click on its button.
+async fn without_javascript(base: &str) {
+    let driver = start_chromedriver("chromedriver-layout-nojs.log").await;
+    let profile = tempfile::tempdir().expect("temp Chromium profile");
+    let Value::Object(caps) = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic", "--window-size=1280,1000",
+                     format!("--user-data-dir={}", profile.path().display())],
+            "prefs": { "profile.managed_default_content_settings.javascript": 2 }
+        }
+    }) else {
+        unreachable!()
+    };
+    let b = ClientBuilder::new(HttpConnector::new()).capabilities(caps).connect(&driver.url).await.expect("a Chromium without JavaScript");
+    let run = async {
+        goto(&b, &format!("{base}/login")).await;
+        fill(&b, "input#login", LAYOUT_USER).await;
+        fill(&b, "input#password", PASSWORD).await;
+        click_on(&b, "form[action='/login'] button[type=submit]").await;
+        wait_for_path(&b, "/settings/account").await;
+        for (width, height) in [VIEWPORTS[0], VIEWPORTS[2]] {
+            set_viewport(&b, width, height).await;
+            goto(&b, &format!("{base}/settings/tokens")).await;
+            wait_for(&b, "table#tokens").await;
+            // berth.js would have shown the "Select all" box
+            let hidden = b.execute("return document.querySelector('input[data-select-all]').hidden;", vec![]).await.unwrap();
+            assert_eq!(hidden, json!(true), "berth.js ran, so this is no test without JavaScript");
+            let misfit = misfits(&b, width, "/settings/tokens without JavaScript").await;
+            assert!(misfit.is_none(), "{}", misfit.unwrap_or_default());
+            open_menu(&b, 0, width).await;
+            screenshot(&b, &format!("layout-{width}-token-menu-nojs.png")).await;
+            click_on(&b, "table#tokens tbody tr:nth-child(1) details.menu > summary").await;
+            assert!(!menu_open(&b, 0).await, "a second click on its button closes the menu");
+            open_menu(&b, 24, width).await;
+        }
+    };
+    let outcome = AssertUnwindSafe(run).catch_unwind().await;
+    let _ = b.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
 
