@@ -12,7 +12,8 @@ use super::*;
 
 use fantoccini::key::Key;
 
-const LAYOUT_USER: &str = "layoutuser";
+/// As long as a username may be (30), so it shows in the top bar, namespaces and repository names.
+const LAYOUT_USER: &str = "layoutuserwithalongnamefortest";
 /// (width, height) of the viewport: desktop, small laptop, phone.
 const VIEWPORTS: [(u32, u32); 3] = [(1280, 900), (1024, 768), (390, 844)];
 
