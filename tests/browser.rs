@@ -10,9 +10,12 @@
 //! Chromium is driven with fantoccini through chromedriver, which the test starts itself on
 //! a free port. fantoccini is built without TLS (chromedriver is on loopback), so it connects
 //! with hyper-util's plain `HttpConnector`. Screenshots land in `target/browser-screenshots/`.
+//! The `layout` module measures every page at desktop and phone widths.
 
 #[path = "web/helpers.rs"]
 mod helpers;
+#[path = "browser/layout.rs"]
+mod layout;
 
 use std::collections::HashMap;
 use std::future::Future;

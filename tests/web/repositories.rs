@@ -28,7 +28,7 @@ async fn a_pushed_repository_is_listed_private_and_the_switch_opens_it_to_anonym
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let (_, html) = b.get_text("/repositories").await;
-    assert!(html.contains("<code>alice/app</code>") && html.contains(r#"badge-grey">Private"#), "{html}");
+    assert!(html.contains(r#"title="alice/app">alice/<wbr>app</code>"#) && html.contains(r#"badge-grey">Private"#), "{html}");
     assert!(!anonymous_pull(&app, "alice/app").await);
     let res = b.submit("/repositories", "/repositories/visibility", &[("name", "alice/app"), ("public", "true")]).await;
     assert_eq!(location(&res), "/repositories");
@@ -74,5 +74,5 @@ async fn another_users_repository_cannot_be_switched_or_deleted() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(!anonymous_pull(&app, "alice/app").await);
     let (_, html) = alice.get_text("/repositories").await;
-    assert!(html.contains("<code>alice/app</code>"));
+    assert!(html.contains(r#"title="alice/app">alice/<wbr>app</code>"#));
 }
