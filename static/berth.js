@@ -1,18 +1,46 @@
 // Progressive improvements only: every page works without this file.
 document.addEventListener("DOMContentLoaded", () => {
-  // Copy buttons: <button data-copy="#element-id">
+  // Copy buttons: <button data-copy="#element-id">. Browsers offer the clipboard only on
+  // HTTPS and localhost; on a plain-HTTP LAN address the text is selected instead and the
+  // button says how to copy it.
+  const select = (element) => {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  };
   for (const button of document.querySelectorAll("button[data-copy]")) {
     button.hidden = false;
+    const label = button.textContent;
     button.addEventListener("click", async () => {
       const source = document.querySelector(button.dataset.copy);
       if (!source) return;
       try {
+        if (!navigator.clipboard) throw new Error("no clipboard here");
         await navigator.clipboard.writeText(source.textContent.trim());
-        const label = button.textContent;
         button.textContent = "Copied";
-        setTimeout(() => { button.textContent = label; }, 2000);
-      } catch (_) { /* clipboard refused: the text stays selectable */ }
+      } catch (_) {
+        select(source);
+        button.textContent = "Selected: press Ctrl+C";
+      }
+      setTimeout(() => { button.textContent = label; }, 4000);
     });
+  }
+  // The date belongs to "Custom date": the field shows only with it, and another choice
+  // clears it (the server refuses a date sent beside another choice).
+  const expiration = document.getElementById("expiration");
+  const date = document.getElementById("expires-on");
+  if (expiration && date) {
+    const field = date.closest(".field");
+    const sync = (changed) => {
+      const custom = expiration.value === "custom";
+      if (!custom && changed) date.value = "";
+      field.classList.toggle("is-hidden", !custom && date.value === "");
+      date.required = custom;
+    };
+    expiration.addEventListener("change", () => sync(true));
+    sync(false);
   }
   // "Select all" boxes: <input type="checkbox" data-select-all="name">
   for (const all of document.querySelectorAll("input[data-select-all]")) {

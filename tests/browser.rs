@@ -12,6 +12,8 @@
 //! with hyper-util's plain `HttpConnector`. Screenshots land in `target/browser-screenshots/`.
 //! The `layout` module measures every page at desktop and phone widths.
 
+#[path = "browser/forms.rs"]
+mod forms;
 #[path = "web/helpers.rs"]
 mod helpers;
 #[path = "browser/layout.rs"]
