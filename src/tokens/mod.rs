@@ -301,6 +301,102 @@ pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Resu
     Ok(Counts { active: total - expired - inactive, inactive, expired })
 }
 
+/// How the overview orders tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Created,
+    /// Most recently used first; never used last.
+    LastUsed,
+    /// Soonest to expire first; never expiring last.
+    Expires,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 3] = [Sort::Created, Sort::LastUsed, Sort::Expires];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Created => "created",
+            Sort::LastUsed => "last_used",
+            Sort::Expires => "expires",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Created => "Newest first",
+            Sort::LastUsed => "Last used",
+            Sort::Expires => "Expiring soonest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sort> {
+        Sort::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Which of the owner's tokens the overview shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Part of the description, any case.
+    pub text: Option<String>,
+    pub status: Option<Status>,
+    pub scope: Option<Scope>,
+    pub sort: Sort,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none() && self.status.is_none() && self.scope.is_none()
+    }
+}
+
+type TokenQuery<'a> = access_tokens::BoxedQuery<'a, diesel::sqlite::Sqlite>;
+
+fn filtered<'a>(user_id: i32, filter: &'a Filter, now: Timestamp) -> TokenQuery<'a> {
+    let mut q = access_tokens::table.filter(access_tokens::user_id.eq(user_id)).into_boxed();
+    if let Some(text) = &filter.text {
+        // LIKE with its wildcards escaped: the text is matched as typed, any case (ASCII)
+        let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        q = q.filter(access_tokens::description.like(pattern).escape('\\'));
+    }
+    let unexpired = access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now));
+    q = match filter.status {
+        Some(Status::Active) => q.filter(access_tokens::is_active.eq(true)).filter(unexpired),
+        Some(Status::Inactive) => q.filter(access_tokens::is_active.eq(false)).filter(unexpired),
+        Some(Status::Expired) => q.filter(access_tokens::expires_at.le(now)),
+        None => q,
+    };
+    if let Some(scope) = filter.scope {
+        q = q.filter(access_tokens::scope.eq(scope.as_str()));
+    }
+    q
+}
+
+/// One page of the owner's tokens that match `filter`, in its order, and how many match.
+pub fn search(conn: &mut SqliteConnection, user_id: i32, filter: &Filter, now: Timestamp, page: i64, per_page: i64) -> Result<(Vec<AccessToken>, i64), AppError> {
+    let matching: i64 = filtered(user_id, filter, now).count().get_result(conn)?;
+    let q = filtered(user_id, filter, now);
+    let q = match filter.sort {
+        Sort::Created => q.order(access_tokens::id.desc()),
+        Sort::LastUsed => q.order((access_tokens::last_used_at.is_null(), access_tokens::last_used_at.desc(), access_tokens::id.desc())),
+        Sort::Expires => q.order((access_tokens::expires_at.is_null(), access_tokens::expires_at.asc(), access_tokens::id.desc())),
+    };
+    let rows = q.offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(AccessToken::as_select()).load(conn)?;
+    Ok((rows, matching))
+}
+
+/// Deletes every expired token of the owner, in one transaction, one event per token.
+pub fn delete_expired(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, AppError> {
+    crate::db::write_tx(conn, |conn| {
+        let uuids: Vec<String> =
+            access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::expires_at.le(now)).select(access_tokens::uuid).load(conn)?;
+        delete(conn, user_id, &uuids, client, now).map_err(AppError::from)
+    })
+}
+
 /// One page of the owner's tokens, newest first (`page` from 1).
 pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<Vec<AccessToken>, AppError> {
     Ok(access_tokens::table

@@ -49,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/settings/tokens").route(get().to(tokens::overview)).route(post().to(tokens::create)))
         .service(resource("/settings/tokens/new").route(get().to(tokens::new_form)))
         .service(resource("/settings/tokens/delete").route(post().to(tokens::delete_many)))
+        .service(resource("/settings/tokens/delete-expired").route(get().to(tokens::delete_expired_form)).route(post().to(tokens::delete_expired)))
         .service(resource("/settings/tokens/{uuid}/edit").route(get().to(tokens::edit_form)).route(post().to(tokens::edit)))
         .service(resource("/settings/tokens/{uuid}/activate").route(post().to(tokens::activate)))
         .service(resource("/settings/tokens/{uuid}/deactivate").route(post().to(tokens::deactivate)))

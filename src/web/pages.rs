@@ -52,6 +52,12 @@ pub struct PageQuery {
     page: Option<i64>,
 }
 
+impl From<Option<i64>> for PageQuery {
+    fn from(page: Option<i64>) -> Self {
+        PageQuery { page }
+    }
+}
+
 impl PageQuery {
     pub fn number(&self) -> Result<i64, AppError> {
         match self.page.unwrap_or(1) {
@@ -66,11 +72,20 @@ pub struct Pager {
     pub base: &'static str,
     pub page: i64,
     pub pages: i64,
+    /// The list's other query parameters (`&q=…&sort=…`), kept from page to page.
+    pub query: String,
 }
 
 impl Pager {
     pub fn new(base: &'static str, page: i64, total: i64, per_page: i64) -> Pager {
-        Pager { base, page, pages: ((total + per_page - 1) / per_page).max(1) }
+        Pager { base, page, pages: ((total + per_page - 1) / per_page).max(1), query: String::new() }
+    }
+
+    pub fn keeping(mut self, params: &[(&str, &str)]) -> Pager {
+        for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+            self.query.push_str(&format!("&{}={}", k, url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()));
+        }
+        self
     }
 }
 

@@ -77,19 +77,88 @@ struct OverviewPage {
     limit_reason: Option<String>,
     plan: String,
     pager: Pager,
+    /// The search and filter choices, as the form shows them again.
+    q: String,
+    status: &'static str,
+    scope: &'static str,
+    sort: &'static str,
+    filtered: bool,
+    matching: i64,
+    scopes: [(&'static str, &'static str); 4],
+    sorts: [(&'static str, &'static str); 3],
 }
 
-pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let page = q.number()?;
+/// The overview's query: page, search, filters and order, all optional, kept in the URL.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewQuery {
+    page: Option<i64>,
+    q: Option<String>,
+    status: Option<String>,
+    scope: Option<String>,
+    sort: Option<String>,
+}
+
+impl OverviewQuery {
+    fn filter(&self) -> Result<tokens::Filter, AppError> {
+        let bad = |what: &str| AppError::BadRequest(format!("Unknown {what} in the address. Choose one from the list."));
+        let text = self.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.chars().take(tokens::DESCRIPTION_MAX).collect());
+        let status = match self.status.as_deref().unwrap_or("") {
+            "" | "all" => None,
+            "active" => Some(Status::Active),
+            "inactive" => Some(Status::Inactive),
+            "expired" => Some(Status::Expired),
+            _ => return Err(bad("status")),
+        };
+        let scope = match self.scope.as_deref().unwrap_or("") {
+            "" | "all" => None,
+            s => Some(Scope::parse(s).ok_or_else(|| bad("permission"))?),
+        };
+        let sort = match self.sort.as_deref().unwrap_or("") {
+            "" => tokens::Sort::Created,
+            s => tokens::Sort::parse(s).ok_or_else(|| bad("order"))?,
+        };
+        Ok(tokens::Filter { text, status, scope, sort })
+    }
+}
+
+fn status_str(s: Option<Status>) -> &'static str {
+    match s {
+        None => "all",
+        Some(Status::Active) => "active",
+        Some(Status::Inactive) => "inactive",
+        Some(Status::Expired) => "expired",
+    }
+}
+
+pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<OverviewQuery>) -> Result<HttpResponse, AppError> {
+    let page = PageQuery::from(q.page).number()?;
+    let filter = q.filter()?;
     let (uid, now) = (who.user.id, app.now());
-    let (list, counts) = app.db(move |c| Ok((tokens::page(c, uid, page, PER_PAGE)?, tokens::counts(c, uid, now)?))).await?;
+    let f = filter.clone();
+    let ((list, matching), counts) = app.db(move |c| Ok((tokens::search(c, uid, &f, now, page, PER_PAGE)?, tokens::counts(c, uid, now)?))).await?;
     let plan = who.user.plan();
+    let text = filter.text.clone().unwrap_or_default();
+    let (status, scope, sort) = (status_str(filter.status), filter.scope.map(Scope::as_str).unwrap_or("all"), filter.sort.as_str());
     let page = OverviewPage {
         chrome: Chrome::signed_in("Personal access tokens", "tokens", &who)?,
         rows: list.into_iter().map(|t| row(t, now)).collect(),
         limit_reason: tokens::can_create(plan, counts.total()).err(),
         plan: plan.to_string(),
-        pager: Pager::new("/settings/tokens", page, counts.total(), PER_PAGE),
+        pager: Pager::new("/settings/tokens", page, matching, PER_PAGE).keeping(&[
+            ("q", &text),
+            ("status", if status == "all" { "" } else { status }),
+            ("scope", if scope == "all" { "" } else { scope }),
+            ("sort", if sort == "created" { "" } else { sort }),
+        ]),
+        filtered: !filter.is_empty(),
+        matching,
+        q: text,
+        status,
+        scope,
+        sort,
+        scopes: Scope::ALL.map(|s| (s.as_str(), s.label())),
+        sorts: tokens::Sort::ALL.map(|s| (s.as_str(), s.label())),
         counts,
     };
     Ok(html(page.render()?))
@@ -349,11 +418,13 @@ pub async fn deactivate(app: web::Data<AppState>, who: SignedIn, info: ClientInf
 struct DeletePage {
     chrome: Chrome,
     rows: Vec<Row>,
+    /// The page of "Delete expired tokens", which posts no uuids.
+    expired: bool,
 }
 
 fn delete_page(who: &SignedIn, list: Vec<AccessToken>, now: i64) -> Result<String, AppError> {
     let title = if list.len() == 1 { "Delete access token" } else { "Delete access tokens" };
-    Ok(DeletePage { chrome: Chrome::signed_in(title, "tokens", who)?, rows: list.into_iter().map(|t| row(t, now)).collect() }.render()?)
+    Ok(DeletePage { chrome: Chrome::signed_in(title, "tokens", who)?, rows: list.into_iter().map(|t| row(t, now)).collect(), expired: false }.render()?)
 }
 
 pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -365,6 +436,27 @@ async fn delete_now(app: &AppState, who: &SignedIn, info: &ClientInfo, uuids: Ve
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
     let n = app.db(move |c| tokens::delete(c, uid, &uuids, &client, now).map_err(AppError::from)).await?;
     who.session.flash("success", if n == 1 { "1 token was deleted.".to_string() } else { format!("{n} tokens were deleted.") })?;
+    Ok(redirect("/settings/tokens"))
+}
+
+/// "Delete expired tokens": the confirmation names them; the post deletes every token
+/// expired by then.
+pub async fn delete_expired_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+    let (uid, now) = (who.user.id, app.now());
+    let filter = tokens::Filter { status: Some(Status::Expired), ..Default::default() };
+    let (list, _) = app.db(move |c| tokens::search(c, uid, &filter, now, 1, BULK_MAX as i64)).await?;
+    if list.is_empty() {
+        who.session.flash("info", "You have no expired tokens.")?;
+        return Ok(redirect("/settings/tokens"));
+    }
+    let page = DeletePage { chrome: Chrome::signed_in("Delete expired tokens", "tokens", &who)?, rows: list.into_iter().map(|t| row(t, now)).collect(), expired: true };
+    Ok(html(page.render()?))
+}
+
+pub async fn delete_expired(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+    let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
+    let n = app.db(move |c| tokens::delete_expired(c, uid, &client, now)).await?;
+    who.session.flash("success", if n == 1 { "1 expired token was deleted.".to_string() } else { format!("{n} expired tokens were deleted.") })?;
     Ok(redirect("/settings/tokens"))
 }
 
