@@ -43,10 +43,11 @@ pub enum Event {
     TokenDeleted,
     TokenUsedFromNewIp,
     TokenRefused,
+    TokenScopeChanged,
 }
 
 impl Event {
-    pub const ALL: [Event; 20] = [
+    pub const ALL: [Event; 21] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -67,6 +68,7 @@ impl Event {
         Event::TokenDeleted,
         Event::TokenUsedFromNewIp,
         Event::TokenRefused,
+        Event::TokenScopeChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +93,7 @@ impl Event {
             Event::TokenDeleted => "token_deleted",
             Event::TokenUsedFromNewIp => "token_used_from_new_ip",
             Event::TokenRefused => "token_refused",
+            Event::TokenScopeChanged => "token_scope_changed",
         }
     }
 
@@ -116,6 +119,7 @@ impl Event {
             Event::TokenDeleted => "Access token deleted",
             Event::TokenUsedFromNewIp => "Access token used from a new IP address",
             Event::TokenRefused => "Deactivated or expired access token refused",
+            Event::TokenScopeChanged => "Access token permissions changed",
         }
     }
 

@@ -47,6 +47,16 @@ impl Scope {
         }
     }
 
+    /// What the permission lets a token do, in one line (the grants of the registry).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Scope::Admin => "Pull, push and delete images in your repositories.",
+            Scope::Write => "Pull and push images in your repositories; no deleting.",
+            Scope::Read => "Pull images from your public and private repositories; no pushing.",
+            Scope::PublicRead => "Pull images from your public repositories only.",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|sc| sc.as_str() == s)
     }
@@ -437,6 +447,28 @@ pub fn update(
             let event = if a { Event::TokenActivated } else { Event::TokenDeactivated };
             activity::record(conn, user_id, event, &token_detail(&token), client, now)?;
         }
+        find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)
+    })
+}
+
+/// Changes the permissions of one of the owner's tokens, within the plan's rules (as at
+/// creation); an expired token is refused. The change is in the owner's activity.
+pub fn set_scope(conn: &mut SqliteConnection, user_id: i32, uuid: &str, scope: Scope, client: &Client, now: Timestamp) -> Result<AccessToken, TokenError> {
+    crate::db::write_tx(conn, |conn| {
+        let token = find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)?;
+        if token.is_expired(now) {
+            return Err(TokenError::Expired);
+        }
+        if token.scope() == scope {
+            return Ok(token);
+        }
+        let plan: String = users::table.find(user_id).select(users::plan).first(conn)?;
+        if !scope.allowed_on(plan.parse().unwrap_or(Plan::Personal)) {
+            return Err(TokenError::ScopeNotInPlan);
+        }
+        diesel::update(access_tokens::table.filter(access_tokens::id.eq(token.id))).set(access_tokens::scope.eq(scope.as_str())).execute(conn)?;
+        let detail = format!("{}: {} → {}", token_detail(&token), token.scope().label(), scope.label());
+        activity::record(conn, user_id, Event::TokenScopeChanged, &detail, client, now)?;
         find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)
     })
 }

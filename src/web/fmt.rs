@@ -10,6 +10,8 @@ pub struct When {
     pub iso: String,
     /// "2026-12-28": for columns where the day is what matters
     pub date: String,
+    /// "2026-12-28 14:05 UTC": shown beside the relative time
+    pub short: String,
 }
 
 pub fn when(t: Timestamp, now: Timestamp) -> When {
@@ -19,6 +21,7 @@ pub fn when(t: Timestamp, now: Timestamp) -> When {
         exact: dt.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         iso: dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         date: dt.format("%Y-%m-%d").to_string(),
+        short: dt.format("%Y-%m-%d %H:%M UTC").to_string(),
     }
 }
 

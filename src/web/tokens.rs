@@ -33,6 +33,8 @@ pub struct Row {
     pub last_used: Option<When>,
     /// "exact time · IP · client", shown on hover
     pub last_used_detail: String,
+    /// Where the last use came from, shown in the row: "10.0.0.1 · docker 28.2"
+    pub last_used_from: String,
     pub expires: Option<When>,
 }
 
@@ -52,7 +54,12 @@ fn row(t: AccessToken, now: i64) -> Row {
         ),
         None => String::new(),
     };
+    let last_used_from = match (&last_used, t.last_used_ip.as_deref()) {
+        (Some(_), ip) => format!("{} · {}", ip.unwrap_or("unknown IP"), t.last_used_ua.as_deref().map(client_name).unwrap_or_else(|| "unknown client".into())),
+        (None, _) => String::new(),
+    };
     Row {
+        last_used_from,
         scope: t.scope().label(),
         status,
         badge,
@@ -167,6 +174,7 @@ pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<Ove
 pub struct ScopeOption {
     pub value: &'static str,
     pub label: &'static str,
+    pub explanation: &'static str,
     pub enabled: bool,
     pub selected: bool,
 }
@@ -193,10 +201,7 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64
     let today = chrono::DateTime::from_timestamp(app.now(), 0).unwrap_or_default().date_naive();
     Ok(NewTokenPage {
         chrome: Chrome::signed_in("New access token", "tokens", who)?,
-        scopes: Scope::ALL
-            .into_iter()
-            .map(|s| ScopeOption { value: s.as_str(), label: s.label(), enabled: s.allowed_on(plan), selected: s.as_str() == chosen && s.allowed_on(plan) })
-            .collect(),
+        scopes: scope_options(plan, chosen),
         description: form.map(|f| f.description.chars().take(200).collect()).unwrap_or_default(),
         expiration: form.map(|f| f.expiration.clone()).unwrap_or_else(|| "none".into()),
         expires_on: form.map(|f| f.expires_on.clone().unwrap_or_default()).unwrap_or_default().chars().take(10).collect(),
@@ -343,6 +348,7 @@ struct EditPage {
     token: Row,
     description: String,
     active: bool,
+    scopes: Vec<ScopeOption>,
     errors: FieldErrors,
 }
 
@@ -356,7 +362,9 @@ pub async fn edit_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<
         return Err(AppError::BadRequest(tokens::EXPIRED_MESSAGE.into()));
     }
     let (description, active) = (token.description.clone(), token.is_active);
-    let page = EditPage { chrome: Chrome::signed_in("Edit access token", "tokens", &who)?, token: row(token, app.now()), description, active, errors: FieldErrors::default() };
+    let scopes = scope_options(who.user.plan(), &token.scope);
+    let page =
+        EditPage { chrome: Chrome::signed_in("Edit access token", "tokens", &who)?, token: row(token, app.now()), description, active, scopes, errors: FieldErrors::default() };
     Ok(html(page.render()?))
 }
 
@@ -366,31 +374,73 @@ pub struct EditForm {
     description: String,
     /// A checkbox: present when ticked.
     active: Option<String>,
+    /// The permissions, when the form offers to change them.
+    scope: Option<String>,
+}
+
+fn scope_options(plan: Plan, chosen: &str) -> Vec<ScopeOption> {
+    Scope::ALL
+        .into_iter()
+        .map(|s| ScopeOption {
+            value: s.as_str(),
+            label: s.label(),
+            explanation: s.explanation(),
+            enabled: s.allowed_on(plan),
+            selected: s.as_str() == chosen && s.allowed_on(plan),
+        })
+        .collect()
 }
 
 pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(form): CsrfForm<EditForm>) -> Result<HttpResponse, AppError> {
     let uuid = uuid.into_inner();
     let active = form.active.is_some();
-    let description = match tokens::check_description(&form.description) {
-        Ok(d) => d,
-        Err(e) => {
-            let token = owned(&app, who.user.id, uuid).await?;
-            let mut errors = FieldErrors::default();
-            errors.add("description", e);
-            let page = EditPage {
-                chrome: Chrome::signed_in("Edit access token", "tokens", &who)?,
-                token: row(token, app.now()),
-                description: form.description.chars().take(200).collect(),
-                active,
-                errors,
-            };
-            return Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(page.render()?));
-        }
+    let mut errors = FieldErrors::default();
+    let description = tokens::check_description(&form.description).map_err(|e| errors.add("description", e)).ok();
+    let scope = match form.scope.as_deref() {
+        None => None,
+        Some(s) => Scope::parse(s).or_else(|| {
+            errors.add("scope", "Choose one of the listed access permissions.");
+            None
+        }),
     };
-    let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
-    app.db(move |c| tokens::update(c, uid, &uuid, Some(description), Some(active), &client, now).map_err(AppError::from)).await?;
-    who.session.flash("success", "The token was saved.")?;
-    Ok(redirect("/settings/tokens"))
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
+    if let (true, Some(description)) = (errors.is_empty(), description) {
+        let (uid, client, now, key) = (who.user.id, info.client.clone(), app.now(), uuid.clone());
+        // the whole form or nothing: a permission the plan refuses leaves the name as it was
+        let saved = app
+            .db(move |c| {
+                TokenError::split(crate::db::write_tx(c, |c| {
+                    tokens::update(c, uid, &key, Some(description), Some(active), &client, now)?;
+                    match scope {
+                        Some(scope) => tokens::set_scope(c, uid, &key, scope, &client, now).map(|_| ()),
+                        None => Ok(()),
+                    }
+                }))
+            })
+            .await?;
+        match saved {
+            Ok(()) => {
+                who.session.flash("success", "The token was saved.")?;
+                return Ok(redirect("/settings/tokens"));
+            }
+            Err(TokenError::ScopeNotInPlan) => {
+                status = StatusCode::FORBIDDEN;
+                errors.add("scope", tokens::SCOPE_MESSAGE);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let token = owned(&app, who.user.id, uuid).await?;
+    let chosen = form.scope.clone().unwrap_or_else(|| token.scope.clone());
+    let page = EditPage {
+        chrome: Chrome::signed_in("Edit access token", "tokens", &who)?,
+        scopes: scope_options(who.user.plan(), &chosen),
+        token: row(token, app.now()),
+        description: form.description.chars().take(200).collect(),
+        active,
+        errors,
+    };
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,7 @@ mod sessions;
 mod signup;
 mod slow_bodies;
 mod throttle;
+mod token_scope;
 mod tokens;
 mod twofactor;
 mod user_text;
