@@ -106,6 +106,9 @@ impl ResponseError for AppError {
         if let AppError::TooManyRequests { retry_after } = self {
             res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        res.content_type("text/html; charset=utf-8").body(crate::web::pages::error_page(self.status_code(), &self.to_string()))
+        let message = self.to_string();
+        let mut response = res.content_type("text/html; charset=utf-8").body(crate::web::pages::error_page(self.status_code(), &message));
+        response.extensions_mut().insert(crate::web::pages::ErrorPageMessage(message));
+        response
     }
 }

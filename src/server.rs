@@ -156,7 +156,14 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
             .service(web::resource("/token").route(web::get().to(crate::registry::endpoint::get_token)).route(web::post().to(crate::registry::endpoint::post_token)))
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
-            .service(web::scope("").wrap(from_fn(crate::web::browser::keep)).wrap(sessions).configure(crate::web::routes))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(crate::web::middleware::error_header))
+                    .wrap(from_fn(crate::web::browser::keep))
+                    .wrap(sessions)
+                    .configure(crate::web::routes)
+                    .default_service(web::to(crate::web::not_found)),
+            )
             .default_service(web::to(crate::web::not_found))
     })
     .workers(workers)

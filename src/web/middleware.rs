@@ -99,6 +99,20 @@ pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'stat
     res
 }
 
+/// An error page shown to a signed-in visitor carries the real header (who is signed in,
+/// Sign out) instead of "Sign in · Sign up": the page is rendered again with the session's
+/// user. Pages only, inside the session middleware.
+pub async fn error_header(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let res = next.call(req).await?;
+    let Some(crate::web::pages::ErrorPageMessage(message)) = res.response().extensions().get().cloned() else { return Ok(res.map_into_left_body()) };
+    let Ok(session) = crate::web::session::WebSession::of(res.request()) else { return Ok(res.map_into_left_body()) };
+    let (Some(uid), Some(app)) = (session.user_id(), res.request().app_data::<web::Data<AppState>>().cloned()) else { return Ok(res.map_into_left_body()) };
+    let user = app.db(move |c| crate::accounts::find_by_id(c, uid)).await.ok().flatten().filter(|u| !u.is_disabled);
+    let (Some(user), Ok(csrf)) = (user, session.csrf_token()) else { return Ok(res.map_into_left_body()) };
+    let body = crate::web::pages::error_page_for(res.status(), &message, Some((user.username, csrf)));
+    Ok(res.map_body(|_, _| actix_web::body::BoxBody::new(body)).map_into_right_body())
+}
+
 pub fn html(body: String) -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
 }

@@ -98,10 +98,22 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-/// The HTML of an error page. Never fails: a template error falls back to plain text.
+/// What an error page said, kept on its response so that `web::middleware::error_header`
+/// can render it again with the signed-in header.
+#[derive(Debug, Clone)]
+pub struct ErrorPageMessage(pub String);
+
+/// The HTML of an error page for a visitor not known to be signed in. Never fails: a
+/// template error falls back to plain text.
 pub fn error_page(status: StatusCode, message: &str) -> String {
+    error_page_for(status, message, None)
+}
+
+/// The same, with the header of `signed_in` (username, CSRF token for Sign out).
+pub fn error_page_for(status: StatusCode, message: &str, signed_in: Option<(String, String)>) -> String {
+    let (user, csrf) = signed_in.map(|(u, c)| (Some(u), c)).unwrap_or_default();
     let page = ErrorPage {
-        chrome: Chrome { title: status.canonical_reason().unwrap_or("Error").into(), user: None, csrf: String::new(), flash: None, nav: "" },
+        chrome: Chrome { title: status.canonical_reason().unwrap_or("Error").into(), user, csrf, flash: None, nav: "" },
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("Error"),
         message,

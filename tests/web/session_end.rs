@@ -61,3 +61,25 @@ async fn signing_out_says_so() {
     assert!(html.contains("You have been signed out."));
     assert!(!b.signed_in().await);
 }
+
+#[actix_web::test]
+async fn error_pages_show_a_signed_in_visitor_the_real_header() {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    for path in ["/no/such/page", "/settings/tokens/00000000-0000-0000-0000-000000000000/edit", "/settings/tokens?status=gone"] {
+        let (status, html) = b.get_text(path).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert!(html.contains("Signed in as <strong>alice</strong>"), "{path}: the real header");
+        assert!(html.contains(r#"action="/logout""#) && !html.contains(r#"href="/signup""#), "{path}: Sign out, not Sign in · Sign up");
+    }
+    // a stranger still gets Sign in · Sign up
+    let (status, html) = app.browser().get_text("/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains(r#"href="/signup""#) && !html.contains("Signed in as"));
+    // and signing out from an error page works (its CSRF token is the session's)
+    let (_, html) = b.get_text("/no/such/page").await;
+    let csrf = csrf_in(&html).unwrap();
+    let res = b.post_raw("/logout", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(location(&res), "/login");
+    assert!(!b.signed_in().await);
+}
