@@ -76,10 +76,29 @@ pub async fn origin_check(req: ServiceRequest, next: Next<impl MessageBody + 'st
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let origin = req.headers().get(header::ORIGIN).filter(|_| !safe && !is_cookieless(req.path()));
     if let Some(origin) = origin {
-        let allowed = req.app_data::<web::Data<AppState>>().map(|s| s.public_origin.clone()).unwrap_or_default();
-        if origin.to_str().map(|o| o != allowed).unwrap_or(true) {
+        let (allowed, public_url) = req.app_data::<web::Data<AppState>>().map(|s| (s.public_origin.clone(), s.public_url.clone())).unwrap_or_default();
+        let sent_from = origin.to_str().unwrap_or("");
+        if sent_from != allowed {
             tracing::warn!(path = req.path(), "refused a cross-origin form post");
-            let res = AppError::Forbidden("This form was sent from another site, so it was refused.".into()).error_response();
+            // The page came from this very server under another address (a LAN IP, another
+            // host name): say which address Berth expects, with an absolute link there.
+            let same_server = url::Url::parse(sent_from).ok().and_then(|u| u.host_str().map(|h| (h.to_string(), u.port()))).is_some_and(|(host, port)| {
+                let served = req.connection_info().host().to_string();
+                served == host || port.is_some_and(|p| served == format!("{host}:{p}"))
+            });
+            let res = if same_server {
+                let message = format!(
+                    "This Berth is set up to be opened at {public_url} (BERTH_PUBLIC_URL), but this page was opened at {sent_from}, so its forms are refused. Open {public_url} and try again."
+                );
+                HttpResponse::Forbidden().content_type("text/html; charset=utf-8").body(crate::web::pages::error_page_at(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    &message,
+                    None,
+                    &public_url,
+                ))
+            } else {
+                AppError::Forbidden("This form was sent from another site, so it was refused.".into()).error_response()
+            };
             return Ok(req.into_response(res).map_into_right_body());
         }
     }

@@ -96,6 +96,9 @@ struct ErrorPage<'a> {
     status: u16,
     reason: &'a str,
     message: &'a str,
+    /// Where "Go to Berth's start page" points: `/`, or Berth's public URL when the page
+    /// was opened under another address.
+    home: &'a str,
 }
 
 /// What an error page said, kept on its response so that `web::middleware::error_header`
@@ -111,12 +114,19 @@ pub fn error_page(status: StatusCode, message: &str) -> String {
 
 /// The same, with the header of `signed_in` (username, CSRF token for Sign out).
 pub fn error_page_for(status: StatusCode, message: &str, signed_in: Option<(String, String)>) -> String {
+    error_page_at(status, message, signed_in, "/")
+}
+
+/// An error page whose start-page link is `home` (an absolute URL where a relative one
+/// would lead back to the wrong address).
+pub fn error_page_at(status: StatusCode, message: &str, signed_in: Option<(String, String)>, home: &str) -> String {
     let (user, csrf) = signed_in.map(|(u, c)| (Some(u), c)).unwrap_or_default();
     let page = ErrorPage {
         chrome: Chrome { title: status.canonical_reason().unwrap_or("Error").into(), user, csrf, flash: None, nav: "" },
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("Error"),
         message,
+        home,
     };
     page.render().unwrap_or_else(|_| format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error")))
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod addresses;
 mod api;
 mod bad_input;
 mod browser_defences;
