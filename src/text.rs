@@ -25,6 +25,13 @@ pub fn hidden_controls(text: &str) -> Option<Hidden> {
     None
 }
 
+/// `text` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: the plain-text `<bdi>`,
+/// for user text inside a sentence Berth writes (a flash message, an activity detail), so
+/// right-to-left text cannot reorder the words around it.
+pub fn isolated(text: &str) -> String {
+    format!("\u{2068}{text}\u{2069}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,7 +284,7 @@ pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: 
 }
 
 fn token_detail(t: &AccessToken) -> String {
-    format!("\u{201c}{}\u{201d} (berth_pat_{}…)", t.description, t.hint)
+    format!("\u{201c}{}\u{201d} (berth_pat_{}…)", crate::text::isolated(&t.description), t.hint)
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -440,7 +440,14 @@ pub fn update(
         let target = access_tokens::table.filter(access_tokens::id.eq(token.id));
         if let Some(d) = description.filter(|d| *d != token.description) {
             diesel::update(target).set(access_tokens::description.eq(&d)).execute(conn)?;
-            activity::record(conn, user_id, Event::TokenRenamed, &format!("\u{201c}{}\u{201d} → \u{201c}{d}\u{201d}", token.description), client, now)?;
+            activity::record(
+                conn,
+                user_id,
+                Event::TokenRenamed,
+                &format!("\u{201c}{}\u{201d} → \u{201c}{}\u{201d}", crate::text::isolated(&token.description), crate::text::isolated(&d)),
+                client,
+                now,
+            )?;
         }
         if let Some(a) = active.filter(|a| *a != token.is_active) {
             diesel::update(target).set(access_tokens::is_active.eq(a)).execute(conn)?;

@@ -451,7 +451,7 @@ async fn set_active(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, u
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
     let token = app.db(move |c| tokens::update(c, uid, &uuid, None, Some(active), &client, now).map_err(AppError::from)).await?;
     let verb = if active { "activated" } else { "deactivated" };
-    who.session.flash("success", format!("\u{201c}{}\u{201d} was {verb}.", token.description))?;
+    who.session.flash("success", format!("\u{201c}{}\u{201d} was {verb}.", crate::text::isolated(&token.description)))?;
     Ok(redirect("/settings/tokens"))
 }
 

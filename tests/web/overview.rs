@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 /// Descriptions in the order the overview shows them by default (newest first).
 fn descriptions(html: &str) -> Vec<String> {
-    regex::Regex::new(r#"<td class="description primary">([^<]*)</td>"#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect()
+    regex::Regex::new(r#"<td class="description primary"><bdi>([^<]*)</bdi></td>"#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect()
 }
 
 /// alice (Team) with 30 tokens: "ci NN" read-only, every third "laptop NN" read-write,

@@ -94,3 +94,24 @@ async fn reserved_names_cannot_be_signed_up_but_an_operator_may_create_them() {
     berth::accounts::create(&mut app.conn(), new, app.state.now()).map_err(|_| ()).unwrap();
     assert_eq!(location(&app.browser().login("admin", PASSWORD).await), "/");
 }
+
+#[actix_web::test]
+async fn user_text_from_before_the_rule_is_isolated_wherever_it_is_shown() {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    let uid = app.user("alice").id;
+    // a description stored before bidi controls were refused
+    let legacy = "old \u{202E}gnp.exe";
+    let new = berth::tokens::NewToken { description: legacy.into(), scope: berth::tokens::Scope::Admin, expires_at: None };
+    let (t, plain) = berth::tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    audit::secret(plain.expose());
+    let (_, overview) = b.get_text("/settings/tokens").await;
+    assert!(overview.contains(&format!("<bdi>{legacy}</bdi>")), "the overview isolates it");
+    let (_, confirm) = b.get_text(&format!("/settings/tokens/{}/delete", t.uuid)).await;
+    assert!(confirm.contains(&format!("<strong><bdi>{legacy}</bdi></strong>")));
+    b.submit("/settings/tokens", &format!("/settings/tokens/{}/deactivate", t.uuid), &[]).await;
+    let (_, flashed) = b.get_text("/settings/tokens").await;
+    assert!(flashed.contains(&format!("\u{201c}\u{2068}{legacy}\u{2069}\u{201d} was deactivated.")), "the flash isolates it");
+    let (_, activity) = b.get_text("/settings/activity").await;
+    assert!(activity.contains(&format!("\u{2068}{legacy}\u{2069}")), "the activity detail isolates it");
+}
