@@ -42,6 +42,18 @@ document.addEventListener("DOMContentLoaded", () => {
     expiration.addEventListener("change", () => sync(true));
     sync(false);
   }
+  // A button that acts on ticked boxes (<button data-needs-selection="name">) is disabled
+  // while none is ticked; without this file the server says "select first" instead.
+  const selectionButtons = Array.from(document.querySelectorAll("button[data-needs-selection]"));
+  const syncSelection = () => {
+    for (const button of selectionButtons) {
+      button.disabled = !document.querySelector(`input[type=checkbox][name="${button.dataset.needsSelection}"]:checked`);
+    }
+  };
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("input[type=checkbox]")) syncSelection();
+  });
+  syncSelection();
   // "Select all" boxes: <input type="checkbox" data-select-all="name">
   for (const all of document.querySelectorAll("input[data-select-all]")) {
     all.hidden = false;
@@ -49,6 +61,7 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const box of document.querySelectorAll(`input[type=checkbox][name="${all.dataset.selectAll}"]`)) {
         box.checked = all.checked;
       }
+      syncSelection();
     });
   }
   // Row menus (<details class="menu">) open and close by themselves; this adds what a menu

@@ -509,10 +509,13 @@ async fn tokens_flow(b: &Client, base: &str, state: &AppState) {
     assert_eq!(descriptions, ["deploy bot", "laptop", "CI on build-01"], "tokens are listed newest first");
     let boxes = b.find_all(Locator::Css("table#tokens input[name=uuid]")).await.expect("row checkboxes");
     assert_eq!(boxes.len(), 3);
+    let disabled = || async { wait_for(b, "button[form=bulk]").await.prop("disabled").await.unwrap().as_deref() == Some("true") };
+    assert!(disabled().await, "Delete selected waits for a selection");
     for tick in &boxes[..2] {
         tick.click().await.expect("ticking a row");
         assert_eq!(tick.prop("checked").await.unwrap().as_deref(), Some("true"), "the row should be ticked");
     }
+    assert!(!disabled().await, "and works once something is ticked");
     let delete = wait_for(b, "button[form=bulk]").await;
     assert_eq!(delete.text().await.unwrap().trim(), "Delete selected");
     delete.click().await.expect("clicking Delete selected");

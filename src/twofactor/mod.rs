@@ -41,6 +41,8 @@ pub fn begin_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User) ->
 pub struct Enrolment {
     pub secret_base32: String,
     pub qr_png: Vec<u8>,
+    /// The `otpauth://totp/…` link the QR code holds, for a phone that cannot scan its own screen.
+    pub otpauth_url: String,
 }
 
 pub fn pending_enrolment(keys: &Keys, user: &User) -> Result<Option<Enrolment>, AppError> {
@@ -50,7 +52,7 @@ pub fn pending_enrolment(keys: &Keys, user: &User) -> Result<Option<Enrolment>, 
     let Some(sealed) = &user.totp_secret_enc else { return Ok(None) };
     let secret = keys.open_totp(user.id, sealed).ok_or_else(|| AppError::internal("TOTP secret does not decrypt"))?;
     let t = totp(secret, &user.username)?;
-    Ok(Some(Enrolment { secret_base32: t.secret().to_base32(), qr_png: t.to_qr_png().map_err(AppError::internal)? }))
+    Ok(Some(Enrolment { secret_base32: t.secret().to_base32(), qr_png: t.to_qr_png().map_err(AppError::internal)?, otpauth_url: t.to_url().map_err(AppError::internal)? }))
 }
 
 /// Is `code` six digits (after removing spaces)? Otherwise it is treated as a recovery code.

@@ -84,6 +84,15 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): Csr
 pub struct VisibilityForm {
     name: String,
     public: String,
+    /// "yes" from the confirmation page: making a repository public asks first.
+    confirm: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "settings/repository_public.html")]
+struct PublicPage {
+    chrome: Chrome,
+    name: String,
 }
 
 pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, AppError> {
@@ -93,6 +102,13 @@ pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form):
         _ => return Err(AppError::BadRequest("Visibility is public or private.".into())),
     };
     let (uid, name) = (who.user.id, form.name.clone());
+    if public && form.confirm.as_deref() != Some("yes") {
+        let lookup = name.clone();
+        if !app.db(move |c| Ok(repos::list(c, uid)?.into_iter().any(|r| r.name == lookup))).await? {
+            return Err(AppError::NotFound);
+        }
+        return Ok(html(PublicPage { chrome: Chrome::signed_in("Make repository public", "repositories", &who)?, name }.render()?));
+    }
     if !app.db(move |c| repos::set_public(c, uid, &name, public)).await? {
         return Err(AppError::NotFound);
     }

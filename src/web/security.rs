@@ -130,6 +130,7 @@ pub async fn enable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
 struct SetupPage {
     chrome: Chrome,
     secret: String,
+    otpauth: String,
     error: Option<String>,
 }
 
@@ -143,7 +144,8 @@ fn pending_secret(app: &AppState, who: &SignedIn) -> Result<Option<twofactor::En
 
 fn render_setup(app: &AppState, who: &SignedIn, error: Option<String>) -> Result<Option<String>, AppError> {
     let Some(enrolment) = pending_secret(app, who)? else { return Ok(None) };
-    let page = SetupPage { chrome: Chrome::signed_in("Set up two-factor authentication", "security", who)?, secret: enrolment.secret_base32, error };
+    let page =
+        SetupPage { chrome: Chrome::signed_in("Set up two-factor authentication", "security", who)?, secret: enrolment.secret_base32, otpauth: enrolment.otpauth_url, error };
     Ok(Some(page.render()?))
 }
 

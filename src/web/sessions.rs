@@ -68,10 +68,17 @@ struct ConfirmPage {
     cancel: &'static str,
 }
 
-pub async fn end_form(who: SignedIn, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn end_form(app: web::Data<AppState>, who: SignedIn, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (uid, now) = (who.user.id, app.now());
+    let (idle, absolute) = (app.settings.session_idle_seconds, app.settings.session_absolute_seconds);
+    let list = app.db(move |c| crate::sessions::list_for_user(c, uid, now, idle, absolute)).await?;
+    // named as the list shows it, so the right one is ended
+    let session = list.into_iter().find(|s| s.public_id.as_deref() == Some(id.as_str())).ok_or(AppError::NotFound)?;
+    let current = who.session.public_id().as_deref() == Some(id.as_str());
+    let name = format!("{} at {}, signed in {}", client_name(&session.user_agent), session.ip, when(session.created_at, now).relative);
     let page = ConfirmPage {
         chrome: Chrome::signed_in("End session", "sessions", &who)?,
-        heading: "End this session?".into(),
+        heading: if current { format!("Sign out of this session ({name})?") } else { format!("End the session of {name}?") },
         message: "The browser or device using it will be signed out at once and must sign in again.".into(),
         action: format!("/settings/sessions/{}/end", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()),
         button: "End session",
@@ -96,7 +103,7 @@ pub async fn end(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, id: 
         who.session.sign_out();
         return Ok(redirect("/login"));
     }
-    who.session.flash("success", "The session was ended.")?;
+    who.session.flash("success", "The session was ended: that browser or device is signed out.")?;
     Ok(redirect("/settings/sessions"))
 }
 

@@ -30,7 +30,12 @@ async fn a_pushed_repository_is_listed_private_and_the_switch_opens_it_to_anonym
     let (_, html) = b.get_text("/repositories").await;
     assert!(html.contains(r#"title="alice/app">alice/<wbr>app</code>"#) && html.contains(r#"badge-grey">Private"#), "{html}");
     assert!(!anonymous_pull(&app, "alice/app").await);
+    // making it public asks first, and the question changes nothing
     let res = b.submit("/repositories", "/repositories/visibility", &[("name", "alice/app"), ("public", "true")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("Anyone, signed in or not, will be able to pull"));
+    assert!(!anonymous_pull(&app, "alice/app").await);
+    let res = b.submit("/repositories", "/repositories/visibility", &[("name", "alice/app"), ("public", "true"), ("confirm", "yes")]).await;
     assert_eq!(location(&res), "/repositories");
     assert!(anonymous_pull(&app, "alice/app").await);
     let (_, html) = b.get_text("/repositories").await;

@@ -16,6 +16,9 @@ async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once(
     b.submit("/settings/security/2fa/enable", "/settings/security/2fa/enable", &[("password", PASSWORD)]).await;
     let (_, html) = b.get_text("/settings/security/2fa/setup").await;
     let secret = regex::Regex::new(r#"<code id="totp-secret">([A-Z2-7]{32})</code>"#).unwrap().captures(&html).unwrap()[1].to_string();
+    // a phone can hand the same secret to its authenticator app by link
+    let link = regex::Regex::new(r#"<a href="(otpauth://totp/[^"]+)" id="otpauth-link">"#).unwrap().captures(&html).expect("an otpauth:// link")[1].replace("&amp;", "&");
+    assert!(link.contains(&format!("secret={secret}")) && link.contains("alice"), "{link}");
     let qr = b.get("/settings/security/2fa/qr.png").await;
     assert_eq!(qr.status(), StatusCode::OK);
     assert_eq!(qr.headers()["content-type"], "image/png");
