@@ -17,12 +17,14 @@ async fn the_sessions_page_lists_each_session_and_ends_one() {
     let page = format!("/settings/sessions/{id}/end");
     let (_, confirm) = laptop.get_text(&page).await;
     assert!(confirm.contains("signed out at once"));
+    assert!(confirm.contains("End the session of Firefox on Android at 127.0.0.1, signed in just now?"), "the page names the session: {confirm}");
     let res = laptop.submit(&page, &page, &[]).await;
     assert_eq!(location(&res), "/settings/sessions");
     assert!(!phone.signed_in().await);
     assert!(laptop.signed_in().await);
-    // an unknown or someone else's id is a 404
-    let res = laptop.submit(&page, &page, &[]).await;
+    // an unknown or someone else's id is a 404, its confirmation page too
+    assert_eq!(laptop.get(&page).await.status(), StatusCode::NOT_FOUND);
+    let res = laptop.post_raw(&page, &[("csrf", csrf_in(&laptop.get_text("/settings/sessions").await.1).unwrap().as_str())]).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
