@@ -82,7 +82,7 @@ impl FromRequest for SignedIn {
             let session = WebSession::from_request(&req, &mut Payload::None).await?;
             let st = state(&req);
             // after sign-in, back to this page; for a form, to the page that showed it
-            let next = match req.uri().path_and_query() {
+            let next = || match req.uri().path_and_query() {
                 Some(pq) if req.method() == actix_web::http::Method::GET => pq.as_str().to_string(),
                 _ => referring_page(&req, &st.public_origin).unwrap_or_else(|| "/".to_string()),
             };
@@ -94,13 +94,13 @@ impl FromRequest for SignedIn {
                     let lost = if req.method() == actix_web::http::Method::GET { "" } else { " What you sent was not saved." };
                     session.flash("info", format!("Your session has ended. Sign in again to continue.{lost}"))?;
                 }
-                return Err(AppError::LoginRequired { next }.into());
+                return Err(AppError::LoginRequired { next: next() }.into());
             };
             match st.db(move |c| crate::accounts::find_by_id(c, uid)).await? {
                 Some(user) if !user.is_disabled => Ok(SignedIn { user, session }),
                 _ => {
                     session.sign_out();
-                    Err(AppError::LoginRequired { next }.into())
+                    Err(AppError::LoginRequired { next: next() }.into())
                 }
             }
         })
