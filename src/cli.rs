@@ -1,5 +1,5 @@
 //! The command line: `berth` / `berth serve` runs the server; `berth user …` are the
-//! operator commands (product.md §1). Errors print one clear line and exit non-zero.
+//! operator commands. Errors print one clear line and exit non-zero.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;

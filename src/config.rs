@@ -1,5 +1,5 @@
-//! Settings: from flags and `BERTH_*` variables (clap reads both), with the defaults of
-//! product.md §7. `Settings` is what the rest of Berth sees; it is plain data.
+//! Settings: from flags and `BERTH_*` variables (clap reads both), with the defaults the
+//! README's settings table lists. `Settings` is what the rest of Berth sees; it is plain data.
 
 use std::net::IpAddr;
 use std::path::PathBuf;

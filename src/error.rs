@@ -1,4 +1,4 @@
-//! The one error type. Handlers return `Result<_, AppError>`; the client sees a status and
+//! The pages' error type. Handlers return `Result<_, AppError>`; the client sees a status and
 //! a plain sentence, never SQL, a path or a backtrace (those go to the log, without secrets).
 
 use actix_web::http::{StatusCode, header};

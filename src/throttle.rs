@@ -41,7 +41,8 @@ pub enum Outcome {
 }
 
 /// Where throttle state lives: the rules are the caller's, the store applies them
-/// atomically. In memory today; a shared table for several instances later.
+/// atomically. `MemoryStore` keeps them in this process: instances behind one load balancer
+/// each count their own until a shared store takes its place.
 pub trait ThrottleStore: Send + Sync {
     /// Refuses with the wait in seconds when the account (if any) or the IP is at its limit,
     /// attempts in flight included; otherwise counts one more attempt in flight. One step:

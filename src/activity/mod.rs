@@ -1,5 +1,5 @@
 //! The security activity log: what happened to an account, when (UTC), from which IP and
-//! client. Shown on /settings/activity and exported by `berth audit export` (later).
+//! client. Shown on /settings/activity.
 
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;

@@ -1,4 +1,4 @@
-//! The Docker Hub-compatible JSON API under `/v2` (hub-api.md): login (with 2FA), access
+//! The Docker Hub-compatible JSON API under `/v2`: login (with 2FA), access
 //! tokens, the profile. Bearer JWTs, no cookies, JSON everywhere — errors included. The
 //! handlers call the same domain functions as the web pages.
 

@@ -1,4 +1,4 @@
-//! The API's request-rate limit (hub-api.md "Limits"): per user, or per client IP when
+//! The API's request-rate limit, as Docker Hub's: per user, or per client IP when
 //! anonymous, `BERTH_API_RATE_LIMIT` requests a minute. Every answer carries
 //! `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix time); over the limit: 429 with
 //! `Retry-After`. Failed logins are throttled separately (the shared throttle).

@@ -1,6 +1,5 @@
 //! The database: SQLite through diesel with an r2d2 pool. Everything SQLite-specific
-//! (pragmas, immediate transactions, the online backup) stays in this module, so a move to
-//! PostgreSQL touches one place.
+//! (pragmas, immediate transactions, the online backup) stays in this module.
 
 pub mod schema;
 

@@ -1,6 +1,6 @@
 //! What a registry token may do: the scope grammar of the token protocol, Docker's
 //! repository-name grammar, and grants = requested ∩ what the credential's scope allows ∩
-//! what the user may do on that repository (product.md §4–5). Pure functions.
+//! what the user may do on that repository. Pure functions.
 
 use crate::tokens::Scope;
 

@@ -1,5 +1,5 @@
 //! The registry token: a JWT signed ES256 with the libtrust `kid`, claims exactly as the
-//! registry checks them (registry-auth.md): `aud` a string, times integers.
+//! registry checks them (it refuses anything else): `aud` a string, times integers.
 
 use base64::Engine;
 use serde::Serialize;

@@ -30,7 +30,7 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// The libtrust key id (registry-auth.md): SHA-256 of the DER SubjectPublicKeyInfo, first
+/// The libtrust key id, as the registry computes it to match a token to its certificate: SHA-256 of the DER SubjectPublicKeyInfo, first
 /// 30 bytes, base32 without padding, in 12 groups of 4 joined by ':'.
 pub fn libtrust_kid(spki_der: &[u8]) -> String {
     let digest = Sha256::digest(spki_der);

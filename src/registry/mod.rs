@@ -1,5 +1,4 @@
-//! The registry token service: Berth as the token server of a Docker registry
-//! (registry-auth.md). Keys and certificate, the JWT, the grant rules, the repositories
+//! The registry token service: Berth as the token server of a Docker registry. Keys and certificate, the JWT, the grant rules, the repositories
 //! they attach to, and the `/token` endpoint.
 
 pub mod endpoint;

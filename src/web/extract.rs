@@ -216,7 +216,6 @@ fn check_csrf(req: &HttpRequest, body: &str) -> Result<(), AppError> {
     }
 }
 
-/// `next=` after login: only a local path, never another site (security.md item 26).
 /// The local page a request came from (its Referer, when that is this Berth), for a
 /// return after sign-in.
 fn referring_page(req: &HttpRequest, public_origin: &str) -> Option<String> {
@@ -231,6 +230,7 @@ fn referring_page(req: &HttpRequest, public_origin: &str) -> Option<String> {
     Some(safe_next(Some(&page)))
 }
 
+/// `next=` after login: only a local path, never another site.
 pub fn safe_next(next: Option<&str>) -> String {
     let Some(next) = next else { return "/".into() };
     let decoded_ok = next.starts_with('/')

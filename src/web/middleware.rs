@@ -13,7 +13,8 @@ use crate::server::AppState;
 
 pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// Adds the headers of security.md item 25 to every response, including errors raised by
+/// Adds the security headers (CSP, no framing, nosniff, referrer policy, HSTS with secure
+/// cookies) to every response, including errors raised by
 /// inner middleware (which would otherwise bypass a plain `DefaultHeaders`).
 pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let hsts = req.app_data::<web::Data<AppState>>().map(|s| s.secure_cookies).unwrap_or(false);
