@@ -591,13 +591,12 @@ impl RefusedToken {
     pub fn note_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<RefusedUse> {
         let t = &self.token;
         let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
-        let changed = t.last_refused_ip.as_deref() != Some(ip) || t.last_refused_ua.as_deref() != Some(user_agent.as_str());
-        let stale = t.last_refused_at.is_none_or(|at| now - at >= LAST_USE_EVERY);
+        let due = sighting_due((t.last_refused_at, t.last_refused_ip.as_deref(), t.last_refused_ua.as_deref()), now, ip, &user_agent);
         let why = match self.reason {
             Refused::Deactivated => "deactivated",
             Refused::Expired => "expired",
         };
-        (changed || stale).then(|| RefusedUse { token_id: t.id, user_id: t.user_id, detail: format!("{}, {why}", token_detail(t)), ip: ip.to_string(), user_agent })
+        due.then(|| RefusedUse { token_id: t.id, user_id: t.user_id, detail: format!("{}, {why}", token_detail(t)), ip: ip.to_string(), user_agent })
     }
 }
 
@@ -665,10 +664,16 @@ impl Found {
         let t = &self.token;
         let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
         let new_ip = t.last_used_ip.as_deref() != Some(ip);
-        let changed = new_ip || t.last_used_ua.as_deref() != Some(user_agent.as_str());
-        let stale = t.last_used_at.is_none_or(|at| now - at >= LAST_USE_EVERY);
-        (changed || stale).then(|| LastUse { token_id: t.id, user_id: t.user_id, detail: token_detail(t), ip: ip.to_string(), user_agent, new_ip })
+        let due = sighting_due((t.last_used_at, t.last_used_ip.as_deref(), t.last_used_ua.as_deref()), now, ip, &user_agent);
+        due.then(|| LastUse { token_id: t.id, user_id: t.user_id, detail: token_detail(t), ip: ip.to_string(), user_agent, new_ip })
     }
+}
+
+/// The one coalescing rule for what a token's use leaves behind (last use, a refused use):
+/// due at once from a new IP or client, otherwise once a minute.
+fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Timestamp, ip: &str, user_agent: &str) -> bool {
+    let (at, last_ip, last_ua) = last;
+    last_ip != Some(ip) || last_ua != Some(user_agent) || at.is_none_or(|at| now - at >= LAST_USE_EVERY)
 }
 
 /// Writes a due last use. The UPDATE re-checks its own condition, so of concurrent
