@@ -7,7 +7,7 @@ use std::io::Write;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::AppError;
+use crate::Error;
 use crate::accounts::Plan;
 use crate::clock::Timestamp;
 use crate::db::schema::{access_tokens, users};
@@ -35,7 +35,7 @@ pub struct SeedSummary {
 /// Creates the users of `spec`, each with `tokens_per_user` active read-write-delete
 /// tokens. When `tokens_out` is given, every token's owner and plaintext go there, one
 /// `username token` pair a line, for a load generator.
-pub fn seed(conn: &mut SqliteConnection, spec: &SeedSpec, now: Timestamp, tokens_out: Option<&mut dyn Write>) -> Result<SeedSummary, AppError> {
+pub fn seed(conn: &mut SqliteConnection, spec: &SeedSpec, now: Timestamp, tokens_out: Option<&mut dyn Write>) -> Result<SeedSummary, Error> {
     let SeedSpec { prefix, users: users_wanted, .. } = *spec;
     let names: Vec<String> = (0..users_wanted).map(|i| format!("{prefix}{i}")).collect();
     // A million random hashes and uuids land all over their indexes: with SQLite's default
@@ -55,7 +55,7 @@ pub fn seed(conn: &mut SqliteConnection, spec: &SeedSpec, now: Timestamp, tokens
     Ok(SeedSummary { users: users_wanted, tokens: made })
 }
 
-fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, now: Timestamp, mut tokens_out: Option<&mut dyn Write>) -> Result<usize, AppError> {
+fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, now: Timestamp, mut tokens_out: Option<&mut dyn Write>) -> Result<usize, Error> {
     let SeedSpec { tokens_per_user, plan, password_hash, .. } = *spec;
     {
         for chunk in names.chunks(BATCH) {
@@ -86,7 +86,7 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                 for _ in 0..tokens_per_user {
                     let plain = PlainToken::generate();
                     if let Some(out) = tokens_out.as_deref_mut() {
-                        writeln!(out, "{name} {}", plain.expose()).map_err(AppError::internal)?;
+                        writeln!(out, "{name} {}", plain.expose()).map_err(Error::internal)?;
                     }
                     rows.push((
                         access_tokens::uuid.eq(uuid::Uuid::new_v4().to_string()),
@@ -107,7 +107,7 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
             }
             let chunk_ids: Vec<i32> = ids.iter().map(|(id, _)| *id).collect();
             diesel::update(users::table.filter(users::id.eq_any(chunk_ids))).set(users::token_count.eq(users::token_count + tokens_per_user as i64)).execute(conn)?;
-            Ok::<_, AppError>(())
+            Ok::<_, Error>(())
         })?;
     }
     Ok(made)

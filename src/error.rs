@@ -1,114 +1,129 @@
-//! The pages' error type. Handlers return `Result<_, AppError>`; the client sees a status and
-//! a plain sentence, never SQL, a path or a backtrace (those go to the log, without secrets).
+//! The domain error: why a rule refused, or why Berth could not do what was asked. Every
+//! domain function returns `Result<T, Error>`; each door renders it its own way — the pages
+//! as an error page or a message beside a field (`web::error`), the Hub JSON API as
+//! `{"detail": …}` (`api`), the registry's `/token` as `{"details": …}`
+//! (`registry::endpoint`). The sentence (`Display`) is written for the person who asked:
+//! never SQL, a path or a backtrace; an internal failure keeps its cause for the log only.
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, ResponseError};
+use std::borrow::Cow;
+
+/// A form or JSON field a refusal is about, by its name in the form.
+pub type Field = &'static str;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Forbidden(String),
+pub enum Error {
+    /// The plan allows `limit` tokens and `held` are held already.
+    #[error("{}", limit_message(*limit, *held))]
+    PlanLimit { limit: u32, held: i64 },
+    /// The permission asked for needs a plan with scoped tokens.
+    #[error("{}", SCOPE_MESSAGE)]
+    ScopeNotInPlan,
+    /// No such thing, or not the caller's (the two look alike on purpose).
     #[error("The page you asked for does not exist.")]
     NotFound,
-    #[error("This address does not accept that method.")]
-    MethodNotAllowed,
-    #[error("The request is too large.")]
-    PayloadTooLarge,
-    /// The body did not arrive within the body deadline.
-    #[error("The request took too long to arrive. Please try again.")]
-    RequestTimeout,
-    #[error("Too many failed attempts. Try again in {}.", crate::web::fmt::duration(*retry_after))]
-    TooManyRequests { retry_after: u64 },
-    /// Not signed in: pages answer with a redirect to the login form.
-    #[error("Please sign in.")]
-    LoginRequired { next: String },
-    /// The database cannot take writes right now (disk full, locked for too long).
+    /// The thing has expired and can only be deleted.
+    #[error("{}", EXPIRED_MESSAGE)]
+    Expired,
+    /// A unique value someone holds already.
+    #[error("{}", taken_message(.0))]
+    Taken(Field),
+    /// Input that breaks a rule: the field at fault (when there is one) and why.
+    #[error("{why}")]
+    Invalid { field: Option<Field>, why: Cow<'static, str> },
+    /// Not allowed for this caller (a closed sign-up, a form from elsewhere, a token
+    /// doing account administration).
+    #[error("{0}")]
+    Denied(Cow<'static, str>),
+    /// Too many failed attempts for this account or client: wait this many seconds.
+    #[error("Too many failed attempts. Try again in {}.", crate::text::duration(*retry_after))]
+    Throttled { retry_after: u64 },
+    /// The database cannot take writes right now (disk full, locked for too long, I/O).
     #[error("Berth cannot save changes right now. Please try again shortly.")]
     Unavailable,
+    /// A fault on Berth's side; the cause is for the log, never for the client.
     #[error("Something went wrong on our side.")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl AppError {
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        AppError::Internal(e.to_string())
+/// The sentences of the plan and expiry refusals, shared with the pages that show them
+/// beside a field.
+pub const SCOPE_MESSAGE: &str = "Scoped tokens need the Pro, Team or Business plan. On the Personal plan tokens are \u{201c}Read, Write, Delete\u{201d}.";
+pub const EXPIRED_MESSAGE: &str = "This token has expired. An expired token can only be deleted.";
+
+/// Why no token can be created: the limit reached, or held above after a downgrade.
+pub fn limit_message(limit: u32, held: i64) -> String {
+    let tokens = if limit == 1 { "token" } else { "tokens" };
+    if held > i64::from(limit) {
+        return format!(
+            "Your plan allows {limit} access {tokens}; you hold {held}. The tokens you hold keep working as they are. To create another, delete tokens until you hold fewer than {limit} (every token counts, active or not)."
+        );
+    }
+    format!("Your plan allows {limit} access {tokens}, and you have reached it. Delete a token to create another (every token you hold counts, active or not).")
+}
+
+fn taken_message(field: &str) -> String {
+    match field {
+        "username" => "This username is taken.".into(),
+        "email" => "An account with this email address exists already.".into(),
+        other => format!("This {other} is taken."),
     }
 }
 
-impl From<diesel::result::Error> for AppError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::Error as E;
-        match &e {
-            E::NotFound => AppError::NotFound,
-            E::DatabaseError(_, info) if is_unavailable(info.message()) => {
-                tracing::warn!(error = %info.message(), "database unavailable");
-                AppError::Unavailable
-            }
-            _ => AppError::Internal(e.to_string()),
+impl Error {
+    /// Input refused, not tied to one field.
+    pub fn invalid(why: impl Into<Cow<'static, str>>) -> Self {
+        Error::Invalid { field: None, why: why.into() }
+    }
+
+    /// Input refused, shown beside `field`.
+    pub fn invalid_field(field: Field, why: impl Into<Cow<'static, str>>) -> Self {
+        Error::Invalid { field: Some(field), why: why.into() }
+    }
+
+    pub fn denied(why: impl Into<Cow<'static, str>>) -> Self {
+        Error::Denied(why.into())
+    }
+
+    /// A fault on Berth's side, its cause kept for the log.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Error::Internal(cause.to_string().into())
+    }
+
+    /// The cause and every source under it, for the log.
+    pub fn chain(&self) -> String {
+        let mut text = match self {
+            Error::Internal(cause) => cause.to_string(),
+            other => other.to_string(),
+        };
+        let mut source = match self {
+            Error::Internal(cause) => cause.source(),
+            _ => None,
+        };
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+
+    /// Writes an internal failure to the log (with its cause); a refusal is not a fault.
+    pub fn log_if_internal(&self, door: &'static str) {
+        if let Error::Internal(_) = self {
+            tracing::error!(door, cause = %self.chain(), "internal error");
         }
     }
 }
 
-fn is_unavailable(message: &str) -> bool {
-    message.contains("database or disk is full") || message.contains("database is locked") || message.contains("disk I/O error")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl From<diesel::r2d2::PoolError> for AppError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        tracing::warn!(error = %e, "database pool");
-        AppError::Unavailable
-    }
-}
-
-impl From<askama::Error> for AppError {
-    fn from(e: askama::Error) -> Self {
-        AppError::Internal(format!("template: {e}"))
-    }
-}
-
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        AppError::Internal(format!("blocking task: {e}"))
-    }
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let AppError::Internal(detail) = self {
-            tracing::error!(%detail, "internal error");
-        }
-        if let AppError::LoginRequired { next } = self {
-            let target = if next == "/" || next.is_empty() {
-                "/login".to_string()
-            } else {
-                format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
-            };
-            return HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish();
-        }
-        let mut res = HttpResponse::build(self.status_code());
-        if let AppError::TooManyRequests { retry_after } = self {
-            res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-        }
-        let message = self.to_string();
-        let mut response = res.content_type("text/html; charset=utf-8").body(crate::web::pages::error_page(self.status_code(), &message));
-        response.extensions_mut().insert(crate::web::pages::ErrorPageMessage(message));
-        response
+    #[test]
+    fn an_internal_error_keeps_its_cause_for_the_log_but_says_nothing_of_it() {
+        let io = std::io::Error::other("disk gone");
+        let e = Error::Internal(Box::new(io));
+        assert_eq!(e.to_string(), "Something went wrong on our side.");
+        assert!(e.chain().contains("disk gone"));
     }
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -12,15 +13,18 @@ pub mod connections;
 pub mod db;
 pub mod dev;
 pub mod error;
+pub mod http;
 pub mod keys;
 pub mod once;
 pub mod registry;
+pub mod repositories;
 pub mod server;
 pub mod sessions;
+pub mod signin;
 pub mod text;
 pub mod throttle;
 pub mod tokens;
 pub mod twofactor;
 pub mod web;
 
-pub use error::AppError;
+pub use error::Error;

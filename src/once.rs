@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::AppError;
+use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::schema::form_keys;
 
@@ -43,7 +43,7 @@ pub fn made_at(key: &str) -> Option<Timestamp> {
 
 /// Spends `key` (already known to be well formed) for `user_id`. Call it inside the
 /// transaction of the change it guards, so the two stand or fall together.
-pub fn spend(conn: &mut SqliteConnection, user_id: i32, key: &str, now: Timestamp) -> Result<Spent, AppError> {
+pub fn spend(conn: &mut SqliteConnection, user_id: i32, key: &str, now: Timestamp) -> Result<Spent, Error> {
     match made_at(key) {
         Some(made) if made <= now + 300 && now - made <= KEEP_SECONDS => {}
         _ => return Ok(Spent::Stale),
@@ -57,7 +57,7 @@ pub fn spend(conn: &mut SqliteConnection, user_id: i32, key: &str, now: Timestam
 }
 
 /// Forgets keys that could no longer be used anyway (run with the session purge).
-pub fn purge(conn: &mut SqliteConnection, now: Timestamp) -> Result<usize, AppError> {
+pub fn purge(conn: &mut SqliteConnection, now: Timestamp) -> Result<usize, Error> {
     Ok(diesel::delete(form_keys::table.filter(form_keys::spent_at.le(now - KEEP_SECONDS - 300))).execute(conn)?)
 }
 

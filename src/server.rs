@@ -1,4 +1,5 @@
-//! Wiring: the shared state, the middleware stack and the HTTP server.
+//! Wiring: builds the shared state (`app::AppState`), the middleware stack and the HTTP
+//! server.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -9,87 +10,24 @@ use actix_session::config::{BrowserSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware::from_fn, web};
-use diesel::sqlite::SqliteConnection;
 
-use crate::AppError;
-use crate::accounts::login::PasswordCheck;
+use crate::Error;
 use crate::accounts::password::HashPool;
-use crate::accounts::password_cache::PasswordCache;
-use crate::accounts::single_flight::SingleFlight;
+use crate::app::{AppState, origin_of};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::{self, DbPool};
+use crate::db::{self, Database};
 use crate::keys::Keys;
 use crate::sessions::store::SqliteSessionStore;
+use crate::signin::cache::PasswordCache;
+use crate::signin::single_flight::SingleFlight;
 use crate::throttle::Throttle;
-
-/// What every handler can reach. One instance, shared by all workers.
-pub struct AppState {
-    pub pool: DbPool,
-    /// Read-only connections, one per worker, for `read` (db::open_readers).
-    pub readers: DbPool,
-    pub settings: Settings,
-    /// `BERTH_PUBLIC_URL`, or `http://` + the bound address.
-    pub public_url: String,
-    /// scheme://host[:port] of the public URL: the only `Origin` allowed to post forms.
-    pub public_origin: String,
-    pub secure_cookies: bool,
-    pub keys: Keys,
-    pub clock: SharedClock,
-    pub throttle: Throttle,
-    pub hasher: HashPool,
-    /// Passwords verified recently, for the registry's `/token` only.
-    pub password_cache: PasswordCache,
-    /// Password verifications in flight, shared by identical attempts.
-    pub password_flights: SingleFlight<PasswordCheck>,
-    /// The JSON API's request-rate limit.
-    pub api_limiter: crate::api::ratelimit::RateLimiter,
-    /// Signs registry tokens.
-    pub registry_key: crate::registry::keys::SigningKey,
-}
-
-impl AppState {
-    /// Runs a short read-only domain function right here on the async worker, with no
-    /// trip to the blocking pool: only for indexed lookups of a few rows on a hot path
-    /// (`/token`). Writes go through `db`.
-    /// The reads share one read transaction: one snapshot, one lock taken and released.
-    pub fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, AppError>) -> Result<T, AppError> {
-        let mut conn = self.readers.get()?;
-        diesel::Connection::transaction(&mut *conn, f)
-    }
-
-    /// Runs a domain function on a pooled connection, off the async workers.
-    pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
-    }
-
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-}
-
-pub fn origin_of(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => u.origin().ascii_serialization(),
-        Err(_) => url.to_string(),
-    }
-}
+use crate::web::error::PageError;
+use crate::web::session::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 
 /// How long an idle kept-alive connection stays open (actix's default, named because the
 /// connection watch builds on it).
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
-
-pub const SESSION_COOKIE: &str = "berth_session";
-pub const SECURE_SESSION_COOKIE: &str = "__Host-berth_session";
 
 /// Opens the data folder and database, binds, and returns the server (not yet awaited).
 pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<AppState>, Server), String> {
@@ -101,17 +39,22 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = settings.public_url_for(addr);
     let secure_cookies = settings.secure_cookies.unwrap_or_else(|| public_url.starts_with("https://"));
-    let state = Arc::new(AppState {
-        pool: pool.clone(),
-        readers,
-        public_origin: origin_of(&public_url),
-        public_url,
-        secure_cookies,
+    let database = Database { pool: pool.clone(), readers };
+    let signin = crate::signin::Service {
+        db: database.clone(),
+        clock: clock.clone(),
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),
         password_flights: SingleFlight::default(),
-        api_limiter: crate::api::ratelimit::RateLimiter::new(settings.api_rate_limit, clock.clone()),
+    };
+    let state = Arc::new(AppState {
+        database,
+        public_origin: origin_of(&public_url),
+        public_url,
+        secure_cookies,
+        signin,
+        api_limiter: crate::throttle::rate::RateLimiter::new(settings.api_rate_limit, clock.clone()),
         registry_key,
         keys,
         clock: clock.clone(),
@@ -146,9 +89,8 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         App::new()
             .app_data(data.clone())
             .app_data(browser_cookies.clone())
-            .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(format!("Invalid query: {e}")).into()))
-            .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
-            .wrap(from_fn(crate::web::middleware::origin_check))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| PageError::from(Error::invalid(format!("Invalid query: {e}"))).into()))
+            .app_data(web::PathConfig::default().error_handler(|_, _| PageError::not_found().into()))
             .wrap(from_fn(crate::web::middleware::access_log))
             .wrap(from_fn(crate::connections::track))
             .wrap(from_fn(crate::web::middleware::security_headers))
@@ -158,6 +100,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
             .service(
                 web::scope("")
+                    .wrap(from_fn(crate::web::csrf::origin_check))
                     .wrap(from_fn(crate::web::middleware::error_header))
                     .wrap(from_fn(crate::web::browser::keep))
                     .wrap(sessions)
@@ -191,9 +134,8 @@ async fn purge_sessions_periodically(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let (now, idle, absolute) = (state.now(), state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
-        let purged = state
-            .db(move |c| Ok((crate::sessions::purge_expired(c, now, idle, absolute)?, crate::api::auth::purge_expired_challenges(c, now)?, crate::once::purge(c, now)?)))
-            .await;
+        let purged =
+            state.db(move |c| Ok((crate::sessions::purge_expired(c, now, idle, absolute)?, crate::signin::challenges::purge_expired(c, now)?, crate::once::purge(c, now)?))).await;
         if let Err(e) = purged {
             tracing::warn!(error = %e, "purging expired sessions, login challenges and form keys");
         }

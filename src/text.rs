@@ -32,6 +32,18 @@ pub fn isolated(text: &str) -> String {
     format!("\u{2068}{text}\u{2069}")
 }
 
+/// A wait in words: "1 minute", "15 minutes", "2 hours" (rounded up below an hour).
+pub fn duration(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..=59 => (secs, "second"),
+        60..=3599 => (secs.div_ceil(60).clamp(1, 59), "minute"),
+        3600..=86_399 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    let n = n.max(1);
+    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

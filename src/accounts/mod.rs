@@ -1,10 +1,7 @@
 //! Accounts: users, their plans, and the rules for usernames, emails and passwords.
 //! Plain synchronous functions over a connection; handlers call them through `web::block`.
 
-pub mod login;
 pub mod password;
-pub mod password_cache;
-pub mod single_flight;
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,7 +9,7 @@ use std::str::FromStr;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::AppError;
+use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::schema::{sessions, users};
 
@@ -181,7 +178,7 @@ pub fn normalize_email(input: &str) -> Result<(String, String), &'static str> {
 pub enum AccountError {
     UsernameTaken,
     EmailTaken,
-    Db(AppError),
+    Db(Error),
 }
 
 impl From<diesel::result::Error> for AccountError {
@@ -231,7 +228,7 @@ pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> R
     })
 }
 
-pub fn find_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<User>, AppError> {
+pub fn find_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<User>, Error> {
     Ok(users::table.find(id).select(User::as_select()).first(conn).optional()?)
 }
 
@@ -240,7 +237,7 @@ pub fn find_by_username(conn: &mut SqliteConnection, username: &str) -> Result<O
 }
 
 /// The login form takes a username or an email address.
-pub fn find_by_login(conn: &mut SqliteConnection, login: &str) -> Result<Option<User>, AppError> {
+pub fn find_by_login(conn: &mut SqliteConnection, login: &str) -> Result<Option<User>, Error> {
     let login = login.trim();
     let found = if login.contains('@') {
         users::table.filter(users::email_normalized.eq(login.to_lowercase())).select(User::as_select()).first(conn).optional()?
@@ -258,13 +255,13 @@ fn email_taken(conn: &mut SqliteConnection, normalized: &str, except: Option<i32
     Ok(q.first::<i32>(conn).optional()?.is_some())
 }
 
-pub fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, AppError> {
+pub fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, Error> {
     Ok(users::table.order(users::username.asc()).select(User::as_select()).load(conn)?)
 }
 
 /// Sets a new password hash and a new security stamp. Ends every session of the user
 /// except `keep_session` (a public session id), which the caller renews.
-pub fn set_password(conn: &mut SqliteConnection, user_id: i32, new_hash: &str, keep_session: Option<&str>) -> Result<usize, AppError> {
+pub fn set_password(conn: &mut SqliteConnection, user_id: i32, new_hash: &str, keep_session: Option<&str>) -> Result<usize, Error> {
     crate::db::write_tx(conn, |conn| {
         diesel::update(users::table.find(user_id)).set((users::password_hash.eq(new_hash), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;
         let ended = match keep_session {
@@ -287,18 +284,18 @@ pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normali
     })
 }
 
-pub fn set_plan(conn: &mut SqliteConnection, user_id: i32, plan: Plan) -> Result<(), AppError> {
+pub fn set_plan(conn: &mut SqliteConnection, user_id: i32, plan: Plan) -> Result<(), Error> {
     diesel::update(users::table.find(user_id)).set(users::plan.eq(plan.as_str())).execute(conn)?;
     Ok(())
 }
 
-pub fn set_operator(conn: &mut SqliteConnection, user_id: i32, on: bool) -> Result<(), AppError> {
+pub fn set_operator(conn: &mut SqliteConnection, user_id: i32, on: bool) -> Result<(), Error> {
     diesel::update(users::table.find(user_id)).set(users::is_operator.eq(on)).execute(conn)?;
     Ok(())
 }
 
 /// Disabling ends every session and changes the stamp; enabling only lifts the flag.
-pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, disabled: bool) -> Result<(), AppError> {
+pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, disabled: bool) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         if disabled {
             diesel::update(users::table.find(user_id)).set((users::is_disabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;

@@ -12,7 +12,7 @@ use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::AppError;
+use crate::Error;
 
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
@@ -175,7 +175,7 @@ impl HashPool {
         Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
     }
 
-    pub async fn run<T, F>(&self, job: F) -> Result<T, AppError>
+    pub async fn run<T, F>(&self, job: F) -> Result<T, Error>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -186,12 +186,12 @@ impl HashPool {
                 let _ = done.send(job());
             }))
             .await
-            .map_err(|_| AppError::internal("the password-hashing pool is gone"))?;
-        result.await.map_err(|_| AppError::internal("a password-hashing job failed"))
+            .map_err(|_| Error::internal("the password-hashing pool is gone"))?;
+        result.await.map_err(|_| Error::internal("a password-hashing job failed"))
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user.
-    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<bool, AppError> {
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<bool, Error> {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         self.run(move || match stored {
             Some(h) => verify(&password, &h),
@@ -205,7 +205,7 @@ impl HashPool {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
+    pub async fn hash(&self, password: SecretString) -> Result<String, Error> {
         self.run(move || hash(&password)).await
     }
 }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::AppError;
+use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::schema::activity;
 
@@ -149,7 +149,7 @@ impl Entry {
 /// Longest user agent kept: enough to recognise a browser, bounded against abuse.
 pub const MAX_USER_AGENT: usize = 512;
 
-pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &str, client: &Client, now: Timestamp) -> Result<(), AppError> {
+pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &str, client: &Client, now: Timestamp) -> Result<(), Error> {
     diesel::insert_into(activity::table)
         .values((
             activity::user_id.eq(user_id),
@@ -164,7 +164,7 @@ pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &
 }
 
 /// Newest first; `page` counts from 1.
-pub fn list(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<(Vec<Entry>, i64), AppError> {
+pub fn list(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<(Vec<Entry>, i64), Error> {
     let total: i64 = activity::table.filter(activity::user_id.eq(user_id)).count().get_result(conn)?;
     let rows = activity::table
         .filter(activity::user_id.eq(user_id))

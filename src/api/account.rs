@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::{ApiError, ApiPage, ApiUser, page_links};
-use crate::server::AppState;
+use crate::app::AppState;
 
 pub fn iso(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -28,7 +28,7 @@ pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web
     let (page, size) = q.get()?;
     let namespace = namespace.into_inner().to_lowercase();
     let (ns, private_too) = (namespace.clone(), crate::registry::grants::sees_private_repositories(&who.credential(), &namespace));
-    let (rows, total) = app.db(move |c| crate::registry::repos::in_namespace(c, &ns, private_too, page, size)).await?;
+    let (rows, total) = app.db(move |c| crate::repositories::in_namespace(c, &ns, private_too, page, size)).await?;
     let (next, previous) = page_links(&format!("{}/v2/repositories/{namespace}/", app.public_url), page, size, total);
     Ok(HttpResponse::Ok().json(json!({
         "count": total,

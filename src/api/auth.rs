@@ -5,26 +5,24 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web;
-use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::jwt::{self, Claims, Method};
 use super::{ApiError, ApiJson};
-use crate::AppError;
+use crate::Error;
 use crate::accounts::User;
-use crate::accounts::login::{PasswordCheck, check_password, count_failure, record};
 use crate::activity::Event;
-use crate::db::schema::login_challenges;
-use crate::server::AppState;
+use crate::app::AppState;
+use crate::http::ClientInfo;
+use crate::signin::challenges;
+use crate::signin::password::{PasswordCheck, check_password, count_failure, record};
 use crate::throttle::AccountKey;
 use crate::tokens::{self, PlainToken};
-use crate::web::extract::ClientInfo;
 
 pub const INCORRECT: &str = "Incorrect authentication credentials";
 pub const SECOND_FACTOR: &str = "Require secondary authentication on MFA enabled account";
-const CHALLENGE_SECONDS: i64 = 300;
 
 pub fn issue(app: &AppState, user: &User, amr: Method, token: Option<(String, String)>) -> String {
     let now = app.now();
@@ -69,33 +67,20 @@ async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &
             // a valid token is never refused by the client IP's failures; a wrong one counts
             // against the IP, and waits while the IP is locked
             None => {
-                let slot = app.throttle.reserve_ip(info.ip).map_err(ApiError::TooManyRequests)?;
-                count_failure(app, slot, None, &info.client).await?;
+                let slot = app.signin.throttle.reserve_ip(info.ip).map_err(ApiError::TooManyRequests)?;
+                count_failure(&app.signin, slot, None, &info.client).await?;
                 Err(incorrect())
             }
         };
     }
-    match check_password(app, identifier, secret, &info.client, info.ip).await? {
+    match check_password(&app.signin, identifier, secret, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => {
-            let token = crate::keys::random_token(32);
-            let (hash, uid, expires) = (crate::keys::sha256_hex(token.as_bytes()), user.id, app.now() + CHALLENGE_SECONDS);
-            let stamp = user.security_stamp.clone();
-            app.db(move |c| {
-                diesel::insert_into(login_challenges::table)
-                    .values((
-                        login_challenges::token_hash.eq(hash),
-                        login_challenges::user_id.eq(uid),
-                        login_challenges::expires_at.eq(expires),
-                        login_challenges::security_stamp.eq(stamp),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await?;
+            let now = app.now();
+            let token = app.db(move |c| challenges::open(c, &user, now)).await?;
             Ok(Outcome::SecondStep(token))
         }
         PasswordCheck::Valid(user) => {
-            record(app, user.id, Event::SignedIn, "JSON API, password", &info.client).await?;
+            record(&app.signin, user.id, Event::SignedIn, "JSON API, password", &info.client).await?;
             Ok(Outcome::Jwt(issue(app, &user, Method::Password, None)))
         }
         PasswordCheck::Invalid => Err(incorrect()),
@@ -156,23 +141,13 @@ enum Completion {
 /// Completes a 2FA login. The challenge is spent only by a right code (one DELETE decides,
 /// so two parallel completions cannot both win); wrong codes count in the account's throttle.
 pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<SecondFactorBody>) -> Result<HttpResponse, ApiError> {
-    let hash = crate::keys::sha256_hex(body.login_2fa_token.expose_secret().as_bytes());
     let now = app.now();
-    let lookup = hash.clone();
-    let challenge: Option<(i32, String)> = app
-        .db(move |c| {
-            Ok(login_challenges::table
-                .find(&lookup)
-                .filter(login_challenges::expires_at.gt(now))
-                .select((login_challenges::user_id, login_challenges::security_stamp))
-                .first(c)
-                .optional()?)
-        })
-        .await?;
-    let Some((uid, stamp)) = challenge else {
+    let presented = body.login_2fa_token;
+    let Some(challenge) = app.db(move |c| challenges::find(c, presented.expose_secret(), now)).await? else {
         return Err(not_valid());
     };
-    let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
+    let uid = challenge.user_id;
+    let slot = app.signin.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
     let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());
     let verdict = app
         .db(move |c| {
@@ -183,15 +158,15 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
                 // A password change, 2FA change or disabling since the password step ends
                 // the challenge; checked here, at completion, so no stamp-changing path can
                 // forget it.
-                if user.security_stamp != stamp {
-                    diesel::delete(login_challenges::table.find(&hash)).execute(c)?;
+                if user.security_stamp != challenge.stamp {
+                    challenges::spend(c, &challenge)?;
                     return Ok(Completion::Outdated);
                 }
                 let Some(factor) = crate::twofactor::verify_second_factor(c, &keys, &user, &code, now)? else {
                     return Ok(Completion::Refused);
                 };
-                let spent = diesel::delete(login_challenges::table.find(&hash)).execute(c)?;
-                Ok::<_, AppError>(if spent == 1 { Completion::Accepted(Box::new(user), factor) } else { Completion::Refused })
+                let spent = challenges::spend(c, &challenge)?;
+                Ok::<_, Error>(if spent { Completion::Accepted(Box::new(user), factor) } else { Completion::Refused })
             })
         })
         .await?;
@@ -202,19 +177,14 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
             return Err(not_valid());
         }
         Completion::Refused => {
-            count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
+            count_failure(&app.signin, slot, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid."));
         }
     };
     slot.succeeded();
     if factor == crate::twofactor::SecondFactor::RecoveryCode {
-        record(&app, user.id, Event::RecoveryCodeUsed, "JSON API", &info.client).await?;
+        record(&app.signin, user.id, Event::RecoveryCodeUsed, "JSON API", &info.client).await?;
     }
-    record(&app, user.id, Event::SignedIn, "JSON API, password and second factor", &info.client).await?;
+    record(&app.signin, user.id, Event::SignedIn, "JSON API, password and second factor", &info.client).await?;
     Ok(HttpResponse::Ok().json(json!({ "token": issue(&app, &user, Method::PasswordAndSecondFactor, None) })))
-}
-
-/// Forgets expired `login_2fa_token`s (run with the session purge).
-pub fn purge_expired_challenges(conn: &mut diesel::sqlite::SqliteConnection, now: i64) -> Result<usize, AppError> {
-    Ok(diesel::delete(login_challenges::table.filter(login_challenges::expires_at.le(now))).execute(conn)?)
 }

@@ -16,12 +16,13 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::AppError;
+use crate::Error;
 use crate::accounts::User;
+use crate::app::AppState;
+use crate::http::BodyError;
+use crate::http::{content_type_is, read_limited};
 use crate::registry::grants::Credential;
-use crate::server::AppState;
 use crate::tokens::Scope;
-use crate::web::extract::{content_type_is, read_limited};
 
 /// Largest JSON body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -65,16 +66,24 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl From<AppError> for ApiError {
-    fn from(e: AppError) -> Self {
+/// The API's rendering of a domain error: its status and sentence as `detail`.
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        e.log_if_internal("JSON API");
         match e {
-            AppError::TooManyRequests { retry_after } => ApiError::TooManyRequests(retry_after),
-            AppError::NotFound => ApiError::not_found(),
-            AppError::Internal(detail) => {
-                tracing::error!(%detail, "internal error in the API");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
-            }
-            other => ApiError::new(other.status_code(), other.to_string()),
+            Error::Throttled { retry_after } => ApiError::TooManyRequests(retry_after),
+            Error::NotFound => ApiError::not_found(),
+            other => ApiError::new(crate::http::status_of(&other), other.to_string()),
+        }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "The body is larger than 16 KiB."),
+            BodyError::TimedOut => ApiError::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
         }
     }
 }
@@ -110,10 +119,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if !content_type_is(&req, "application/json") {
                 return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.").into());
             }
-            let body = read_limited(&req, payload, BODY_LIMIT).await.map_err(|e| match e {
-                AppError::PayloadTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "The body is larger than 16 KiB."),
-                other => other.into(),
-            })?;
+            let body = read_limited(&req, payload, BODY_LIMIT).await.map_err(ApiError::from)?;
             // every body here is an object; serde alone would take `[a, b]` for a struct
             if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
                 return Err(ApiError::bad_request("The body must be a JSON object.").into());

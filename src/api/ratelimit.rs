@@ -1,10 +1,6 @@
-//! The API's request-rate limit, as Docker Hub's: per user, or per client IP when
-//! anonymous, `BERTH_API_RATE_LIMIT` requests a minute. Every answer carries
-//! `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix time); over the limit: 429 with
-//! `Retry-After`. Failed logins are throttled separately (the shared throttle).
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The API's request-rate limit at the door (the counting is `throttle::rate`): every
+//! answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix time); over the
+//! limit, 429 with `Retry-After`. Failed logins are throttled separately (the throttle).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,48 +8,8 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
 
-use crate::clock::{SharedClock, Timestamp};
-use crate::server::AppState;
-
-const WINDOW: i64 = 60;
-
-pub struct RateLimiter {
-    limit: u32,
-    clock: SharedClock,
-    windows: Mutex<HashMap<String, (Timestamp, u32)>>,
-}
-
-pub struct Verdict {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset: Timestamp,
-}
-
-impl RateLimiter {
-    pub fn new(limit: u32, clock: SharedClock) -> Self {
-        RateLimiter { limit: limit.max(1), clock, windows: Mutex::new(HashMap::new()) }
-    }
-
-    /// Counts one request of `key` in the current fixed one-minute window.
-    pub fn hit(&self, key: String) -> Verdict {
-        let now = self.clock.now();
-        let start = now - now.rem_euclid(WINDOW);
-        let mut map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 50_000 {
-            map.retain(|_, (s, _)| *s == start);
-        }
-        let entry = map.entry(key).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
-        }
-        let allowed = entry.1 < self.limit;
-        if allowed {
-            entry.1 += 1;
-        }
-        Verdict { allowed, limit: self.limit, remaining: self.limit - entry.1, reset: start + WINDOW }
-    }
-}
+use crate::app::AppState;
+use crate::throttle::rate::Verdict;
 
 fn set(headers: &mut header::HeaderMap, v: &Verdict) {
     for (name, value) in [("x-ratelimit-limit", v.limit as i64), ("x-ratelimit-remaining", v.remaining as i64), ("x-ratelimit-reset", v.reset)] {
@@ -70,7 +26,7 @@ pub async fn limit(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| super::jwt::verify(&app.keys.api_jwt, &app.settings.issuer, t.trim(), app.now()))
         .map(|c| format!("user:{}", c.uid));
-    let key = user.unwrap_or_else(|| format!("ip:{}", crate::web::extract::client_ip(req.request(), &app.settings.trusted_proxies)));
+    let key = user.unwrap_or_else(|| format!("ip:{}", crate::http::client_ip(req.request(), &app.settings.trusted_proxies)));
     let verdict = app.api_limiter.hit(key);
     if !verdict.allowed {
         let retry = (verdict.reset - app.now()).max(1);

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::account::iso;
 use super::{ApiError, ApiJson, ApiPage, ApiUser, page_links};
-use crate::server::AppState;
+use crate::app::AppState;
+use crate::http::ClientInfo;
 use crate::tokens::{self, AccessToken, NewToken, Scope};
-use crate::web::extract::ClientInfo;
 
 fn object(t: &AccessToken, plaintext: Option<&str>) -> Value {
     json!({
@@ -77,8 +77,8 @@ pub async fn create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, Ap
         return Err(ApiError::Fields(fields, "The access token could not be created.".into()));
     };
     let (uid, client) = (who.user.id, info.client.clone());
-    // a plan limit or a scope the plan lacks is a 403 with its reason (TokenError → AppError)
-    let (token, plain) = app.db(move |c| Ok(tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now)?)).await?;
+    // a plan limit or a scope the plan lacks is a 403 with its reason (the domain error's kind)
+    let (token, plain) = app.db(move |c| tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now)).await?;
     Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(object(&token, Some(plain.expose()))))
 }
 
@@ -125,13 +125,13 @@ pub async fn update(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uu
         None => None,
     };
     let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
-    let token = app.db(move |c| Ok(tokens::update(c, uid, &uuid, description, body.is_active, &client, now)?)).await?;
+    let token = app.db(move |c| tokens::update(c, uid, &uuid, description, body.is_active, &client, now)).await?;
     Ok(HttpResponse::Ok().json(object(&token, None)))
 }
 
 pub async fn remove(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uuid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     who.require_password()?;
     let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
-    app.db(move |c| Ok(tokens::delete(c, uid, &[uuid], &client, now)?)).await?;
+    app.db(move |c| tokens::delete(c, uid, &[uuid], &client, now)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,6 @@
 //! The database: SQLite through diesel with an r2d2 pool. Everything SQLite-specific
-//! (pragmas, immediate transactions, the online backup) stays in this module.
+//! (pragmas, immediate transactions, the online backup, reading an error) stays in this
+//! module.
 
 pub mod schema;
 
@@ -8,6 +9,8 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::Error;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -19,6 +22,94 @@ pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
 /// keeping a copy in its own page cache. On a million tokens this halved a token check
 /// (criterion: 13.7 µs to 7.6 µs; BENCHMARKS.md). Writes still go through `write()`.
 pub const MMAP_SIZE: i64 = 256 * 1024 * 1024;
+
+/// The pools every part of Berth shares: read-write connections for the blocking pool,
+/// and one read-only connection per worker for short reads on the async workers.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: DbPool,
+    pub readers: DbPool,
+}
+
+impl Database {
+    /// Runs a short read-only domain function right here on the async worker, with no
+    /// trip to the blocking pool: only for indexed lookups of a few rows on a hot path
+    /// (`/token`). The reads share one read transaction: one snapshot, one lock taken and
+    /// released.
+    pub fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, Error>) -> Result<T, Error> {
+        let mut conn = self.readers.get()?;
+        diesel::Connection::transaction(&mut *conn, f)
+    }
+
+    /// Runs a domain function on a pooled connection, off the async workers.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        classify(e)
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        tracing::warn!(error = %e, "database pool");
+        Error::Unavailable
+    }
+}
+
+impl From<actix_web::error::BlockingError> for Error {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Error::Internal(Box::new(e))
+    }
+}
+
+/// The one function that reads a database error. What a caller can answer — a unique value
+/// someone holds already, the database unable to write just now — becomes its kind of the
+/// domain error; anything else is internal, its cause kept. SQLite gives diesel neither a
+/// constraint name nor a kind for BUSY, FULL or IOERR (all `Unknown`), so the message is
+/// read here and nowhere else.
+pub fn classify(e: diesel::result::Error) -> Error {
+    use diesel::result::{DatabaseErrorKind, Error as E};
+    match &e {
+        E::NotFound => Error::NotFound,
+        E::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Taken(unique_field(info.constraint_name().unwrap_or(info.message()))),
+        E::DatabaseError(_, info) if unavailable(info.message()) => {
+            tracing::warn!(error = %info.message(), "database unavailable");
+            Error::Unavailable
+        }
+        _ => Error::Internal(Box::new(e)),
+    }
+}
+
+/// The form field behind a unique constraint: SQLite names the column ("UNIQUE constraint
+/// failed: users.email_normalized").
+fn unique_field(constraint: &str) -> &'static str {
+    let column = constraint.rsplit(['.', ' ']).next().unwrap_or("");
+    match column {
+        "email" | "email_normalized" => "email",
+        "username" => "username",
+        "path" | "name" => "name",
+        _ => "value",
+    }
+}
+
+/// SQLite's result codes SQLITE_FULL, SQLITE_BUSY (past the busy timeout) and SQLITE_IOERR,
+/// by their messages.
+fn unavailable(message: &str) -> bool {
+    message.contains("database or disk is full") || message.contains("database is locked") || message.contains("disk I/O error")
+}
 
 /// Per-connection settings. WAL is a property of the database file and is set once in
 /// `open` (setting it here raced: "database is locked").
@@ -220,6 +311,22 @@ mod tests {
         std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
         open(loose.to_str().unwrap()).unwrap();
         assert_eq!(mode(&loose), "600", "an existing database is tightened");
+    }
+
+    #[test]
+    fn database_errors_are_classified_in_one_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let mut c = pool.get().unwrap();
+        diesel::sql_query("CREATE TABLE t (email_normalized TEXT UNIQUE)").execute(&mut c).unwrap();
+        diesel::sql_query("INSERT INTO t VALUES ('a')").execute(&mut c).unwrap();
+        let again = diesel::sql_query("INSERT INTO t VALUES ('a')").execute(&mut c).unwrap_err();
+        assert!(matches!(classify(again), Error::Taken("email")));
+        assert!(matches!(classify(diesel::result::Error::NotFound), Error::NotFound));
+        let other = diesel::sql_query("SELECT nonsense FROM nowhere").execute(&mut c).unwrap_err();
+        let e = classify(other);
+        assert!(matches!(e, Error::Internal(_)));
+        assert!(e.chain().contains("nowhere"), "the cause is kept: {}", e.chain());
     }
 
     #[test]

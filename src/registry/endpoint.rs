@@ -12,11 +12,11 @@ use serde_json::json;
 
 use super::grants::{self, Credential, Requested};
 use super::jwt::{self, Access};
-use crate::AppError;
-use crate::accounts::login::{PasswordCheck, check_password_remembered, count_failure};
-use crate::server::AppState;
+use crate::Error;
+use crate::app::AppState;
+use crate::http::{BodyError, ClientInfo, content_type_is, decodes_as_utf8, read_limited};
+use crate::signin::password::{PasswordCheck, check_password_remembered, count_failure};
 use crate::tokens::{self, Lookup, PlainToken, Refused, Scope};
-use crate::web::extract::{ClientInfo, content_type_is, decodes_as_utf8, read_limited};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
@@ -51,12 +51,11 @@ impl Refusal {
 }
 
 /// An internal failure as JSON: the status and a plain sentence, never the detail.
-fn from_app_error(e: AppError) -> HttpResponse {
-    let status = actix_web::ResponseError::status_code(&e);
-    if let AppError::Internal(detail) = &e {
-        tracing::error!(%detail, "internal error on /token");
-    }
-    if let AppError::TooManyRequests { retry_after } = e {
+/// The registry's rendering of a domain error: its status and sentence as `details`.
+fn from_error(e: Error) -> HttpResponse {
+    let status = crate::http::status_of(&e);
+    e.log_if_internal("/token");
+    if let Error::Throttled { retry_after } = e {
         return HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, retry_after.to_string()))
             .json(json!({ "details": "too many failed login attempts, try again later" }));
@@ -179,7 +178,9 @@ pub async fn post_token(app: web::Data<AppState>, req: HttpRequest, info: Client
     }
     let body = match read_limited(&req, payload.into_inner(), FORM_LIMIT).await {
         Ok(b) => b,
-        Err(e) => return from_app_error(e),
+        Err(BodyError::TooLarge) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, &BodyError::TooLarge.to_string()),
+        Err(e @ BodyError::TimedOut) => return json_error(StatusCode::REQUEST_TIMEOUT, &e.to_string()),
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let Ok(text) = std::str::from_utf8(&body) else { return json_error(StatusCode::BAD_REQUEST, "the body is not valid UTF-8") };
     if !decodes_as_utf8(text) {
@@ -242,7 +243,7 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
                 "issued_at": issued_at,
             }))
         }
-        Err(e) => from_app_error(e),
+        Err(e) => from_error(e),
     }
 }
 
@@ -254,7 +255,7 @@ type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 /// blocking pool); the blocking pool is used only when something is due to be written —
 /// the token's last use (at most once a minute, or a new IP or client) or a push noted on
 /// a repository (at most once a minute).
-async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, AppError> {
+async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, Error> {
     let now = app.now();
     let found = app.read(|c| match tokens::lookup(c, now, username, secret.expose_secret())? {
         Lookup::Valid(found) => {
@@ -271,8 +272,8 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
     let (found, credential, access, pushes) = match found {
         Ok(valid) => valid,
         Err(refused) => {
-            let slot = app.throttle.reserve_ip(info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
-            count_failure(app, slot, None, &info.client).await?;
+            let slot = app.signin.throttle.reserve_ip(info.ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
+            count_failure(&app.signin, slot, None, &info.client).await?;
             let Some(refused) = refused else { return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT))) };
             if let Some(due) = refused.note_due(now, &info.client.ip, &info.client.user_agent) {
                 app.db(move |c| tokens::record_refused_use(c, &due, now)).await?;
@@ -300,20 +301,20 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
 
 /// The password, while 2FA is off: the credential and the account's id. Err(response)
 /// for refused credentials.
-async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<(Credential, i32), HttpResponse>, AppError> {
+async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<(Credential, i32), HttpResponse>, Error> {
     let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
     // argon2 on every pull would cap password pulls at tens a second per core: a pair
     // verified in the last five minutes is recalled instead (accounts::password_cache)
-    match check_password_remembered(app, username, secret, &info.client, info.ip).await? {
+    match check_password_remembered(&app.signin, username, secret, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
         PasswordCheck::Valid(user) => Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id))),
         PasswordCheck::Invalid => Ok(Err(refused())),
-        PasswordCheck::Throttled(wait) => Err(AppError::TooManyRequests { retry_after: wait }),
+        PasswordCheck::Throttled(wait) => Err(Error::Throttled { retry_after: wait }),
     }
 }
 
 /// The grants of a credential already checked (a password, or anonymous).
-async fn grant(app: &AppState, credential: Credential, me: Option<i32>, scopes: Vec<Requested>) -> Result<(Credential, Vec<Access>), AppError> {
+async fn grant(app: &AppState, credential: Credential, me: Option<i32>, scopes: Vec<Requested>) -> Result<(Credential, Vec<Access>), Error> {
     if scopes.is_empty() {
         return Ok((credential, Vec::new()));
     }
@@ -336,13 +337,7 @@ type PushNote = (i32, String);
 /// The access list: per requested resource, requested ∩ allowed; and the push grants due
 /// to be recorded on their repository (a new one, or the last noted a minute ago). Reads only.
 /// `me`: the caller's own enabled account (name, id), when known.
-fn grants_in(
-    c: &mut diesel::SqliteConnection,
-    credential: &Credential,
-    me: Option<(&str, i32)>,
-    scopes: Vec<Requested>,
-    now: i64,
-) -> Result<(Vec<Access>, Vec<PushNote>), AppError> {
+fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Option<(&str, i32)>, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), Error> {
     let mut access = Vec::with_capacity(scopes.len());
     let mut pushes = Vec::new();
     for r in scopes {
@@ -351,13 +346,13 @@ fn grants_in(
         // never signs attacker-chosen text.
         let actions = match r.kind.as_str() {
             "repository" if grants::valid_repository_name(&r.name) => {
-                let facts = super::repos::facts(c, &r.name, me)?;
+                let facts = crate::repositories::facts(c, &r.name, me)?;
                 let actions = grants::intersect(&r.actions, grants::allowed(credential, &r.name, facts));
                 // push is granted only in the caller's own namespace, so its owner is the
                 // pusher; a `*` (as `skopeo delete` sends) is not a push
                 let pushed = actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH);
                 if let (true, Some(owner_id)) = (pushed, facts.owner_id)
-                    && super::repos::push_needs_recording(&facts, now)
+                    && crate::repositories::push_needs_recording(&facts, now)
                 {
                     pushes.push((owner_id, r.name.clone()));
                 }
@@ -375,9 +370,9 @@ fn grants_in(
     Ok((access, pushes))
 }
 
-fn record_pushes(c: &mut diesel::SqliteConnection, pushes: &[PushNote], public_default: bool, now: i64) -> Result<(), AppError> {
+fn record_pushes(c: &mut diesel::SqliteConnection, pushes: &[PushNote], public_default: bool, now: i64) -> Result<(), Error> {
     for (owner_id, name) in pushes {
-        super::repos::record_push(c, *owner_id, name, public_default, now)?;
+        crate::repositories::record_push(c, *owner_id, name, public_default, now)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::AppError;
+use crate::Error;
 use crate::accounts::Plan;
 use crate::activity::{self, Client, Event};
 use crate::clock::Timestamp;
@@ -177,70 +177,7 @@ impl Expiry {
     }
 }
 
-/// Why a token operation was refused.
-#[derive(Debug)]
-pub enum TokenError {
-    /// The plan's limit is reached (the limit).
-    PlanLimit {
-        limit: u32,
-        held: i64,
-    },
-    /// The scope needs a plan with scoped tokens.
-    ScopeNotInPlan,
-    /// No such token of this user (another user's uuid looks exactly like this).
-    NotFound,
-    /// Expired tokens can only be deleted.
-    Expired,
-    Db(AppError),
-}
-
-impl TokenError {
-    /// Separates a database failure (the caller's `?`) from a refusal the caller answers.
-    pub fn split<T>(r: Result<T, TokenError>) -> Result<Result<T, TokenError>, AppError> {
-        match r {
-            Err(TokenError::Db(e)) => Err(e),
-            other => Ok(other),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for TokenError {
-    fn from(e: diesel::result::Error) -> Self {
-        TokenError::Db(e.into())
-    }
-}
-
-impl From<AppError> for TokenError {
-    fn from(e: AppError) -> Self {
-        TokenError::Db(e)
-    }
-}
-
-impl From<TokenError> for AppError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::PlanLimit { limit, held } => AppError::Forbidden(limit_message(limit, held)),
-            TokenError::ScopeNotInPlan => AppError::Forbidden(SCOPE_MESSAGE.into()),
-            TokenError::NotFound => AppError::NotFound,
-            TokenError::Expired => AppError::BadRequest(EXPIRED_MESSAGE.into()),
-            TokenError::Db(e) => e,
-        }
-    }
-}
-
-pub const SCOPE_MESSAGE: &str = "Scoped tokens need the Pro, Team or Business plan. On the Personal plan tokens are \u{201c}Read, Write, Delete\u{201d}.";
-pub const EXPIRED_MESSAGE: &str = "This token has expired. An expired token can only be deleted.";
-
-/// Why no token can be created: the limit reached, or held above after a downgrade.
-pub fn limit_message(limit: u32, held: i64) -> String {
-    let tokens = if limit == 1 { "token" } else { "tokens" };
-    if held > i64::from(limit) {
-        return format!(
-            "Your plan allows {limit} access {tokens}; you hold {held}. The tokens you hold keep working as they are. To create another, delete tokens until you hold fewer than {limit} (every token counts, active or not)."
-        );
-    }
-    format!("Your plan allows {limit} access {tokens}, and you have reached it. Delete a token to create another (every token you hold counts, active or not).")
-}
+pub use crate::error::{EXPIRED_MESSAGE, SCOPE_MESSAGE, limit_message};
 
 pub struct NewToken {
     pub description: String,
@@ -251,15 +188,15 @@ pub struct NewToken {
 /// Creates a token if the owner's plan allows its scope and one more token. Counting and
 /// inserting happen in one immediate transaction, so concurrent creations cannot pass the
 /// limit together. Returns the token and its plaintext (shown once, never stored).
-pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: &Client, now: Timestamp) -> Result<(AccessToken, PlainToken), TokenError> {
+pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: &Client, now: Timestamp) -> Result<(AccessToken, PlainToken), Error> {
     crate::db::write_tx(conn, |conn| {
         let (plan, held): (String, i64) = users::table.find(user_id).select((users::plan, users::token_count)).first(conn)?;
         let plan: Plan = plan.parse().unwrap_or(Plan::Personal);
         if !new.scope.allowed_on(plan) {
-            return Err(TokenError::ScopeNotInPlan);
+            return Err(Error::ScopeNotInPlan);
         }
         if let Some(limit) = plan.token_limit().filter(|limit| held >= i64::from(*limit)) {
-            return Err(TokenError::PlanLimit { limit, held });
+            return Err(Error::PlanLimit { limit, held });
         }
         let plain = PlainToken::generate();
         let token = diesel::insert_into(access_tokens::table)
@@ -302,7 +239,7 @@ impl Counts {
 
 /// The owner's counts, at a cost that follows the expired and inactive tokens only: the
 /// total is kept on the user, the two small groups are counted through their indexes.
-pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Result<Counts, AppError> {
+pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Result<Counts, Error> {
     let mine = || access_tokens::table.filter(access_tokens::user_id.eq(user_id));
     let total: i64 = users::table.find(user_id).select(users::token_count).first(conn)?;
     let expired: i64 = mine().filter(access_tokens::expires_at.le(now)).count().get_result(conn)?;
@@ -386,7 +323,7 @@ fn filtered<'a>(user_id: i32, filter: &'a Filter, now: Timestamp) -> TokenQuery<
 }
 
 /// One page of the owner's tokens that match `filter`, in its order, and how many match.
-pub fn search(conn: &mut SqliteConnection, user_id: i32, filter: &Filter, now: Timestamp, page: i64, per_page: i64) -> Result<(Vec<AccessToken>, i64), AppError> {
+pub fn search(conn: &mut SqliteConnection, user_id: i32, filter: &Filter, now: Timestamp, page: i64, per_page: i64) -> Result<(Vec<AccessToken>, i64), Error> {
     let matching: i64 = filtered(user_id, filter, now).count().get_result(conn)?;
     let q = filtered(user_id, filter, now);
     let q = match filter.sort {
@@ -399,16 +336,16 @@ pub fn search(conn: &mut SqliteConnection, user_id: i32, filter: &Filter, now: T
 }
 
 /// Deletes every expired token of the owner, in one transaction, one event per token.
-pub fn delete_expired(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, AppError> {
+pub fn delete_expired(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, Error> {
     crate::db::write_tx(conn, |conn| {
         let uuids: Vec<String> =
             access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::expires_at.le(now)).select(access_tokens::uuid).load(conn)?;
-        delete(conn, user_id, &uuids, client, now).map_err(AppError::from)
+        delete(conn, user_id, &uuids, client, now)
     })
 }
 
 /// One page of the owner's tokens, newest first (`page` from 1).
-pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<Vec<AccessToken>, AppError> {
+pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<Vec<AccessToken>, Error> {
     Ok(access_tokens::table
         .filter(access_tokens::user_id.eq(user_id))
         .order(access_tokens::id.desc())
@@ -418,7 +355,7 @@ pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64)
         .load(conn)?)
 }
 
-pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, AppError> {
+pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, Error> {
     Ok(access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::uuid.eq(uuid)).select(AccessToken::as_select()).first(conn).optional()?)
 }
 
@@ -431,11 +368,11 @@ pub fn update(
     active: Option<bool>,
     client: &Client,
     now: Timestamp,
-) -> Result<AccessToken, TokenError> {
+) -> Result<AccessToken, Error> {
     crate::db::write_tx(conn, |conn| {
-        let token = find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)?;
+        let token = find_owned(conn, user_id, uuid)?.ok_or(Error::NotFound)?;
         if token.is_expired(now) {
-            return Err(TokenError::Expired);
+            return Err(Error::Expired);
         }
         let target = access_tokens::table.filter(access_tokens::id.eq(token.id));
         if let Some(d) = description.filter(|d| *d != token.description) {
@@ -454,35 +391,35 @@ pub fn update(
             let event = if a { Event::TokenActivated } else { Event::TokenDeactivated };
             activity::record(conn, user_id, event, &token_detail(&token), client, now)?;
         }
-        find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)
+        find_owned(conn, user_id, uuid)?.ok_or(Error::NotFound)
     })
 }
 
 /// Changes the permissions of one of the owner's tokens, within the plan's rules (as at
 /// creation); an expired token is refused. The change is in the owner's activity.
-pub fn set_scope(conn: &mut SqliteConnection, user_id: i32, uuid: &str, scope: Scope, client: &Client, now: Timestamp) -> Result<AccessToken, TokenError> {
+pub fn set_scope(conn: &mut SqliteConnection, user_id: i32, uuid: &str, scope: Scope, client: &Client, now: Timestamp) -> Result<AccessToken, Error> {
     crate::db::write_tx(conn, |conn| {
-        let token = find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)?;
+        let token = find_owned(conn, user_id, uuid)?.ok_or(Error::NotFound)?;
         if token.is_expired(now) {
-            return Err(TokenError::Expired);
+            return Err(Error::Expired);
         }
         if token.scope() == scope {
             return Ok(token);
         }
         let plan: String = users::table.find(user_id).select(users::plan).first(conn)?;
         if !scope.allowed_on(plan.parse().unwrap_or(Plan::Personal)) {
-            return Err(TokenError::ScopeNotInPlan);
+            return Err(Error::ScopeNotInPlan);
         }
         diesel::update(access_tokens::table.filter(access_tokens::id.eq(token.id))).set(access_tokens::scope.eq(scope.as_str())).execute(conn)?;
         let detail = format!("{}: {} → {}", token_detail(&token), token.scope().label(), scope.label());
         activity::record(conn, user_id, Event::TokenScopeChanged, &detail, client, now)?;
-        find_owned(conn, user_id, uuid)?.ok_or(TokenError::NotFound)
+        find_owned(conn, user_id, uuid)?.ok_or(Error::NotFound)
     })
 }
 
 /// Deletes the owner's tokens named by `uuids`, all or nothing: one uuid that is not
 /// theirs (or does not exist) and nothing is deleted. One transaction, one event per token.
-pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], client: &Client, now: Timestamp) -> Result<usize, TokenError> {
+pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], client: &Client, now: Timestamp) -> Result<usize, Error> {
     let mut wanted: Vec<&String> = uuids.iter().collect();
     wanted.sort();
     wanted.dedup();
@@ -496,7 +433,7 @@ pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], clien
             found.extend(access_tokens::table.filter(access_tokens::user_id.eq(user_id)).filter(access_tokens::uuid.eq_any(chunk)).select(AccessToken::as_select()).load(conn)?);
         }
         if found.len() != wanted.len() {
-            return Err(TokenError::NotFound);
+            return Err(Error::NotFound);
         }
         for chunk in found.chunks(500) {
             let ids: Vec<i32> = chunk.iter().map(|t| t.id).collect();
@@ -511,9 +448,9 @@ pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], clien
 }
 
 /// Deletes every token of a user (`berth user revoke-tokens`).
-pub fn revoke_all(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, AppError> {
+pub fn revoke_all(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, Error> {
     let uuids: Vec<String> = access_tokens::table.filter(access_tokens::user_id.eq(user_id)).select(access_tokens::uuid).load(conn)?;
-    delete(conn, user_id, &uuids, client, now).map_err(AppError::from)
+    delete(conn, user_id, &uuids, client, now)
 }
 
 /// Who a valid token speaks for, and with what scope.
@@ -535,7 +472,7 @@ pub const LAST_USE_EVERY: i64 = 60;
 /// malformed one), then the hash lookup, the owner (same username, enabled), active, not
 /// expired. On success records last use — at once when the IP or client differs from the
 /// stored one, otherwise at most once a minute — and never on failure.
-pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, AppError> {
+pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, Error> {
     let Lookup::Valid(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
     if let Some(due) = found.last_use_due(now, ip, user_agent) {
         record_last_use(conn, &due, now)?;
@@ -602,7 +539,7 @@ impl RefusedToken {
 
 /// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
 /// its condition, so of concurrent refusals only one writes.
-pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), AppError> {
+pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         let written = diesel::update(
             access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
@@ -625,7 +562,7 @@ pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Ti
 
 /// The read half of `authenticate`: every check, no write (so it may run on a read-only
 /// connection, as the registry's hot path does).
-pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, AppError> {
+pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, Error> {
     let Some(plain) = PlainToken::parse(secret) else { return Ok(Lookup::NoMatch) };
     let hash = plain.hash();
     let found: Option<(AccessToken, String, bool, bool)> = access_tokens::table
@@ -679,7 +616,7 @@ fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Time
 /// Writes a due last use. The UPDATE re-checks its own condition, so of concurrent
 /// requests that all saw a stale use only one writes (and logs a new IP): at most one
 /// write a minute per token for an unchanged client, however many pulls run at once.
-pub fn record_last_use(conn: &mut SqliteConnection, due: &LastUse, now: Timestamp) -> Result<(), AppError> {
+pub fn record_last_use(conn: &mut SqliteConnection, due: &LastUse, now: Timestamp) -> Result<(), Error> {
     let written = diesel::update(
         access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
             access_tokens::last_used_at

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use totp_rs::{Builder, Totp};
 
-use crate::AppError;
+use crate::Error;
 use crate::accounts::User;
 use crate::clock::Timestamp;
 use crate::db::schema::{recovery_codes, users};
@@ -18,14 +18,14 @@ pub const SECRET_BYTES: usize = 20; // 160 bits, RFC 4226's recommendation
 pub const RECOVERY_CODES: usize = 10;
 const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
 
-fn totp(secret: Vec<u8>, username: &str) -> Result<Totp, AppError> {
-    Builder::new().with_secret(secret).with_account_name(username.to_string()).with_issuer(Some("Berth")).build().map_err(AppError::internal)
+fn totp(secret: Vec<u8>, username: &str) -> Result<Totp, Error> {
+    Builder::new().with_secret(secret).with_account_name(username.to_string()).with_issuer(Some("Berth")).build().map_err(Error::internal)
 }
 
 /// Starts (or restarts) enrolment: a fresh secret, sealed, stored as pending.
-pub fn begin_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User) -> Result<(), AppError> {
+pub fn begin_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User) -> Result<(), Error> {
     if user.totp_enabled {
-        return Err(AppError::BadRequest("Two-factor authentication is already on.".into()));
+        return Err(Error::invalid("Two-factor authentication is already on."));
     }
     let mut secret = vec![0u8; SECRET_BYTES];
     crate::keys::fill_random(&mut secret);
@@ -45,14 +45,14 @@ pub struct Enrolment {
     pub otpauth_url: String,
 }
 
-pub fn pending_enrolment(keys: &Keys, user: &User) -> Result<Option<Enrolment>, AppError> {
+pub fn pending_enrolment(keys: &Keys, user: &User) -> Result<Option<Enrolment>, Error> {
     if user.totp_enabled {
         return Ok(None);
     }
     let Some(sealed) = &user.totp_secret_enc else { return Ok(None) };
-    let secret = keys.open_totp(user.id, sealed).ok_or_else(|| AppError::internal("TOTP secret does not decrypt"))?;
+    let secret = keys.open_totp(user.id, sealed).ok_or_else(|| Error::internal("TOTP secret does not decrypt"))?;
     let t = totp(secret, &user.username)?;
-    Ok(Some(Enrolment { secret_base32: t.secret().to_base32(), qr_png: t.to_qr_png().map_err(AppError::internal)?, otpauth_url: t.to_url().map_err(AppError::internal)? }))
+    Ok(Some(Enrolment { secret_base32: t.secret().to_base32(), qr_png: t.to_qr_png().map_err(Error::internal)?, otpauth_url: t.to_url().map_err(Error::internal)? }))
 }
 
 /// Is `code` six digits (after removing spaces)? Otherwise it is treated as a recovery code.
@@ -64,9 +64,9 @@ pub fn looks_like_totp(code: &str) -> bool {
 /// Checks a 6-digit code against the user's secret (pending or active) and accepts it only
 /// if its time step is newer than the last accepted one: one UPDATE decides, so of two
 /// concurrent submissions of one code exactly one wins.
-pub fn accept_code(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<bool, AppError> {
+pub fn accept_code(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<bool, Error> {
     let Some(sealed) = &user.totp_secret_enc else { return Ok(false) };
-    let secret = keys.open_totp(user.id, sealed).ok_or_else(|| AppError::internal("TOTP secret does not decrypt"))?;
+    let secret = keys.open_totp(user.id, sealed).ok_or_else(|| Error::internal("TOTP secret does not decrypt"))?;
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if now < 0 {
         return Ok(false);
@@ -80,7 +80,7 @@ pub fn accept_code(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: 
 }
 
 /// Completes enrolment with a valid code: 2FA on, new recovery codes (returned, shown once).
-pub fn confirm_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<Vec<String>>, AppError> {
+pub fn confirm_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<Vec<String>>, Error> {
     if user.totp_enabled || user.totp_secret_enc.is_none() {
         return Ok(None);
     }
@@ -94,7 +94,7 @@ pub fn confirm_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, 
 }
 
 /// Turns 2FA off: secret, last step and recovery codes are forgotten.
-pub fn disable(conn: &mut SqliteConnection, user_id: i32) -> Result<(), AppError> {
+pub fn disable(conn: &mut SqliteConnection, user_id: i32) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         diesel::update(users::table.find(user_id))
             .set((
@@ -122,7 +122,7 @@ pub fn normalize_recovery_code(code: &str) -> String {
 }
 
 /// Replaces all recovery codes; returns the new ones (60 bits each), stored only as HMACs.
-pub fn replace_recovery_codes(conn: &mut SqliteConnection, keys: &Keys, user_id: i32) -> Result<Vec<String>, AppError> {
+pub fn replace_recovery_codes(conn: &mut SqliteConnection, keys: &Keys, user_id: i32) -> Result<Vec<String>, Error> {
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
     crate::db::write_tx(conn, |conn| {
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn)?;
@@ -131,13 +131,13 @@ pub fn replace_recovery_codes(conn: &mut SqliteConnection, keys: &Keys, user_id:
                 .values((recovery_codes::user_id.eq(user_id), recovery_codes::code_hash.eq(keys.recovery_code_mac(user_id, &normalize_recovery_code(code)))))
                 .execute(conn)?;
         }
-        Ok::<_, AppError>(())
+        Ok::<_, Error>(())
     })?;
     Ok(codes)
 }
 
 /// Spends a recovery code. One UPDATE marks it used, so two parallel uses: exactly one wins.
-pub fn use_recovery_code(conn: &mut SqliteConnection, keys: &Keys, user_id: i32, code: &str, now: Timestamp) -> Result<bool, AppError> {
+pub fn use_recovery_code(conn: &mut SqliteConnection, keys: &Keys, user_id: i32, code: &str, now: Timestamp) -> Result<bool, Error> {
     let normalized = normalize_recovery_code(code);
     if normalized.len() != 12 {
         return Ok(false);
@@ -150,7 +150,7 @@ pub fn use_recovery_code(conn: &mut SqliteConnection, keys: &Keys, user_id: i32,
     Ok(changed == 1)
 }
 
-pub fn remaining_recovery_codes(conn: &mut SqliteConnection, user_id: i32) -> Result<i64, AppError> {
+pub fn remaining_recovery_codes(conn: &mut SqliteConnection, user_id: i32) -> Result<i64, Error> {
     Ok(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)).filter(recovery_codes::used_at.is_null()).count().get_result(conn)?)
 }
 
@@ -162,7 +162,7 @@ pub enum SecondFactor {
 }
 
 /// Checks a second factor of an enrolled user: a TOTP code, or else a recovery code.
-pub fn verify_second_factor(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<SecondFactor>, AppError> {
+pub fn verify_second_factor(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<SecondFactor>, Error> {
     if !user.totp_enabled {
         return Ok(None);
     }

@@ -7,14 +7,17 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::AppError;
-use crate::accounts::login::confirm_password;
 use crate::accounts::{self, AccountError, Plan};
 use crate::activity::Event;
-use crate::server::AppState;
-use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
+use crate::app::AppState;
+use crate::http::ClientInfo;
+use crate::signin::password::confirm_password;
+use crate::web::chrome::Chrome;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::PageError;
+use crate::web::extract::SignedIn;
 use crate::web::middleware::html;
-use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::pages::FieldErrors;
 use crate::web::redirect;
 
 pub struct PlanRow {
@@ -49,7 +52,7 @@ fn plan_rows(current: Plan) -> Vec<PlanRow> {
         .collect()
 }
 
-fn render(app: &AppState, who: &SignedIn, new_email: String, errors: FieldErrors) -> Result<String, AppError> {
+fn render(app: &AppState, who: &SignedIn, new_email: String, errors: FieldErrors) -> Result<String, PageError> {
     let u = &who.user;
     Ok(AccountPage {
         chrome: Chrome::signed_in("Account", "account", who)?,
@@ -64,7 +67,7 @@ fn render(app: &AppState, who: &SignedIn, new_email: String, errors: FieldErrors
     .render()?)
 }
 
-pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     Ok(html(render(&app, &who, String::new(), FieldErrors::default())?))
 }
 
@@ -79,11 +82,11 @@ pub struct EmailForm {
     current_password: SecretString,
 }
 
-pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<EmailForm>) -> Result<HttpResponse, AppError> {
+pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<EmailForm>) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
     let typed: String = form.email.chars().take(254).collect();
     let email = accounts::normalize_email(&form.email).map_err(|e| errors.add("email", e)).ok();
-    if !confirm_password(&app, &who.user, form.current_password, &info.client, info.ip).await? {
+    if !confirm_password(&app.signin, &who.user, form.current_password, &info.client, info.ip).await? {
         errors.add("email_password", "That is not your current password.");
     }
     let Some((email, normalized)) = email.filter(|_| errors.is_empty()) else {
@@ -116,20 +119,20 @@ pub struct PasswordForm {
     confirm_password: SecretString,
 }
 
-pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<HttpResponse, AppError> {
+pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
     if let Err(e) = accounts::password::check_policy(form.new_password.expose_secret(), &who.user.username) {
         errors.add("new_password", e);
     } else if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         errors.add("confirm_password", "The two new passwords differ.");
     }
-    if !confirm_password(&app, &who.user, form.current_password, &info.client, info.ip).await? {
+    if !confirm_password(&app.signin, &who.user, form.current_password, &info.client, info.ip).await? {
         errors.add("current_password", "That is not your current password.");
     }
     if !errors.is_empty() {
         return Ok(invalid(render(&app, &who, String::new(), errors)?));
     }
-    let hash = app.hasher.hash(form.new_password).await?;
+    let hash = app.signin.hasher.hash(form.new_password).await?;
     let keep = who.session.public_id();
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
     let ended = app
@@ -139,7 +142,7 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
             Ok(ended)
         })
         .await?;
-    app.password_cache.forget(uid);
+    app.signin.password_cache.forget(uid);
     who.session.renew()?;
     let msg = match ended {
         0 => "Your password was changed.".to_string(),

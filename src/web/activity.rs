@@ -3,12 +3,13 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::AppError;
-use crate::server::AppState;
+use crate::app::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::error::PageError;
 use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
-use crate::web::pages::{Chrome, PageQuery, Pager};
+use crate::web::pages::{PageQuery, Pager};
 
 pub const PER_PAGE: i64 = 50;
 
@@ -29,7 +30,7 @@ struct ActivityPage {
     pager: Pager,
 }
 
-pub async fn page(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
+pub async fn page(app: web::Data<AppState>, who: SignedIn, q: web::Query<PageQuery>) -> Result<HttpResponse, PageError> {
     let page = q.number()?;
     let (uid, now) = (who.user.id, app.now());
     let (entries, total) = app.db(move |c| crate::activity::list(c, uid, page, PER_PAGE)).await?;

@@ -5,16 +5,20 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::AppError;
-use crate::accounts::login::{PasswordCheck, check_password, count_failure, record};
+use crate::Error;
 use crate::accounts::{self, AccountError, NewAccount, Plan};
 use crate::activity::Event;
-use crate::server::AppState;
+use crate::app::AppState;
+use crate::http::ClientInfo;
+use crate::signin::password::{PasswordCheck, check_password, count_failure, record};
 use crate::throttle::AccountKey;
 use crate::twofactor::{self, SecondFactor};
-use crate::web::extract::{ClientInfo, CsrfForm, safe_next};
+use crate::web::chrome::Chrome;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::PageError;
+use crate::web::extract::safe_next;
 use crate::web::middleware::html;
-use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::pages::FieldErrors;
 use crate::web::redirect;
 use crate::web::session::{PendingSignIn, WebSession};
 
@@ -28,7 +32,7 @@ struct SignupPage {
     errors: FieldErrors,
 }
 
-pub async fn signup_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, AppError> {
+pub async fn signup_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, PageError> {
     if session.user_id().is_some() {
         return Ok(redirect("/"));
     }
@@ -50,9 +54,9 @@ pub struct SignupForm {
     password: SecretString,
 }
 
-pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<SignupForm>) -> Result<HttpResponse, AppError> {
+pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<SignupForm>) -> Result<HttpResponse, PageError> {
     if !app.settings.signup_open {
-        return Err(AppError::Forbidden("Sign-up is closed on this Berth. Ask an operator for an account.".into()));
+        return Err(PageError::from(Error::denied("Sign-up is closed on this Berth. Ask an operator for an account.")));
     }
     let mut errors = FieldErrors::default();
     let username = accounts::normalize_username(&form.username).and_then(|u| accounts::check_not_reserved(&u).map(|()| u)).map_err(|e| errors.add("username", e)).ok();
@@ -61,7 +65,7 @@ pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientI
         errors.add("password", e);
     }
     if let (true, Some(username), Some((email, email_normalized))) = (errors.is_empty(), username, email) {
-        let password_hash = app.hasher.hash(form.password).await?;
+        let password_hash = app.signin.hasher.hash(form.password).await?;
         let (now, client) = (app.now(), info.client.clone());
         let new = NewAccount { username, email, email_normalized, password_hash, plan: Plan::Personal, operator: false };
         let created = app
@@ -109,7 +113,7 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-pub async fn login_form(app: web::Data<AppState>, session: WebSession, query: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+pub async fn login_form(app: web::Data<AppState>, session: WebSession, query: web::Query<NextQuery>) -> Result<HttpResponse, PageError> {
     let next = safe_next(query.next.as_deref());
     if session.user_id().is_some() {
         return Ok(redirect(&next));
@@ -128,16 +132,16 @@ pub struct LoginForm {
 
 pub const INCORRECT: &str = "Incorrect username or password.";
 
-pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<LoginForm>) -> Result<HttpResponse, AppError> {
+pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<LoginForm>) -> Result<HttpResponse, PageError> {
     let next = safe_next(form.next.as_deref());
     let login = form.login.trim().chars().take(254).collect::<String>();
-    let (status, error) = match check_password(&app, &login, form.password, &info.client, info.ip).await? {
+    let (status, error) = match check_password(&app.signin, &login, form.password, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => {
             session.begin_second_step(&user, app.now(), &next)?;
             return Ok(redirect("/login/2fa"));
         }
         PasswordCheck::Valid(user) => {
-            record(&app, user.id, Event::SignedIn, "password", &info.client).await?;
+            record(&app.signin, user.id, Event::SignedIn, "password", &info.client).await?;
             session.sign_in(user.id, &info.client)?;
             return Ok(redirect(&next));
         }
@@ -165,7 +169,7 @@ struct SecondStepPage {
 }
 
 /// Back to the login form: the sign-in in progress (if any) is over.
-fn start_again(session: &WebSession, why: &str) -> Result<HttpResponse, AppError> {
+fn start_again(session: &WebSession, why: &str) -> Result<HttpResponse, PageError> {
     session.sign_out();
     session.flash("info", why)?;
     Ok(redirect("/login"))
@@ -173,7 +177,7 @@ fn start_again(session: &WebSession, why: &str) -> Result<HttpResponse, AppError
 
 const TOO_LONG: &str = "Your sign-in took too long. Please start again.";
 
-pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, AppError> {
+pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> Result<HttpResponse, PageError> {
     if session.pending_second_step(app.now()).is_none() {
         return start_again(&session, TOO_LONG);
     }
@@ -194,13 +198,13 @@ pub struct CodeForm {
     code: SecretString,
 }
 
-pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, AppError> {
+pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, PageError> {
     let Some(PendingSignIn { user_id: uid, stamp, next }) = session.pending_second_step(app.now()) else {
         return start_again(&session, TOO_LONG);
     };
     // Wrong codes count per account, across sessions: after the threshold even the right
     // code waits (a fresh session per guess gains nothing).
-    let slot = app.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
+    let slot = app.signin.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
     let (keys, now) = (app.keys.clone(), app.now());
     let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
     let verdict = app
@@ -214,7 +218,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
                 if user.security_stamp != stamp {
                     return Ok(SecondStep::Outdated);
                 }
-                Ok::<_, AppError>(match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {
+                Ok::<_, Error>(match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {
                     Some(factor) => SecondStep::Accepted(Box::new(user), factor),
                     None => SecondStep::Refused,
                 })
@@ -229,10 +233,10 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
         SecondStep::Accepted(user, factor) => {
             slot.succeeded();
             if factor == SecondFactor::RecoveryCode {
-                record(&app, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
+                record(&app.signin, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
             }
             let how = if factor == SecondFactor::Totp { "password and authenticator code" } else { "password and recovery code" };
-            record(&app, user.id, Event::SignedIn, how, &info.client).await?;
+            record(&app.signin, user.id, Event::SignedIn, how, &info.client).await?;
             session.sign_in(user.id, &info.client)?;
             if factor == SecondFactor::RecoveryCode {
                 session.flash("info", "You used a recovery code. Each works once: regenerate them on the Security page when few are left.")?;
@@ -240,7 +244,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
             Ok(redirect(&next))
         }
         SecondStep::Refused => {
-            count_failure(&app, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
+            count_failure(&app.signin, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
             let page = SecondStepPage {
                 chrome: Chrome::anonymous("Two-factor authentication", &session)?,
                 error: Some("That code is not valid. Try the current code, or a recovery code.".into()),
@@ -254,9 +258,9 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
 #[serde(deny_unknown_fields)]
 pub struct EmptyForm {}
 
-pub async fn logout(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn logout(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     if let Some(uid) = session.user_id() {
-        record(&app, uid, Event::SignedOut, "", &info.client).await?;
+        record(&app.signin, uid, Event::SignedOut, "", &info.client).await?;
     }
     session.sign_out();
     session.flash("success", "You have been signed out.")?;

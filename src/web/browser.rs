@@ -16,7 +16,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::AppError;
 use crate::clock::{SharedClock, Timestamp};
 use crate::keys::Keys;
 
@@ -43,14 +42,6 @@ pub struct Flash {
     pub text: String,
 }
 
-/// What the CSRF token of a form is bound to (see `WebSession::csrf_token` for the rule).
-pub enum CsrfBinding<'a> {
-    /// The random secret kept in a signed-in session.
-    Session(&'a str),
-    /// The id of the signed pre-session cookie.
-    PreSession(&'a str),
-}
-
 /// Keys and settings of the browser cookies: one per server, registered as app data.
 pub struct BrowserCookies {
     csrf_key: [u8; 32],
@@ -74,16 +65,6 @@ impl BrowserCookies {
 
     fn flash_name(&self) -> &'static str {
         if self.secure { SECURE_FLASH_COOKIE } else { FLASH_COOKIE }
-    }
-
-    /// The CSRF token for `binding`: an HMAC under the CSRF key, so only Berth can make one
-    /// and one made for another browser (or before sign-in) is worthless here.
-    pub fn csrf_token(&self, binding: CsrfBinding<'_>) -> String {
-        let (kind, value) = match binding {
-            CsrfBinding::Session(secret) => ("session", secret),
-            CsrfBinding::PreSession(id) => ("pre-session", id),
-        };
-        b64(&crate::keys::hmac(&self.csrf_key, &[kind.as_bytes(), value.as_bytes()]))
     }
 
     /// `payload.time.mac`: the payload is URL-safe base64 and the time decimal, so neither
@@ -134,8 +115,8 @@ pub struct Browser {
 
 impl Browser {
     /// The browser state the middleware attached to this request.
-    pub fn of(req: &HttpRequest) -> Result<Rc<Browser>, AppError> {
-        req.extensions().get::<Rc<Browser>>().cloned().ok_or_else(|| AppError::internal("the browser-cookie middleware is not installed on this route"))
+    pub fn of(req: &HttpRequest) -> Result<Rc<Browser>, crate::Error> {
+        req.extensions().get::<Rc<Browser>>().cloned().ok_or_else(|| crate::Error::internal("the browser-cookie middleware is not installed on this route"))
     }
 
     /// This browser's pre-session id, created (and sent) if it has none yet.
@@ -164,8 +145,9 @@ impl Browser {
         self.presented.as_ref().map(|(id, _)| id.as_str())
     }
 
-    pub fn csrf_token(&self, binding: CsrfBinding<'_>) -> String {
-        self.cookies.csrf_token(binding)
+    /// The key CSRF tokens are made with (`web::csrf`).
+    pub fn csrf_key(&self) -> &[u8; 32] {
+        &self.cookies.csrf_key
     }
 
     pub fn set_flash(&self, kind: &str, text: &str) {
@@ -284,15 +266,5 @@ mod tests {
         b.set_flash("success", &"x".repeat(2 * FLASH_MAX_CHARS));
         assert_eq!(b.take_flash(), None);
         assert!(matches!(&*b.flash_out.borrow(), FlashOut::Set(f) if f.text.chars().count() == FLASH_MAX_CHARS));
-    }
-
-    #[test]
-    fn csrf_tokens_differ_per_binding_and_kind() {
-        let c = cookies();
-        let a = c.csrf_token(CsrfBinding::PreSession("one"));
-        assert_eq!(a, c.csrf_token(CsrfBinding::PreSession("one")));
-        assert_ne!(a, c.csrf_token(CsrfBinding::PreSession("two")));
-        assert_ne!(a, c.csrf_token(CsrfBinding::Session("one")));
-        assert!(a.len() >= 43);
     }
 }

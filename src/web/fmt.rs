@@ -36,17 +36,7 @@ pub fn relative(t: Timestamp, now: Timestamp) -> String {
     format!("{} ago", duration(d as u64))
 }
 
-/// "42 seconds", "3 minutes", "2 hours", "5 days".
-pub fn duration(secs: u64) -> String {
-    let (n, unit) = match secs {
-        0..=59 => (secs, "second"),
-        60..=3599 => (secs.div_ceil(60).clamp(1, 59), "minute"),
-        3600..=86_399 => (secs / 3600, "hour"),
-        _ => (secs / 86_400, "day"),
-    };
-    let n = n.max(1);
-    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
-}
+pub use crate::text::duration;
 
 /// A short name for a user agent ("Firefox on Linux", "docker 28.2"); the full string stays
 /// available on hover.

@@ -1,15 +1,14 @@
-//! Middleware for every answer: security headers (errors included), the CSRF `Origin`
-//! check for cookie-authenticated routes, and an access log that never records a query
-//! string or a body.
+//! Middleware: security headers on every answer (errors included), an access log that never
+//! records a query string or a body, and the signed-in header on error pages. (The `Origin`
+//! check is `web::csrf`'s.)
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError, web};
 
-use crate::AppError;
-use crate::server::AppState;
+use crate::app::AppState;
 
 pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
@@ -66,46 +65,6 @@ impl ResponseError for WithSecurityHeaders {
     }
 }
 
-/// Routes that carry no cookies and so need no CSRF defence (registry and JSON API).
-pub fn is_cookieless(path: &str) -> bool {
-    path == "/token" || path == "/v2" || path.starts_with("/v2/")
-}
-
-/// CSRF, part one: a state-changing request that names an `Origin` must come from Berth's
-/// own public origin. (Part two, the token bound to this browser, is checked by `CsrfForm`.)
-pub async fn origin_check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let origin = req.headers().get(header::ORIGIN).filter(|_| !safe && !is_cookieless(req.path()));
-    if let Some(origin) = origin {
-        let (allowed, public_url) = req.app_data::<web::Data<AppState>>().map(|s| (s.public_origin.clone(), s.public_url.clone())).unwrap_or_default();
-        let sent_from = origin.to_str().unwrap_or("");
-        if sent_from != allowed {
-            tracing::warn!(path = req.path(), "refused a cross-origin form post");
-            // The page came from this very server under another address (a LAN IP, another
-            // host name): say which address Berth expects, with an absolute link there.
-            let same_server = url::Url::parse(sent_from).ok().and_then(|u| u.host_str().map(|h| (h.to_string(), u.port()))).is_some_and(|(host, port)| {
-                let served = req.connection_info().host().to_string();
-                served == host || port.is_some_and(|p| served == format!("{host}:{p}"))
-            });
-            let res = if same_server {
-                let message = format!(
-                    "This Berth is set up to be opened at {public_url} (BERTH_PUBLIC_URL), but this page was opened at {sent_from}, so its forms are refused. Open {public_url} and try again."
-                );
-                HttpResponse::Forbidden().content_type("text/html; charset=utf-8").body(crate::web::pages::error_page_at(
-                    actix_web::http::StatusCode::FORBIDDEN,
-                    &message,
-                    None,
-                    &public_url,
-                ))
-            } else {
-                AppError::Forbidden("This form was sent from another site, so it was refused.".into()).error_response()
-            };
-            return Ok(req.into_response(res).map_into_right_body());
-        }
-    }
-    Ok(next.call(req).await?.map_into_left_body())
-}
-
 /// One line per request: method, path (never the query string), status, milliseconds.
 pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = std::time::Instant::now();
@@ -124,12 +83,12 @@ pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'stat
 /// user. Pages only, inside the session middleware.
 pub async fn error_header(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let res = next.call(req).await?;
-    let Some(crate::web::pages::ErrorPageMessage(message)) = res.response().extensions().get().cloned() else { return Ok(res.map_into_left_body()) };
+    let Some(crate::web::error::ErrorPageMessage(message)) = res.response().extensions().get().cloned() else { return Ok(res.map_into_left_body()) };
     let Ok(session) = crate::web::session::WebSession::of(res.request()) else { return Ok(res.map_into_left_body()) };
     let (Some(uid), Some(app)) = (session.user_id(), res.request().app_data::<web::Data<AppState>>().cloned()) else { return Ok(res.map_into_left_body()) };
     let user = app.db(move |c| crate::accounts::find_by_id(c, uid)).await.ok().flatten().filter(|u| !u.is_disabled);
     let (Some(user), Ok(csrf)) = (user, session.csrf_token()) else { return Ok(res.map_into_left_body()) };
-    let body = crate::web::pages::error_page_for(res.status(), &message, Some((user.username, csrf)));
+    let body = crate::web::error::error_page_for(res.status(), &message, Some((user.username, csrf)));
     Ok(res.map_body(|_, _| actix_web::body::BoxBody::new(body)).map_into_right_body())
 }
 

@@ -5,6 +5,9 @@ pub mod account;
 pub mod activity;
 pub mod auth;
 pub mod browser;
+pub mod chrome;
+pub mod csrf;
+pub mod error;
 pub mod extract;
 pub mod fmt;
 pub mod middleware;
@@ -18,8 +21,9 @@ pub mod tokens;
 use actix_web::http::header;
 use actix_web::{HttpResponse, Resource, web};
 
-use crate::AppError;
-use crate::server::AppState;
+use crate::Error;
+use crate::app::AppState;
+use crate::web::error::PageError;
 use crate::web::session::WebSession;
 
 /// A resource whose other methods answer 405 with an error page (a GET on a
@@ -71,29 +75,29 @@ async fn home(session: WebSession) -> HttpResponse {
     if session.user_id().is_some() { redirect("/settings/account") } else { redirect("/login") }
 }
 
-pub async fn healthz(app: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn healthz(app: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     use diesel::RunQueryDsl;
-    app.db(|c| diesel::sql_query("SELECT 1").execute(c).map_err(AppError::from)).await?;
+    app.db(|c| diesel::sql_query("SELECT 1").execute(c).map_err(Error::from)).await?;
     Ok(HttpResponse::Ok().content_type("text/plain").body("ok"))
 }
 
-pub async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
+pub async fn not_found() -> Result<HttpResponse, PageError> {
+    Err(PageError::not_found())
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed)
+async fn method_not_allowed() -> Result<HttpResponse, PageError> {
+    Err(PageError::MethodNotAllowed)
 }
 
 const CSS: &str = include_str!("../../static/berth.css");
 const JS: &str = include_str!("../../static/berth.js");
 
 /// The stylesheet and script, compiled into the binary so it runs from any folder.
-pub async fn static_file(name: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn static_file(name: web::Path<String>) -> Result<HttpResponse, PageError> {
     let (body, content_type) = match name.as_str() {
         "berth.css" => (CSS, "text/css; charset=utf-8"),
         "berth.js" => (JS, "text/javascript; charset=utf-8"),
-        _ => return Err(AppError::NotFound),
+        _ => return Err(PageError::not_found()),
     };
     Ok(HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "public, max-age=3600")).body(body))
 }

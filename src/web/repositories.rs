@@ -5,13 +5,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::AppError;
-use crate::registry::repos;
-use crate::server::AppState;
-use crate::web::extract::{CsrfForm, SignedIn};
+use crate::Error;
+use crate::app::AppState;
+use crate::repositories as repos;
+use crate::web::chrome::Chrome;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::PageError;
+use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, when};
 use crate::web::middleware::html;
-use crate::web::pages::{Chrome, FieldErrors};
+use crate::web::pages::FieldErrors;
 use crate::web::redirect;
 
 pub struct Row {
@@ -32,7 +35,7 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldErrors) -> Result<String, AppError> {
+async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldErrors) -> Result<String, PageError> {
     let (uid, now) = (who.user.id, app.now());
     let list = app.db(move |c| repos::list(c, uid)).await?;
     let rows = list.into_iter().map(|r| Row { public: r.is_public, created: when(r.created_at, now), last_push: r.last_push_at.map(|t| when(t, now)), name: r.name }).collect();
@@ -47,7 +50,7 @@ async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldError
     .render()?)
 }
 
-pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     Ok(html(render(&app, &who, String::new(), FieldErrors::default()).await?))
 }
 
@@ -58,11 +61,11 @@ pub struct CreateForm {
     visibility: String,
 }
 
-pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, PageError> {
     let public = match form.visibility.as_str() {
         "public" => true,
         "private" => false,
-        _ => return Err(AppError::BadRequest("Visibility is public or private.".into())),
+        _ => return Err(PageError::from(Error::invalid("Visibility is public or private."))),
     };
     let (uid, username, path, now) = (who.user.id, who.user.username.clone(), form.path.clone(), app.now());
     match app.db(move |c| repos::create(c, uid, &username, &path, public, now)).await? {
@@ -95,22 +98,22 @@ struct PublicPage {
     name: String,
 }
 
-pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, AppError> {
+pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, PageError> {
     let public = match form.public.as_str() {
         "true" => true,
         "false" => false,
-        _ => return Err(AppError::BadRequest("Visibility is public or private.".into())),
+        _ => return Err(PageError::from(Error::invalid("Visibility is public or private."))),
     };
     let (uid, name) = (who.user.id, form.name.clone());
     if public && form.confirm.as_deref() != Some("yes") {
         let lookup = name.clone();
         if !app.db(move |c| Ok(repos::list(c, uid)?.into_iter().any(|r| r.name == lookup))).await? {
-            return Err(AppError::NotFound);
+            return Err(PageError::not_found());
         }
         return Ok(html(PublicPage { chrome: Chrome::signed_in("Make repository public", "repositories", &who)?, name }.render()?));
     }
     if !app.db(move |c| repos::set_public(c, uid, &name, public)).await? {
-        return Err(AppError::NotFound);
+        return Err(PageError::not_found());
     }
     who.session.flash("success", format!("{} is now {}.", form.name, if public { "public: anyone may pull it" } else { "private" }))?;
     Ok(redirect("/repositories"))
@@ -128,13 +131,13 @@ pub struct NameQuery {
     name: String,
 }
 
-pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<NameQuery>) -> Result<HttpResponse, AppError> {
+pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<NameQuery>) -> Result<HttpResponse, PageError> {
     let uid = who.user.id;
     let name = q.into_inner().name;
     let lookup = name.clone();
     let owned = app.db(move |c| Ok(repos::list(c, uid)?.into_iter().any(|r| r.name == lookup))).await?;
     if !owned {
-        return Err(AppError::NotFound);
+        return Err(PageError::not_found());
     }
     Ok(html(DeletePage { chrome: Chrome::signed_in("Delete repository", "repositories", &who)?, name }.render()?))
 }
@@ -145,10 +148,10 @@ pub struct DeleteForm {
     name: String,
 }
 
-pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, AppError> {
+pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, PageError> {
     let (uid, name) = (who.user.id, form.name.clone());
     if !app.db(move |c| repos::delete(c, uid, &name)).await? {
-        return Err(AppError::NotFound);
+        return Err(PageError::not_found());
     }
     who.session.flash("success", format!("Berth forgot {}. The registry frees its data at the next garbage collection.", form.name))?;
     Ok(redirect("/repositories"))

@@ -8,16 +8,19 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::AppError;
-use crate::accounts::login::{confirm_password, count_failure, record};
+use crate::Error;
 use crate::activity::Event;
+use crate::app::AppState;
+use crate::http::ClientInfo;
 use crate::once::{self, Spent};
-use crate::server::AppState;
+use crate::signin::password::{confirm_password, count_failure, record};
 use crate::throttle::AccountKey;
 use crate::twofactor;
-use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
+use crate::web::chrome::Chrome;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::PageError;
+use crate::web::extract::SignedIn;
 use crate::web::middleware::html;
-use crate::web::pages::Chrome;
 use crate::web::redirect;
 
 #[derive(Template)]
@@ -28,7 +31,7 @@ struct SecurityPage {
     remaining_codes: i64,
 }
 
-pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     let uid = who.user.id;
     let remaining_codes = if who.user.totp_enabled { app.db(move |c| twofactor::remaining_recovery_codes(c, uid)).await? } else { 0 };
     let page = SecurityPage { chrome: Chrome::signed_in("Security", "security", &who)?, enabled: who.user.totp_enabled, remaining_codes };
@@ -51,7 +54,7 @@ struct ConfirmPasswordPage {
     error: Option<String>,
 }
 
-fn enable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordPage, AppError> {
+fn enable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordPage, PageError> {
     Ok(ConfirmPasswordPage {
         chrome: Chrome::signed_in("Enable two-factor authentication", "security", who)?,
         heading: "Enable two-factor authentication",
@@ -65,7 +68,7 @@ fn enable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordP
     })
 }
 
-fn regenerate_page(who: &SignedIn, once: String, error: Option<String>) -> Result<ConfirmPasswordPage, AppError> {
+fn regenerate_page(who: &SignedIn, once: String, error: Option<String>) -> Result<ConfirmPasswordPage, PageError> {
     Ok(ConfirmPasswordPage {
         chrome: Chrome::signed_in("Regenerate recovery codes", "security", who)?,
         heading: "Regenerate recovery codes",
@@ -79,7 +82,7 @@ fn regenerate_page(who: &SignedIn, once: String, error: Option<String>) -> Resul
     })
 }
 
-fn disable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordPage, AppError> {
+fn disable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPasswordPage, PageError> {
     Ok(ConfirmPasswordPage {
         chrome: Chrome::signed_in("Disable two-factor authentication", "security", who)?,
         heading: "Disable two-factor authentication",
@@ -99,7 +102,7 @@ fn unprocessable(body: String) -> HttpResponse {
 
 const WRONG_PASSWORD: &str = "That is not your current password.";
 
-pub async fn enable_form(who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn enable_form(who: SignedIn) -> Result<HttpResponse, PageError> {
     if who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
@@ -112,11 +115,11 @@ pub struct PasswordForm {
     password: SecretString,
 }
 
-pub async fn enable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<HttpResponse, AppError> {
+pub async fn enable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<HttpResponse, PageError> {
     if who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
+    if !confirm_password(&app.signin, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(enable_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
     let (keys, user) = (app.keys.clone(), who.user.clone());
@@ -135,21 +138,21 @@ struct SetupPage {
 }
 
 /// The pending secret of a user whose enrolment is open in this session.
-fn pending_secret(app: &AppState, who: &SignedIn) -> Result<Option<twofactor::Enrolment>, AppError> {
+fn pending_secret(app: &AppState, who: &SignedIn) -> Result<Option<twofactor::Enrolment>, PageError> {
     if who.user.totp_enabled || !who.session.enrolment_open(app.now()) {
         return Ok(None);
     }
-    twofactor::pending_enrolment(&app.keys, &who.user)
+    Ok(twofactor::pending_enrolment(&app.keys, &who.user)?)
 }
 
-fn render_setup(app: &AppState, who: &SignedIn, error: Option<String>) -> Result<Option<String>, AppError> {
+fn render_setup(app: &AppState, who: &SignedIn, error: Option<String>) -> Result<Option<String>, PageError> {
     let Some(enrolment) = pending_secret(app, who)? else { return Ok(None) };
     let page =
         SetupPage { chrome: Chrome::signed_in("Set up two-factor authentication", "security", who)?, secret: enrolment.secret_base32, otpauth: enrolment.otpauth_url, error };
     Ok(Some(page.render()?))
 }
 
-pub async fn setup_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn setup_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     match render_setup(&app, &who, None)? {
         Some(body) => Ok(html(body)),
         None => {
@@ -163,8 +166,8 @@ pub async fn setup_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpR
 
 /// The QR code, made by Berth, served only to this session while enrolment is open and
 /// never stored by the browser.
-pub async fn qr_png(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
-    let enrolment = pending_secret(&app, &who)?.ok_or(AppError::NotFound)?;
+pub async fn qr_png(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
+    let enrolment = pending_secret(&app, &who)?.ok_or(Error::NotFound)?;
     Ok(HttpResponse::Ok().content_type("image/png").insert_header((header::CACHE_CONTROL, "no-store")).body(enrolment.qr_png))
 }
 
@@ -182,33 +185,33 @@ struct RecoveryCodesPage {
     just_enabled: bool,
 }
 
-fn recovery_codes_response(page: RecoveryCodesPage) -> Result<HttpResponse, AppError> {
+fn recovery_codes_response(page: RecoveryCodesPage) -> Result<HttpResponse, PageError> {
     // rendered in answer to the POST, never redirected to: the codes exist only in this answer
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?))
 }
 
-pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, AppError> {
+pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, PageError> {
     if pending_secret(&app, &who)?.is_none() {
         return Ok(redirect("/settings/security"));
     }
-    let slot = app.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
+    let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
     let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
     let code: String = form.code.expose_secret().chars().take(16).collect();
     let codes = app.db(move |c| twofactor::confirm_enrolment(c, &keys, &user, &code, now)).await?;
     let Some(codes) = codes else {
-        count_failure(&app, slot, Some((who.user.id, Event::TwoFactorFailed, "setting up two-factor authentication")), &info.client).await?;
+        count_failure(&app.signin, slot, Some((who.user.id, Event::TwoFactorFailed, "setting up two-factor authentication")), &info.client).await?;
         let body = render_setup(&app, &who, Some("That code is not valid. Check the time on your phone and enter the current code.".into()))?
-            .ok_or_else(|| AppError::BadRequest("Two-factor set-up is no longer open.".into()))?;
+            .ok_or_else(|| PageError::from(Error::invalid("Two-factor set-up is no longer open.")))?;
         return Ok(unprocessable(body));
     };
     slot.release();
-    app.password_cache.forget(who.user.id);
+    app.signin.password_cache.forget(who.user.id);
     who.session.end_enrolment();
-    record(&app, who.user.id, Event::TwoFactorEnabled, "", &info.client).await?;
+    record(&app.signin, who.user.id, Event::TwoFactorEnabled, "", &info.client).await?;
     recovery_codes_response(RecoveryCodesPage { chrome: Chrome::signed_in("Recovery codes", "security", &who)?, codes, just_enabled: true })
 }
 
-pub async fn regenerate_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn regenerate_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
@@ -222,14 +225,14 @@ pub struct RegenerateForm {
     once: String,
 }
 
-pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<RegenerateForm>) -> Result<HttpResponse, AppError> {
+pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<RegenerateForm>) -> Result<HttpResponse, PageError> {
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
     if once::made_at(&form.once).is_none() {
-        return Err(AppError::BadRequest("This form has no valid one-time key. Open the page again.".into()));
+        return Err(PageError::from(Error::invalid("This form has no valid one-time key. Open the page again.")));
     }
-    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
+    if !confirm_password(&app.signin, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(regenerate_page(&who, form.once, Some(WRONG_PASSWORD.into()))?.render()?));
     }
     let (keys, uid, key, now) = (app.keys.clone(), who.user.id, form.once.clone(), app.now());
@@ -253,7 +256,7 @@ pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInf
             return Ok(redirect("/settings/security"));
         }
     };
-    record(&app, uid, Event::RecoveryCodesRegenerated, "", &info.client).await?;
+    record(&app.signin, uid, Event::RecoveryCodesRegenerated, "", &info.client).await?;
     recovery_codes_response(RecoveryCodesPage { chrome: Chrome::signed_in("Recovery codes", "security", &who)?, codes, just_enabled: false })
 }
 
@@ -266,10 +269,10 @@ pub struct CodesForm {
 
 /// "Download as .txt": the page posts back the codes it shows; nothing is kept server-side
 /// to serve them again.
-pub async fn download_codes(_who: SignedIn, CsrfForm(form): CsrfForm<CodesForm>) -> Result<HttpResponse, AppError> {
+pub async fn download_codes(_who: SignedIn, CsrfForm(form): CsrfForm<CodesForm>) -> Result<HttpResponse, PageError> {
     let valid = |c: &String| c.len() == 14 && c.chars().all(|ch| ch == '-' || ch.is_ascii_lowercase() || ch.is_ascii_digit());
     if form.code.is_empty() || form.code.len() > twofactor::RECOVERY_CODES || !form.code.iter().all(valid) {
-        return Err(AppError::BadRequest("Those are not Berth recovery codes.".into()));
+        return Err(PageError::from(Error::invalid("Those are not Berth recovery codes.")));
     }
     let mut text = String::from("Berth recovery codes\nEach code works once, in place of an authenticator code.\n\n");
     for c in &form.code {
@@ -283,7 +286,7 @@ pub async fn download_codes(_who: SignedIn, CsrfForm(form): CsrfForm<CodesForm>)
         .body(text))
 }
 
-pub async fn disable_form(who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn disable_form(who: SignedIn) -> Result<HttpResponse, PageError> {
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
@@ -297,14 +300,14 @@ pub struct DisableForm {
     code: SecretString,
 }
 
-pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<DisableForm>) -> Result<HttpResponse, AppError> {
+pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<DisableForm>) -> Result<HttpResponse, PageError> {
     if !who.user.totp_enabled {
         return Ok(redirect("/settings/security"));
     }
-    if !confirm_password(&app, &who.user, form.password, &info.client, info.ip).await? {
+    if !confirm_password(&app.signin, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(disable_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
-    let slot = app.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
+    let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
     let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
     let code: String = form.code.expose_secret().trim().chars().take(64).collect();
     let done = app
@@ -319,11 +322,11 @@ pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
         })
         .await?;
     if !done {
-        count_failure(&app, slot, Some((who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication")), &info.client).await?;
+        count_failure(&app.signin, slot, Some((who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication")), &info.client).await?;
         return Ok(unprocessable(disable_page(&who, Some("That code is not valid.".into()))?.render()?));
     }
     slot.release();
-    record(&app, who.user.id, Event::TwoFactorDisabled, "", &info.client).await?;
+    record(&app.signin, who.user.id, Event::TwoFactorDisabled, "", &info.client).await?;
     who.session.flash("success", "Two-factor authentication is off.")?;
     Ok(redirect("/settings/security"))
 }

@@ -3,19 +3,20 @@
 use std::rc::Rc;
 
 use actix_session::{Session, SessionExt};
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::HttpRequest;
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
-use crate::AppError;
+use crate::Error;
 use crate::accounts::User;
 use crate::activity::Client;
 use crate::clock::Timestamp;
 use crate::sessions::store::{KEY_IP, KEY_PUBLIC_ID, KEY_USER, KEY_USER_AGENT};
-use crate::web::browser::{Browser, CsrfBinding};
+use crate::web::browser::Browser;
 
 pub use crate::web::browser::Flash;
+
+pub const SESSION_COOKIE: &str = "berth_session";
+pub const SECURE_SESSION_COOKIE: &str = "__Host-berth_session";
 
 /// The signed-in session's random secret its forms' CSRF tokens are derived from.
 const KEY_CSRF: &str = "csrf";
@@ -37,16 +38,8 @@ pub struct WebSession {
     browser: Rc<Browser>,
 }
 
-impl FromRequest for WebSession {
-    type Error = actix_web::Error;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(WebSession::of(req).map_err(Into::into))
-    }
-}
-
-fn insert<T: Serialize>(s: &Session, key: &str, value: T) -> Result<(), AppError> {
-    s.insert(key, value).map_err(AppError::internal)
+fn insert<T: Serialize>(s: &Session, key: &str, value: T) -> Result<(), Error> {
+    s.insert(key, value).map_err(Error::internal)
 }
 
 /// A sign-in whose password step passed and whose second factor is due.
@@ -59,7 +52,7 @@ pub struct PendingSignIn {
 }
 
 impl WebSession {
-    pub fn of(req: &HttpRequest) -> Result<WebSession, AppError> {
+    pub fn of(req: &HttpRequest) -> Result<WebSession, Error> {
         Ok(WebSession { session: req.get_session(), browser: Browser::of(req)? })
     }
 
@@ -71,40 +64,27 @@ impl WebSession {
         self.session.get(KEY_PUBLIC_ID).ok().flatten()
     }
 
-    /// The CSRF token of every form this browser is shown. The one rule: an HMAC, under a
-    /// key derived from the master key, of what the browser is bound to — once signed in,
-    /// the random secret in its server-side session (new at every sign-in); before that,
-    /// the id in its signed pre-session cookie. So anonymous forms need no session row, and
-    /// a token from another browser, or from before this sign-in, is worthless.
-    pub fn csrf_token(&self) -> Result<String, AppError> {
-        if self.user_id().is_some() {
-            let secret = match self.session.get::<String>(KEY_CSRF).ok().flatten() {
-                Some(s) => s,
-                None => {
-                    let s = crate::keys::random_token(32);
-                    insert(&self.session, KEY_CSRF, &s)?;
-                    s
-                }
-            };
-            return Ok(self.browser.csrf_token(CsrfBinding::Session(&secret)));
+    /// The signed-in session's CSRF secret (`web::csrf`), made on first use when `create`.
+    pub fn csrf_secret(&self, create: bool) -> Result<Option<String>, Error> {
+        match self.session.get::<String>(KEY_CSRF).ok().flatten() {
+            Some(s) => Ok(Some(s)),
+            None if create => {
+                let s = crate::keys::random_token(32);
+                insert(&self.session, KEY_CSRF, &s)?;
+                Ok(Some(s))
+            }
+            None => Ok(None),
         }
-        Ok(self.browser.csrf_token(CsrfBinding::PreSession(&self.browser.pre_session_id())))
     }
 
-    /// Whether `sent` is the token `csrf_token` gives this browser (compared in constant
-    /// time). Checking creates nothing: without a binding no token matches.
-    pub fn csrf_matches(&self, sent: &str) -> bool {
-        let expected = if self.user_id().is_some() {
-            self.session.get::<String>(KEY_CSRF).ok().flatten().map(|s| self.browser.csrf_token(CsrfBinding::Session(&s)))
-        } else {
-            self.browser.presented_pre_session_id().map(|id| self.browser.csrf_token(CsrfBinding::PreSession(id)))
-        };
-        expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(sent.as_bytes())))
+    /// The browser cookies of this visitor.
+    pub fn browser(&self) -> &Browser {
+        &self.browser
     }
 
     /// Signs in: a new session id (so a planted cookie never becomes authenticated), a new
     /// CSRF secret, nothing left over from before.
-    pub fn sign_in(&self, user_id: i32, client: &Client) -> Result<(), AppError> {
+    pub fn sign_in(&self, user_id: i32, client: &Client) -> Result<(), Error> {
         self.session.clear();
         self.session.renew();
         insert(&self.session, KEY_USER, user_id)?;
@@ -117,7 +97,7 @@ impl WebSession {
 
     /// The password was right and a second factor is due: the session grants nothing yet.
     /// Only the password step calls this (it is the first server-side row of a sign-in).
-    pub fn begin_second_step(&self, user: &User, now: Timestamp, next: &str) -> Result<(), AppError> {
+    pub fn begin_second_step(&self, user: &User, now: Timestamp, next: &str) -> Result<(), Error> {
         self.session.clear();
         self.session.renew();
         insert(&self.session, KEY_PENDING_USER, user.id)?;
@@ -140,7 +120,7 @@ impl WebSession {
     }
 
     /// After a password change: new id, same user; every other session is already gone.
-    pub fn renew(&self) -> Result<(), AppError> {
+    pub fn renew(&self) -> Result<(), Error> {
         self.session.renew();
         insert(&self.session, KEY_CSRF, crate::keys::random_token(32))
     }
@@ -152,7 +132,7 @@ impl WebSession {
 
     /// A message for the next page. It travels in a signed, short-lived cookie, signed in
     /// or not, so that telling an anonymous visitor something writes no session row.
-    pub fn flash(&self, kind: &str, text: impl Into<String>) -> Result<(), AppError> {
+    pub fn flash(&self, kind: &str, text: impl Into<String>) -> Result<(), Error> {
         self.browser.set_flash(kind, &text.into());
         Ok(())
     }
@@ -161,7 +141,7 @@ impl WebSession {
         self.browser.take_flash()
     }
 
-    pub fn start_enrolment(&self, now: Timestamp) -> Result<(), AppError> {
+    pub fn start_enrolment(&self, now: Timestamp) -> Result<(), Error> {
         insert(&self.session, KEY_ENROL_AT, now)
     }
 

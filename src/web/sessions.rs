@@ -4,14 +4,17 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::AppError;
-use crate::accounts::login::record;
+use crate::Error;
 use crate::activity::Event;
-use crate::server::AppState;
-use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
+use crate::app::AppState;
+use crate::http::ClientInfo;
+use crate::signin::password::record;
+use crate::web::chrome::Chrome;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::PageError;
+use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
-use crate::web::pages::Chrome;
 use crate::web::redirect;
 
 pub struct SessionRow {
@@ -32,7 +35,7 @@ struct SessionsPage {
     others: usize,
 }
 
-pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     let (uid, now) = (who.user.id, app.now());
     let (idle, absolute) = (app.settings.session_idle_seconds, app.settings.session_absolute_seconds);
     let list = app.db(move |c| crate::sessions::list_for_user(c, uid, now, idle, absolute)).await?;
@@ -68,12 +71,12 @@ struct ConfirmPage {
     cancel: &'static str,
 }
 
-pub async fn end_form(app: web::Data<AppState>, who: SignedIn, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn end_form(app: web::Data<AppState>, who: SignedIn, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let (uid, now) = (who.user.id, app.now());
     let (idle, absolute) = (app.settings.session_idle_seconds, app.settings.session_absolute_seconds);
     let list = app.db(move |c| crate::sessions::list_for_user(c, uid, now, idle, absolute)).await?;
     // named as the list shows it, so the right one is ended
-    let session = list.into_iter().find(|s| s.public_id.as_deref() == Some(id.as_str())).ok_or(AppError::NotFound)?;
+    let session = list.into_iter().find(|s| s.public_id.as_deref() == Some(id.as_str())).ok_or(Error::NotFound)?;
     let current = who.session.public_id().as_deref() == Some(id.as_str());
     let name = format!("{} at {}, signed in {}", client_name(&session.user_agent), session.ip, when(session.created_at, now).relative);
     let page = ConfirmPage {
@@ -91,14 +94,14 @@ pub async fn end_form(app: web::Data<AppState>, who: SignedIn, id: web::Path<Str
 #[serde(deny_unknown_fields)]
 pub struct EmptyForm {}
 
-pub async fn end(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, id: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn end(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, id: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     let (uid, id) = (who.user.id, id.into_inner());
     let is_current = who.session.public_id().as_deref() == Some(id.as_str());
     let ended = app.db(move |c| crate::sessions::end(c, uid, &id)).await?;
     if !ended {
-        return Err(AppError::NotFound);
+        return Err(PageError::not_found());
     }
-    record(&app, uid, Event::SessionEnded, if is_current { "this session" } else { "another session" }, &info.client).await?;
+    record(&app.signin, uid, Event::SessionEnded, if is_current { "this session" } else { "another session" }, &info.client).await?;
     if is_current {
         who.session.sign_out();
         return Ok(redirect("/login"));
@@ -107,7 +110,7 @@ pub async fn end(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, id: 
     Ok(redirect("/settings/sessions"))
 }
 
-pub async fn end_others_form(who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn end_others_form(who: SignedIn) -> Result<HttpResponse, PageError> {
     let page = ConfirmPage {
         chrome: Chrome::signed_in("End other sessions", "sessions", &who)?,
         heading: "End all other sessions?".into(),
@@ -119,11 +122,11 @@ pub async fn end_others_form(who: SignedIn) -> Result<HttpResponse, AppError> {
     Ok(html(page.render()?))
 }
 
-pub async fn end_others(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn end_others(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     let (uid, keep) = (who.user.id, who.session.public_id().unwrap_or_default());
     let n = app.db(move |c| crate::sessions::end_others(c, uid, &keep)).await?;
     if n > 0 {
-        record(&app, uid, Event::SessionEnded, &format!("{n} other session(s)"), &info.client).await?;
+        record(&app.signin, uid, Event::SessionEnded, &format!("{n} other session(s)"), &info.client).await?;
     }
     who.session.flash("success", if n == 1 { "1 other session was ended.".to_string() } else { format!("{n} other sessions were ended.") })?;
     Ok(redirect("/settings/sessions"))

@@ -7,15 +7,19 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::AppError;
+use crate::Error;
 use crate::accounts::Plan;
+use crate::app::AppState;
+use crate::http::ClientInfo;
 use crate::once::{self, Spent};
-use crate::server::AppState;
-use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, PlainToken, Scope, Status, TokenError};
-use crate::web::extract::{ClientInfo, CsrfForm, SignedIn};
+use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, PlainToken, Scope, Status};
+use crate::web::chrome::Chrome;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::PageError;
+use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
-use crate::web::pages::{Chrome, FieldErrors, PageQuery, Pager};
+use crate::web::pages::{FieldErrors, PageQuery, Pager};
 use crate::web::redirect;
 
 pub const PER_PAGE: i64 = 25;
@@ -107,8 +111,8 @@ pub struct OverviewQuery {
 }
 
 impl OverviewQuery {
-    fn filter(&self) -> Result<tokens::Filter, AppError> {
-        let bad = |what: &str| AppError::BadRequest(format!("Unknown {what} in the address. Choose one from the list."));
+    fn filter(&self) -> Result<tokens::Filter, PageError> {
+        let bad = |what: &str| PageError::from(Error::invalid(format!("Unknown {what} in the address. Choose one from the list.")));
         let text = self.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.chars().take(tokens::DESCRIPTION_MAX).collect());
         let status = match self.status.as_deref().unwrap_or("") {
             "" | "all" => None,
@@ -138,7 +142,7 @@ fn status_str(s: Option<Status>) -> &'static str {
     }
 }
 
-pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<OverviewQuery>) -> Result<HttpResponse, AppError> {
+pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<OverviewQuery>) -> Result<HttpResponse, PageError> {
     let page = PageQuery::from(q.page).number()?;
     let filter = q.filter()?;
     let (uid, now) = (who.user.id, app.now());
@@ -195,7 +199,7 @@ struct NewTokenPage {
     errors: FieldErrors,
 }
 
-fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64, errors: FieldErrors) -> Result<NewTokenPage, AppError> {
+fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64, errors: FieldErrors) -> Result<NewTokenPage, PageError> {
     let plan = who.user.plan();
     let chosen = form.map(|f| f.scope.as_str()).unwrap_or(Scope::Admin.as_str());
     let today = chrono::DateTime::from_timestamp(app.now(), 0).unwrap_or_default().date_naive();
@@ -215,7 +219,7 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64
     })
 }
 
-pub async fn new_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn new_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     Ok(html(new_page(&app, &who, None, who.user.token_count, FieldErrors::default())?.render()?))
 }
 
@@ -275,9 +279,9 @@ enum Creation {
     Stale,
 }
 
-pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, PageError> {
     if once::made_at(&form.once).is_none() {
-        return Err(AppError::BadRequest("This form has no valid one-time key. Open the new-token page again.".into()));
+        return Err(PageError::from(Error::invalid("This form has no valid one-time key. Open the new-token page again.")));
     }
     let now = app.now();
     let mut errors = FieldErrors::default();
@@ -292,13 +296,13 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
         let (uid, client, key) = (who.user.id, info.client.clone(), form.once.clone());
         let created = app
             .db(move |c| {
-                TokenError::split(crate::db::write_tx(c, |c| match once::spend(c, uid, &key, now).map_err(TokenError::Db)? {
+                crate::db::write_tx(c, |c| match once::spend(c, uid, &key, now)? {
                     Spent::First => tokens::create(c, uid, NewToken { description, scope, expires_at }, &client, now).map(|made| Creation::Created(Box::new(made))),
                     Spent::Again => Ok(Creation::Repeated),
                     Spent::Stale => Ok(Creation::Stale),
-                }))
+                })
             })
-            .await?;
+            .await;
         match created {
             Ok(Creation::Repeated) => {
                 let page = RepeatedPage { chrome: Chrome::signed_in("Token already created", "tokens", &who)? };
@@ -325,11 +329,11 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
                 // only in this response, which no cache may keep
                 return Ok(HttpResponse::Created().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?));
             }
-            Err(TokenError::ScopeNotInPlan) => {
+            Err(Error::ScopeNotInPlan) => {
                 status = StatusCode::FORBIDDEN;
                 errors.add("scope", tokens::SCOPE_MESSAGE);
             }
-            Err(TokenError::PlanLimit { limit, held }) => {
+            Err(Error::PlanLimit { limit, held }) => {
                 status = StatusCode::FORBIDDEN;
                 errors.add("form", tokens::limit_message(limit, held));
             }
@@ -352,14 +356,14 @@ struct EditPage {
     errors: FieldErrors,
 }
 
-async fn owned(app: &AppState, user_id: i32, uuid: String) -> Result<AccessToken, AppError> {
-    app.db(move |c| tokens::find_owned(c, user_id, &uuid)).await?.ok_or(AppError::NotFound)
+async fn owned(app: &AppState, user_id: i32, uuid: String) -> Result<AccessToken, PageError> {
+    app.db(move |c| tokens::find_owned(c, user_id, &uuid)).await?.ok_or(PageError::not_found())
 }
 
-pub async fn edit_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn edit_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, PageError> {
     let token = owned(&app, who.user.id, uuid.into_inner()).await?;
     if token.is_expired(app.now()) {
-        return Err(AppError::BadRequest(tokens::EXPIRED_MESSAGE.into()));
+        return Err(PageError::from(Error::Expired));
     }
     let (description, active) = (token.description.clone(), token.is_active);
     let scopes = scope_options(who.user.plan(), &token.scope);
@@ -391,7 +395,7 @@ fn scope_options(plan: Plan, chosen: &str) -> Vec<ScopeOption> {
         .collect()
 }
 
-pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(form): CsrfForm<EditForm>) -> Result<HttpResponse, AppError> {
+pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(form): CsrfForm<EditForm>) -> Result<HttpResponse, PageError> {
     let uuid = uuid.into_inner();
     let active = form.active.is_some();
     let mut errors = FieldErrors::default();
@@ -409,21 +413,21 @@ pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uui
         // the whole form or nothing: a permission the plan refuses leaves the name as it was
         let saved = app
             .db(move |c| {
-                TokenError::split(crate::db::write_tx(c, |c| {
+                crate::db::write_tx(c, |c| {
                     tokens::update(c, uid, &key, Some(description), Some(active), &client, now)?;
                     match scope {
                         Some(scope) => tokens::set_scope(c, uid, &key, scope, &client, now).map(|_| ()),
                         None => Ok(()),
                     }
-                }))
+                })
             })
-            .await?;
+            .await;
         match saved {
             Ok(()) => {
                 who.session.flash("success", "The token was saved.")?;
                 return Ok(redirect("/settings/tokens"));
             }
-            Err(TokenError::ScopeNotInPlan) => {
+            Err(Error::ScopeNotInPlan) => {
                 status = StatusCode::FORBIDDEN;
                 errors.add("scope", tokens::SCOPE_MESSAGE);
             }
@@ -447,19 +451,19 @@ pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uui
 #[serde(deny_unknown_fields)]
 pub struct EmptyForm {}
 
-async fn set_active(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: String, active: bool) -> Result<HttpResponse, AppError> {
+async fn set_active(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: String, active: bool) -> Result<HttpResponse, PageError> {
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
-    let token = app.db(move |c| tokens::update(c, uid, &uuid, None, Some(active), &client, now).map_err(AppError::from)).await?;
+    let token = app.db(move |c| tokens::update(c, uid, &uuid, None, Some(active), &client, now)).await?;
     let verb = if active { "activated" } else { "deactivated" };
     who.session.flash("success", format!("\u{201c}{}\u{201d} was {verb}.", crate::text::isolated(&token.description)))?;
     Ok(redirect("/settings/tokens"))
 }
 
-pub async fn activate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn activate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     set_active(app, who, info, uuid.into_inner(), true).await
 }
 
-pub async fn deactivate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn deactivate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     set_active(app, who, info, uuid.into_inner(), false).await
 }
 
@@ -472,26 +476,26 @@ struct DeletePage {
     expired: bool,
 }
 
-fn delete_page(who: &SignedIn, list: Vec<AccessToken>, now: i64) -> Result<String, AppError> {
+fn delete_page(who: &SignedIn, list: Vec<AccessToken>, now: i64) -> Result<String, PageError> {
     let title = if list.len() == 1 { "Delete access token" } else { "Delete access tokens" };
     Ok(DeletePage { chrome: Chrome::signed_in(title, "tokens", who)?, rows: list.into_iter().map(|t| row(t, now)).collect(), expired: false }.render()?)
 }
 
-pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<String>) -> Result<HttpResponse, PageError> {
     let token = owned(&app, who.user.id, uuid.into_inner()).await?;
     Ok(html(delete_page(&who, vec![token], app.now())?))
 }
 
-async fn delete_now(app: &AppState, who: &SignedIn, info: &ClientInfo, uuids: Vec<String>) -> Result<HttpResponse, AppError> {
+async fn delete_now(app: &AppState, who: &SignedIn, info: &ClientInfo, uuids: Vec<String>) -> Result<HttpResponse, PageError> {
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
-    let n = app.db(move |c| tokens::delete(c, uid, &uuids, &client, now).map_err(AppError::from)).await?;
+    let n = app.db(move |c| tokens::delete(c, uid, &uuids, &client, now)).await?;
     who.session.flash("success", if n == 1 { "1 token was deleted.".to_string() } else { format!("{n} tokens were deleted.") })?;
     Ok(redirect("/settings/tokens"))
 }
 
 /// "Delete expired tokens": the confirmation names them; the post deletes every token
 /// expired by then.
-pub async fn delete_expired_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, AppError> {
+pub async fn delete_expired_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
     let (uid, now) = (who.user.id, app.now());
     let filter = tokens::Filter { status: Some(Status::Expired), ..Default::default() };
     let (list, _) = app.db(move |c| tokens::search(c, uid, &filter, now, 1, BULK_MAX as i64)).await?;
@@ -503,14 +507,14 @@ pub async fn delete_expired_form(app: web::Data<AppState>, who: SignedIn) -> Res
     Ok(html(page.render()?))
 }
 
-pub async fn delete_expired(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn delete_expired(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
     let n = app.db(move |c| tokens::delete_expired(c, uid, &client, now)).await?;
     who.session.flash("success", if n == 1 { "1 expired token was deleted.".to_string() } else { format!("{n} expired tokens were deleted.") })?;
     Ok(redirect("/settings/tokens"))
 }
 
-pub async fn delete_one(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, AppError> {
+pub async fn delete_one(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uuid: web::Path<String>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
     delete_now(&app, &who, &info, vec![uuid.into_inner()]).await
 }
 
@@ -530,13 +534,13 @@ const BULK_FORM_LIMIT: usize = 64 * 1024;
 
 /// Bulk delete: the overview posts the selected uuids here; without `confirm` the answer is
 /// the confirmation page naming every token, which posts them back with `confirm`.
-pub async fn delete_many(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<BulkForm, BULK_FORM_LIMIT>) -> Result<HttpResponse, AppError> {
+pub async fn delete_many(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<BulkForm, BULK_FORM_LIMIT>) -> Result<HttpResponse, PageError> {
     if form.uuid.is_empty() {
         who.session.flash("info", "Select the tokens to delete first.")?;
         return Ok(redirect("/settings/tokens"));
     }
     if form.uuid.len() > BULK_MAX {
-        return Err(AppError::BadRequest(format!("Delete at most {BULK_MAX} tokens at a time.")));
+        return Err(PageError::from(Error::invalid(format!("Delete at most {BULK_MAX} tokens at a time."))));
     }
     if form.confirm.as_deref() == Some("yes") {
         return delete_now(&app, &who, &info, form.uuid).await;
@@ -546,7 +550,7 @@ pub async fn delete_many(app: web::Data<AppState>, who: SignedIn, info: ClientIn
         .db(move |c| {
             let mut found = Vec::with_capacity(uuids.len());
             for u in &uuids {
-                found.push(tokens::find_owned(c, uid, u)?.ok_or(AppError::NotFound)?);
+                found.push(tokens::find_owned(c, uid, u)?.ok_or(Error::NotFound)?);
             }
             Ok(found)
         })

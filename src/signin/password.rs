@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::AppError;
-use crate::accounts::password_cache::Fingerprint;
+use crate::Error;
 use crate::accounts::{self, User};
 use crate::activity::{self, Client, Event};
-use crate::server::AppState;
+use crate::signin::Service;
+use crate::signin::cache::Fingerprint;
 use crate::throttle::{AccountKey, Reservation};
 
 #[derive(Debug, Clone)]
@@ -32,19 +32,19 @@ pub fn account_key(user: Option<&User>, login: &str) -> AccountKey {
 }
 
 /// Verifies `password` for `login` (a username or an email address) with argon2, every time.
-pub async fn check_password(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, AppError> {
+pub async fn check_password(app: &Service, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, Error> {
     verify_login(app, login, password, client, ip, false).await
 }
 
 /// For the registry's `/token` only: as `check_password`, but a pair verified in the last
-/// five minutes is recalled from `app.password_cache` instead of running argon2 again.
-pub async fn check_password_remembered(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, AppError> {
+/// five minutes is recalled from the password cache instead of running argon2 again.
+pub async fn check_password_remembered(app: &Service, login: &str, password: SecretString, client: &Client, ip: IpAddr) -> Result<PasswordCheck, Error> {
     verify_login(app, login, password, client, ip, true).await
 }
 
-async fn verify_login(app: &AppState, login: &str, password: SecretString, client: &Client, ip: IpAddr, may_remember: bool) -> Result<PasswordCheck, AppError> {
+async fn verify_login(app: &Service, login: &str, password: SecretString, client: &Client, ip: IpAddr, may_remember: bool) -> Result<PasswordCheck, Error> {
     let login_owned = login.to_string();
-    let user = app.db(move |c| accounts::find_by_login(c, &login_owned)).await?;
+    let user = app.db.run(move |c| accounts::find_by_login(c, &login_owned)).await?;
     let key = account_key(user.as_ref(), login);
     // Only enabled accounts without 2FA, for which the password alone is a credential, are
     // remembered; the fingerprint binds the row's hash and stamp read just above.
@@ -71,14 +71,14 @@ async fn verify_login(app: &AppState, login: &str, password: SecretString, clien
 
 /// One verification, behind a throttle slot taken first.
 async fn verify_once(
-    app: &AppState,
+    app: &Service,
     key: AccountKey,
     user: Option<User>,
     password: SecretString,
     fingerprint: Option<Fingerprint>,
     client: &Client,
     ip: IpAddr,
-) -> Result<PasswordCheck, AppError> {
+) -> Result<PasswordCheck, Error> {
     let slot = match app.throttle.reserve(&key, ip) {
         Ok(slot) => slot,
         Err(wait) => return Ok(PasswordCheck::Throttled(wait)),
@@ -108,12 +108,12 @@ async fn verify_once(
 /// Counts a failed password, code, recovery code or token: keeps its throttle slot as a
 /// failure, logs it (when `logged` names the account and event), and logs the lock it
 /// starts, once per lock: a throttled attacker's further attempts write nothing.
-pub async fn count_failure(app: &AppState, slot: Reservation<'_>, logged: Option<(i32, Event, &str)>, client: &Client) -> Result<(), AppError> {
+pub async fn count_failure(app: &Service, slot: Reservation<'_>, logged: Option<(i32, Event, &str)>, client: &Client) -> Result<(), Error> {
     let lock = slot.failed();
     if let Some((user_id, event, detail)) = logged {
         record(app, user_id, event, detail, client).await?;
         if let Some(seconds) = lock {
-            let detail = format!("sign-in paused for {} after repeated failures", crate::web::fmt::duration(seconds));
+            let detail = format!("sign-in paused for {} after repeated failures", crate::text::duration(seconds));
             record(app, user_id, Event::Throttled, &detail, client).await?;
         }
     }
@@ -122,8 +122,8 @@ pub async fn count_failure(app: &AppState, slot: Reservation<'_>, logged: Option
 
 /// Re-checks the password of a signed-in user before a sensitive change (2FA, password,
 /// email). Failures count in the same throttle as logins.
-pub async fn confirm_password(app: &AppState, user: &User, password: SecretString, client: &Client, ip: IpAddr) -> Result<bool, AppError> {
-    let slot = app.throttle.reserve(&AccountKey::User(user.id), ip).map_err(|wait| AppError::TooManyRequests { retry_after: wait })?;
+pub async fn confirm_password(app: &Service, user: &User, password: SecretString, client: &Client, ip: IpAddr) -> Result<bool, Error> {
+    let slot = app.throttle.reserve(&AccountKey::User(user.id), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
     let ok = app.hasher.verify(password, Some(user.password_hash.clone())).await?;
     if ok {
         // a confirmation is no sign-in: the account's earlier failures stay
@@ -134,7 +134,7 @@ pub async fn confirm_password(app: &AppState, user: &User, password: SecretStrin
     Ok(ok)
 }
 
-pub async fn record(app: &AppState, user_id: i32, event: Event, detail: &str, client: &Client) -> Result<(), AppError> {
+pub async fn record(app: &Service, user_id: i32, event: Event, detail: &str, client: &Client) -> Result<(), Error> {
     let (detail, client, now) = (detail.to_string(), client.clone(), app.now());
-    app.db(move |c| activity::record(c, user_id, event, &detail, &client, now)).await
+    app.db.run(move |c| activity::record(c, user_id, event, &detail, &client, now)).await
 }

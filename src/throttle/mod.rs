@@ -13,6 +13,8 @@
 //!
 //! The state sits behind `ThrottleStore`, so several instances can share it.
 
+pub mod rate;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;

@@ -4,15 +4,15 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::grants::RepoFacts;
-use crate::AppError;
+use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::schema::{repositories, users};
+use crate::registry::grants::RepoFacts;
 
 /// The facts the grant needs about `name` (grammar already checked).
 /// `me` is the caller's own enabled account (name, id), when known: a request for the
 /// caller's own namespace (nearly every push and pull) then needs no owner lookup.
-pub fn facts(conn: &mut SqliteConnection, name: &str, me: Option<(&str, i32)>) -> Result<RepoFacts, AppError> {
+pub fn facts(conn: &mut SqliteConnection, name: &str, me: Option<(&str, i32)>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
     let owner: Option<(i32, bool)> = match me {
         Some((my_name, my_id)) if my_name == namespace => Some((my_id, false)),
@@ -36,7 +36,7 @@ pub fn push_needs_recording(facts: &RepoFacts, now: Timestamp) -> bool {
 /// Records a push grant: creates the repository the first time, notes the push time.
 /// The upsert re-checks the minute itself, so of concurrent requests that all saw the note
 /// due only one writes it (the others' conflicting insert updates nothing).
-pub fn record_push(conn: &mut SqliteConnection, owner_id: i32, name: &str, public_by_default: bool, now: Timestamp) -> Result<(), AppError> {
+pub fn record_push(conn: &mut SqliteConnection, owner_id: i32, name: &str, public_by_default: bool, now: Timestamp) -> Result<(), Error> {
     use diesel::query_dsl::methods::FilterDsl; // the upsert's WHERE
     diesel::insert_into(repositories::table)
         .values((
@@ -65,13 +65,13 @@ pub struct Repository {
     pub last_push_at: Option<Timestamp>,
 }
 
-pub fn list(conn: &mut SqliteConnection, owner_id: i32) -> Result<Vec<Repository>, AppError> {
+pub fn list(conn: &mut SqliteConnection, owner_id: i32) -> Result<Vec<Repository>, Error> {
     Ok(repositories::table.filter(repositories::owner_id.eq(owner_id)).order(repositories::name.asc()).select(Repository::as_select()).load(conn)?)
 }
 
 /// One page of a namespace's repositories as `viewer` may see them: all of them for the
 /// owner, the public ones for anyone else. Returns (page, total).
-pub fn in_namespace(conn: &mut SqliteConnection, namespace: &str, owner_view: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), AppError> {
+pub fn in_namespace(conn: &mut SqliteConnection, namespace: &str, owner_view: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
     let Some(owner) = users::table.filter(users::username.eq(namespace)).select(users::id).first::<i32>(conn).optional()? else { return Ok((Vec::new(), 0)) };
     let visible = || {
         let q = repositories::table.filter(repositories::owner_id.eq(owner)).into_boxed();
@@ -84,10 +84,10 @@ pub fn in_namespace(conn: &mut SqliteConnection, namespace: &str, owner_view: bo
 
 /// Creates `{username}/{path}` ahead of the first push. Err(message) for a name outside the
 /// grammar or one that exists.
-pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: &str, public: bool, now: Timestamp) -> Result<Result<String, &'static str>, AppError> {
+pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: &str, public: bool, now: Timestamp) -> Result<Result<String, &'static str>, Error> {
     let path = path.trim().trim_start_matches('/');
     let name = format!("{username}/{path}");
-    if path.is_empty() || !super::grants::valid_repository_name(&name) {
+    if path.is_empty() || !crate::registry::grants::valid_repository_name(&name) {
         return Ok(Err("Use lowercase letters, digits and single . _ - between them; / separates levels."));
     }
     let inserted = diesel::insert_into(repositories::table)
@@ -98,12 +98,12 @@ pub fn create(conn: &mut SqliteConnection, owner_id: i32, username: &str, path: 
 }
 
 /// Forgets one of the owner's repositories (the registry's garbage collection frees the data).
-pub fn delete(conn: &mut SqliteConnection, owner_id: i32, name: &str) -> Result<bool, AppError> {
+pub fn delete(conn: &mut SqliteConnection, owner_id: i32, name: &str) -> Result<bool, Error> {
     let n = diesel::delete(repositories::table.filter(repositories::owner_id.eq(owner_id)).filter(repositories::name.eq(name))).execute(conn)?;
     Ok(n == 1)
 }
 
-pub fn set_public(conn: &mut SqliteConnection, owner_id: i32, name: &str, public: bool) -> Result<bool, AppError> {
+pub fn set_public(conn: &mut SqliteConnection, owner_id: i32, name: &str, public: bool) -> Result<bool, Error> {
     let n = diesel::update(repositories::table.filter(repositories::owner_id.eq(owner_id)).filter(repositories::name.eq(name)))
         .set(repositories::is_public.eq(public))
         .execute(conn)?;
