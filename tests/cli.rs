@@ -1,8 +1,5 @@
 //! The operator commands, run as the real binary against a temp data folder.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -12,7 +9,7 @@ struct Cli {
 
 impl Cli {
     fn new() -> Cli {
-        Cli { dir: helpers::audit::tempdir() }
+        Cli { dir: berth_test_support::audit::tempdir() }
     }
 
     fn data(&self) -> std::path::PathBuf {
@@ -32,7 +29,7 @@ impl Cli {
             .unwrap();
         if let Some(input) = stdin {
             // what an operator types is a secret (passwords)
-            helpers::audit::secret(input.trim_end_matches(['\r', '\n']));
+            berth_test_support::audit::secret(input.trim_end_matches(['\r', '\n']));
             // a command that fails before reading its input (an unknown user) closes the pipe
             if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
                 assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
@@ -40,7 +37,7 @@ impl Cli {
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stderr).lines().for_each(helpers::audit::log_line);
+        String::from_utf8_lossy(&out.stderr).lines().for_each(berth_test_support::audit::log_line);
         out
     }
 
@@ -188,7 +185,7 @@ fn a_downgrade_below_the_tokens_held_warns_and_the_tokens_keep_working() {
     for i in 0..3 {
         let new = berth::tokens::NewToken { description: format!("t{i}"), scope: berth::tokens::Scope::Read, expires_at: None };
         let (_, plain) = berth::tokens::create(&mut cli.conn(), uid, new, &Default::default(), 1_800_000_000).map_err(|_| ()).unwrap();
-        helpers::audit::secret(plain.expose());
+        berth_test_support::audit::secret(plain.expose());
         plains.push(plain.expose().to_string());
     }
     let out = cli.run(&["user", "plan", "alice", "personal"], None);
@@ -280,7 +277,7 @@ fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-            helpers::audit::log_line(&line);
+            berth_test_support::audit::log_line(&line);
             let _ = tx.send(line);
         }
     });
@@ -381,7 +378,7 @@ fn berth_variables_reach_every_command_that_reads_an_existing_berth() {
             .spawn()
             .unwrap();
         if let Some(input) = stdin {
-            helpers::audit::secret(input.trim_end());
+            berth_test_support::audit::secret(input.trim_end());
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         drop(child.stdin.take());
@@ -523,7 +520,7 @@ fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_0
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
-    let listening = lines.by_ref().map_while(Result::ok).inspect(|l| helpers::audit::log_line(l)).any(|l| l.contains("Berth is listening"));
+    let listening = lines.by_ref().map_while(Result::ok).inspect(|l| berth_test_support::audit::log_line(l)).any(|l| l.contains("Berth is listening"));
     assert!(listening, "berth serve did not start");
     // the server writes at start (the session purge): its WAL and shared memory exist
     let (wal, shm) = (cli.data().join("berth.db-wal"), cli.data().join("berth.db-shm"));
@@ -543,7 +540,7 @@ fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_0
     server.wait().unwrap();
     let tokens = cli.dir.path().join("seed.tokens");
     cli.ok(&["dev", "seed", "--users", "2", "--tokens-per-user", "1", "--tokens-out", tokens.to_str().unwrap()], None);
-    std::fs::read_to_string(&tokens).unwrap().lines().for_each(|l| helpers::audit::secret(l.split_once(' ').unwrap().1));
+    std::fs::read_to_string(&tokens).unwrap().lines().for_each(|l| berth_test_support::audit::secret(l.split_once(' ').unwrap().1));
     assert_eq!(mode(&tokens), "600", "the seeded tokens");
     std::fs::remove_file(&tokens).unwrap(); // plaintexts: not for the secrets audit to find
     let bundle = cli.dir.path().join("bundle.pem");

@@ -10,17 +10,14 @@
 //! BENCHMARKS.md come from `cargo test --test load -- --nocapture` (the debug test build,
 //! as in CI); `--release` measures a release build the same way.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth::accounts::Plan;
 use berth::clock::Clock;
+use berth_test_support::*;
 use diesel::prelude::*;
-use helpers::*;
 use regex::Regex;
 use reqwest::StatusCode;
 

@@ -4,9 +4,6 @@
 //! Debian package, never a skip. Every command runs with a timeout and with its own
 //! config, auth and cache files in a temp folder, so the user's own files are never touched.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use berth::accounts::Plan;
 use berth::tokens::{self, NewToken, Scope};
+use berth_test_support::*;
 use diesel::prelude::*;
-use helpers::*;
 use sha2::{Digest, Sha256};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -1364,7 +1361,7 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     std::os::unix::fs::chown(&storage, Some(uid), Some(gid)).unwrap();
 
     // Berth's settings, as the README has the operator export them
-    let dir = helpers::audit::tempdir();
+    let dir = berth_test_support::audit::tempdir();
     let data = dir.path().join("data");
     let public_url = format!("http://127.0.0.1:{berth_port}");
     let registry_host = format!("127.0.0.1:{registry_port}");
@@ -1372,7 +1369,7 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
         vec![("BERTH_DATA".into(), data.display().to_string()), ("BERTH_PUBLIC_URL".into(), public_url.clone()), ("BERTH_REGISTRY_HOST".into(), registry_host.clone())];
 
     // the first user, then the registry's auth block and bundle
-    helpers::audit::secret(PASSWORD);
+    berth_test_support::audit::secret(PASSWORD);
     let add = strings(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"]);
     berth_command(&add, &envs, Some(&format!("{PASSWORD}\n"))).await.assert_ok("berth user add");
     let mut args = strings(&["registry-config"]);
@@ -1407,7 +1404,7 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "laptop"), ("scope", "repo:admin"), ("expiration", "none"), ("expires_on", "")]).await;
     assert_eq!(res.status(), reqwest::StatusCode::CREATED);
     let page = res.text().await.unwrap();
-    helpers::audit::tokens_in(&page);
+    berth_test_support::audit::tokens_in(&page);
     let token = regex::Regex::new(r#"<code id="token">(berth_pat_[0-9A-Za-z]{38})</code>"#).unwrap().captures(&page).expect("the token is on the page")[1].to_string();
     let usage = regex::Regex::new(r"<code>docker login -u alice (\S+)</code>").unwrap().captures(&page).expect("the page shows `docker login`")[1].to_string();
     assert_eq!(usage, registry.host(), "the token page names the registry users log in to");

@@ -8,7 +8,7 @@ use berth::tokens::{self, NewToken, Scope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Door {

@@ -7,7 +7,7 @@ use berth::activity::Client;
 use berth::tokens::{self, NewToken, Scope};
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 /// Descriptions in the order the overview shows them by default (newest first).
 fn descriptions(html: &str) -> Vec<String> {

@@ -7,7 +7,7 @@ use berth::tokens::{self, NewToken, Scope};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 pub(crate) fn claims(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();

@@ -5,7 +5,7 @@
 use berth::accounts::Plan;
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 const NEW: &str = "/settings/tokens/new";
 

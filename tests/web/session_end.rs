@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn a_form_sent_after_the_idle_timeout_says_the_session_ended_and_returns_to_its_page_after_sign_in() {

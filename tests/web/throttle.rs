@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn the_sixth_wrong_password_is_throttled_from_any_cookie_jar_until_the_clock_moves() {

@@ -7,7 +7,7 @@ use berth::tokens::{self, NewToken, Scope};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 async fn push_granted(app: &TestApp, token: &str) -> bool {
     let url = format!("{}/token?service=registry.local&scope=repository:alice/app:pull,push", app.url);

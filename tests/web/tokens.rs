@@ -6,7 +6,7 @@ use berth::tokens::{self, NewToken, Scope};
 use regex::Regex;
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 const NEW: &str = "/settings/tokens/new";
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once() {

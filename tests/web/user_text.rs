@@ -5,7 +5,7 @@ use berth::accounts::Plan;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 /// Flips what follows it (U+202E RIGHT-TO-LEFT OVERRIDE), and the other bidi controls.
 const HOSTILE: [&str; 5] = ["ci \u{202E}lmth.exe", "a\u{202A}b", "a\u{2066}b\u{2069}", "x\u{061C}y", "tab\there"];
