@@ -479,7 +479,7 @@ fn pat_expiring(app: &TestApp, user: &str, scope: Scope, description: &str, expi
     let uid = app.user(user).id;
     berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
     let new = NewToken { description: description.into(), scope, expires_at };
-    let (_, plain) = tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    let (_, plain) = tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).unwrap();
     plain.expose().to_string()
 }
 
@@ -560,7 +560,7 @@ async fn docker_login_accepts_pats_refuses_wrong_passwords_2fa_passwords_and_dea
 
     let uid = app.user("alice").id;
     let uuid = token_named(&app, "alice", "ci").uuid;
-    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
     let out = clients.docker_login(&registry, "alice", &token).await;
     out.assert_failed("docker login with a deactivated PAT");
     assert!(out.stderr.contains("unauthorized: access token is deactivated"), "{}", out.describe());
@@ -792,11 +792,11 @@ async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull(
     }
 
     works(&clients, &registry, &token, &creds, "new").await;
-    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
     refused(&clients, &registry, &token, &creds, "deactivated", "access token is deactivated").await;
-    tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).unwrap();
     works(&clients, &registry, &token, &creds, "reactivated").await;
-    let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).unwrap();
     assert_eq!(deleted, 1);
     refused(&clients, &registry, &token, &creds, "deleted", "incorrect username or password").await;
     assert!(tokens::find_owned(&mut app.conn(), uid, &uuid).unwrap().is_none(), "the deleted token is gone for good");

@@ -385,13 +385,7 @@ async fn a_thousand_tokens_go_in_one_bulk_request() {
     set_plan(&app, "alice", Plan::Business);
     let uid = app.user("alice").id;
     let uuids: Vec<String> = (0..1000)
-        .map(|i| {
-            tokens::create(&mut app.conn(), uid, NewToken { description: format!("bulk {i}"), scope: Scope::Read, expires_at: None }, &Client::default(), 0)
-                .map_err(|_| ())
-                .unwrap()
-                .0
-                .uuid
-        })
+        .map(|i| tokens::create(&mut app.conn(), uid, NewToken { description: format!("bulk {i}"), scope: Scope::Read, expires_at: None }, &Client::default(), 0).unwrap().0.uuid)
         .collect();
     let token = b.csrf("/settings/tokens").await;
     let mut fields: Vec<(&str, &str)> = vec![("csrf", token.as_str()), ("confirm", "yes")];

@@ -251,7 +251,7 @@ fn the_compare_and_swap_admits_one_of_many_threads() {
         plan: berth::accounts::Plan::Personal,
         operator: false,
     };
-    let user = berth::accounts::create(&mut conn, new, 0).map_err(|_| ()).unwrap();
+    let user = berth::accounts::create(&mut conn, new, 0).unwrap();
     berth::twofactor::begin_enrolment(&mut conn, &keys, &user).unwrap();
     let user = berth::accounts::find_by_id(&mut conn, user.id).unwrap().unwrap();
     let secret = berth::twofactor::pending_enrolment(&keys, &user).unwrap().unwrap().secret_base32;
