@@ -208,22 +208,32 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
     let keys = berth::keys::Keys::load_or_create(&cli.data()).unwrap();
     let u = cli.user("alice");
+    // 2FA on, as the enrolment pages turn it on
+    let now = 1_800_000_000;
     berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u).unwrap();
-    use berth::db::schema::{sessions, users};
-    use diesel::prelude::*;
-    diesel::update(users::table.find(u.id)).set(users::totp_enabled.eq(true)).execute(&mut cli.conn()).unwrap();
-    diesel::insert_into(sessions::table)
-        .values((sessions::id_hash.eq("h"), sessions::user_id.eq(Some(u.id)), sessions::state.eq("{}"), sessions::created_at.eq(0i64), sessions::last_seen.eq(0i64)))
-        .execute(&mut cli.conn())
-        .unwrap();
+    let pending = cli.user("alice");
+    let secret = berth::twofactor::pending_enrolment(&keys, &pending).unwrap().expect("enrolment begun").secret_base32;
+    let codes = berth::twofactor::confirm_enrolment(&mut cli.conn(), &keys, &pending, &berth::twofactor::code_at(&secret, now), now).unwrap().expect("2FA on");
+    berth_test_support::audit::secret(&secret);
+    codes.iter().for_each(|c| berth_test_support::audit::secret(c));
+    assert!(cli.user("alice").totp_enabled);
+    // a signed-in session, saved as the session middleware saves one
+    let clock = berth::clock::ManualClock::new(now);
+    let settings = berth::config::Settings::with_data_dir(cli.data());
+    let (idle, absolute) = (settings.session_idle_seconds, settings.session_absolute_seconds);
+    let store = berth::sessions::store::SqliteSessionStore::new(berth::db::open(cli.data().join("berth.db").to_str().unwrap()).unwrap(), clock, idle, absolute);
+    let state = std::collections::HashMap::from([(berth::sessions::store::KEY_USER.to_string(), u.id.to_string())]);
+    let key = actix_web::rt::System::new().block_on(actix_session::storage::SessionStore::save(&store, state, &actix_web::cookie::time::Duration::hours(1))).unwrap();
+    berth_test_support::audit::secret(key.as_ref());
+    let sessions = |cli: &Cli| berth::sessions::list_for_user(&mut cli.conn(), u.id, now, idle, absolute).unwrap().len();
+    assert_eq!(sessions(&cli), 1);
     cli.fails(&["user", "set-password", "alice", "--password-stdin"], Some("password\n"), "too common");
     let out = cli.ok(&["user", "set-password", "alice", "--password-stdin"], Some("a fresh operator passphrase\n"));
     assert!(out.contains("1 session(s) ended"));
     let after = cli.user("alice");
     assert!(berth::accounts::password::verify(&secrecy::SecretString::from("a fresh operator passphrase".to_string()), &after.password_hash));
     assert_ne!(after.security_stamp, u.security_stamp);
-    let n: i64 = sessions::table.count().get_result(&mut cli.conn()).unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(sessions(&cli), 0);
     cli.ok(&["user", "reset-2fa", "alice"], None);
     let after = cli.user("alice");
     assert!(!after.totp_enabled && after.totp_secret_enc.is_none());

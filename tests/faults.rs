@@ -128,7 +128,8 @@ async fn registry_status(url: &str, user: &str, secret: &str) -> StatusCode {
     client().get(format!("{url}/token?service=registry.local&scope=repository:{user}/app:pull")).basic_auth(user, Some(secret)).send().await.unwrap().status()
 }
 
-/// The user's denormalised token count must equal the rows it counts.
+/// The user's denormalised token count must equal the rows it counts (read from the tables:
+/// `tokens::counts` trusts the kept count).
 fn assert_counts_reconcile(conn: &mut berth::db::DbConn, username: &str) -> i64 {
     use berth::db::schema::{access_tokens, users};
     let (id, kept): (i32, i64) = users::table.filter(users::username.eq(username)).select((users::id, users::token_count)).first(conn).unwrap();
@@ -137,6 +138,8 @@ fn assert_counts_reconcile(conn: &mut berth::db::DbConn, username: &str) -> i64 
     rows
 }
 
+/// Whether the row survived, of whichever user: what a crash must not lose or bring back is
+/// the stored row.
 fn uuid_exists(conn: &mut berth::db::DbConn, uuid: &str) -> bool {
     use berth::db::schema::access_tokens;
     access_tokens::table.filter(access_tokens::uuid.eq(uuid)).count().get_result::<i64>(conn).unwrap() == 1

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use berth::accounts::Plan;
 use berth::tokens::{self, NewToken, Scope};
 use berth_test_support::*;
-use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -490,8 +489,7 @@ fn token_named(app: &TestApp, user: &str, description: &str) -> tokens::AccessTo
 
 /// `Some(is_public)` once Berth recorded the repository.
 fn recorded_public(app: &TestApp, name: &str) -> Option<bool> {
-    use berth::db::schema::repositories;
-    repositories::table.filter(repositories::name.eq(name)).select(repositories::is_public).first(&mut app.conn()).optional().unwrap()
+    berth::registry::repos::facts(&mut app.conn(), name, None).unwrap().public
 }
 
 /// A registry token from Berth's `POST /token` (the password grant, as containerd asks).

@@ -26,7 +26,8 @@ fn uuids_in(html: &str) -> Vec<String> {
     Regex::new(r#"name="uuid" value="([0-9a-f-]{36})""#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect()
 }
 
-/// Counts the tokens, and checks on the way that every user's kept count is right.
+/// Counts the tokens, and checks on the way that every user's kept count is right. Read from
+/// the tables: `tokens::counts` trusts the kept count this checks.
 fn count_tokens(app: &TestApp) -> i64 {
     use berth::db::schema::{access_tokens, users};
     use diesel::prelude::*;

@@ -208,7 +208,7 @@ async fn regenerating_codes_needs_the_password_and_retires_the_old_ones() {
     x.login("alice", PASSWORD).await;
     assert_eq!(x.second_step(&old[0]).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(location(&x.second_step(&new[0]).await), "/");
-    // stored only as keyed hashes
+    // stored only as keyed hashes: the stored bytes, read from the table
     use diesel::prelude::*;
     let hashes: Vec<String> = berth::db::schema::recovery_codes::table.select(berth::db::schema::recovery_codes::code_hash).load(&mut app.conn()).unwrap();
     assert_eq!(hashes.len(), 10);

@@ -77,10 +77,18 @@ impl TestApp {
         self.state.pool.get().unwrap()
     }
 
-    /// How many rows the sessions table holds.
+    /// How many rows the sessions table holds, anonymous ones included. Read from the table:
+    /// what is stored is the point (no domain function lists rows of no user).
     pub fn session_rows(&self) -> i64 {
         use diesel::prelude::*;
         berth::db::schema::sessions::table.count().get_result(&mut self.conn()).unwrap()
+    }
+
+    /// How many access tokens are stored, of every user. Read from the table: a form that
+    /// must create nothing is checked against the rows, not a user's kept count.
+    pub fn token_rows(&self) -> i64 {
+        use diesel::prelude::*;
+        berth::db::schema::access_tokens::table.count().get_result(&mut self.conn()).unwrap()
     }
 
     pub fn user(&self, name: &str) -> berth::accounts::User {
