@@ -14,8 +14,6 @@
 
 #[path = "browser/forms.rs"]
 mod forms;
-#[path = "web/helpers.rs"]
-mod helpers;
 #[path = "browser/layout.rs"]
 mod layout;
 
@@ -269,7 +267,7 @@ async fn flow(b: &Client, base: &str) {
     click_on(b, "form[action='/settings/security/2fa/enable'] button[type=submit]").await;
     wait_for_path(b, "/settings/security/2fa/setup").await;
     let secret = text_of(b, "code#totp-secret").await.trim().to_string();
-    helpers::audit::secret(&secret);
+    berth_test_support::audit::secret(&secret);
     assert!(secret.len() >= 26 && secret.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)), "the set-up page should show a base32 secret, shows {secret:?}");
     wait_for(b, ".qr img").await;
     let deadline = Instant::now() + WAIT;
@@ -293,7 +291,7 @@ async fn flow(b: &Client, base: &str) {
     }
     let shape = regex::Regex::new(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$").unwrap();
     assert_eq!(codes.len(), 10, "ten recovery codes, got {codes:?}");
-    codes.iter().for_each(|c| helpers::audit::secret(c));
+    codes.iter().for_each(|c| berth_test_support::audit::secret(c));
     assert!(codes.iter().all(|c| shape.is_match(c)), "recovery codes look like xxxx-xxxx-xxxx: {codes:?}");
     screenshot(b, "recovery-codes.png").await;
 
@@ -424,7 +422,7 @@ async fn create_token(b: &Client, base: &str, username: &str, description: &str,
     assert_eq!(submit.text().await.expect("submit text").trim(), "Generate");
     submit.click().await.expect("clicking Generate");
     let token = text_of(b, "code#token").await.trim().to_string();
-    helpers::audit::secret(&token);
+    berth_test_support::audit::secret(&token);
     assert_eq!(path(b).await, "/settings/tokens", "the copy page answers the POST to /settings/tokens");
     assert_eq!(response_status(b).await, 201, "the copy page should come with 201 Created");
     let shape = regex::Regex::new(r"^berth_pat_[0-9A-Za-z]{38}$").unwrap();
@@ -589,9 +587,9 @@ where
     use actix_web::rt::time::timeout;
 
     std::fs::create_dir_all(screenshot_dir()).expect("creating target/browser-screenshots");
-    let data = helpers::audit::tempdir();
-    helpers::audit::capture_logs();
-    helpers::audit::secret(PASSWORD);
+    let data = berth_test_support::audit::tempdir();
+    berth_test_support::audit::capture_logs();
+    berth_test_support::audit::secret(PASSWORD);
     let profile = tempfile::tempdir().expect("temp Chromium profile");
 
     let mut settings = berth::config::Settings::with_data_dir(data.path());

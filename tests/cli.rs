@@ -1,8 +1,5 @@
 //! The operator commands, run as the real binary against a temp data folder.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -12,7 +9,7 @@ struct Cli {
 
 impl Cli {
     fn new() -> Cli {
-        Cli { dir: helpers::audit::tempdir() }
+        Cli { dir: berth_test_support::audit::tempdir() }
     }
 
     fn data(&self) -> std::path::PathBuf {
@@ -32,7 +29,7 @@ impl Cli {
             .unwrap();
         if let Some(input) = stdin {
             // what an operator types is a secret (passwords)
-            helpers::audit::secret(input.trim_end_matches(['\r', '\n']));
+            berth_test_support::audit::secret(input.trim_end_matches(['\r', '\n']));
             // a command that fails before reading its input (an unknown user) closes the pipe
             if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
                 assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
@@ -40,7 +37,7 @@ impl Cli {
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stderr).lines().for_each(helpers::audit::log_line);
+        String::from_utf8_lossy(&out.stderr).lines().for_each(berth_test_support::audit::log_line);
         out
     }
 
@@ -187,8 +184,8 @@ fn a_downgrade_below_the_tokens_held_warns_and_the_tokens_keep_working() {
     let mut plains = Vec::new();
     for i in 0..3 {
         let new = berth::tokens::NewToken { description: format!("t{i}"), scope: berth::tokens::Scope::Read, expires_at: None };
-        let (_, plain) = berth::tokens::create(&mut cli.conn(), uid, new, &Default::default(), 1_800_000_000).map_err(|_| ()).unwrap();
-        helpers::audit::secret(plain.expose());
+        let (_, plain) = berth::tokens::create(&mut cli.conn(), uid, new, &Default::default(), 1_800_000_000).unwrap();
+        berth_test_support::audit::secret(plain.expose());
         plains.push(plain.expose().to_string());
     }
     let out = cli.run(&["user", "plan", "alice", "personal"], None);
@@ -211,22 +208,32 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
     let keys = berth::keys::Keys::load_or_create(&cli.data()).unwrap();
     let u = cli.user("alice");
+    // 2FA on, as the enrolment pages turn it on
+    let now = 1_800_000_000;
     berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u).unwrap();
-    use berth::db::schema::{sessions, users};
-    use diesel::prelude::*;
-    diesel::update(users::table.find(u.id)).set(users::totp_enabled.eq(true)).execute(&mut cli.conn()).unwrap();
-    diesel::insert_into(sessions::table)
-        .values((sessions::id_hash.eq("h"), sessions::user_id.eq(Some(u.id)), sessions::state.eq("{}"), sessions::created_at.eq(0i64), sessions::last_seen.eq(0i64)))
-        .execute(&mut cli.conn())
-        .unwrap();
+    let pending = cli.user("alice");
+    let secret = berth::twofactor::pending_enrolment(&keys, &pending).unwrap().expect("enrolment begun").secret_base32;
+    let codes = berth::twofactor::confirm_enrolment(&mut cli.conn(), &keys, &pending, &berth::twofactor::code_at(&secret, now), now).unwrap().expect("2FA on");
+    berth_test_support::audit::secret(&secret);
+    codes.iter().for_each(|c| berth_test_support::audit::secret(c));
+    assert!(cli.user("alice").totp_enabled);
+    // a signed-in session, saved as the session middleware saves one
+    let clock = berth::clock::ManualClock::new(now);
+    let settings = berth::config::Settings::with_data_dir(cli.data());
+    let (idle, absolute) = (settings.session_idle_seconds, settings.session_absolute_seconds);
+    let store = berth::sessions::store::SqliteSessionStore::new(berth::db::open(cli.data().join("berth.db").to_str().unwrap()).unwrap(), clock, idle, absolute);
+    let state = std::collections::HashMap::from([(berth::sessions::store::KEY_USER.to_string(), u.id.to_string())]);
+    let key = actix_web::rt::System::new().block_on(actix_session::storage::SessionStore::save(&store, state, &actix_web::cookie::time::Duration::hours(1))).unwrap();
+    berth_test_support::audit::secret(key.as_ref());
+    let sessions = |cli: &Cli| berth::sessions::list_for_user(&mut cli.conn(), u.id, now, idle, absolute).unwrap().len();
+    assert_eq!(sessions(&cli), 1);
     cli.fails(&["user", "set-password", "alice", "--password-stdin"], Some("password\n"), "too common");
     let out = cli.ok(&["user", "set-password", "alice", "--password-stdin"], Some("a fresh operator passphrase\n"));
     assert!(out.contains("1 session(s) ended"));
     let after = cli.user("alice");
     assert!(berth::accounts::password::verify(&secrecy::SecretString::from("a fresh operator passphrase".to_string()), &after.password_hash));
     assert_ne!(after.security_stamp, u.security_stamp);
-    let n: i64 = sessions::table.count().get_result(&mut cli.conn()).unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(sessions(&cli), 0);
     cli.ok(&["user", "reset-2fa", "alice"], None);
     let after = cli.user("alice");
     assert!(!after.totp_enabled && after.totp_secret_enc.is_none());
@@ -234,8 +241,8 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     assert!(out.contains("0 access token(s)"));
     let new = |d: &str| berth::tokens::NewToken { description: d.into(), scope: berth::tokens::Scope::Admin, expires_at: None };
     berth::accounts::set_plan(&mut cli.conn(), u.id, berth::accounts::Plan::Team).unwrap();
-    let (_, plain) = berth::tokens::create(&mut cli.conn(), u.id, new("ci"), &Default::default(), 0).map_err(|_| ()).unwrap();
-    berth::tokens::create(&mut cli.conn(), u.id, new("laptop"), &Default::default(), 0).map_err(|_| ()).unwrap();
+    let (_, plain) = berth::tokens::create(&mut cli.conn(), u.id, new("ci"), &Default::default(), 0).unwrap();
+    berth::tokens::create(&mut cli.conn(), u.id, new("laptop"), &Default::default(), 0).unwrap();
     let out = cli.ok(&["user", "revoke-tokens", "alice"], None);
     assert!(out.contains("2 access token(s) of alice revoked"), "{out}");
     assert!(berth::tokens::authenticate(&mut cli.conn(), 1, "alice", plain.expose(), "", "").unwrap().is_none());
@@ -280,7 +287,7 @@ fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-            helpers::audit::log_line(&line);
+            berth_test_support::audit::log_line(&line);
             let _ = tx.send(line);
         }
     });
@@ -381,7 +388,7 @@ fn berth_variables_reach_every_command_that_reads_an_existing_berth() {
             .spawn()
             .unwrap();
         if let Some(input) = stdin {
-            helpers::audit::secret(input.trim_end());
+            berth_test_support::audit::secret(input.trim_end());
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         drop(child.stdin.take());
@@ -463,7 +470,7 @@ fn backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
     let uid = cli.user("alice").id;
     let new = |i: usize| berth::tokens::NewToken { description: format!("t{i}"), scope: berth::tokens::Scope::Admin, expires_at: None };
     for i in 0..200 {
-        berth::tokens::create(&mut cli.conn(), uid, new(i), &Default::default(), 0).map_err(|_| ()).unwrap();
+        berth::tokens::create(&mut cli.conn(), uid, new(i), &Default::default(), 0).unwrap();
     }
     // a writer keeps creating tokens while the backup runs
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -474,7 +481,7 @@ fn backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
             let mut n = 200;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let t = berth::tokens::NewToken { description: format!("t{n}"), scope: berth::tokens::Scope::Admin, expires_at: None };
-                berth::tokens::create(&mut pool.get().unwrap(), uid, t, &Default::default(), 0).map_err(|_| ()).unwrap();
+                berth::tokens::create(&mut pool.get().unwrap(), uid, t, &Default::default(), 0).unwrap();
                 n += 1;
             }
             n
@@ -523,7 +530,7 @@ fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_0
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
-    let listening = lines.by_ref().map_while(Result::ok).inspect(|l| helpers::audit::log_line(l)).any(|l| l.contains("Berth is listening"));
+    let listening = lines.by_ref().map_while(Result::ok).inspect(|l| berth_test_support::audit::log_line(l)).any(|l| l.contains("Berth is listening"));
     assert!(listening, "berth serve did not start");
     // the server writes at start (the session purge): its WAL and shared memory exist
     let (wal, shm) = (cli.data().join("berth.db-wal"), cli.data().join("berth.db-shm"));
@@ -543,7 +550,7 @@ fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_0
     server.wait().unwrap();
     let tokens = cli.dir.path().join("seed.tokens");
     cli.ok(&["dev", "seed", "--users", "2", "--tokens-per-user", "1", "--tokens-out", tokens.to_str().unwrap()], None);
-    std::fs::read_to_string(&tokens).unwrap().lines().for_each(|l| helpers::audit::secret(l.split_once(' ').unwrap().1));
+    std::fs::read_to_string(&tokens).unwrap().lines().for_each(|l| berth_test_support::audit::secret(l.split_once(' ').unwrap().1));
     assert_eq!(mode(&tokens), "600", "the seeded tokens");
     std::fs::remove_file(&tokens).unwrap(); // plaintexts: not for the secrets audit to find
     let bundle = cli.dir.path().join("bundle.pem");

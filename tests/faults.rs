@@ -3,9 +3,6 @@
 //! may appear, and `PRAGMA integrity_check` stays `ok`. (The registry restarted mid-pull
 //! is in `tests/registry.rs`; `berth backup` under write load in `tests/cli.rs`.)
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_test_support::*;
 use diesel::prelude::*;
-use helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -63,7 +60,7 @@ impl BerthProcess {
                 if let Some(c) = listening.captures(&line) {
                     let _ = tx.send(c[1].to_string());
                 }
-                helpers::audit::log_line(&line);
+                berth_test_support::audit::log_line(&line);
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
                 s.push('\n');
@@ -131,7 +128,8 @@ async fn registry_status(url: &str, user: &str, secret: &str) -> StatusCode {
     client().get(format!("{url}/token?service=registry.local&scope=repository:{user}/app:pull")).basic_auth(user, Some(secret)).send().await.unwrap().status()
 }
 
-/// The user's denormalised token count must equal the rows it counts.
+/// The user's denormalised token count must equal the rows it counts (read from the tables:
+/// `tokens::counts` trusts the kept count).
 fn assert_counts_reconcile(conn: &mut berth::db::DbConn, username: &str) -> i64 {
     use berth::db::schema::{access_tokens, users};
     let (id, kept): (i32, i64) = users::table.filter(users::username.eq(username)).select((users::id, users::token_count)).first(conn).unwrap();
@@ -140,6 +138,8 @@ fn assert_counts_reconcile(conn: &mut berth::db::DbConn, username: &str) -> i64 
     rows
 }
 
+/// Whether the row survived, of whichever user: what a crash must not lose or bring back is
+/// the stored row.
 fn uuid_exists(conn: &mut berth::db::DbConn, uuid: &str) -> bool {
     use berth::db::schema::access_tokens;
     access_tokens::table.filter(access_tokens::uuid.eq(uuid)).count().get_result::<i64>(conn).unwrap() == 1
@@ -159,7 +159,7 @@ struct Burst {
 
 #[actix_web::test]
 async fn kill_9_mid_burst_loses_no_answered_creation_or_deletion_and_the_database_stays_sound() {
-    let dir = helpers::audit::tempdir();
+    let dir = berth_test_support::audit::tempdir();
     let data = dir.path().join("data");
     berth_cli(&data, &["user", "add", "alice", "--email", "alice@example.com", "--plan", "team", "--password-stdin"], &format!("{PASSWORD}\n"));
     let mut berth = BerthProcess::start(&data);
@@ -191,7 +191,7 @@ async fn kill_9_mid_burst_loses_no_answered_creation_or_deletion_and_the_databas
                     Some((StatusCode::CREATED, Ok(text))) if !delete => {
                         let v: Value = serde_json::from_str(&text).unwrap();
                         let uuid = v["uuid"].as_str().unwrap().to_string();
-                        helpers::audit::secret(v["token"].as_str().unwrap());
+                        berth_test_support::audit::secret(v["token"].as_str().unwrap());
                         burst.created.lock().unwrap().push((uuid.clone(), v["token"].as_str().unwrap().to_string()));
                         mine.push(uuid);
                     }
@@ -364,7 +364,7 @@ async fn a_full_disk_gives_a_clear_503_changes_nothing_and_berth_recovers_when_s
     let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "after"), ("scope", "repo:read"), ("expiration", "none")]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let token = regex::Regex::new(r"berth_pat_[0-9A-Za-z]{38}").unwrap().find(&res.text().await.unwrap()).unwrap().as_str().to_string();
-    helpers::audit::secret(&token);
+    berth_test_support::audit::secret(&token);
     assert_eq!(registry_status(&app.url, "alice", &token).await, StatusCode::OK);
     let res = client().post(format!("{}/v2/access-tokens", app.url)).bearer_auth(&jwt).json(&json!({"token_label": "after api", "scopes": ["repo:read"]})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -372,5 +372,5 @@ async fn a_full_disk_gives_a_clear_503_changes_nothing_and_berth_recovers_when_s
     let held = assert_counts_reconcile(&mut conn, "alice");
     assert!(held >= 3);
     assert_eq!(berth::db::integrity_check(&mut conn).unwrap(), "ok");
-    helpers::audit::keep_copy(&data);
+    berth_test_support::audit::keep_copy(&data);
 }

@@ -3,13 +3,10 @@
 //! and checks every answer against the document: status codes, content types, schemas,
 //! headers, no 5xx. Examples are capped to stay quick and inside the plan and rate limits.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::process::Command;
 
 use berth::accounts::Plan;
-use helpers::*;
+use berth_test_support::*;
 
 fn which(program: &str) -> bool {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(program).is_file())

@@ -4,9 +4,6 @@
 //! Debian package, never a skip. Every command runs with a timeout and with its own
 //! config, auth and cache files in a temp folder, so the user's own files are never touched.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use berth::accounts::Plan;
 use berth::tokens::{self, NewToken, Scope};
-use diesel::prelude::*;
-use helpers::*;
+use berth_test_support::*;
 use sha2::{Digest, Sha256};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -482,7 +478,7 @@ fn pat_expiring(app: &TestApp, user: &str, scope: Scope, description: &str, expi
     let uid = app.user(user).id;
     berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
     let new = NewToken { description: description.into(), scope, expires_at };
-    let (_, plain) = tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    let (_, plain) = tokens::create(&mut app.conn(), uid, new, &Default::default(), app.state.now()).unwrap();
     plain.expose().to_string()
 }
 
@@ -493,8 +489,7 @@ fn token_named(app: &TestApp, user: &str, description: &str) -> tokens::AccessTo
 
 /// `Some(is_public)` once Berth recorded the repository.
 fn recorded_public(app: &TestApp, name: &str) -> Option<bool> {
-    use berth::db::schema::repositories;
-    repositories::table.filter(repositories::name.eq(name)).select(repositories::is_public).first(&mut app.conn()).optional().unwrap()
+    berth::registry::repos::facts(&mut app.conn(), name, None).unwrap().public
 }
 
 /// A registry token from Berth's `POST /token` (the password grant, as containerd asks).
@@ -563,7 +558,7 @@ async fn docker_login_accepts_pats_refuses_wrong_passwords_2fa_passwords_and_dea
 
     let uid = app.user("alice").id;
     let uuid = token_named(&app, "alice", "ci").uuid;
-    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
     let out = clients.docker_login(&registry, "alice", &token).await;
     out.assert_failed("docker login with a deactivated PAT");
     assert!(out.stderr.contains("unauthorized: access token is deactivated"), "{}", out.describe());
@@ -795,11 +790,11 @@ async fn deactivated_deleted_and_expired_tokens_stop_working_for_login_and_pull(
     }
 
     works(&clients, &registry, &token, &creds, "new").await;
-    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(false), &Default::default(), app.state.now()).unwrap();
     refused(&clients, &registry, &token, &creds, "deactivated", "access token is deactivated").await;
-    tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    tokens::update(&mut app.conn(), uid, &uuid, None, Some(true), &Default::default(), app.state.now()).unwrap();
     works(&clients, &registry, &token, &creds, "reactivated").await;
-    let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).map_err(|_| ()).unwrap();
+    let deleted = tokens::delete(&mut app.conn(), uid, std::slice::from_ref(&uuid), &Default::default(), app.state.now()).unwrap();
     assert_eq!(deleted, 1);
     refused(&clients, &registry, &token, &creds, "deleted", "incorrect username or password").await;
     assert!(tokens::find_owned(&mut app.conn(), uid, &uuid).unwrap().is_none(), "the deleted token is gone for good");
@@ -1364,7 +1359,7 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     std::os::unix::fs::chown(&storage, Some(uid), Some(gid)).unwrap();
 
     // Berth's settings, as the README has the operator export them
-    let dir = helpers::audit::tempdir();
+    let dir = berth_test_support::audit::tempdir();
     let data = dir.path().join("data");
     let public_url = format!("http://127.0.0.1:{berth_port}");
     let registry_host = format!("127.0.0.1:{registry_port}");
@@ -1372,7 +1367,7 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
         vec![("BERTH_DATA".into(), data.display().to_string()), ("BERTH_PUBLIC_URL".into(), public_url.clone()), ("BERTH_REGISTRY_HOST".into(), registry_host.clone())];
 
     // the first user, then the registry's auth block and bundle
-    helpers::audit::secret(PASSWORD);
+    berth_test_support::audit::secret(PASSWORD);
     let add = strings(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"]);
     berth_command(&add, &envs, Some(&format!("{PASSWORD}\n"))).await.assert_ok("berth user add");
     let mut args = strings(&["registry-config"]);
@@ -1407,7 +1402,7 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "laptop"), ("scope", "repo:admin"), ("expiration", "none"), ("expires_on", "")]).await;
     assert_eq!(res.status(), reqwest::StatusCode::CREATED);
     let page = res.text().await.unwrap();
-    helpers::audit::tokens_in(&page);
+    berth_test_support::audit::tokens_in(&page);
     let token = regex::Regex::new(r#"<code id="token">(berth_pat_[0-9A-Za-z]{38})</code>"#).unwrap().captures(&page).expect("the token is on the page")[1].to_string();
     let usage = regex::Regex::new(r"<code>docker login -u alice (\S+)</code>").unwrap().captures(&page).expect("the page shows `docker login`")[1].to_string();
     assert_eq!(usage, registry.host(), "the token page names the registry users log in to");

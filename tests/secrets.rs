@@ -2,13 +2,10 @@
 //! a full sign-up / 2FA / login / password-change flow runs with every log level on, then
 //! the captured logs and the database files are searched for every secret the flow used.
 
-#[path = "web/helpers.rs"]
-mod helpers;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use helpers::*;
+use berth_test_support::*;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -106,7 +103,7 @@ async fn logs_and_database_hold_no_secret_of_a_full_flow() {
 #[test]
 #[ignore = "runs after the whole suite: scripts/test.sh calls it with --ignored"]
 fn the_whole_suite_left_no_secret_in_logs_or_databases() {
-    let dir = helpers::audit::dir().expect("BERTH_SECRETS_AUDIT_DIR names the folder the suite wrote (scripts/test.sh sets it)");
+    let dir = berth_test_support::audit::dir().expect("BERTH_SECRETS_AUDIT_DIR names the folder the suite wrote (scripts/test.sh sets it)");
     let mut secrets = std::collections::BTreeSet::new();
     for file in files_under(&dir.join("secrets")) {
         for line in std::fs::read_to_string(&file).unwrap().lines() {

@@ -28,7 +28,7 @@ async fn form_flow(b: &Client, base: &str) {
     fill(b, "input#description", "copy test").await;
     wait_for(b, "form[action='/settings/tokens'] button[type=submit]").await.click().await.unwrap();
     let token = text_of(b, "code#token").await.trim().to_string();
-    helpers::audit::secret(&token);
+    berth_test_support::audit::secret(&token);
     b.execute("Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true });", vec![]).await.unwrap();
     click_on(b, "button[data-copy='#token']").await;
     let label = text_of(b, "button[data-copy='#token']").await;

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn the_account_page_shows_the_plan_and_the_plan_table() {

@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn a_form_from_another_address_of_this_server_names_the_address_berth_expects() {

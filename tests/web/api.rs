@@ -4,7 +4,7 @@ use berth::accounts::Plan;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 async fn post(app: &TestApp, path: &str, bearer: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = reqwest::Client::new().post(format!("{}{path}", app.url)).json(&body);

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 fn count_users(app: &TestApp) -> usize {
     berth::accounts::list(&mut app.conn()).unwrap().len()

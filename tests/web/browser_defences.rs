@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 const STATE_CHANGING: [&str; 22] = [
     "/signup",

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 /// How many simultaneous attempts each burst sends.
 const BURST: usize = 300;

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 /// HTML5 attributes tidy 5.6 does not know yet; everything else it says is a failure.
 const KNOWN_TO_TIDY_AS_PROPRIETARY: [&str; 4] = ["\"autocapitalize\"", "\"minlength\"", "\"inputmode\"", "\"aria-current\""];

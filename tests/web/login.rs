@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn login_works_with_the_username_or_the_email() {

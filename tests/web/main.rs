@@ -1,8 +1,6 @@
 //! Integration tests: the real server on port 0, a temp database, an injected clock.
 //! One binary with modules (fast to link); each test name says the behaviour it proves.
 
-mod helpers;
-
 mod account;
 mod addresses;
 mod api;

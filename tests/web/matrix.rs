@@ -8,7 +8,7 @@ use berth::tokens::{self, NewToken, Scope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Door {
@@ -146,9 +146,8 @@ async fn every_door_every_credential_every_state() {
         berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
         for state in [TokenState::Active, TokenState::Inactive, TokenState::Expired] {
             let expires_at = (state == TokenState::Expired).then_some(now + 5);
-            let (token, plain) = tokens::create(&mut app.conn(), uid, NewToken { description: format!("{state:?}"), scope: Scope::Admin, expires_at }, &Default::default(), now)
-                .map_err(|_| ())
-                .unwrap();
+            let (token, plain) =
+                tokens::create(&mut app.conn(), uid, NewToken { description: format!("{state:?}"), scope: Scope::Admin, expires_at }, &Default::default(), now).unwrap();
             if state == TokenState::Inactive {
                 tokens::update(&mut app.conn(), uid, &token.uuid, None, Some(false), &Default::default(), now).unwrap();
             }

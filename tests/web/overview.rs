@@ -7,7 +7,7 @@ use berth::activity::Client;
 use berth::tokens::{self, NewToken, Scope};
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 /// Descriptions in the order the overview shows them by default (newest first).
 fn descriptions(html: &str) -> Vec<String> {
@@ -25,7 +25,7 @@ async fn alice_with_tokens() -> (TestApp, Browser) {
     for i in 0..30 {
         let (description, scope) = if i % 3 == 0 { (format!("laptop {i:02}"), Scope::Write) } else { (format!("ci {i:02}"), Scope::Read) };
         let expires_at = [Some(now + 60), None, Some(now + 86_400 * 30), Some(now + 86_400 * 2)][i.min(3)];
-        let (t, plain) = tokens::create(&mut app.conn(), uid, NewToken { description, scope, expires_at }, &Client::default(), now + i as i64).map_err(|_| ()).unwrap();
+        let (t, plain) = tokens::create(&mut app.conn(), uid, NewToken { description, scope, expires_at }, &Client::default(), now + i as i64).unwrap();
         audit::secret(plain.expose());
         if i == 1 {
             tokens::update(&mut app.conn(), uid, &t.uuid, None, Some(false), &Client::default(), now).unwrap();

@@ -5,7 +5,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 async fn anonymous_pull(app: &TestApp, name: &str) -> bool {
     let url = format!("{}/token?service=registry.local&scope=repository:{name}:pull", app.url);

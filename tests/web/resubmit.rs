@@ -5,14 +5,9 @@
 use berth::accounts::Plan;
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 const NEW: &str = "/settings/tokens/new";
-
-fn count_tokens(app: &TestApp) -> i64 {
-    use diesel::prelude::*;
-    berth::db::schema::access_tokens::table.count().get_result(&mut app.conn()).unwrap()
-}
 
 fn fields<'a>(csrf: &'a str, once: &'a str, description: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![("csrf", csrf), ("once", once), ("description", description), ("scope", "repo:read"), ("expiration", "none"), ("expires_on", "")]
@@ -35,10 +30,10 @@ async fn the_same_new_token_form_sent_twice_creates_one_token_and_never_shows_it
     let html = again.text().await.unwrap();
     assert!(html.contains("already created") && html.contains("only once"), "{html}");
     assert!(!html.contains("berth_pat_"), "the secret is never shown again");
-    assert_eq!(count_tokens(&app), 1);
+    assert_eq!(app.token_rows(), 1);
     // a new form makes a new token
     assert_eq!(b.submit(NEW, "/settings/tokens", &[("description", "second"), ("scope", "repo:read"), ("expiration", "none")]).await.status(), StatusCode::CREATED);
-    assert_eq!(count_tokens(&app), 2);
+    assert_eq!(app.token_rows(), 2);
 }
 
 #[actix_web::test]
@@ -60,7 +55,7 @@ async fn ten_simultaneous_sends_of_one_form_create_exactly_one_token() {
     .await;
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 9, "{statuses:?}");
-    assert_eq!(count_tokens(&app), 1);
+    assert_eq!(app.token_rows(), 1);
 }
 
 #[actix_web::test]
@@ -75,7 +70,7 @@ async fn a_new_token_post_without_a_valid_key_is_400_and_a_refused_form_keeps_it
         let res = b.post_raw("/settings/tokens", &[("csrf", csrf.as_str()), ("once", bad), ("description", "x"), ("scope", "repo:admin"), ("expiration", "none")]).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad:?}");
     }
-    assert_eq!(count_tokens(&app), 0);
+    assert_eq!(app.token_rows(), 0);
     // an error spends nothing: the page shown again carries the same key, which then works
     let res = b.post_raw("/settings/tokens", &[("csrf", csrf.as_str()), ("once", once.as_str()), ("description", ""), ("scope", "repo:admin"), ("expiration", "none")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -101,7 +96,7 @@ async fn a_form_older_than_a_day_is_refused_and_comes_back_with_a_fresh_key() {
     let html = res.text().await.unwrap();
     assert!(html.contains("more than a day ago"), "{html}");
     assert_ne!(once_in(&html).as_deref(), Some(once.as_str()), "a fresh key to send the form with");
-    assert_eq!(count_tokens(&app), 0);
+    assert_eq!(app.token_rows(), 0);
     let _ = csrf;
 }
 

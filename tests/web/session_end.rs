@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn a_form_sent_after_the_idle_timeout_says_the_session_ended_and_returns_to_its_page_after_sign_in() {
@@ -30,9 +30,7 @@ async fn a_form_sent_after_the_idle_timeout_says_the_session_ended_and_returns_t
     let (csrf, _) = b.form(&to).await;
     let res = b.post_raw("/login", &[("csrf", csrf.as_str()), ("login", "alice"), ("password", PASSWORD), ("next", "/settings/tokens/new")]).await;
     assert_eq!(location(&res), "/settings/tokens/new");
-    use diesel::prelude::*;
-    let tokens: i64 = berth::db::schema::access_tokens::table.count().get_result(&mut app.conn()).unwrap();
-    assert_eq!(tokens, 0, "nothing was created by the late form");
+    assert_eq!(app.token_rows(), 0, "nothing was created by the late form");
 }
 
 #[actix_web::test]

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn the_sessions_page_lists_each_session_and_ends_one() {
@@ -167,6 +167,7 @@ async fn a_restart_keeps_users_signed_in() {
 async fn session_ids_are_stored_only_hashed() {
     let app = spawn_app().await;
     let a = app.signed_up("alice").await;
+    // the stored bytes themselves, read from the table
     use diesel::prelude::*;
     let rows: Vec<(String, String)> =
         berth::db::schema::sessions::table.select((berth::db::schema::sessions::id_hash, berth::db::schema::sessions::state)).load(&mut app.conn()).unwrap();

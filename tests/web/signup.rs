@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn signing_up_creates_the_account_and_signs_in() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 const PEER: [u8; 4] = [127, 0, 0, 1];
 const OTHER_PEER: [u8; 4] = [127, 0, 0, 2];

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 
-use crate::helpers::*;
+use berth_test_support::*;
 
 #[actix_web::test]
 async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once() {
@@ -208,7 +208,7 @@ async fn regenerating_codes_needs_the_password_and_retires_the_old_ones() {
     x.login("alice", PASSWORD).await;
     assert_eq!(x.second_step(&old[0]).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(location(&x.second_step(&new[0]).await), "/");
-    // stored only as keyed hashes
+    // stored only as keyed hashes: the stored bytes, read from the table
     use diesel::prelude::*;
     let hashes: Vec<String> = berth::db::schema::recovery_codes::table.select(berth::db::schema::recovery_codes::code_hash).load(&mut app.conn()).unwrap();
     assert_eq!(hashes.len(), 10);
@@ -251,7 +251,7 @@ fn the_compare_and_swap_admits_one_of_many_threads() {
         plan: berth::accounts::Plan::Personal,
         operator: false,
     };
-    let user = berth::accounts::create(&mut conn, new, 0).map_err(|_| ()).unwrap();
+    let user = berth::accounts::create(&mut conn, new, 0).unwrap();
     berth::twofactor::begin_enrolment(&mut conn, &keys, &user).unwrap();
     let user = berth::accounts::find_by_id(&mut conn, user.id).unwrap().unwrap();
     let secret = berth::twofactor::pending_enrolment(&keys, &user).unwrap().unwrap().secret_base32;

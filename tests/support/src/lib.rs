@@ -1,7 +1,8 @@
-//! The test harness: the real server on port 0 with a temp data folder and a clock the
-//! test controls, and a cookie-keeping client that reads CSRF tokens off pages like a
-//! browser would. (Shared by several test binaries, each using part of it.)
-#![allow(dead_code)]
+//! The test harness shared by every test binary: the real server on port 0 with a temp
+//! data folder and a clock the test controls, a cookie-keeping client that reads CSRF
+//! tokens off pages like a browser would, and the secrets audit (`audit`).
+
+pub mod audit;
 
 use std::sync::Arc;
 
@@ -76,10 +77,18 @@ impl TestApp {
         self.state.pool.get().unwrap()
     }
 
-    /// How many rows the sessions table holds.
+    /// How many rows the sessions table holds, anonymous ones included. Read from the table:
+    /// what is stored is the point (no domain function lists rows of no user).
     pub fn session_rows(&self) -> i64 {
         use diesel::prelude::*;
         berth::db::schema::sessions::table.count().get_result(&mut self.conn()).unwrap()
+    }
+
+    /// How many access tokens are stored, of every user. Read from the table: a form that
+    /// must create nothing is checked against the rows, not a user's kept count.
+    pub fn token_rows(&self) -> i64 {
+        use diesel::prelude::*;
+        berth::db::schema::access_tokens::table.count().get_result(&mut self.conn()).unwrap()
     }
 
     pub fn user(&self, name: &str) -> berth::accounts::User {
@@ -250,96 +259,5 @@ impl Browser {
         audit::secret(&secret);
         codes.iter().for_each(|c| audit::secret(c));
         (secret, codes)
-    }
-}
-
-/// The whole-suite secrets audit (issue 6 §4, security.md 14 and 29). When
-/// `BERTH_SECRETS_AUDIT_DIR` is set (scripts/test.sh sets it), every test server logs at
-/// debug level (Berth's own crate at trace) into `logs/`, keeps its data folder under
-/// `data/`, and the tests write each secret they use (passwords, TOTP secrets, recovery
-/// codes, session cookies, token plaintexts) to `secrets/`. After the suite,
-/// `tests/secrets.rs::the_whole_suite_left_no_secret_in_logs_or_databases` searches them.
-/// Without the variable every function here does nothing and temp folders are deleted.
-pub mod audit {
-    use std::io::Write;
-    use std::path::{Path, PathBuf};
-
-    pub fn dir() -> Option<PathBuf> {
-        std::env::var_os("BERTH_SECRETS_AUDIT_DIR").filter(|d| !d.is_empty()).map(PathBuf::from)
-    }
-
-    fn append(sub: &str, file: &str, line: &str) {
-        let Some(dir) = dir() else { return };
-        let folder = dir.join(sub);
-        std::fs::create_dir_all(&folder).unwrap();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(folder.join(file)).unwrap();
-        // one write per line: lines from parallel tests do not interleave
-        f.write_all(format!("{line}\n").as_bytes()).unwrap();
-    }
-
-    fn binary() -> String {
-        let exe = std::env::current_exe().ok();
-        let name = exe.as_ref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        format!("{name}-{}", std::process::id())
-    }
-
-    /// Remembers a secret a test used; it must appear in no log and no database file.
-    pub fn secret(s: &str) {
-        if !s.is_empty() {
-            append("secrets", &format!("{}.txt", binary()), s);
-        }
-    }
-
-    /// Registers every token plaintext in `text` (a page or a JSON answer).
-    pub fn tokens_in(text: &str) {
-        if dir().is_some() {
-            for m in regex::Regex::new(r"berth_pat_[0-9A-Za-z]{38}").unwrap().find_iter(text) {
-                secret(m.as_str());
-            }
-        }
-    }
-
-    /// A log line of a Berth child process.
-    pub fn log_line(line: &str) {
-        append("logs", &format!("{}-children.log", binary()), line);
-    }
-
-    /// A temp folder for a test server: kept under the audit folder when auditing.
-    pub fn tempdir() -> tempfile::TempDir {
-        match dir() {
-            Some(dir) => {
-                let parent = dir.join("data");
-                std::fs::create_dir_all(&parent).unwrap();
-                let mut d = tempfile::Builder::new().prefix(&binary()).tempdir_in(parent).unwrap();
-                d.disable_cleanup(true);
-                d
-            }
-            None => tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// Copies the files of a folder that will vanish (a tmpfs) into the audit folder.
-    pub fn keep_copy(folder: &Path) {
-        let Some(_) = dir() else { return };
-        let copy = tempdir();
-        for entry in std::fs::read_dir(folder).unwrap().flatten() {
-            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-            }
-        }
-    }
-
-    /// In-process servers log into `logs/`, once per test binary (a binary that installs
-    /// its own subscriber first keeps it).
-    pub fn capture_logs() {
-        let Some(dir) = dir() else { return };
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let folder = dir.join("logs");
-            std::fs::create_dir_all(&folder).unwrap();
-            let file = std::fs::File::create(folder.join(format!("{}.log", binary()))).unwrap();
-            let filter = "debug,berth=trace,cookie_store=off,reqwest=off,hyper=off,hyper_util=off,h2=off,fantoccini=off,mio=off,tokio=off";
-            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::sync::Mutex::new(file)).with_ansi(false).try_init();
-        });
     }
 }
