@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth::app::AppState;
 use berth::clock::{Clock, SystemClock};
-use berth::server::AppState;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt as _;
@@ -436,8 +436,8 @@ async fn create_token(b: &Client, base: &str, username: &str, description: &str,
 async fn tokens_flow(b: &Client, base: &str, state: &AppState) {
     // 1. Sign up a user and make them Pro in the database.
     sign_up(b, base, PRO_USER, "tokenpro@example.com", None).await;
-    let user = berth::accounts::find_by_username(&mut state.pool.get().unwrap(), PRO_USER).unwrap().expect("the new user in the database");
-    berth::accounts::set_plan(&mut state.pool.get().unwrap(), user.id, berth::accounts::Plan::Pro).unwrap();
+    let user = berth::accounts::find_by_username(&mut state.database.pool.get().unwrap(), PRO_USER).unwrap().expect("the new user in the database");
+    berth::accounts::set_plan(&mut state.database.pool.get().unwrap(), user.id, berth::accounts::Plan::Pro).unwrap();
 
     // 2. A read-only token for 30 days; the copy page shows it once.
     goto(b, &format!("{base}/settings/tokens")).await;
@@ -762,7 +762,7 @@ async fn assert_victim_unharmed(b: &Client, base: &str, state: &AppState, after:
     assert!(who.contains(VICTIM), "after {after} the victim should still be signed in; the top bar says {who:?}");
     let facts = text_of(b, "dl.facts").await;
     assert!(facts.contains(VICTIM_EMAIL) && !facts.contains("evil@"), "after {after} the email should be unchanged: {facts:?}");
-    let user = berth::accounts::find_by_username(&mut state.pool.get().unwrap(), VICTIM).unwrap().expect("the victim in the database");
+    let user = berth::accounts::find_by_username(&mut state.database.pool.get().unwrap(), VICTIM).unwrap().expect("the victim in the database");
     assert_eq!(user.email, VICTIM_EMAIL, "after {after} the stored email should be unchanged");
 }
 

@@ -159,7 +159,7 @@ async fn check_token_menus(b: &Client, width: u32, height: u32) {
 /// The account the pages show: Business plan, 25 tokens (every scope; active, inactive and
 /// expired; long and short descriptions), a second session, activity and three repositories.
 async fn fill_account(base: &str, state: &AppState) -> (String, String) {
-    let mut conn = state.pool.get().unwrap();
+    let mut conn = state.database.pool.get().unwrap();
     let user = berth::accounts::find_by_username(&mut conn, LAYOUT_USER).unwrap().expect("the new user in the database");
     berth::accounts::set_plan(&mut conn, user.id, berth::accounts::Plan::Business).unwrap();
     let now = chrono::Utc::now().timestamp();
@@ -200,7 +200,7 @@ async fn fill_account(base: &str, state: &AppState) -> (String, String) {
     for (path, public) in
         [("app", false), ("tools/ci-runner-images/debian-bookworm-slim-with-build-essentials", true), ("platform/payments/settlement-reconciliation-service", false)]
     {
-        berth::registry::repos::create(&mut conn, user.id, LAYOUT_USER, path, public, now).unwrap().expect("creating a repository");
+        berth::repositories::create(&mut conn, user.id, LAYOUT_USER, path, public, now).unwrap().expect("creating a repository");
     }
     drop(conn);
     sign_in_over_http(base, LAYOUT_USER, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")

@@ -13,7 +13,7 @@ use berth_test_support::*;
 const BURST: usize = 300;
 
 fn argon2_runs(app: &TestApp) -> u64 {
-    app.state.hasher.verifications()
+    app.state.signin.hasher.verifications()
 }
 
 async fn burst_app() -> TestApp {
@@ -192,7 +192,7 @@ async fn fifty_simultaneous_wrong_codes_are_checked_at_most_five_times_at_the_js
 async fn sixty_four_simultaneous_pulls_with_the_right_password_cost_one_argon2_and_all_succeed() {
     let app = burst_app().await;
     app.signed_up("alice").await;
-    assert!(app.state.password_cache.is_empty(), "a cold cache, as after a restart");
+    assert!(app.state.signin.password_cache.is_empty(), "a cold cache, as after a restart");
     let client = reqwest::Client::new();
     let before = argon2_runs(&app);
     let answers: Vec<StatusCode> = join_all((0..64).map(|_| {

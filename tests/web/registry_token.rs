@@ -82,7 +82,7 @@ async fn grants_follow_the_scope_table() {
     // bob's repositories: one public, one private, created by pushes
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/public", "push,pull").await, ["pull", "push"]);
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/private", "push,pull").await, ["pull", "push"]);
-    berth::registry::repos::set_public(&mut app.conn(), app.user("bobby").id, "bobby/public", true).unwrap();
+    berth::repositories::set_public(&mut app.conn(), app.user("bobby").id, "bobby/public", true).unwrap();
     let all = "pull,push,delete";
     for (scope, own) in [(Scope::Admin, vec!["pull", "push", "delete"]), (Scope::Write, vec!["pull", "push"]), (Scope::Read, vec!["pull"]), (Scope::PublicRead, vec![])] {
         let t = pat(&app, "alice", scope);
@@ -95,8 +95,8 @@ async fn grants_follow_the_scope_table() {
     }
     // a requested * is answered with explicit actions
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/x", "*").await, ["pull", "push", "delete"]);
-    assert_eq!(berth::registry::repos::facts(&mut app.conn(), "bobby/x", None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
-    assert_eq!(berth::registry::repos::facts(&mut app.conn(), "bobby/private", None).unwrap().public, Some(false), "a push is recorded, private");
+    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/x", None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
+    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/private", None).unwrap().public, Some(false), "a push is recorded, private");
     // anonymous: pulls of public repositories only
     assert_eq!(granted(&app, None, "bobby/public", "pull,push").await, ["pull"]);
     assert!(granted(&app, None, "bobby/private", "pull").await.is_empty());
@@ -334,7 +334,7 @@ async fn a_query_that_is_not_utf8_is_refused_not_signed() {
 // five minutes; the hasher's verification counter shows when argon2 ran.
 
 fn argon2_runs(app: &TestApp) -> u64 {
-    app.state.hasher.verifications()
+    app.state.signin.hasher.verifications()
 }
 
 async fn post_password(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
@@ -357,7 +357,7 @@ async fn alice_remembered() -> (TestApp, Browser) {
     let app = spawn_app().await;
     let b = app.signed_up("alice").await;
     assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
-    assert_eq!(app.state.password_cache.len(), 1);
+    assert_eq!(app.state.signin.password_cache.len(), 1);
     (app, b)
 }
 
@@ -400,7 +400,7 @@ async fn a_password_changed_on_the_account_page_is_refused_at_token_at_once() {
     let new = "a brand new passphrase";
     let res = b.submit("/settings/account", "/settings/account/password", &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(app.state.password_cache.len(), 0, "the change forgets the user's pairs");
+    assert_eq!(app.state.signin.password_cache.len(), 0, "the change forgets the user's pairs");
     assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, incorrect());
     assert_eq!(get(&app, Some(("alice", new)), "").await.status(), StatusCode::OK);
 }
@@ -415,7 +415,7 @@ async fn a_password_set_by_the_cli_is_refused_at_token_at_once() {
     let new = secrecy::SecretString::from("an operator's new passphrase".to_string());
     let hash = berth::accounts::password::hash(&new);
     berth::accounts::set_password(&mut cli_conn(&app), app.user("alice").id, &hash, None).unwrap();
-    assert_eq!(app.state.password_cache.len(), 1, "the server was told nothing");
+    assert_eq!(app.state.signin.password_cache.len(), 1, "the server was told nothing");
     assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, incorrect());
     assert_eq!(argon2_runs(&app), runs + 1, "the new row's hash and stamp missed the cache");
     assert_eq!(get(&app, Some(("alice", "an operator's new passphrase")), "").await.status(), StatusCode::OK);
@@ -439,13 +439,13 @@ async fn a_disabled_account_is_refused_at_once_despite_a_remembered_password() {
 async fn turning_2fa_on_makes_a_remembered_password_ask_for_a_token() {
     let (app, b) = alice_remembered().await;
     b.enable_2fa(&app).await;
-    assert_eq!(app.state.password_cache.len(), 0, "enabling 2FA forgets the user's pairs");
+    assert_eq!(app.state.signin.password_cache.len(), 0, "enabling 2FA forgets the user's pairs");
     for _ in 0..2 {
         let answer = (StatusCode::UNAUTHORIZED, "please use personal access token to login".to_string());
         assert_eq!(refusal(get(&app, Some(("alice", PASSWORD)), "").await).await, answer);
         assert_eq!(refusal(post_password(&app, "alice", PASSWORD).await).await, answer);
     }
-    assert_eq!(app.state.password_cache.len(), 0, "a 2FA account's password is never remembered");
+    assert_eq!(app.state.signin.password_cache.len(), 0, "a 2FA account's password is never remembered");
 }
 
 #[actix_web::test]
@@ -455,7 +455,7 @@ async fn a_wrong_password_is_never_remembered_and_the_throttle_comes_first() {
     for i in 1..=4 {
         assert_eq!(get(&app, Some(("alice", "wrong password x")), "").await.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(argon2_runs(&app), runs + i, "each wrong password runs argon2");
-        assert_eq!(app.state.password_cache.len(), 1, "and is not remembered");
+        assert_eq!(app.state.signin.password_cache.len(), 1, "and is not remembered");
     }
     // a remembered password is a success: it clears the account's four failures
     assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
@@ -498,7 +498,7 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
         let mut c = app.conn();
         let last = tokens::page(&mut c, uid, 1, 1).unwrap()[0].last_used_at;
         let new_ip = berth::activity::list(&mut c, uid, 1, 100).unwrap().0.into_iter().filter(|e| e.kind == "token_used_from_new_ip").count() as i64;
-        let pushed = berth::registry::repos::facts(&mut c, "alice/app", None).unwrap().last_push_at;
+        let pushed = berth::repositories::facts(&mut c, "alice/app", None).unwrap().last_push_at;
         #[derive(QueryableByName)]
         struct Writes {
             #[diesel(sql_type = diesel::sql_types::BigInt)]

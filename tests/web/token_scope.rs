@@ -59,5 +59,5 @@ async fn the_edit_page_changes_a_tokens_permissions_within_the_plan_and_logs_it(
     )
     .unwrap();
     app.clock.advance(6);
-    assert!(matches!(tokens::set_scope(&mut app.conn(), uid, &short.uuid, Scope::Admin, &Client::default(), app.state.now()), Err(tokens::TokenError::Expired)));
+    assert!(matches!(tokens::set_scope(&mut app.conn(), uid, &short.uuid, Scope::Admin, &Client::default(), app.state.now()), Err(berth::Error::Expired)));
 }

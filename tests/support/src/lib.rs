@@ -6,9 +6,9 @@ pub mod audit;
 
 use std::sync::Arc;
 
+use berth::app::AppState;
 use berth::clock::ManualClock;
 use berth::config::Settings;
-use berth::server::AppState;
 use regex::Regex;
 use reqwest::StatusCode;
 
@@ -74,7 +74,7 @@ impl TestApp {
     }
 
     pub fn conn(&self) -> berth::db::DbConn {
-        self.state.pool.get().unwrap()
+        self.state.database.pool.get().unwrap()
     }
 
     /// How many rows the sessions table holds, anonymous ones included. Read from the table:
