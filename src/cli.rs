@@ -423,11 +423,12 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
         UserCommand::List => {
             println!("{:<30} {:<40} {:<9} {:<4} {:<8} {:<8}", "USERNAME", "EMAIL", "PLAN", "2FA", "OPERATOR", "STATUS");
             for u in accounts::list(c).map_err(|e| e.to_string())? {
+                let home = crate::owners::of_user(c, u.id).map_err(|e| e.to_string())?;
                 println!(
                     "{:<30} {:<40} {:<9} {:<4} {:<8} {:<8}",
                     u.username,
                     u.email,
-                    u.plan,
+                    home.plan,
                     if u.totp_enabled { "on" } else { "off" },
                     if u.is_operator { "yes" } else { "no" },
                     if u.is_disabled { "disabled" } else { "active" }
@@ -441,10 +442,11 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
             log_operator(c, u.id, &format!("plan set to {plan}"))?;
             println!("{} is now on the {plan} plan", u.username);
             // a downgrade deletes nothing: the tokens keep working, new ones wait
-            if let Some(limit) = plan.token_limit().filter(|limit| u.token_count > i64::from(*limit)) {
+            let held = crate::owners::of_user(c, u.id).map_err(|e| e.to_string())?.token_count;
+            if let Some(limit) = plan.token_limit().filter(|limit| held > i64::from(*limit)) {
                 warn(&format!(
-                    "{} holds {} access tokens, more than the {plan} plan's {limit}. They keep working as they are; no new one can be created until fewer than {limit} are left.",
-                    u.username, u.token_count
+                    "{} holds {held} access tokens, more than the {plan} plan's {limit}. They keep working as they are; no new one can be created until fewer than {limit} are left.",
+                    u.username
                 ));
             }
         }

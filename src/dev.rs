@@ -10,7 +10,7 @@ use diesel::sqlite::SqliteConnection;
 use crate::Error;
 use crate::accounts::Plan;
 use crate::clock::Timestamp;
-use crate::db::schema::{access_tokens, users};
+use crate::db::schema::{access_tokens, owners, users};
 use crate::tokens::{PlainToken, Scope};
 
 /// Rows per INSERT statement (15 columns × 1,000 stays under SQLite's 32,766 variables).
@@ -68,18 +68,24 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                         users::email.eq(email.clone()),
                         users::email_normalized.eq(email),
                         users::password_hash.eq(password_hash),
-                        users::plan.eq(plan.as_str()),
                         users::security_stamp.eq(crate::keys::random_token(16)),
                         users::created_at.eq(now),
                     )
                 })
                 .collect();
             diesel::insert_into(users::table).values(rows).execute(conn)?;
+            // each user's own namespace, holding the plan (as `accounts::create` makes it)
+            let made: Vec<(i32, String)> = users::table.filter(users::username.eq_any(chunk)).select((users::id, users::username)).load(conn)?;
+            let homes: Vec<_> = made
+                .into_iter()
+                .map(|(id, name)| (owners::kind.eq("user"), owners::name.eq(name), owners::user_id.eq(Some(id)), owners::plan.eq(plan.as_str()), owners::created_at.eq(now)))
+                .collect();
+            diesel::insert_into(owners::table).values(homes).execute(conn)?;
         }
     }
     let mut made = 0usize;
     for chunk in names.chunks(BATCH) {
-        let ids: Vec<(i32, String)> = users::table.filter(users::username.eq_any(chunk)).select((users::id, users::username)).load(conn)?;
+        let ids: Vec<(i32, String)> = owners::table.filter(owners::name.eq_any(chunk)).select((owners::id, owners::name)).load(conn)?;
         crate::db::write_tx(conn, |conn| {
             let mut rows = Vec::with_capacity(BATCH);
             for (id, name) in &ids {
@@ -90,7 +96,7 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                     }
                     rows.push((
                         access_tokens::uuid.eq(uuid::Uuid::new_v4().to_string()),
-                        access_tokens::user_id.eq(*id),
+                        access_tokens::owner_id.eq(*id),
                         access_tokens::description.eq("seeded"),
                         access_tokens::scope.eq(Scope::Admin.as_str()),
                         access_tokens::token_hash.eq(plain.hash().0.to_vec()),
@@ -106,7 +112,7 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                 made += diesel::insert_into(access_tokens::table).values(rows).execute(conn)?;
             }
             let chunk_ids: Vec<i32> = ids.iter().map(|(id, _)| *id).collect();
-            diesel::update(users::table.filter(users::id.eq_any(chunk_ids))).set(users::token_count.eq(users::token_count + tokens_per_user as i64)).execute(conn)?;
+            diesel::update(owners::table.filter(owners::id.eq_any(chunk_ids))).set(owners::token_count.eq(owners::token_count + tokens_per_user as i64)).execute(conn)?;
             Ok::<_, Error>(())
         })?;
     }

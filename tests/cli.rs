@@ -62,6 +62,11 @@ impl Cli {
     fn user(&self, name: &str) -> berth::accounts::User {
         berth::accounts::find_by_username(&mut self.conn(), name).unwrap().unwrap()
     }
+
+    /// The user's own namespace: its plan and token counter.
+    fn owner(&self, name: &str) -> berth::owners::Owner {
+        berth::owners::find_by_name(&mut self.conn(), name).unwrap().unwrap()
+    }
 }
 
 /// The binary, started under the common umask 022 whatever the test runner's, so the file
@@ -121,7 +126,7 @@ fn user_add_creates_a_user_with_plan_and_operator_flag_in_a_private_data_folder(
     let out = cli.ok(&["user", "add", "Alice", "--email", "alice@example.com", "--plan", "pro", "--operator", "--password-stdin"], Some(PW));
     assert!(out.contains("created user alice"));
     let u = cli.user("alice");
-    assert_eq!(u.plan, "pro");
+    assert_eq!(cli.owner("alice").plan, "pro");
     assert!(u.is_operator);
     assert!(berth::accounts::password::verify(&secrecy::SecretString::from("an operator chosen passphrase".to_string()), &u.password_hash));
     assert_eq!(std::fs::metadata(cli.data()).unwrap().permissions().mode() & 0o777, 0o700);
@@ -150,7 +155,7 @@ fn plan_operator_disable_enable_and_unknown_users() {
     let cli = Cli::new();
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
     cli.ok(&["user", "plan", "alice", "team"], None);
-    assert_eq!(cli.user("alice").plan, "team");
+    assert_eq!(cli.owner("alice").plan, "team");
     cli.fails(&["user", "plan", "alice", "gold"], None, "unknown plan");
     cli.ok(&["user", "operator", "alice", "on"], None);
     assert!(cli.user("alice").is_operator);
@@ -195,7 +200,7 @@ fn a_downgrade_below_the_tokens_held_warns_and_the_tokens_keep_working() {
     for plain in &plains {
         assert!(berth::tokens::authenticate(&mut cli.conn(), 1_800_000_100, "alice", plain, "127.0.0.1", "t").unwrap().is_some(), "a token held before the downgrade works");
     }
-    let held = berth::tokens::can_create(berth::accounts::Plan::Personal, cli.user("alice").token_count).unwrap_err();
+    let held = berth::tokens::can_create(berth::accounts::Plan::Personal, cli.owner("alice").token_count).unwrap_err();
     assert!(held.contains("allows 1 access token; you hold 3"), "{held}");
     // an upgrade says nothing
     let out = cli.run(&["user", "plan", "alice", "pro"], None);

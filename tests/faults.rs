@@ -128,13 +128,13 @@ async fn registry_status(url: &str, user: &str, secret: &str) -> StatusCode {
     client().get(format!("{url}/token?service=registry.local&scope=repository:{user}/app:pull")).basic_auth(user, Some(secret)).send().await.unwrap().status()
 }
 
-/// The user's denormalised token count must equal the rows it counts (read from the tables:
-/// `tokens::counts` trusts the kept count).
+/// The denormalised token count of the user's own namespace must equal the rows it counts
+/// (read from the tables: `tokens::counts` trusts the kept count).
 fn assert_counts_reconcile(conn: &mut berth::db::DbConn, username: &str) -> i64 {
-    use berth::db::schema::{access_tokens, users};
-    let (id, kept): (i32, i64) = users::table.filter(users::username.eq(username)).select((users::id, users::token_count)).first(conn).unwrap();
-    let rows: i64 = access_tokens::table.filter(access_tokens::user_id.eq(id)).count().get_result(conn).unwrap();
-    assert_eq!(kept, rows, "users.token_count ({kept}) disagrees with the rows ({rows})");
+    use berth::db::schema::{access_tokens, owners};
+    let (id, kept): (i32, i64) = owners::table.filter(owners::name.eq(username)).select((owners::id, owners::token_count)).first(conn).unwrap();
+    let rows: i64 = access_tokens::table.filter(access_tokens::owner_id.eq(id)).count().get_result(conn).unwrap();
+    assert_eq!(kept, rows, "owners.token_count ({kept}) disagrees with the rows ({rows})");
     rows
 }
 

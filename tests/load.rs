@@ -374,10 +374,10 @@ async fn two_hundred_clients_for_a_minute_get_no_5xx_no_locked_database_and_coun
     // counts reconcile, user by user and in total: the kept count against the stored rows,
     // read from the tables (`tokens::counts` trusts the kept count)
     let mut conn = app.conn();
-    use berth::db::schema::{access_tokens, users};
+    use berth::db::schema::{access_tokens, owners};
     for (user, tally) in &results {
-        let (id, kept): (i32, i64) = users::table.filter(users::username.eq(&user.name)).select((users::id, users::token_count)).first(&mut conn).unwrap();
-        let rows: i64 = access_tokens::table.filter(access_tokens::user_id.eq(id)).count().get_result(&mut conn).unwrap();
+        let (id, kept): (i32, i64) = owners::table.filter(owners::name.eq(&user.name)).select((owners::id, owners::token_count)).first(&mut conn).unwrap();
+        let rows: i64 = access_tokens::table.filter(access_tokens::owner_id.eq(id)).count().get_result(&mut conn).unwrap();
         let expected = user.seeded.len() as i64 + tally.created - tally.deleted;
         assert_eq!((rows, kept), (expected, expected), "{}: rows and kept count vs seeded + created − deleted", user.name);
     }

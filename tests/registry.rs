@@ -587,7 +587,7 @@ async fn a_pushed_repository_is_private_until_made_public_and_others_never_push_
     clients.inspect(&registry, "alice/app:1", None).await.assert_failed("anonymous inspect of a private repository");
     clients.inspect(&registry, "alice/app:1", Some(&bob)).await.assert_failed("bob inspects alice's private repository");
 
-    let owner = app.user("alice").id;
+    let owner = app.owner("alice").id;
     assert!(berth::repositories::set_public(&mut app.conn(), owner, "alice/app", true).unwrap());
     assert_eq!(recorded_public(&app, "alice/app"), Some(true));
     clients.inspect(&registry, "alice/app:1", None).await.assert_ok("anonymous inspect of a public repository");
@@ -735,7 +735,7 @@ async fn public_repo_read_only_pats_and_anonymous_clients_pull_public_repositori
 
     clients.push(&layout, &registry, "alice/open:1", &alice_admin).await.assert_ok("alice pushes alice/open");
     clients.push(&layout, &registry, "alice/closed:1", &alice_admin).await.assert_ok("alice pushes alice/closed");
-    let owner = app.user("alice").id;
+    let owner = app.owner("alice").id;
     assert!(berth::repositories::set_public(&mut app.conn(), owner, "alice/open", true).unwrap());
     assert_eq!(recorded_public(&app, "alice/open"), Some(true));
     assert_eq!(recorded_public(&app, "alice/closed"), Some(false));

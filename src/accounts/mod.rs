@@ -4,7 +4,6 @@
 pub mod password;
 
 use std::fmt;
-use std::str::FromStr;
 
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -12,6 +11,8 @@ use diesel::sqlite::SqliteConnection;
 use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::schema::{sessions, users};
+/// Plans belong to owners (a user's own namespace holds the user's plan).
+pub use crate::owners::Plan;
 
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = users)]
@@ -21,7 +22,6 @@ pub struct User {
     pub email: String,
     pub email_normalized: String,
     pub password_hash: String,
-    pub plan: String,
     pub is_operator: bool,
     pub is_disabled: bool,
     pub totp_secret_enc: Option<Vec<u8>>,
@@ -29,66 +29,12 @@ pub struct User {
     pub totp_last_step: Option<i64>,
     pub security_stamp: String,
     pub created_at: Timestamp,
-    /// Tokens held (kept by `tokens`); the plan limit and the overview read it.
-    pub token_count: i64,
 }
 
 // Hand-written so a stray `{:?}` never prints a hash or a sealed secret.
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User").field("id", &self.id).field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-impl User {
-    pub fn plan(&self) -> Plan {
-        self.plan.parse().unwrap_or(Plan::Personal)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
-    Personal,
-    Pro,
-    Team,
-    Business,
-}
-
-impl Plan {
-    pub const ALL: [Plan; 4] = [Plan::Personal, Plan::Pro, Plan::Team, Plan::Business];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Personal => "personal",
-            Plan::Pro => "pro",
-            Plan::Team => "team",
-            Plan::Business => "business",
-        }
-    }
-    /// How many access tokens the plan allows; `None` is unlimited.
-    pub fn token_limit(self) -> Option<u32> {
-        match self {
-            Plan::Personal => Some(1),
-            Plan::Pro => Some(5),
-            Plan::Team | Plan::Business => None,
-        }
-    }
-    /// Whether tokens may have a scope other than "Read, Write, Delete".
-    pub fn scoped_tokens(self) -> bool {
-        !matches!(self, Plan::Personal)
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Plan {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Plan::ALL.into_iter().find(|p| p.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| format!("unknown plan {s:?}: use personal, pro, team or business"))
     }
 }
 
@@ -187,6 +133,15 @@ impl From<diesel::result::Error> for AccountError {
     }
 }
 
+/// A unique value someone holds (as `db::classify` names it) as the field it is about.
+fn taken(e: Error) -> AccountError {
+    match e {
+        Error::Taken("email") => AccountError::EmailTaken,
+        Error::Taken(_) => AccountError::UsernameTaken,
+        other => AccountError::Db(other),
+    }
+}
+
 pub struct NewAccount {
     pub username: String,
     pub email: String,
@@ -196,8 +151,9 @@ pub struct NewAccount {
     pub operator: bool,
 }
 
-/// Creates a user. Uniqueness is checked and written in one immediate transaction, and the
-/// unique indexes are the last word if two sign-ups race anyway.
+/// Creates a user and the user's own namespace (an owner named as the user, holding the
+/// plan). Uniqueness is checked and written in one immediate transaction, and the unique
+/// indexes are the last word if two sign-ups race anyway.
 pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> Result<User, AccountError> {
     crate::db::write_tx(conn, |conn| {
         if find_by_username(conn, &new.username)?.is_some() {
@@ -212,18 +168,14 @@ pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> R
                 users::email.eq(&new.email),
                 users::email_normalized.eq(&new.email_normalized),
                 users::password_hash.eq(&new.password_hash),
-                users::plan.eq(new.plan.as_str()),
                 users::is_operator.eq(new.operator),
                 users::security_stamp.eq(crate::keys::random_token(16)),
                 users::created_at.eq(now),
             ))
             .returning(User::as_returning())
             .get_result(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, ref info) if info.message().contains("email") => AccountError::EmailTaken,
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => AccountError::UsernameTaken,
-                other => other.into(),
-            })?;
+            .map_err(|e| taken(e.into()))?;
+        crate::owners::create_for_user(conn, user.id, &user.username, new.plan, now).map_err(taken)?;
         Ok(user)
     })
 }
@@ -284,9 +236,9 @@ pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normali
     })
 }
 
+/// Sets the plan of the user's own namespace.
 pub fn set_plan(conn: &mut SqliteConnection, user_id: i32, plan: Plan) -> Result<(), Error> {
-    diesel::update(users::table.find(user_id)).set(users::plan.eq(plan.as_str())).execute(conn)?;
-    Ok(())
+    crate::owners::set_plan_of_user(conn, user_id, plan)
 }
 
 pub fn set_operator(conn: &mut SqliteConnection, user_id: i32, on: bool) -> Result<(), Error> {
@@ -331,16 +283,5 @@ mod tests {
         for bad in ["", "alice", "alice@", "@example.com", "alice@example", "a b@example.com", "a@b@c.com", "<a>@x.com"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn plans_parse_and_carry_their_limits() {
-        assert_eq!("Pro".parse::<Plan>().unwrap(), Plan::Pro);
-        assert!("gold".parse::<Plan>().is_err());
-        assert_eq!(Plan::Personal.token_limit(), Some(1));
-        assert_eq!(Plan::Pro.token_limit(), Some(5));
-        assert_eq!(Plan::Team.token_limit(), None);
-        assert!(!Plan::Personal.scoped_tokens());
-        assert!(Plan::Business.scoped_tokens());
     }
 }

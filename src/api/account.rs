@@ -1,4 +1,5 @@
-//! `GET /v2/user`: the caller's profile (readable with a PAT-derived JWT too).
+//! `GET /v2/user`: the caller's profile (readable with a PAT-derived JWT too), and
+//! `GET /v2/repositories/{namespace}/`: a namespace's repositories as the caller may see them.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -10,25 +11,36 @@ pub fn iso(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-pub async fn profile(who: ApiUser) -> Result<HttpResponse, ApiError> {
+pub async fn profile(app: web::Data<AppState>, who: ApiUser) -> Result<HttpResponse, ApiError> {
     let u = &who.user;
+    let uid = u.id;
+    // the plan is the user's own namespace's
+    let home = app.db(move |c| crate::owners::of_user(c, uid)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": u.id.to_string(),
         "username": u.username,
         "email": u.email,
-        "plan": u.plan,
+        "plan": home.plan,
         "date_joined": iso(u.created_at),
     })))
 }
 
 /// `GET /v2/repositories/{namespace}/`: the private repositories too when the caller's
-/// credential may pull them (its own namespace, with any scope but Public Repo
-/// Read-only), else only the public ones. Readable with a PAT-derived JWT.
+/// credential may pull them (a permission in the namespace's owner — its own namespace —
+/// with any scope but Public Repo Read-only), else only the public ones. Readable with a
+/// PAT-derived JWT. An unknown namespace lists nothing.
 pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web::Path<String>, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
     let (page, size) = q.get()?;
     let namespace = namespace.into_inner().to_lowercase();
-    let (ns, private_too) = (namespace.clone(), crate::registry::grants::sees_private_repositories(&who.credential(), &namespace));
-    let (rows, total) = app.db(move |c| crate::repositories::in_namespace(c, &ns, private_too, page, size)).await?;
+    let (ns, credential) = (namespace.clone(), who.credential());
+    let (rows, total) = app
+        .db(move |c| {
+            let Some(owner) = crate::owners::find_by_name(c, &ns)? else { return Ok((Vec::new(), 0)) };
+            let permission = crate::owners::permission(credential.user_id(), &owner.namespace());
+            let private_too = crate::registry::grants::sees_private_repositories(&credential, permission);
+            crate::repositories::in_namespace(c, owner.id, private_too, page, size)
+        })
+        .await?;
     let (next, previous) = page_links(&format!("{}/v2/repositories/{namespace}/", app.public_url), page, size, total);
     Ok(HttpResponse::Ok().json(json!({
         "count": total,

@@ -181,7 +181,7 @@ impl ApiUser {
             jwt::Method::PersonalAccessToken => self.claims.scope.as_deref().and_then(Scope::parse).unwrap_or(Scope::PublicRead),
             jwt::Method::Password | jwt::Method::PasswordAndSecondFactor => Scope::Admin,
         };
-        Credential::User { username: self.user.username.clone(), scope, operator: self.user.is_operator }
+        Credential::User { user_id: self.user.id, username: self.user.username.clone(), scope, operator: self.user.is_operator }
     }
 
     /// Account administration needs a password-derived JWT.

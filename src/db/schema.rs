@@ -7,7 +7,6 @@ diesel::table! {
         email -> Text,
         email_normalized -> Text,
         password_hash -> Text,
-        plan -> Text,
         is_operator -> Bool,
         is_disabled -> Bool,
         totp_secret_enc -> Nullable<Binary>,
@@ -15,7 +14,6 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         security_stamp -> Text,
         created_at -> BigInt,
-        token_count -> BigInt,
     }
 }
 
@@ -59,10 +57,24 @@ diesel::joinable!(activity -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, recovery_codes, sessions, activity);
 
 diesel::table! {
+    owners (id) {
+        id -> Integer,
+        kind -> Text,
+        name -> Text,
+        user_id -> Nullable<Integer>,
+        plan -> Text,
+        token_count -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(owners -> users (user_id));
+
+diesel::table! {
     access_tokens (id) {
         id -> Integer,
         uuid -> Text,
-        user_id -> Integer,
+        owner_id -> Integer,
         description -> Text,
         scope -> Text,
         token_hash -> Binary,
@@ -81,8 +93,7 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(access_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(access_tokens, users);
+diesel::joinable!(access_tokens -> owners (owner_id));
 
 diesel::table! {
     repositories (id) {
@@ -95,8 +106,8 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(repositories -> users (owner_id));
-diesel::allow_tables_to_appear_in_same_query!(repositories, users);
+diesel::joinable!(repositories -> owners (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(owners, users, access_tokens, repositories);
 
 diesel::table! {
     login_challenges (token_hash) {

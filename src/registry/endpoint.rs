@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use super::authorization;
 use super::grants::{self, Credential, Requested};
 use super::jwt::{self, Access};
 use crate::Error;
@@ -220,11 +221,11 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     let granted = match (request.username, request.secret) {
         (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
         (Some(user), Some(secret)) => match password(app, &user, secret, info).await {
-            Ok(Ok((credential, user_id))) => grant(app, credential, Some(user_id), scopes).await.map(Ok),
+            Ok(Ok(credential)) => authorization::grant(app, credential, scopes).await.map(Ok),
             Ok(Err(refused)) => Ok(Err(refused)),
             Err(e) => Err(e),
         },
-        _ => grant(app, Credential::Anonymous, None, scopes).await.map(Ok),
+        _ => authorization::grant(app, Credential::Anonymous, scopes).await.map(Ok),
     };
     match granted {
         Ok(Err(refused)) => refused,
@@ -250,8 +251,8 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
 /// What a credential was granted; Err(response) when the credential is refused.
 type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 
-/// A PAT, on the path of every `docker pull` and `push`: the token check and the grants
-/// are indexed reads done right on the async worker (`AppState::read`, no trip to the
+/// A PAT, on the path of every `docker pull` and `push`: the token check and the grant
+/// decision (`authorization`) are indexed reads done right on the async worker (`AppState::read`, no trip to the
 /// blocking pool); the blocking pool is used only when something is due to be written —
 /// the token's last use (at most once a minute, or a new IP or client) or a push noted on
 /// a repository (at most once a minute).
@@ -259,8 +260,9 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
     let now = app.now();
     let found = app.read(|c| match tokens::lookup(c, now, username, secret.expose_secret())? {
         Lookup::Valid(found) => {
-            let credential = Credential::User { username: found.auth.username.clone(), scope: found.auth.scope, operator: found.auth.operator };
-            let (access, pushes) = grants_in(c, &credential, Some((&found.auth.username, found.auth.user_id)), scopes, now)?;
+            let auth = &found.auth;
+            let credential = Credential::User { user_id: auth.user_id, username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
+            let (access, pushes) = authorization::decide(c, &credential, Some((&auth.owner_name, auth.owner)), scopes, now)?;
             Ok(Ok((found, credential, access, pushes)))
         }
         Lookup::Refused(refused) => Ok(Err(Some(refused))),
@@ -292,89 +294,24 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
             if let Some(due) = due {
                 tokens::record_last_use(c, &due, now)?;
             }
-            record_pushes(c, &pushes, public_default, now)
+            authorization::record_pushes(c, &pushes, public_default, now)
         })
         .await?;
     }
     Ok(Ok((credential, access)))
 }
 
-/// The password, while 2FA is off: the credential and the account's id. Err(response)
-/// for refused credentials.
-async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<(Credential, i32), HttpResponse>, Error> {
+/// The password, while 2FA is off: the credential. Err(response) for refused credentials.
+async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, Error> {
     let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
     // argon2 on every pull would cap password pulls at tens a second per core: a pair
     // verified in the last five minutes is recalled instead (accounts::password_cache)
     match check_password_remembered(&app.signin, username, secret, &info.client, info.ip).await? {
         PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
-        PasswordCheck::Valid(user) => Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id))),
+        PasswordCheck::Valid(user) => Ok(Ok(Credential::User { user_id: user.id, username: user.username, scope: Scope::Admin, operator: user.is_operator })),
         PasswordCheck::Invalid => Ok(Err(refused())),
         PasswordCheck::Throttled(wait) => Err(Error::Throttled { retry_after: wait }),
     }
-}
-
-/// The grants of a credential already checked (a password, or anonymous).
-async fn grant(app: &AppState, credential: Credential, me: Option<i32>, scopes: Vec<Requested>) -> Result<(Credential, Vec<Access>), Error> {
-    if scopes.is_empty() {
-        return Ok((credential, Vec::new()));
-    }
-    let (now, public_default) = (app.now(), app.settings.default_public);
-    app.db(move |c| {
-        let me = match (&credential, me) {
-            (Credential::User { username, .. }, Some(id)) => Some((username.as_str(), id)),
-            _ => None,
-        };
-        let (access, pushes) = grants_in(c, &credential, me, scopes, now)?;
-        record_pushes(c, &pushes, public_default, now)?;
-        Ok((credential, access))
-    })
-    .await
-}
-
-/// A push granted on a repository of the caller's own namespace: (owner id, name).
-type PushNote = (i32, String);
-
-/// The access list: per requested resource, requested ∩ allowed; and the push grants due
-/// to be recorded on their repository (a new one, or the last noted a minute ago). Reads only.
-/// `me`: the caller's own enabled account (name, id), when known.
-fn grants_in(c: &mut diesel::SqliteConnection, credential: &Credential, me: Option<(&str, i32)>, scopes: Vec<Requested>, now: i64) -> Result<(Vec<Access>, Vec<PushNote>), Error> {
-    let mut access = Vec::with_capacity(scopes.len());
-    let mut pushes = Vec::new();
-    for r in scopes {
-        // Only what names a real resource is answered, granted or not: an unknown type, a
-        // name outside the grammar or an unknown registry resource is left out, so Berth
-        // never signs attacker-chosen text.
-        let actions = match r.kind.as_str() {
-            "repository" if grants::valid_repository_name(&r.name) => {
-                let facts = crate::repositories::facts(c, &r.name, me)?;
-                let actions = grants::intersect(&r.actions, grants::allowed(credential, &r.name, facts));
-                // push is granted only in the caller's own namespace, so its owner is the
-                // pusher; a `*` (as `skopeo delete` sends) is not a push
-                let pushed = actions.iter().any(|a| a == grants::PUSH) && r.actions.iter().any(|a| a == grants::PUSH);
-                if let (true, Some(owner_id)) = (pushed, facts.owner_id)
-                    && crate::repositories::push_needs_recording(&facts, now)
-                {
-                    pushes.push((owner_id, r.name.clone()));
-                }
-                actions
-            }
-            // the catalog is for operators, and is granted with the literal `*`
-            "registry" if r.name == "catalog" && r.actions.iter().any(|a| a == "*") => match credential {
-                Credential::User { operator: true, scope: Scope::Admin, .. } => vec!["*".to_string()],
-                _ => Vec::new(),
-            },
-            _ => continue,
-        };
-        access.push(Access { kind: r.kind, name: r.name, actions });
-    }
-    Ok((access, pushes))
-}
-
-fn record_pushes(c: &mut diesel::SqliteConnection, pushes: &[PushNote], public_default: bool, now: i64) -> Result<(), Error> {
-    for (owner_id, name) in pushes {
-        crate::repositories::record_push(c, *owner_id, name, public_default, now)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

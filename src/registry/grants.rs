@@ -1,7 +1,10 @@
 //! What a registry token may do: the scope grammar of the token protocol, Docker's
-//! repository-name grammar, and grants = requested ∩ what the credential's scope allows ∩
-//! what the user may do on that repository. Pure functions.
+//! repository-name grammar, and the grant table: requested ∩ what the credential's scope
+//! allows ∩ what the caller's permission in the namespace allows (`owners::permission`),
+//! with a public repository's pull for anyone. Pure functions; `authorization` applies
+//! them to a request.
 
+use crate::owners::{Kind, Namespace, OwnerId, Permission};
 use crate::tokens::Scope;
 
 pub const PULL: &str = "pull";
@@ -49,46 +52,80 @@ pub fn valid_repository_name(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     Anonymous,
-    User { username: String, scope: Scope, operator: bool },
+    User { user_id: i32, username: String, scope: Scope, operator: bool },
+}
+
+impl Credential {
+    /// The user the credential speaks for, whose permission in a namespace counts.
+    pub fn user_id(&self) -> Option<i32> {
+        match self {
+            Credential::User { user_id, .. } => Some(*user_id),
+            Credential::Anonymous => None,
+        }
+    }
 }
 
 /// What Berth knows of a repository's namespace and record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepoFacts {
-    /// The namespace's owner, when it is an enabled user.
-    pub owner_id: Option<i32>,
+    /// The namespace's owner, when it may be used (a user's own only while the user is
+    /// enabled).
+    pub owner: Option<Namespace>,
     /// `Some(is_public)` once the repository is recorded.
     pub public: Option<bool>,
     /// When a push was last granted (noted at most once a minute).
     pub last_push_at: Option<crate::clock::Timestamp>,
 }
 
-/// The actions `credential` may take on repository `name` (already grammar-checked).
-pub fn allowed(credential: &Credential, name: &str, facts: RepoFacts) -> &'static [&'static str] {
-    let Some((namespace, _)) = name.split_once('/') else { return &[] }; // one component: nothing
-    if facts.owner_id.is_none() {
-        return &[];
-    }
-    let public = facts.public == Some(true);
-    match credential {
-        Credential::User { username, scope, .. } if username == namespace => match scope {
-            Scope::Admin => &[PULL, PUSH, DELETE],
-            Scope::Write => &[PULL, PUSH],
-            Scope::Read => &[PULL],
-            Scope::PublicRead if public => &[PULL],
-            Scope::PublicRead => &[],
-        },
-        _ if public => &[PULL],
-        _ => &[],
+/// Every action, the narrowest first: each permission and scope allows a prefix of it.
+static ACTIONS: [&str; 3] = [PULL, PUSH, DELETE];
+
+/// How far along `ACTIONS` a permission in the namespace reaches.
+fn reach_of_permission(permission: Permission) -> usize {
+    match permission {
+        Permission::None => 0,
+        Permission::Read => 1,
+        Permission::Write => 2,
+        Permission::Admin => 3,
     }
 }
 
-/// Whether `credential` may see the private repositories of `namespace` (the JSON API's
-/// listing): exactly when `allowed` would let it pull a private repository there, so a
-/// listing never shows what `/token` would refuse.
-pub fn sees_private_repositories(credential: &Credential, namespace: &str) -> bool {
-    let private = RepoFacts { owner_id: Some(0), public: Some(false), last_push_at: None };
-    allowed(credential, &format!("{namespace}/_"), private).contains(&PULL)
+/// How far along `ACTIONS` a credential's scope reaches where the caller has permission.
+fn reach_of_credential(credential: &Credential) -> usize {
+    match credential {
+        Credential::Anonymous => 0,
+        Credential::User { scope, .. } => match scope {
+            Scope::Admin => 3,
+            Scope::Write => 2,
+            Scope::Read => 1,
+            // the public pull below is all it takes
+            Scope::PublicRead => 0,
+        },
+    }
+}
+
+/// The actions `credential` may take on repository `name` (already grammar-checked), for a
+/// caller holding `permission` in its namespace: what both the permission and the
+/// credential's scope reach, and pull of a public repository for anyone. A name of one
+/// component, or a namespace without a usable owner, gets nothing.
+pub fn allowed(credential: &Credential, permission: Permission, name: &str, facts: RepoFacts) -> &'static [&'static str] {
+    if !name.contains('/') || facts.owner.is_none() {
+        return &[];
+    }
+    let mut reach = reach_of_permission(permission).min(reach_of_credential(credential));
+    if facts.public == Some(true) {
+        reach = reach.max(1);
+    }
+    &ACTIONS[..reach]
+}
+
+/// Whether `credential`, with `permission` in a namespace, may see its private
+/// repositories (the JSON API's listing): exactly when `allowed` would let it pull a
+/// private repository there, so a listing never shows what `/token` would refuse.
+pub fn sees_private_repositories(credential: &Credential, permission: Permission) -> bool {
+    let somewhere = Namespace { id: OwnerId(0), kind: Kind::User, user_id: None };
+    let private = RepoFacts { owner: Some(somewhere), public: Some(false), last_push_at: None };
+    allowed(credential, permission, "namespace/repository", private).contains(&PULL)
 }
 
 /// requested ∩ allowed, in a stable order; a requested `*` means everything allowed,
@@ -104,11 +141,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn user(name: &str, scope: Scope) -> Credential {
-        Credential::User { username: name.into(), scope, operator: false }
+        Credential::User { user_id: 1, username: name.into(), scope, operator: false }
     }
-    const OWN_PRIVATE: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(false), last_push_at: None };
-    const PUBLIC: RepoFacts = RepoFacts { owner_id: Some(1), public: Some(true), last_push_at: None };
-    const NEW: RepoFacts = RepoFacts { owner_id: Some(1), public: None, last_push_at: None };
+    const ALICE: Namespace = Namespace { id: OwnerId(1), kind: Kind::User, user_id: Some(1) };
+    const OWN_PRIVATE: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(false), last_push_at: None };
+    const PUBLIC: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(true), last_push_at: None };
+    const NEW: RepoFacts = RepoFacts { owner: Some(ALICE), public: None, last_push_at: None };
+    /// The caller's own namespace: admin.
+    const MINE: Permission = Permission::Admin;
+    /// Someone else's namespace: nothing.
+    const THEIRS: Permission = Permission::None;
 
     #[test]
     fn scopes_split_at_the_last_colon() {
@@ -134,31 +176,52 @@ mod tests {
     #[test]
     fn the_grant_table_of_product_md() {
         // own repositories
-        assert_eq!(allowed(&user("alice", Scope::Admin), "alice/app", OWN_PRIVATE), &[PULL, PUSH, DELETE]);
-        assert_eq!(allowed(&user("alice", Scope::Write), "alice/app", OWN_PRIVATE), &[PULL, PUSH]);
-        assert_eq!(allowed(&user("alice", Scope::Read), "alice/app", OWN_PRIVATE), &[PULL]);
-        assert_eq!(allowed(&user("alice", Scope::PublicRead), "alice/app", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("alice", Scope::PublicRead), "alice/app", PUBLIC), &[PULL]);
-        assert_eq!(allowed(&user("alice", Scope::Admin), "alice/new", NEW), &[PULL, PUSH, DELETE], "push creates");
+        assert_eq!(allowed(&user("alice", Scope::Admin), MINE, "alice/app", OWN_PRIVATE), &[PULL, PUSH, DELETE]);
+        assert_eq!(allowed(&user("alice", Scope::Write), MINE, "alice/app", OWN_PRIVATE), &[PULL, PUSH]);
+        assert_eq!(allowed(&user("alice", Scope::Read), MINE, "alice/app", OWN_PRIVATE), &[PULL]);
+        assert_eq!(allowed(&user("alice", Scope::PublicRead), MINE, "alice/app", OWN_PRIVATE), &[] as &[&str]);
+        assert_eq!(allowed(&user("alice", Scope::PublicRead), MINE, "alice/app", PUBLIC), &[PULL]);
+        assert_eq!(allowed(&user("alice", Scope::Admin), MINE, "alice/new", NEW), &[PULL, PUSH, DELETE], "push creates");
         // other users' repositories: pull of public ones only, whatever the scope
         for scope in Scope::ALL {
-            assert_eq!(allowed(&user("bob", scope), "alice/app", PUBLIC), &[PULL]);
-            assert_eq!(allowed(&user("bob", scope), "alice/app", OWN_PRIVATE), &[] as &[&str]);
+            assert_eq!(allowed(&user("bob", scope), THEIRS, "alice/app", PUBLIC), &[PULL]);
+            assert_eq!(allowed(&user("bob", scope), THEIRS, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         }
-        assert_eq!(allowed(&Credential::Anonymous, "alice/app", PUBLIC), &[PULL]);
-        assert_eq!(allowed(&Credential::Anonymous, "alice/app", OWN_PRIVATE), &[] as &[&str]);
+        assert_eq!(allowed(&Credential::Anonymous, THEIRS, "alice/app", PUBLIC), &[PULL]);
+        assert_eq!(allowed(&Credential::Anonymous, THEIRS, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         // one component or an unknown namespace: nothing
-        assert_eq!(allowed(&user("alice", Scope::Admin), "alice", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("ghost", Scope::Admin), "ghost/app", RepoFacts { owner_id: None, public: None, last_push_at: None }), &[] as &[&str]);
+        assert_eq!(allowed(&user("alice", Scope::Admin), MINE, "alice", OWN_PRIVATE), &[] as &[&str]);
+        assert_eq!(allowed(&user("ghost", Scope::Admin), MINE, "ghost/app", RepoFacts { owner: None, public: None, last_push_at: None }), &[] as &[&str]);
+    }
+
+    /// The grant follows the permission the caller holds in the namespace, never the names:
+    /// the credential's username being a prefix of the namespace (`al` and `alice`), or even
+    /// equal to it, grants nothing without the permission; a narrower permission (an
+    /// organization's read-only member, later) caps even a "Read, Write, Delete" token.
+    #[test]
+    fn the_grant_is_decided_by_the_permission_in_the_namespace_not_by_names() {
+        for scope in Scope::ALL {
+            assert_eq!(allowed(&user("al", scope), Permission::None, "alice/app", OWN_PRIVATE), &[] as &[&str], "{scope:?}");
+            assert_eq!(allowed(&user("al", scope), Permission::None, "alice/new", NEW), &[] as &[&str], "no push creates in another namespace");
+            assert_eq!(allowed(&user("alice", scope), Permission::None, "alice/app", OWN_PRIVATE), &[] as &[&str], "a matching name alone is nothing");
+        }
+        assert_eq!(allowed(&user("al", Scope::Admin), Permission::Read, "alice/app", OWN_PRIVATE), &[PULL]);
+        assert_eq!(allowed(&user("al", Scope::Admin), Permission::Write, "alice/app", OWN_PRIVATE), &[PULL, PUSH]);
+        assert_eq!(allowed(&user("al", Scope::Read), Permission::Write, "alice/app", OWN_PRIVATE), &[PULL], "the scope still caps");
+        assert_eq!(allowed(&user("al", Scope::Admin), Permission::Admin, "alice/app", OWN_PRIVATE), &[PULL, PUSH, DELETE]);
+        // the permission comes from the owner, never from the name: `al` in `alice`'s namespace
+        let al = 2;
+        assert_eq!(crate::owners::permission(Some(al), &ALICE), Permission::None);
+        assert_eq!(crate::owners::permission(ALICE.user_id, &ALICE), Permission::Admin);
     }
 
     #[test]
     fn only_scopes_that_pull_private_repositories_see_them_listed() {
         for (scope, sees) in [(Scope::Admin, true), (Scope::Write, true), (Scope::Read, true), (Scope::PublicRead, false)] {
-            assert_eq!(sees_private_repositories(&user("alice", scope), "alice"), sees, "{scope:?}");
-            assert!(!sees_private_repositories(&user("bobby", scope), "alice"), "another namespace, {scope:?}");
+            assert_eq!(sees_private_repositories(&user("alice", scope), MINE), sees, "{scope:?}");
+            assert!(!sees_private_repositories(&user("bobby", scope), THEIRS), "another namespace, {scope:?}");
         }
-        assert!(!sees_private_repositories(&Credential::Anonymous, "alice"));
+        assert!(!sees_private_repositories(&Credential::Anonymous, THEIRS));
     }
 
     #[test]

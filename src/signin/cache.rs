@@ -125,7 +125,6 @@ mod tests {
             email: format!("user{id}@example.com"),
             email_normalized: format!("user{id}@example.com"),
             password_hash: hash.into(),
-            plan: "personal".into(),
             is_operator: false,
             is_disabled: false,
             totp_secret_enc: None,
@@ -133,7 +132,6 @@ mod tests {
             totp_last_step: None,
             security_stamp: stamp.into(),
             created_at: 0,
-            token_count: 0,
         }
     }
 

@@ -52,15 +52,18 @@ fn plan_rows(current: Plan) -> Vec<PlanRow> {
         .collect()
 }
 
-fn render(app: &AppState, who: &SignedIn, new_email: String, errors: FieldErrors) -> Result<String, PageError> {
+async fn render(app: &AppState, who: &SignedIn, new_email: String, errors: FieldErrors) -> Result<String, PageError> {
     let u = &who.user;
+    let uid = u.id;
+    // the plan is the user's own namespace's
+    let plan = app.db(move |c| crate::owners::of_user(c, uid)).await?.plan();
     Ok(AccountPage {
         chrome: Chrome::signed_in("Account", "account", who)?,
         username: u.username.clone(),
         email: u.email.clone(),
-        plan: u.plan().to_string(),
+        plan: plan.to_string(),
         member_since: crate::web::fmt::when(u.created_at, app.now()),
-        plans: plan_rows(u.plan()),
+        plans: plan_rows(plan),
         new_email,
         errors,
     }
@@ -68,7 +71,7 @@ fn render(app: &AppState, who: &SignedIn, new_email: String, errors: FieldErrors
 }
 
 pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
-    Ok(html(render(&app, &who, String::new(), FieldErrors::default())?))
+    Ok(html(render(&app, &who, String::new(), FieldErrors::default()).await?))
 }
 
 fn invalid(body: String) -> HttpResponse {
@@ -90,7 +93,7 @@ pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientI
         errors.add("email_password", "That is not your current password.");
     }
     let Some((email, normalized)) = email.filter(|_| errors.is_empty()) else {
-        return Ok(invalid(render(&app, &who, typed, errors)?));
+        return Ok(invalid(render(&app, &who, typed, errors).await?));
     };
     let (uid, client, now) = (who.user.id, info.client.clone(), app.now());
     let result = app
@@ -105,7 +108,7 @@ pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientI
         .await?;
     if result.is_err() {
         errors.add("email", "An account with this email address exists already.");
-        return Ok(invalid(render(&app, &who, typed, errors)?));
+        return Ok(invalid(render(&app, &who, typed, errors).await?));
     }
     who.session.flash("success", "Your email address was changed.")?;
     Ok(redirect("/settings/account"))
@@ -130,7 +133,7 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
         errors.add("current_password", "That is not your current password.");
     }
     if !errors.is_empty() {
-        return Ok(invalid(render(&app, &who, String::new(), errors)?));
+        return Ok(invalid(render(&app, &who, String::new(), errors).await?));
     }
     let hash = app.signin.hasher.hash(form.new_password).await?;
     let keep = who.session.public_id();

@@ -1,5 +1,5 @@
-//! /repositories: the user's repositories (name, visibility, created, last push) with a
-//! public/private switch, *Create repository* and *Delete repository*.
+//! /repositories: the repositories of the user's own namespace (name, visibility, created,
+//! last push) with a public/private switch, *Create repository* and *Delete repository*.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::app::AppState;
+use crate::owners::{self, Owner};
 use crate::repositories as repos;
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
@@ -29,25 +30,30 @@ pub struct Row {
 struct ListPage {
     chrome: Chrome,
     rows: Vec<Row>,
-    username: String,
+    namespace: String,
     registry_host: String,
     path: String,
     errors: FieldErrors,
 }
 
+/// The user's own namespace, where these pages work.
+async fn home(app: &AppState, who: &SignedIn) -> Result<Owner, PageError> {
+    let uid = who.user.id;
+    Ok(app.db(move |c| owners::of_user(c, uid)).await?)
+}
+
 async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldErrors) -> Result<String, PageError> {
     let (uid, now) = (who.user.id, app.now());
-    let list = app.db(move |c| repos::list(c, uid)).await?;
+    let (home, list) = app
+        .db(move |c| {
+            let home = owners::of_user(c, uid)?;
+            let list = repos::list(c, home.id)?;
+            Ok((home, list))
+        })
+        .await?;
     let rows = list.into_iter().map(|r| Row { public: r.is_public, created: when(r.created_at, now), last_push: r.last_push_at.map(|t| when(t, now)), name: r.name }).collect();
-    Ok(ListPage {
-        chrome: Chrome::signed_in("Repositories", "repositories", who)?,
-        rows,
-        username: who.user.username.clone(),
-        registry_host: app.settings.registry_host.clone(),
-        path,
-        errors,
-    }
-    .render()?)
+    Ok(ListPage { chrome: Chrome::signed_in("Repositories", "repositories", who)?, rows, namespace: home.name, registry_host: app.settings.registry_host.clone(), path, errors }
+        .render()?)
 }
 
 pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
@@ -67,18 +73,19 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): Csr
         "private" => false,
         _ => return Err(PageError::from(Error::invalid("Visibility is public or private."))),
     };
-    let (uid, username, path, now) = (who.user.id, who.user.username.clone(), form.path.clone(), app.now());
-    match app.db(move |c| repos::create(c, uid, &username, &path, public, now)).await? {
+    let (home, path, now) = (home(&app, &who).await?, form.path.clone(), app.now());
+    match app.db(move |c| repos::create(c, &home, &path, public, now)).await {
         Ok(name) => {
             who.session.flash("success", format!("{name} was created."))?;
             Ok(redirect("/repositories"))
         }
-        Err(message) => {
+        Err(Error::Invalid { field: Some("path"), why }) => {
             let mut errors = FieldErrors::default();
-            errors.add("path", message);
+            errors.add("path", why);
             let body = render(&app, &who, form.path.chars().take(255).collect(), errors).await?;
             Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body))
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -104,15 +111,15 @@ pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form):
         "false" => false,
         _ => return Err(PageError::from(Error::invalid("Visibility is public or private."))),
     };
-    let (uid, name) = (who.user.id, form.name.clone());
+    let (home, name) = (home(&app, &who).await?.id, form.name.clone());
     if public && form.confirm.as_deref() != Some("yes") {
         let lookup = name.clone();
-        if !app.db(move |c| Ok(repos::list(c, uid)?.into_iter().any(|r| r.name == lookup))).await? {
+        if !app.db(move |c| repos::owns(c, home, &lookup)).await? {
             return Err(PageError::not_found());
         }
         return Ok(html(PublicPage { chrome: Chrome::signed_in("Make repository public", "repositories", &who)?, name }.render()?));
     }
-    if !app.db(move |c| repos::set_public(c, uid, &name, public)).await? {
+    if !app.db(move |c| repos::set_public(c, home, &name, public)).await? {
         return Err(PageError::not_found());
     }
     who.session.flash("success", format!("{} is now {}.", form.name, if public { "public: anyone may pull it" } else { "private" }))?;
@@ -132,10 +139,10 @@ pub struct NameQuery {
 }
 
 pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<NameQuery>) -> Result<HttpResponse, PageError> {
-    let uid = who.user.id;
+    let home = home(&app, &who).await?.id;
     let name = q.into_inner().name;
     let lookup = name.clone();
-    let owned = app.db(move |c| Ok(repos::list(c, uid)?.into_iter().any(|r| r.name == lookup))).await?;
+    let owned = app.db(move |c| repos::owns(c, home, &lookup)).await?;
     if !owned {
         return Err(PageError::not_found());
     }
@@ -149,8 +156,8 @@ pub struct DeleteForm {
 }
 
 pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, PageError> {
-    let (uid, name) = (who.user.id, form.name.clone());
-    if !app.db(move |c| repos::delete(c, uid, &name)).await? {
+    let (home, name) = (home(&app, &who).await?.id, form.name.clone());
+    if !app.db(move |c| repos::delete(c, home, &name)).await? {
         return Err(PageError::not_found());
     }
     who.session.flash("success", format!("Berth forgot {}. The registry frees its data at the next garbage collection.", form.name))?;

@@ -12,6 +12,7 @@ use crate::accounts::Plan;
 use crate::app::AppState;
 use crate::http::ClientInfo;
 use crate::once::{self, Spent};
+use crate::owners::{self, Owner};
 use crate::tokens::{self, AccessToken, Counts, Expiry, NewToken, PlainToken, Scope, Status};
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
@@ -147,8 +148,8 @@ pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<Ove
     let filter = q.filter()?;
     let (uid, now) = (who.user.id, app.now());
     let f = filter.clone();
-    let ((list, matching), counts) = app.db(move |c| Ok((tokens::search(c, uid, &f, now, page, PER_PAGE)?, tokens::counts(c, uid, now)?))).await?;
-    let plan = who.user.plan();
+    let ((list, matching), counts, plan) =
+        app.db(move |c| Ok((tokens::search(c, uid, &f, now, page, PER_PAGE)?, tokens::counts(c, uid, now)?, owners::of_user(c, uid)?.plan()))).await?;
     let text = filter.text.clone().unwrap_or_default();
     let (status, scope, sort) = (status_str(filter.status), filter.scope.map(Scope::as_str).unwrap_or("all"), filter.sort.as_str());
     let page = OverviewPage {
@@ -199,10 +200,17 @@ struct NewTokenPage {
     errors: FieldErrors,
 }
 
-fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64, errors: FieldErrors) -> Result<NewTokenPage, PageError> {
-    let plan = who.user.plan();
+/// The user's own namespace: the plan and the count of tokens held.
+async fn home(app: &AppState, who: &SignedIn) -> Result<Owner, PageError> {
+    let uid = who.user.id;
+    Ok(app.db(move |c| owners::of_user(c, uid)).await?)
+}
+
+fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, home: &Owner, errors: FieldErrors) -> Result<NewTokenPage, PageError> {
+    let (plan, held) = (home.plan(), home.token_count);
     let chosen = form.map(|f| f.scope.as_str()).unwrap_or(Scope::Admin.as_str());
     let today = chrono::DateTime::from_timestamp(app.now(), 0).unwrap_or_default().date_naive();
+    let latest = tokens::latest_expiry_day(app.now()).map_err(|why| PageError::from(Error::internal(why)))?;
     Ok(NewTokenPage {
         chrome: Chrome::signed_in("New access token", "tokens", who)?,
         scopes: scope_options(plan, chosen),
@@ -210,7 +218,7 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64
         expiration: form.map(|f| f.expiration.clone()).unwrap_or_else(|| "none".into()),
         expires_on: form.map(|f| f.expires_on.clone().unwrap_or_default()).unwrap_or_default().chars().take(10).collect(),
         min_date: today.format("%Y-%m-%d").to_string(),
-        max_date: (today + chrono::Days::new(tokens::MAX_EXPIRY_DAYS as u64)).format("%Y-%m-%d").to_string(),
+        max_date: latest.format("%Y-%m-%d").to_string(),
         personal: plan == Plan::Personal,
         limit_reason: tokens::can_create(plan, held).err(),
         // a form shown again after an error keeps its key: nothing was spent
@@ -220,7 +228,8 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, held: i64
 }
 
 pub async fn new_form(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
-    Ok(html(new_page(&app, &who, None, who.user.token_count, FieldErrors::default())?.render()?))
+    let home = home(&app, &who).await?;
+    Ok(html(new_page(&app, &who, None, &home, FieldErrors::default())?.render()?))
 }
 
 #[derive(Deserialize)]
@@ -311,7 +320,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
             Ok(Creation::Stale) => {
                 errors.add("form", "This form was opened more than a day ago. Check it and generate again.");
                 let fresh = CreateForm { once: once::new_key(now), ..form };
-                let page = new_page(&app, &who, Some(&fresh), who.user.token_count, errors)?;
+                let page = new_page(&app, &who, Some(&fresh), &home(&app, &who).await?, errors)?;
                 return Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?));
             }
             Ok(Creation::Created(made)) => {
@@ -340,8 +349,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
             Err(e) => return Err(e.into()),
         }
     }
-    // a refused creation changed nothing: the count loaded with the user still holds
-    let page = new_page(&app, &who, Some(&form), who.user.token_count, errors)?;
+    let page = new_page(&app, &who, Some(&form), &home(&app, &who).await?, errors)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
 }
 
@@ -366,7 +374,7 @@ pub async fn edit_form(app: web::Data<AppState>, who: SignedIn, uuid: web::Path<
         return Err(PageError::from(Error::Expired));
     }
     let (description, active) = (token.description.clone(), token.is_active);
-    let scopes = scope_options(who.user.plan(), &token.scope);
+    let scopes = scope_options(home(&app, &who).await?.plan(), &token.scope);
     let page =
         EditPage { chrome: Chrome::signed_in("Edit access token", "tokens", &who)?, token: row(token, app.now()), description, active, scopes, errors: FieldErrors::default() };
     Ok(html(page.render()?))
@@ -438,7 +446,7 @@ pub async fn edit(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, uui
     let chosen = form.scope.clone().unwrap_or_else(|| token.scope.clone());
     let page = EditPage {
         chrome: Chrome::signed_in("Edit access token", "tokens", &who)?,
-        scopes: scope_options(who.user.plan(), &chosen),
+        scopes: scope_options(home(&app, &who).await?.plan(), &chosen),
         token: row(token, app.now()),
         description: form.description.chars().take(200).collect(),
         active,

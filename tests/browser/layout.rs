@@ -197,10 +197,11 @@ async fn fill_account(base: &str, state: &AppState) -> (String, String) {
         };
         berth::activity::record(&mut conn, user.id, *event, "", &from, now - 60 * i as i64).expect("recording activity");
     }
+    let home = berth::owners::of_user(&mut conn, user.id).unwrap();
     for (path, public) in
         [("app", false), ("tools/ci-runner-images/debian-bookworm-slim-with-build-essentials", true), ("platform/payments/settlement-reconciliation-service", false)]
     {
-        berth::repositories::create(&mut conn, user.id, LAYOUT_USER, path, public, now).unwrap().expect("creating a repository");
+        berth::repositories::create(&mut conn, &home, path, public, now).expect("creating a repository");
     }
     drop(conn);
     sign_in_over_http(base, LAYOUT_USER, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")

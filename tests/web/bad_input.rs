@@ -96,7 +96,7 @@ async fn unknown_form_fields_are_400_and_change_nothing() {
     let b = app.signed_up("alice").await;
     let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "x"), ("scope", "repo:admin"), ("expiration", "none"), ("user_id", "2")]).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.user("alice").token_count, 0);
+    assert_eq!(app.owner("alice").token_count, 0);
     // what the pages send is accepted: the CSRF field is not an unknown one
     let res = b.submit("/settings/tokens/new", "/settings/tokens", &[("description", "x"), ("scope", "repo:admin"), ("expiration", "none"), ("expires_on", "")]).await;
     assert_eq!(res.status(), StatusCode::CREATED);

@@ -82,7 +82,7 @@ async fn grants_follow_the_scope_table() {
     // bob's repositories: one public, one private, created by pushes
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/public", "push,pull").await, ["pull", "push"]);
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/private", "push,pull").await, ["pull", "push"]);
-    berth::repositories::set_public(&mut app.conn(), app.user("bobby").id, "bobby/public", true).unwrap();
+    berth::repositories::set_public(&mut app.conn(), app.owner("bobby").id, "bobby/public", true).unwrap();
     let all = "pull,push,delete";
     for (scope, own) in [(Scope::Admin, vec!["pull", "push", "delete"]), (Scope::Write, vec!["pull", "push"]), (Scope::Read, vec!["pull"]), (Scope::PublicRead, vec![])] {
         let t = pat(&app, "alice", scope);

@@ -13,8 +13,7 @@ async fn signing_up_creates_the_account_and_signs_in() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("alice@example.com"));
     assert!(html.contains("<dd>alice</dd>"), "username is lower-cased");
-    let u = app.user("alice");
-    assert_eq!(u.plan, "personal");
+    assert_eq!(app.owner("alice").plan, "personal", "a new account's own namespace is on the personal plan");
 }
 
 #[actix_web::test]

@@ -26,15 +26,15 @@ fn uuids_in(html: &str) -> Vec<String> {
     Regex::new(r#"name="uuid" value="([0-9a-f-]{36})""#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect()
 }
 
-/// Counts the tokens, and checks on the way that every user's kept count is right. Read from
-/// the tables: `tokens::counts` trusts the kept count this checks.
+/// Counts the tokens, and checks on the way that every owner's kept count is right. Read
+/// from the tables: `tokens::counts` trusts the kept count this checks.
 fn count_tokens(app: &TestApp) -> i64 {
-    use berth::db::schema::{access_tokens, users};
+    use berth::db::schema::{access_tokens, owners};
     use diesel::prelude::*;
-    let kept: Vec<(i32, i64)> = users::table.select((users::id, users::token_count)).load(&mut app.conn()).unwrap();
+    let kept: Vec<(i32, i64)> = owners::table.select((owners::id, owners::token_count)).load(&mut app.conn()).unwrap();
     for (id, count) in kept {
-        let real: i64 = access_tokens::table.filter(access_tokens::user_id.eq(id)).count().get_result(&mut app.conn()).unwrap();
-        assert_eq!(count, real, "the kept token count of user {id} is off");
+        let real: i64 = access_tokens::table.filter(access_tokens::owner_id.eq(id)).count().get_result(&mut app.conn()).unwrap();
+        assert_eq!(count, real, "the kept token count of owner {id} is off");
     }
     access_tokens::table.count().get_result(&mut app.conn()).unwrap()
 }

@@ -95,6 +95,12 @@ impl TestApp {
         berth::accounts::find_by_username(&mut self.conn(), name).unwrap().expect("user exists")
     }
 
+    /// The owner of the namespace `name`: a user's own holds the plan, the token counter,
+    /// the tokens and the repositories.
+    pub fn owner(&self, name: &str) -> berth::owners::Owner {
+        berth::owners::find_by_name(&mut self.conn(), name).unwrap().expect("owner exists")
+    }
+
     /// Signs up `name` with `PASSWORD` and returns the signed-in browser.
     pub async fn signed_up(&self, name: &str) -> Browser {
         let b = self.browser();

@@ -1,0 +1,211 @@
+//! Authenticating personal access tokens: the one check every token-accepting door calls
+//! (`lookup` reads, `authenticate` also records), and what a use leaves behind — last use
+//! and refused use, each written at once from a new IP or client, otherwise at most once a
+//! minute per token.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::{AccessToken, PlainToken, Scope, token_detail};
+use crate::Error;
+use crate::activity::{self, Client, Event};
+use crate::clock::Timestamp;
+use crate::db::schema::{access_tokens, owners, users};
+use crate::owners::{Kind, Namespace, OwnerId};
+
+/// Who a valid token speaks for, and with what scope.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub token_id: i32,
+    pub token_uuid: String,
+    /// The user the token speaks for: the user of the namespace that owns it.
+    pub user_id: i32,
+    pub username: String,
+    /// The namespace that owns the token, and its name: read in the same row as the token.
+    pub owner: Namespace,
+    pub owner_name: String,
+    pub scope: Scope,
+    /// The owner may be granted operator-only access (the registry catalog).
+    pub operator: bool,
+}
+
+/// Last use is written at most this often per token when IP and client are unchanged.
+pub const LAST_USE_EVERY: i64 = 60;
+
+/// Checks a presented token for `username`: format and checksum first (no query for a
+/// malformed one), then the hash lookup, the user of its owner (named `username`, enabled),
+/// active, not expired. On success records last use — at once when the IP or client differs from the
+/// stored one, otherwise at most once a minute — and never on failure.
+pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, Error> {
+    let Lookup::Valid(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
+    if let Some(due) = found.last_use_due(now, ip, user_agent) {
+        record_last_use(conn, &due, now)?;
+    }
+    Ok(Some(found.auth))
+}
+
+/// A valid token as read from the database, before any write.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub auth: Authenticated,
+    token: AccessToken,
+}
+
+/// Why a token its holder presented is refused. Told only to whoever presents the secret
+/// with the username of its owner's user: they hold the token, so nothing leaks; anyone else (another
+/// user's name, a deleted or unknown token) learns nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Deactivated,
+    /// Said even when the token is also inactive: an expired token can only be deleted.
+    Expired,
+}
+
+/// A token that matched its owner's user but is refused, as read from the database.
+#[derive(Debug, Clone)]
+pub struct RefusedToken {
+    pub reason: Refused,
+    token: AccessToken,
+    /// The user whose activity records the refusal.
+    user_id: i32,
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug)]
+pub enum Lookup {
+    Valid(Found),
+    Refused(RefusedToken),
+    /// Malformed, unknown, deleted, someone else's, or its owner is disabled.
+    NoMatch,
+}
+
+/// A refused use to record in the owner's activity.
+#[derive(Debug, Clone)]
+pub struct RefusedUse {
+    token_id: i32,
+    user_id: i32,
+    detail: String,
+    ip: String,
+    user_agent: String,
+}
+
+impl RefusedToken {
+    /// Due as last use is: a new IP or client at once, otherwise once a minute.
+    pub fn note_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<RefusedUse> {
+        let t = &self.token;
+        let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
+        let due = sighting_due((t.last_refused_at, t.last_refused_ip.as_deref(), t.last_refused_ua.as_deref()), now, ip, &user_agent);
+        let why = match self.reason {
+            Refused::Deactivated => "deactivated",
+            Refused::Expired => "expired",
+        };
+        due.then(|| RefusedUse { token_id: t.id, user_id: self.user_id, detail: format!("{}, {why}", token_detail(t)), ip: ip.to_string(), user_agent })
+    }
+}
+
+/// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
+/// its condition, so of concurrent refusals only one writes.
+pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), Error> {
+    crate::db::write_tx(conn, |conn| {
+        let written = diesel::update(
+            access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
+                access_tokens::last_refused_at
+                    .is_null()
+                    .or(access_tokens::last_refused_at.le(now - LAST_USE_EVERY))
+                    .or(access_tokens::last_refused_ip.is_not(&due.ip))
+                    .or(access_tokens::last_refused_ua.is_not(&due.user_agent)),
+            ),
+        )
+        .set((access_tokens::last_refused_at.eq(now), access_tokens::last_refused_ip.eq(&due.ip), access_tokens::last_refused_ua.eq(&due.user_agent)))
+        .execute(conn)?;
+        if written == 1 {
+            let client = Client { ip: due.ip.clone(), user_agent: due.user_agent.clone() };
+            activity::record(conn, due.user_id, Event::TokenRefused, &due.detail, &client, now)?;
+        }
+        Ok(())
+    })
+}
+
+/// The read half of `authenticate`: every check, no write (so it may run on a read-only
+/// connection, as the registry's hot path does). The token, its owner and the owner's user
+/// come in one indexed read.
+pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, Error> {
+    let Some(plain) = PlainToken::parse(secret) else { return Ok(Lookup::NoMatch) };
+    let hash = plain.hash();
+    // a personal access token's owner is a user's own namespace: the inner join to its user
+    // finds no other kind
+    let found: Option<(AccessToken, String, i32, String, bool, bool)> = access_tokens::table
+        .inner_join(owners::table.inner_join(users::table))
+        .filter(access_tokens::token_hash.eq(hash.0.to_vec()))
+        .select((AccessToken::as_select(), owners::name, users::id, users::username, users::is_disabled, users::is_operator))
+        .first(conn)
+        .optional()?;
+    let Some((token, owner_name, user_id, holder, disabled, operator)) = found else { return Ok(Lookup::NoMatch) };
+    if holder != username.trim().to_lowercase() || disabled {
+        return Ok(Lookup::NoMatch);
+    }
+    if token.is_expired(now) {
+        return Ok(Lookup::Refused(RefusedToken { reason: Refused::Expired, token, user_id }));
+    }
+    if !token.is_active {
+        return Ok(Lookup::Refused(RefusedToken { reason: Refused::Deactivated, token, user_id }));
+    }
+    let owner = Namespace { id: OwnerId(token.owner_id), kind: Kind::User, user_id: Some(user_id) };
+    let auth = Authenticated { token_id: token.id, token_uuid: token.uuid.clone(), user_id, username: holder, owner, owner_name, scope: token.scope(), operator };
+    Ok(Lookup::Valid(Found { auth, token }))
+}
+
+/// A last use to write: the token changed IP or client, or its stored use is a minute old.
+#[derive(Debug, Clone)]
+pub struct LastUse {
+    token_id: i32,
+    user_id: i32,
+    detail: String,
+    ip: String,
+    user_agent: String,
+    new_ip: bool,
+}
+
+impl Found {
+    pub fn last_use_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<LastUse> {
+        let t = &self.token;
+        let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
+        let new_ip = t.last_used_ip.as_deref() != Some(ip);
+        let due = sighting_due((t.last_used_at, t.last_used_ip.as_deref(), t.last_used_ua.as_deref()), now, ip, &user_agent);
+        due.then(|| LastUse { token_id: t.id, user_id: self.auth.user_id, detail: token_detail(t), ip: ip.to_string(), user_agent, new_ip })
+    }
+}
+
+/// The one coalescing rule for what a token's use leaves behind (last use, a refused use):
+/// due at once from a new IP or client, otherwise once a minute.
+fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Timestamp, ip: &str, user_agent: &str) -> bool {
+    let (at, last_ip, last_ua) = last;
+    last_ip != Some(ip) || last_ua != Some(user_agent) || at.is_none_or(|at| now - at >= LAST_USE_EVERY)
+}
+
+/// Writes a due last use. The UPDATE re-checks its own condition, so of concurrent
+/// requests that all saw a stale use only one writes (and logs a new IP): at most one
+/// write a minute per token for an unchanged client, however many pulls run at once.
+pub fn record_last_use(conn: &mut SqliteConnection, due: &LastUse, now: Timestamp) -> Result<(), Error> {
+    let written = diesel::update(
+        access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
+            access_tokens::last_used_at
+                .is_null()
+                .or(access_tokens::last_used_at.le(now - LAST_USE_EVERY))
+                .or(access_tokens::last_used_ip.is_not(&due.ip))
+                .or(access_tokens::last_used_ua.is_not(&due.user_agent)),
+        ),
+    )
+    .set((access_tokens::last_used_at.eq(now), access_tokens::last_used_ip.eq(&due.ip), access_tokens::last_used_ua.eq(&due.user_agent)))
+    .execute(conn)?;
+    if written == 0 {
+        return Ok(()); // another request wrote it first
+    }
+    // counted by scripts/bench.sh (W5: at most one write a minute per token)
+    tracing::debug!(token = due.token_id, "last use recorded");
+    if due.new_ip {
+        let client = Client { ip: due.ip.clone(), user_agent: due.user_agent.clone() };
+        activity::record(conn, due.user_id, Event::TokenUsedFromNewIp, &due.detail, &client, now)?;
+    }
+    Ok(())
+}
