@@ -1,6 +1,8 @@
 //! `GET /token` and `POST /token`: the registry's token server. Credentials come as Basic
 //! (GET) or as a form (POST, containerd's `grant_type=password`); the answer is a JWT whose
-//! `access` lists what was granted. Every answer is JSON, errors included.
+//! `access` lists what was granted. This door parses the request, checks the credential,
+//! asks `authorization` what it is granted and renders the answer. Every answer is JSON,
+//! errors included.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -252,10 +254,10 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
 type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 
 /// A PAT, on the path of every `docker pull` and `push`: the token check and the grant
-/// decision (`authorization`) are indexed reads done right on the async worker (`AppState::read`, no trip to the
-/// blocking pool); the blocking pool is used only when something is due to be written —
-/// the token's last use (at most once a minute, or a new IP or client) or a push noted on
-/// a repository (at most once a minute).
+/// decision (`authorization`) are indexed reads done right on the async worker
+/// (`AppState::read`, no trip to the blocking pool); the blocking pool is used only when
+/// something is due to be written — the token's last use (at most once a minute, or a new
+/// IP or client) or a push noted on a repository (at most once a minute).
 async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, Error> {
     let now = app.now();
     let found = app.read(|c| match tokens::lookup(c, now, username, secret.expose_secret())? {
