@@ -244,6 +244,28 @@ async fn plan_limits_scopes_and_bad_bodies_get_json_answers() {
     assert!(berth::tokens::find_owned(&mut app.conn(), app.user("bobby").id, &bobs).unwrap().unwrap().is_active);
 }
 
+/// `expires_at` follows the token form's one-year rule: no later than the end of the day
+/// (UTC) one year from today, and not passed — the same sentences as the form's.
+#[actix_web::test]
+async fn an_api_expiry_follows_the_forms_one_year_rule() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    berth::accounts::set_plan(&mut app.conn(), app.user("alice").id, Plan::Team).unwrap();
+    let t = jwt(&app, "alice", PASSWORD).await;
+    let today = chrono::DateTime::from_timestamp(app.state.now(), 0).unwrap().date_naive();
+    let last_day = today + chrono::Days::new(365);
+    let body = |at: String| json!({ "token_label": "a year", "scopes": ["repo:read"], "expires_at": at });
+    let res = post(&app, "/v2/access-tokens", Some(&t), body(format!("{last_day}T23:59:59Z"))).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "the last second of the last day");
+    assert_eq!(res.json::<Value>().await.unwrap()["expires_at"].as_str().unwrap(), format!("{last_day}T23:59:59.000000Z"));
+    for (at, why) in [(format!("{}T00:00:00Z", last_day + chrono::Days::new(1)), "at most one year ahead"), ("2000-01-01T00:00:00Z".to_string(), "has not passed")] {
+        let res = post(&app, "/v2/access-tokens", Some(&t), body(at.clone())).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{at}");
+        let said = res.json::<Value>().await.unwrap()["fields"]["expires_at"][0].as_str().unwrap().to_string();
+        assert!(said.contains(why), "{at}: {said}");
+    }
+}
+
 #[actix_web::test]
 async fn everything_under_v2_answers_json_and_refuses_foreign_jwts() {
     let app = spawn_app().await;
