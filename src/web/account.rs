@@ -11,7 +11,7 @@ use crate::accounts::{self, AccountError, Plan};
 use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
-use crate::signin::password::confirm_password;
+use crate::signin::confirm_password;
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::PageError;
