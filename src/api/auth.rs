@@ -52,7 +52,7 @@ fn incorrect() -> ApiError {
 async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &ClientInfo) -> Result<Outcome, ApiError> {
     if PlainToken::looks_like_token(secret.expose_secret()) {
         let found =
-            token_step(&app.signin, Door::Api, identifier, secret.expose_secret(), &info.client, info.ip, |c, auth| Ok((crate::accounts::find_by_id(c, auth.user_id)?, ())))
+            token_step(&app.signin, Door::Api, identifier, secret.expose_secret(), &info.client, info.ip, |c, auth, _| Ok((crate::accounts::find_by_id(c, auth.user_id)?, ())))
                 .await?;
         return match found {
             TokenOutcome::Valid(auth, Some(user)) => Ok(Outcome::Jwt(issue(app, &user, Method::PersonalAccessToken, Some((auth.token_uuid, auth.scope.as_str().to_string()))))),

@@ -256,9 +256,8 @@ type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 /// written — the token's last use (at most once a minute, or a new IP or client) or a push
 /// noted on a repository (at most once a minute).
 async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, Error> {
-    let now = app.now();
     let public_default = app.settings.default_public;
-    let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, |c, auth| {
+    let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, |c, auth, now| {
         let credential = Credential::User { username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
         let (access, pushes) = grants_in(c, &credential, Some((&auth.username, auth.user_id)), scopes, now)?;
         Ok(((credential, access), PushNotes { pushes, public_default, now }))

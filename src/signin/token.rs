@@ -10,6 +10,7 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::activity::Client;
+use crate::clock::Timestamp;
 use crate::signin::events::count_failure;
 use crate::signin::{Door, Service};
 use crate::tokens::{self, Authenticated, Lookup, Refused};
@@ -43,19 +44,19 @@ pub enum TokenOutcome<T> {
 }
 
 /// Checks `secret` as a token of `login`, and on success runs `then` on the same read
-/// transaction (the registry's grants, the API's user row). A valid token works whatever
+/// transaction (the registry's grants, the API's user row), with the time of the check. A valid token works whatever
 /// the account's or the client IP's failures (behind NAT or a CI egress address, an IP
 /// lock would stop every pull); any other counts against the IP only and waits while the
 /// IP is locked. A refused token's use is noted in its owner's activity at `/token`.
 pub async fn token_step<T, W, F>(svc: &Service, door: Door, login: &str, secret: &str, client: &Client, ip: IpAddr, then: F) -> Result<TokenOutcome<T>, Error>
 where
     W: DueWrites,
-    F: FnOnce(&mut SqliteConnection, &Authenticated) -> Result<(T, W), Error>,
+    F: FnOnce(&mut SqliteConnection, &Authenticated, Timestamp) -> Result<(T, W), Error>,
 {
     let now = svc.now();
     let found = svc.db.read(|c| match tokens::lookup(c, now, login, secret)? {
         Lookup::Valid(found) => {
-            let (read, writes) = then(c, &found.auth)?;
+            let (read, writes) = then(c, &found.auth, now)?;
             Ok(Ok((found, read, writes)))
         }
         Lookup::Refused(refused) => Ok(Err(Some(refused))),
@@ -95,7 +96,7 @@ mod tests {
     use crate::signin::testing::{self, Harness};
 
     async fn present(h: &Harness, door: Door, login: &str, secret: &str) -> Result<TokenOutcome<i32>, Error> {
-        token_step(&h.svc, door, login, secret, &testing::client(), testing::IP, |_, auth| Ok((auth.user_id, ()))).await
+        token_step(&h.svc, door, login, secret, &testing::client(), testing::IP, |_, auth, _| Ok((auth.user_id, ()))).await
     }
 
     #[actix_web::test]
