@@ -43,6 +43,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     let signin = crate::signin::Service {
         db: database.clone(),
         clock: clock.clone(),
+        keys: Arc::new(keys.clone()),
         throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),

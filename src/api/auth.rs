@@ -11,15 +11,11 @@ use serde_json::json;
 
 use super::jwt::{self, Claims, Method};
 use super::{ApiError, ApiJson};
-use crate::Error;
 use crate::accounts::User;
-use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
-use crate::signin::challenges;
-use crate::signin::password::{PasswordCheck, check_password, count_failure, record};
-use crate::throttle::AccountKey;
-use crate::tokens::{self, PlainToken};
+use crate::signin::{Begun, Door, Outcome as Step, SecondOutcome, TokenOutcome, challenges, password_step, second_factor_step, token_step};
+use crate::tokens::PlainToken;
 
 pub const INCORRECT: &str = "Incorrect authentication credentials";
 pub const SECOND_FACTOR: &str = "Require secondary authentication on MFA enabled account";
@@ -55,36 +51,24 @@ fn incorrect() -> ApiError {
 /// The password or a PAT for `identifier` (username or email; a PAT needs the username).
 async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &ClientInfo) -> Result<Outcome, ApiError> {
     if PlainToken::looks_like_token(secret.expose_secret()) {
-        let (login, now, ip, ua) = (identifier.to_string(), app.now(), info.client.ip.clone(), info.client.user_agent.clone());
-        let found = app
-            .db(move |c| {
-                let Some(auth) = tokens::authenticate(c, now, &login, secret.expose_secret(), &ip, &ua)? else { return Ok(None) };
-                Ok(crate::accounts::find_by_id(c, auth.user_id)?.map(|u| (u, auth)))
-            })
-            .await?;
+        let found =
+            token_step(&app.signin, Door::Api, identifier, secret.expose_secret(), &info.client, info.ip, |c, auth, _| Ok((crate::accounts::find_by_id(c, auth.user_id)?, ())))
+                .await?;
         return match found {
-            Some((user, auth)) => Ok(Outcome::Jwt(issue(app, &user, Method::PersonalAccessToken, Some((auth.token_uuid, auth.scope.as_str().to_string()))))),
-            // a valid token is never refused by the client IP's failures; a wrong one counts
-            // against the IP, and waits while the IP is locked
-            None => {
-                let slot = app.signin.throttle.reserve_ip(info.ip).map_err(ApiError::TooManyRequests)?;
-                count_failure(&app.signin, slot, None, &info.client).await?;
-                Err(incorrect())
-            }
+            TokenOutcome::Valid(auth, Some(user)) => Ok(Outcome::Jwt(issue(app, &user, Method::PersonalAccessToken, Some((auth.token_uuid, auth.scope.as_str().to_string()))))),
+            // why a token is refused is told only at `/token`
+            TokenOutcome::Valid(_, None) | TokenOutcome::Refused(_) | TokenOutcome::NoMatch => Err(incorrect()),
         };
     }
-    match check_password(&app.signin, identifier, secret, &info.client, info.ip).await? {
-        PasswordCheck::Valid(user) if user.totp_enabled => {
+    match password_step(&app.signin, Door::Api, identifier, secret, &info.client, info.ip).await? {
+        Step::NeedsSecondFactor(user) => {
             let now = app.now();
             let token = app.db(move |c| challenges::open(c, &user, now)).await?;
             Ok(Outcome::SecondStep(token))
         }
-        PasswordCheck::Valid(user) => {
-            record(&app.signin, user.id, Event::SignedIn, "JSON API, password", &info.client).await?;
-            Ok(Outcome::Jwt(issue(app, &user, Method::Password, None)))
-        }
-        PasswordCheck::Invalid => Err(incorrect()),
-        PasswordCheck::Throttled(wait) => Err(ApiError::TooManyRequests(wait)),
+        Step::Granted(user) => Ok(Outcome::Jwt(issue(app, &user, Method::Password, None))),
+        Step::Refused | Step::UseAToken => Err(incorrect()),
+        Step::Throttled(wait) => Err(ApiError::TooManyRequests(wait)),
     }
 }
 
@@ -131,60 +115,17 @@ fn not_valid() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "The login_2fa_token is not valid (used, expired, unknown, or the account changed since).")
 }
 
-enum Completion {
-    Accepted(Box<User>, crate::twofactor::SecondFactor),
-    Refused,
-    /// The user's security stamp changed since the password step: the challenge is gone.
-    Outdated,
-}
-
-/// Completes a 2FA login. The challenge is spent only by a right code (one DELETE decides,
-/// so two parallel completions cannot both win); wrong codes count in the account's throttle.
+/// Completes a 2FA login. The challenge is spent only by a right code; wrong codes count in
+/// the account's throttle (`signin::second_factor_step`).
 pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<SecondFactorBody>) -> Result<HttpResponse, ApiError> {
     let now = app.now();
     let presented = body.login_2fa_token;
     let Some(challenge) = app.db(move |c| challenges::find(c, presented.expose_secret(), now)).await? else {
         return Err(not_valid());
     };
-    let uid = challenge.user_id;
-    let slot = app.signin.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
-    let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());
-    let verdict = app
-        .db(move |c| {
-            crate::db::write_tx(c, |c| {
-                let Some(user) = crate::accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else {
-                    return Ok(Completion::Refused);
-                };
-                // A password change, 2FA change or disabling since the password step ends
-                // the challenge; checked here, at completion, so no stamp-changing path can
-                // forget it.
-                if user.security_stamp != challenge.stamp {
-                    challenges::spend(c, &challenge)?;
-                    return Ok(Completion::Outdated);
-                }
-                let Some(factor) = crate::twofactor::verify_second_factor(c, &keys, &user, &code, now)? else {
-                    return Ok(Completion::Refused);
-                };
-                let spent = challenges::spend(c, &challenge)?;
-                Ok::<_, Error>(if spent { Completion::Accepted(Box::new(user), factor) } else { Completion::Refused })
-            })
-        })
-        .await?;
-    let (user, factor) = match verdict {
-        Completion::Accepted(user, factor) => (user, factor),
-        Completion::Outdated => {
-            slot.release();
-            return Err(not_valid());
-        }
-        Completion::Refused => {
-            count_failure(&app.signin, slot, Some((uid, Event::TwoFactorFailed, "JSON API sign-in")), &info.client).await?;
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid."));
-        }
-    };
-    slot.succeeded();
-    if factor == crate::twofactor::SecondFactor::RecoveryCode {
-        record(&app.signin, user.id, Event::RecoveryCodeUsed, "JSON API", &info.client).await?;
+    match second_factor_step(&app.signin, Begun::Challenge(challenge), &body.code, &info.client, info.ip).await? {
+        SecondOutcome::Granted { user, .. } => Ok(HttpResponse::Ok().json(json!({ "token": issue(&app, &user, Method::PasswordAndSecondFactor, None) }))),
+        SecondOutcome::Outdated => Err(not_valid()),
+        SecondOutcome::Refused => Err(ApiError::new(StatusCode::UNAUTHORIZED, "The code is not valid.")),
     }
-    record(&app.signin, user.id, Event::SignedIn, "JSON API, password and second factor", &info.client).await?;
-    Ok(HttpResponse::Ok().json(json!({ "token": issue(&app, &user, Method::PasswordAndSecondFactor, None) })))
 }

@@ -221,6 +221,6 @@ mod migration {
             plan: Plan::Personal,
             operator: false,
         };
-        assert!(matches!(crate::accounts::create(&mut c, again, now), Err(crate::accounts::AccountError::UsernameTaken)));
+        assert!(matches!(crate::accounts::create(&mut c, again, now), Err(crate::Error::Taken("username"))));
     }
 }

@@ -12,6 +12,7 @@ use crate::Error;
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::owners::{self, Namespace, OwnerId};
+use crate::signin::DueWrites;
 use crate::tokens::Scope;
 
 /// A push granted on a repository, to be noted there: (its owner, its name).
@@ -76,6 +77,23 @@ fn catalog(credential: &Credential) -> Vec<String> {
     match credential {
         Credential::User { operator: true, scope: Scope::Admin, .. } => vec!["*".to_string()],
         _ => Vec::new(),
+    }
+}
+
+/// The pushes a token's grants leave to note: written after the read, with the token's
+/// last use when that is due too (`signin::token_step`), in one trip to the blocking pool.
+pub struct PushNotes {
+    pub pushes: Vec<PushNote>,
+    pub public_default: bool,
+    pub now: Timestamp,
+}
+
+impl DueWrites for PushNotes {
+    fn is_due(&self) -> bool {
+        !self.pushes.is_empty()
+    }
+    fn write(self, c: &mut SqliteConnection) -> Result<(), Error> {
+        record_pushes(c, &self.pushes, self.public_default, self.now)
     }
 }
 

@@ -12,14 +12,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::authorization;
+use super::authorization::{self, PushNotes};
 use super::grants::{self, Credential, Requested};
 use super::jwt::{self, Access};
 use crate::Error;
 use crate::app::AppState;
 use crate::http::{BodyError, ClientInfo, content_type_is, decodes_as_utf8, read_limited};
-use crate::signin::password::{PasswordCheck, check_password_remembered, count_failure};
-use crate::tokens::{self, Lookup, PlainToken, Refused, Scope};
+use crate::signin::{Door, Outcome, TokenOutcome, password_step, token_step};
+use crate::tokens::{PlainToken, Refused, Scope};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
@@ -253,66 +253,36 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
 /// What a credential was granted; Err(response) when the credential is refused.
 type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 
-/// A PAT, on the path of every `docker pull` and `push`: the token check and the grant
-/// decision (`authorization`) are indexed reads done right on the async worker
-/// (`AppState::read`, no trip to the blocking pool); the blocking pool is used only when
-/// something is due to be written — the token's last use (at most once a minute, or a new
-/// IP or client) or a push noted on a repository (at most once a minute).
+/// A PAT, on the path of every `docker pull` and `push`: the token check
+/// (`signin::token_step`) and the grant decision (`authorization`) are indexed reads done
+/// right on the async worker,
+/// in one read transaction; the blocking pool is used only when something is due to be
+/// written — the token's last use (at most once a minute, or a new IP or client) or a push
+/// noted on a repository (at most once a minute).
 async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, Error> {
-    let now = app.now();
-    let found = app.read(|c| match tokens::lookup(c, now, username, secret.expose_secret())? {
-        Lookup::Valid(found) => {
-            let auth = &found.auth;
-            let credential = Credential::User { user_id: auth.user_id, username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
-            let (access, pushes) = authorization::decide(c, &credential, Some((&auth.owner_name, auth.owner)), scopes, now)?;
-            Ok(Ok((found, credential, access, pushes)))
-        }
-        Lookup::Refused(refused) => Ok(Err(Some(refused))),
-        Lookup::NoMatch => Ok(Err(None)),
-    })?;
-    // A valid token works whatever the account's or the client IP's failures (behind NAT
-    // or a CI egress address, an IP lock would stop every pull); any other counts against
-    // the IP and waits while the IP is locked.
-    let (found, credential, access, pushes) = match found {
-        Ok(valid) => valid,
-        Err(refused) => {
-            let slot = app.signin.throttle.reserve_ip(info.ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
-            count_failure(&app.signin, slot, None, &info.client).await?;
-            let Some(refused) = refused else { return Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT))) };
-            if let Some(due) = refused.note_due(now, &info.client.ip, &info.client.user_agent) {
-                app.db(move |c| tokens::record_refused_use(c, &due, now)).await?;
-            }
-            let details = match refused.reason {
-                Refused::Deactivated => TOKEN_DEACTIVATED,
-                Refused::Expired => TOKEN_EXPIRED,
-            };
-            return Ok(Err(json_error(StatusCode::UNAUTHORIZED, details)));
-        }
-    };
-    let due = found.last_use_due(now, &info.client.ip, &info.client.user_agent);
-    if due.is_some() || !pushes.is_empty() {
-        let public_default = app.settings.default_public;
-        app.db(move |c| {
-            if let Some(due) = due {
-                tokens::record_last_use(c, &due, now)?;
-            }
-            authorization::record_pushes(c, &pushes, public_default, now)
-        })
-        .await?;
-    }
-    Ok(Ok((credential, access)))
+    let public_default = app.settings.default_public;
+    let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, |c, auth, now| {
+        let credential = Credential::User { user_id: auth.user_id, username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
+        // the token's owner came with it: requests in that namespace need no owner lookup
+        let (access, pushes) = authorization::decide(c, &credential, Some((&auth.owner_name, auth.owner)), scopes, now)?;
+        Ok(((credential, access), PushNotes { pushes, public_default, now }))
+    })
+    .await?;
+    Ok(match step {
+        TokenOutcome::Valid(_, granted) => Ok(granted),
+        TokenOutcome::NoMatch => Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT)),
+        TokenOutcome::Refused(Refused::Deactivated) => Err(json_error(StatusCode::UNAUTHORIZED, TOKEN_DEACTIVATED)),
+        TokenOutcome::Refused(Refused::Expired) => Err(json_error(StatusCode::UNAUTHORIZED, TOKEN_EXPIRED)),
+    })
 }
 
 /// The password, while 2FA is off: the credential. Err(response) for refused credentials.
 async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, Error> {
-    let refused = || json_error(StatusCode::UNAUTHORIZED, INCORRECT);
-    // argon2 on every pull would cap password pulls at tens a second per core: a pair
-    // verified in the last five minutes is recalled instead (accounts::password_cache)
-    match check_password_remembered(&app.signin, username, secret, &info.client, info.ip).await? {
-        PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
-        PasswordCheck::Valid(user) => Ok(Ok(Credential::User { user_id: user.id, username: user.username, scope: Scope::Admin, operator: user.is_operator })),
-        PasswordCheck::Invalid => Ok(Err(refused())),
-        PasswordCheck::Throttled(wait) => Err(Error::Throttled { retry_after: wait }),
+    match password_step(&app.signin, Door::Registry, username, secret, &info.client, info.ip).await? {
+        Outcome::Granted(user) => Ok(Ok(Credential::User { user_id: user.id, username: user.username, scope: Scope::Admin, operator: user.is_operator })),
+        Outcome::UseAToken => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
+        Outcome::Refused | Outcome::NeedsSecondFactor(_) => Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT))),
+        Outcome::Throttled(wait) => Err(Error::Throttled { retry_after: wait }),
     }
 }
 

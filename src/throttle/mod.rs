@@ -17,7 +17,7 @@ pub mod rate;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::ThrottleConfig;
@@ -211,7 +211,13 @@ impl ThrottleStore for MemoryStore {
     }
 }
 
+/// The throttle every door shares. Cloning it shares the same state.
+#[derive(Clone)]
 pub struct Throttle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     config: ThrottleConfig,
     clock: SharedClock,
     store: Box<dyn ThrottleStore>,
@@ -219,16 +225,18 @@ pub struct Throttle {
 
 /// One attempt's slot, taken before its secret is verified. End it with `failed` or
 /// `succeeded`; dropped any other way (released, an error, a cancelled request) it gives
-/// the slot back without counting anything.
+/// the slot back without counting anything. It owns a handle on the throttle, so it may be
+/// moved into the database transaction that decides the attempt and settled there, with
+/// the events it causes.
 #[must_use = "an attempt's slot is given back when it is dropped"]
-pub struct Reservation<'a> {
-    throttle: &'a Throttle,
+pub struct Reservation {
+    throttle: Arc<Inner>,
     account: Option<AccountKey>,
     ip: IpAddr,
     settled: bool,
 }
 
-impl Reservation<'_> {
+impl Reservation {
     /// The secret was wrong. Returns the back-off in seconds when this failure puts the
     /// account (further) behind one, so the caller can log the lock once, not per refusal.
     pub fn failed(mut self) -> Option<u64> {
@@ -246,12 +254,12 @@ impl Reservation<'_> {
 
     fn settle(&mut self, outcome: Outcome) -> Option<u64> {
         self.settled = true;
-        let t = self.throttle;
+        let t = &self.throttle;
         t.store.settle(&t.config, self.account.as_ref(), self.ip, t.clock.now(), outcome)
     }
 }
 
-impl Drop for Reservation<'_> {
+impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.settled {
             self.settle(Outcome::Released);
@@ -261,23 +269,24 @@ impl Drop for Reservation<'_> {
 
 impl Throttle {
     pub fn new(config: ThrottleConfig, clock: SharedClock) -> Self {
-        Throttle { config, clock, store: Box::new(MemoryStore::default()) }
+        Throttle { inner: Arc::new(Inner { config, clock, store: Box::new(MemoryStore::default()) }) }
     }
 
     /// Takes a slot for one attempt of `account` from `ip`, or `Err(seconds)` to wait.
-    pub fn reserve(&self, account: &AccountKey, ip: IpAddr) -> Result<Reservation<'_>, u64> {
+    pub fn reserve(&self, account: &AccountKey, ip: IpAddr) -> Result<Reservation, u64> {
         self.reserve_for(Some(account.clone()), ip)
     }
 
     /// A slot counted against the client IP only: for a wrong token, which names no
     /// account whose password should pay for it.
-    pub fn reserve_ip(&self, ip: IpAddr) -> Result<Reservation<'_>, u64> {
+    pub fn reserve_ip(&self, ip: IpAddr) -> Result<Reservation, u64> {
         self.reserve_for(None, ip)
     }
 
-    fn reserve_for(&self, account: Option<AccountKey>, ip: IpAddr) -> Result<Reservation<'_>, u64> {
-        self.store.reserve(&self.config, account.as_ref(), ip, self.clock.now())?;
-        Ok(Reservation { throttle: self, account, ip, settled: false })
+    fn reserve_for(&self, account: Option<AccountKey>, ip: IpAddr) -> Result<Reservation, u64> {
+        let t = &self.inner;
+        t.store.reserve(&t.config, account.as_ref(), ip, t.clock.now())?;
+        Ok(Reservation { throttle: self.inner.clone(), account, ip, settled: false })
     }
 
     /// `Err(seconds)` when an attempt for this account from this IP would be refused now,
@@ -285,7 +294,8 @@ impl Throttle {
     /// needs no verification and so no slot, but must not answer while the account or IP
     /// is locked (else it would confirm guesses at the speed of a hash lookup).
     pub fn check(&self, account: &AccountKey, ip: IpAddr) -> Result<(), u64> {
-        match self.store.wait(&self.config, Some(account), ip, self.clock.now()) {
+        let t = &self.inner;
+        match t.store.wait(&t.config, Some(account), ip, t.clock.now()) {
             Some(wait) => Err(wait),
             None => Ok(()),
         }
@@ -293,7 +303,7 @@ impl Throttle {
 
     /// A success that took no slot (a remembered password): clears the account's failures.
     pub fn record_success(&self, account: &AccountKey) {
-        self.store.clear(account);
+        self.inner.store.clear(account);
     }
 }
 

@@ -6,13 +6,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::Error;
-use crate::accounts::{self, AccountError, NewAccount, Plan};
+use crate::accounts::{self, NewAccount, Plan};
 use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
-use crate::signin::password::{PasswordCheck, check_password, count_failure, record};
-use crate::throttle::AccountKey;
-use crate::twofactor::{self, SecondFactor};
+use crate::signin::events::record;
+use crate::signin::{Begun, Door, Outcome, SecondOutcome, password_step, second_factor_step};
+use crate::twofactor::SecondFactor;
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::PageError;
@@ -72,20 +72,19 @@ pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientI
             .db(move |c| match accounts::create(c, new, now) {
                 Ok(user) => {
                     crate::activity::record(c, user.id, Event::SignedIn, "account created", &client, now)?;
-                    Ok(Ok(user))
+                    Ok(user)
                 }
-                Err(AccountError::Db(e)) => Err(e),
-                Err(other) => Ok(Err(other)),
+                Err(e) => Err(e),
             })
-            .await?;
+            .await;
         match created {
             Ok(user) => {
                 session.sign_in(user.id, &info.client)?;
                 session.flash("success", format!("Welcome to Berth, {}. Turn on two-factor authentication next.", user.username))?;
                 return Ok(redirect("/settings/security"));
             }
-            Err(AccountError::UsernameTaken) => errors.add("username", "This username is taken."),
-            Err(_) => errors.add("email", "An account with this email address exists already."),
+            Err(taken @ Error::Taken(field)) => errors.add(field, taken.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     let page = SignupPage {
@@ -135,18 +134,17 @@ pub const INCORRECT: &str = "Incorrect username or password.";
 pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<LoginForm>) -> Result<HttpResponse, PageError> {
     let next = safe_next(form.next.as_deref());
     let login = form.login.trim().chars().take(254).collect::<String>();
-    let (status, error) = match check_password(&app.signin, &login, form.password, &info.client, info.ip).await? {
-        PasswordCheck::Valid(user) if user.totp_enabled => {
+    let (status, error) = match password_step(&app.signin, Door::Web, &login, form.password, &info.client, info.ip).await? {
+        Outcome::NeedsSecondFactor(user) => {
             session.begin_second_step(&user, app.now(), &next)?;
             return Ok(redirect("/login/2fa"));
         }
-        PasswordCheck::Valid(user) => {
-            record(&app.signin, user.id, Event::SignedIn, "password", &info.client).await?;
+        Outcome::Granted(user) => {
             session.sign_in(user.id, &info.client)?;
             return Ok(redirect(&next));
         }
-        PasswordCheck::Invalid => (actix_web::http::StatusCode::UNAUTHORIZED, INCORRECT.to_string()),
-        PasswordCheck::Throttled(wait) => {
+        Outcome::Refused | Outcome::UseAToken => (actix_web::http::StatusCode::UNAUTHORIZED, INCORRECT.to_string()),
+        Outcome::Throttled(wait) => {
             let page = LoginPage {
                 chrome: Chrome::anonymous("Sign in", &session)?,
                 login,
@@ -185,13 +183,6 @@ pub async fn second_step_form(app: web::Data<AppState>, session: WebSession) -> 
     Ok(html(page.render()?))
 }
 
-enum SecondStep {
-    Accepted(Box<accounts::User>, SecondFactor),
-    Refused,
-    /// The account's security stamp changed since the password step.
-    Outdated,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeForm {
@@ -199,52 +190,19 @@ pub struct CodeForm {
 }
 
 pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: ClientInfo, CsrfForm(form): CsrfForm<CodeForm>) -> Result<HttpResponse, PageError> {
-    let Some(PendingSignIn { user_id: uid, stamp, next }) = session.pending_second_step(app.now()) else {
+    let Some(PendingSignIn { user_id, stamp, next }) = session.pending_second_step(app.now()) else {
         return start_again(&session, TOO_LONG);
     };
-    // Wrong codes count per account, across sessions: after the threshold even the right
-    // code waits (a fresh session per guess gains nothing).
-    let slot = app.signin.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
-    let (keys, now) = (app.keys.clone(), app.now());
-    let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
-    let verdict = app
-        .db(move |c| {
-            // one write transaction: the stamp cannot change between its check and the code
-            crate::db::write_tx(c, |c| {
-                let Some(user) = accounts::find_by_id(c, uid)?.filter(|u| !u.is_disabled) else {
-                    return Ok(SecondStep::Refused);
-                };
-                // a password change, 2FA change or disabling since the password step ends it
-                if user.security_stamp != stamp {
-                    return Ok(SecondStep::Outdated);
-                }
-                Ok::<_, Error>(match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {
-                    Some(factor) => SecondStep::Accepted(Box::new(user), factor),
-                    None => SecondStep::Refused,
-                })
-            })
-        })
-        .await?;
-    match verdict {
-        SecondStep::Outdated => {
-            slot.release();
-            start_again(&session, "Your account's password or security settings changed. Please sign in again.")
-        }
-        SecondStep::Accepted(user, factor) => {
-            slot.succeeded();
-            if factor == SecondFactor::RecoveryCode {
-                record(&app.signin, user.id, Event::RecoveryCodeUsed, "", &info.client).await?;
-            }
-            let how = if factor == SecondFactor::Totp { "password and authenticator code" } else { "password and recovery code" };
-            record(&app.signin, user.id, Event::SignedIn, how, &info.client).await?;
+    match second_factor_step(&app.signin, Begun::InSession { user_id, stamp }, &form.code, &info.client, info.ip).await? {
+        SecondOutcome::Outdated => start_again(&session, "Your account's password or security settings changed. Please sign in again."),
+        SecondOutcome::Granted { user, factor } => {
             session.sign_in(user.id, &info.client)?;
             if factor == SecondFactor::RecoveryCode {
                 session.flash("info", "You used a recovery code. Each works once: regenerate them on the Security page when few are left.")?;
             }
             Ok(redirect(&next))
         }
-        SecondStep::Refused => {
-            count_failure(&app.signin, slot, Some((uid, Event::TwoFactorFailed, "at sign-in")), &info.client).await?;
+        SecondOutcome::Refused => {
             let page = SecondStepPage {
                 chrome: Chrome::anonymous("Two-factor authentication", &session)?,
                 error: Some("That code is not valid. Try the current code, or a recovery code.".into()),

@@ -13,7 +13,8 @@ use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
 use crate::once::{self, Spent};
-use crate::signin::password::{confirm_password, count_failure, record};
+use crate::signin::events::{count_failure, record};
+use crate::signin::{confirm_password, confirm_second_factor};
 use crate::throttle::AccountKey;
 use crate::twofactor;
 use crate::web::chrome::Chrome;
@@ -196,7 +197,7 @@ pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     }
     let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
     let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
-    let code: String = form.code.expose_secret().chars().take(16).collect();
+    let code = crate::signin::normalise_code(form.code.expose_secret());
     let codes = app.db(move |c| twofactor::confirm_enrolment(c, &keys, &user, &code, now)).await?;
     let Some(codes) = codes else {
         count_failure(&app.signin, slot, Some((who.user.id, Event::TwoFactorFailed, "setting up two-factor authentication")), &info.client).await?;
@@ -307,25 +308,11 @@ pub async fn disable(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     if !confirm_password(&app.signin, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(disable_page(&who, Some(WRONG_PASSWORD.into()))?.render()?));
     }
-    let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
-    let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
-    let code: String = form.code.expose_secret().trim().chars().take(64).collect();
-    let done = app
-        .db(move |c| {
-            crate::db::write_tx(c, |c| match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {
-                Some(_) => {
-                    twofactor::disable(c, user.id)?;
-                    Ok(true)
-                }
-                None => Ok(false),
-            })
-        })
-        .await?;
-    if !done {
-        count_failure(&app.signin, slot, Some((who.user.id, Event::TwoFactorFailed, "disabling two-factor authentication")), &info.client).await?;
+    let uid = who.user.id;
+    let done = confirm_second_factor(&app.signin, &who.user, &form.code, "disabling two-factor authentication", &info.client, info.ip, move |c| twofactor::disable(c, uid)).await?;
+    if done.is_none() {
         return Ok(unprocessable(disable_page(&who, Some("That code is not valid.".into()))?.render()?));
     }
-    slot.release();
     record(&app.signin, who.user.id, Event::TwoFactorDisabled, "", &info.client).await?;
     who.session.flash("success", "Two-factor authentication is off.")?;
     Ok(redirect("/settings/security"))

@@ -8,7 +8,7 @@ use crate::Error;
 use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
-use crate::signin::password::record;
+use crate::signin::events::record;
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::PageError;

@@ -16,6 +16,7 @@ mod repositories;
 mod resubmit;
 mod session_end;
 mod sessions;
+mod signin_events;
 mod signup;
 mod slow_bodies;
 mod throttle;
