@@ -74,7 +74,7 @@ async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &
         };
     }
     match check_password(&app.signin, identifier, secret, &info.client, info.ip).await? {
-        PasswordCheck::Valid(user) if user.totp_enabled => {
+        PasswordCheck::Valid(user) if user.has_second_factor() => {
             let now = app.now();
             let token = app.db(move |c| challenges::open(c, &user, now)).await?;
             Ok(Outcome::SecondStep(token))
@@ -148,7 +148,7 @@ pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(b
     };
     let uid = challenge.user_id;
     let slot = app.signin.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(ApiError::TooManyRequests)?;
-    let (keys, code) = (app.keys.clone(), body.code.expose_secret().trim().chars().take(64).collect::<String>());
+    let (keys, code) = (app.keys.clone(), crate::twofactor::normalize_code(body.code.expose_secret()));
     let verdict = app
         .db(move |c| {
             crate::db::write_tx(c, |c| {

@@ -306,7 +306,7 @@ async fn password(app: &AppState, username: &str, secret: SecretString, info: &C
     // argon2 on every pull would cap password pulls at tens a second per core: a pair
     // verified in the last five minutes is recalled instead (accounts::password_cache)
     match check_password_remembered(&app.signin, username, secret, &info.client, info.ip).await? {
-        PasswordCheck::Valid(user) if user.totp_enabled => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
+        PasswordCheck::Valid(user) if user.has_second_factor() => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
         PasswordCheck::Valid(user) => Ok(Ok((Credential::User { username: user.username, scope: Scope::Admin, operator: user.is_operator }, user.id))),
         PasswordCheck::Invalid => Ok(Err(refused())),
         PasswordCheck::Throttled(wait) => Err(Error::Throttled { retry_after: wait }),

@@ -49,7 +49,7 @@ async fn verify_login(app: &Service, login: &str, password: SecretString, client
     // Only enabled accounts without 2FA, for which the password alone is a credential, are
     // remembered; the fingerprint binds the row's hash and stamp read just above.
     let cache = &app.password_cache;
-    let fingerprint = user.as_ref().filter(|u| may_remember && !u.is_disabled && !u.totp_enabled).map(|u| cache.fingerprint(u, &password));
+    let fingerprint = user.as_ref().filter(|u| may_remember && !u.is_disabled && !u.has_second_factor()).map(|u| cache.fingerprint(u, &password));
     if let (Some(fp), Some(u)) = (&fingerprint, &user)
         && cache.recalls(fp)
     {
@@ -89,7 +89,7 @@ async fn verify_once(
             if let Some(fp) = fingerprint {
                 app.password_cache.remember(fp, u.id);
             }
-            if u.totp_enabled {
+            if u.has_second_factor() {
                 // the code step is counted on its own
                 slot.release();
             } else {

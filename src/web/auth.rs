@@ -136,7 +136,7 @@ pub async fn login(app: web::Data<AppState>, session: WebSession, info: ClientIn
     let next = safe_next(form.next.as_deref());
     let login = form.login.trim().chars().take(254).collect::<String>();
     let (status, error) = match check_password(&app.signin, &login, form.password, &info.client, info.ip).await? {
-        PasswordCheck::Valid(user) if user.totp_enabled => {
+        PasswordCheck::Valid(user) if user.has_second_factor() => {
             session.begin_second_step(&user, app.now(), &next)?;
             return Ok(redirect("/login/2fa"));
         }
@@ -206,7 +206,7 @@ pub async fn second_step(app: web::Data<AppState>, session: WebSession, info: Cl
     // code waits (a fresh session per guess gains nothing).
     let slot = app.signin.throttle.reserve(&AccountKey::User(uid), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
     let (keys, now) = (app.keys.clone(), app.now());
-    let code = form.code.expose_secret().trim().chars().take(64).collect::<String>();
+    let code = twofactor::normalize_code(form.code.expose_secret());
     let verdict = app
         .db(move |c| {
             // one write transaction: the stamp cannot change between its check and the code

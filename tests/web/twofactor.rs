@@ -26,14 +26,14 @@ async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once(
     assert!(qr.bytes().await.unwrap().starts_with(b"\x89PNG"));
     // pending is not on, and the pending secret is sealed at rest
     let u = app.user("alice");
-    assert!(!u.totp_enabled);
-    let sealed = u.totp_secret_enc.unwrap();
+    assert!(!u.has_second_factor());
+    let sealed = berth::twofactor::totp::pending(&mut app.conn(), u.id).unwrap().expect("enrolment pending").secret_enc;
     assert!(!String::from_utf8_lossy(&sealed).contains(&secret));
     // a wrong code leaves 2FA off
     let wrong = if app.code_now(&secret) == "000000" { "111111" } else { "000000" };
     let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", wrong)]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(!app.user("alice").totp_enabled);
+    assert!(!app.user("alice").has_second_factor());
     // the right code turns it on and shows 10 codes, no-store, with the Docker CLI note
     let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", &app.code_now(&secret))]).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -42,7 +42,7 @@ async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once(
     assert_eq!(regex::Regex::new(r"<li><code>[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}</code></li>").unwrap().find_iter(&html).count(), 10);
     assert!(html.contains("The Docker CLI now needs a personal access token"));
     assert!(html.contains(r#"href="/settings/tokens""#));
-    assert!(app.user("alice").totp_enabled);
+    assert!(app.user("alice").has_second_factor());
     // after enrolment the secret is never shown again, anywhere
     for page in ["/settings/security", "/settings/security/2fa/setup", "/settings/account"] {
         let (_, html) = b.get_text(page).await;
@@ -229,11 +229,11 @@ async fn disabling_needs_the_password_and_a_code() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let res = b.submit(page, page, &[("password", "wrong password x"), ("code", &app.fresh_code(&secret))]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(app.user("alice").totp_enabled);
+    assert!(app.user("alice").has_second_factor());
     let res = b.submit(page, page, &[("password", PASSWORD), ("code", &codes[3])]).await;
     assert_eq!(location(&res), "/settings/security");
     let u = app.user("alice");
-    assert!(!u.totp_enabled && u.totp_secret_enc.is_none());
+    assert!(!u.has_second_factor() && !berth::twofactor::any(&mut app.conn(), u.id).unwrap());
     assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "the password alone works again");
 }
 
@@ -252,16 +252,17 @@ fn the_compare_and_swap_admits_one_of_many_threads() {
         operator: false,
     };
     let user = berth::accounts::create(&mut conn, new, 0).unwrap();
-    berth::twofactor::begin_enrolment(&mut conn, &keys, &user).unwrap();
+    berth::twofactor::begin_enrolment(&mut conn, &keys, &user, berth::twofactor::DEFAULT_LABEL, 0).unwrap();
     let user = berth::accounts::find_by_id(&mut conn, user.id).unwrap().unwrap();
-    let secret = berth::twofactor::pending_enrolment(&keys, &user).unwrap().unwrap().secret_base32;
+    let secret = berth::twofactor::pending_enrolment(&mut conn, &keys, &user).unwrap().unwrap().secret_base32;
+    let factor = berth::twofactor::totp::pending(&mut conn, user.id).unwrap().unwrap();
     let now = 1_800_000_000;
     let code = berth::twofactor::code_at(&secret, now);
-    let (pool, keys, user) = (Arc::new(pool), Arc::new(keys), Arc::new(user));
+    let (pool, keys, user, factor) = (Arc::new(pool), Arc::new(keys), Arc::new(user), Arc::new(factor));
     let handles: Vec<_> = (0..20)
         .map(|_| {
-            let (pool, keys, user, code) = (pool.clone(), keys.clone(), user.clone(), code.clone());
-            std::thread::spawn(move || berth::twofactor::accept_code(&mut pool.get().unwrap(), &keys, &user, &code, now).unwrap())
+            let (pool, keys, user, factor, code) = (pool.clone(), keys.clone(), user.clone(), factor.clone(), code.clone());
+            std::thread::spawn(move || factor.verify(&mut pool.get().unwrap(), &keys, &user, &code, now).unwrap())
         })
         .collect();
     let accepted = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
