@@ -60,7 +60,9 @@ fn two_factors_either_verifies_and_removing_one_keeps_the_other() {
     let (phone, first) = add_app(c, &keys, &alice, "Phone", T0);
     let codes = first.recovery_codes.expect("the first factor brings recovery codes");
     assert_eq!(codes.len(), recovery::COUNT);
+    let before = reload(c, &alice).security_stamp;
     let (tablet, second) = add_app(c, &keys, &alice, " Tablet ", T0 + 30);
+    assert_ne!(reload(c, &alice).security_stamp, before, "adding a factor ends waiting sign-ins too");
     assert!(second.recovery_codes.is_none(), "a further factor keeps the account's codes");
     assert_eq!(recovery::remaining(c, alice.id).unwrap(), 10);
     let alice = reload(c, &alice);
