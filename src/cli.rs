@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use diesel::sqlite::SqliteConnection;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::accounts::{self, AccountError, NewAccount, Plan};
+use crate::accounts::{self, NewAccount, Plan};
 use crate::activity::{self, Client, Event};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeArgs, Settings};
@@ -413,9 +413,9 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
             let password_hash = accounts::password::hash(&password);
             let new = NewAccount { username: username.clone(), email, email_normalized, password_hash, plan, operator };
             let user = accounts::create(c, new, SystemClock.now()).map_err(|e| match e {
-                AccountError::UsernameTaken => format!("the username {username:?} is taken"),
-                AccountError::EmailTaken => "an account with this email address exists already".to_string(),
-                AccountError::Db(e) => e.to_string(),
+                crate::Error::Taken("username") => format!("the username {username:?} is taken"),
+                crate::Error::Taken(_) => "an account with this email address exists already".to_string(),
+                other => other.chain(),
             })?;
             log_operator(c, user.id, "account created by an operator")?;
             println!("created user {} ({} plan{})", user.username, plan, if operator { ", operator" } else { "" });

@@ -178,20 +178,6 @@ pub fn normalize_email(input: &str) -> Result<(String, String), &'static str> {
     Ok((email.to_string(), email.to_lowercase()))
 }
 
-/// Why an account could not be created or changed, per form field.
-#[derive(Debug)]
-pub enum AccountError {
-    UsernameTaken,
-    EmailTaken,
-    Db(Error),
-}
-
-impl From<diesel::result::Error> for AccountError {
-    fn from(e: diesel::result::Error) -> Self {
-        AccountError::Db(e.into())
-    }
-}
-
 pub struct NewAccount {
     pub username: String,
     pub email: String,
@@ -202,14 +188,15 @@ pub struct NewAccount {
 }
 
 /// Creates a user. Uniqueness is checked and written in one immediate transaction, and the
-/// unique indexes are the last word if two sign-ups race anyway.
-pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> Result<User, AccountError> {
+/// unique indexes are the last word if two sign-ups race anyway: either way a taken name or
+/// address is `Error::Taken("username" | "email")`.
+pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> Result<User, Error> {
     crate::db::write_tx(conn, |conn| {
         if find_by_username(conn, &new.username)?.is_some() {
-            return Err(AccountError::UsernameTaken);
+            return Err(Error::Taken("username"));
         }
         if email_taken(conn, &new.email_normalized, None)? {
-            return Err(AccountError::EmailTaken);
+            return Err(Error::Taken("email"));
         }
         let user = diesel::insert_into(users::table)
             .values((
@@ -223,12 +210,7 @@ pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> R
                 users::created_at.eq(now),
             ))
             .returning(User::as_returning())
-            .get_result(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, ref info) if info.message().contains("email") => AccountError::EmailTaken,
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => AccountError::UsernameTaken,
-                other => other.into(),
-            })?;
+            .get_result(conn)?;
         Ok(user)
     })
 }
@@ -279,10 +261,10 @@ pub fn set_password(conn: &mut SqliteConnection, user_id: i32, new_hash: &str, k
     })
 }
 
-pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normalized: &str) -> Result<(), AccountError> {
+pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normalized: &str) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         if email_taken(conn, normalized, Some(user_id))? {
-            return Err(AccountError::EmailTaken);
+            return Err(Error::Taken("email"));
         }
         diesel::update(users::table.find(user_id)).set((users::email.eq(email), users::email_normalized.eq(normalized))).execute(conn)?;
         Ok(())

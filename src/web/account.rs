@@ -7,7 +7,8 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::accounts::{self, AccountError, Plan};
+use crate::Error;
+use crate::accounts::{self, Plan};
 use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
@@ -97,14 +98,14 @@ pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientI
         .db(move |c| match accounts::set_email(c, uid, &email, &normalized) {
             Ok(()) => {
                 crate::activity::record(c, uid, Event::EmailChanged, "", &client, now)?;
-                Ok(Ok(()))
+                Ok(())
             }
-            Err(AccountError::Db(e)) => Err(e),
-            Err(other) => Ok(Err(other)),
+            Err(e) => Err(e),
         })
-        .await?;
-    if result.is_err() {
-        errors.add("email", "An account with this email address exists already.");
+        .await;
+    if let Err(e) = result {
+        let Error::Taken(field) = e else { return Err(e.into()) };
+        errors.add(field, Error::Taken(field).to_string());
         return Ok(invalid(render(&app, &who, typed, errors)?));
     }
     who.session.flash("success", "Your email address was changed.")?;

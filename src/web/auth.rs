@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::Error;
-use crate::accounts::{self, AccountError, NewAccount, Plan};
+use crate::accounts::{self, NewAccount, Plan};
 use crate::activity::Event;
 use crate::app::AppState;
 use crate::http::ClientInfo;
@@ -72,20 +72,19 @@ pub async fn signup(app: web::Data<AppState>, session: WebSession, info: ClientI
             .db(move |c| match accounts::create(c, new, now) {
                 Ok(user) => {
                     crate::activity::record(c, user.id, Event::SignedIn, "account created", &client, now)?;
-                    Ok(Ok(user))
+                    Ok(user)
                 }
-                Err(AccountError::Db(e)) => Err(e),
-                Err(other) => Ok(Err(other)),
+                Err(e) => Err(e),
             })
-            .await?;
+            .await;
         match created {
             Ok(user) => {
                 session.sign_in(user.id, &info.client)?;
                 session.flash("success", format!("Welcome to Berth, {}. Turn on two-factor authentication next.", user.username))?;
                 return Ok(redirect("/settings/security"));
             }
-            Err(AccountError::UsernameTaken) => errors.add("username", "This username is taken."),
-            Err(_) => errors.add("email", "An account with this email address exists already."),
+            Err(taken @ Error::Taken(field)) => errors.add(field, taken.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     let page = SignupPage {
