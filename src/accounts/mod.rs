@@ -24,13 +24,12 @@ pub struct User {
     pub plan: String,
     pub is_operator: bool,
     pub is_disabled: bool,
-    pub totp_secret_enc: Option<Vec<u8>>,
-    pub totp_enabled: bool,
-    pub totp_last_step: Option<i64>,
     pub security_stamp: String,
     pub created_at: Timestamp,
     /// Tokens held (kept by `tokens`); the plan limit and the overview read it.
     pub token_count: i64,
+    /// Confirmed second factors held (kept by `twofactor`): 2FA is on while it is above 0.
+    pub second_factor_count: i64,
 }
 
 // Hand-written so a stray `{:?}` never prints a hash or a sealed secret.
@@ -43,6 +42,12 @@ impl fmt::Debug for User {
 impl User {
     pub fn plan(&self) -> Plan {
         self.plan.parse().unwrap_or(Plan::Personal)
+    }
+
+    /// Is two-factor authentication on: does the account hold a confirmed second factor?
+    /// Then the password alone works nowhere.
+    pub fn has_second_factor(&self) -> bool {
+        self.second_factor_count > 0
     }
 }
 

@@ -128,12 +128,10 @@ mod tests {
             plan: "personal".into(),
             is_operator: false,
             is_disabled: false,
-            totp_secret_enc: None,
-            totp_enabled: false,
-            totp_last_step: None,
             security_stamp: stamp.into(),
             created_at: 0,
             token_count: 0,
+            second_factor_count: 0,
         }
     }
 
