@@ -429,7 +429,7 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
                     u.username,
                     u.email,
                     home.plan,
-                    if u.totp_enabled { "on" } else { "off" },
+                    if u.has_second_factor() { "on" } else { "off" },
                     if u.is_operator { "yes" } else { "no" },
                     if u.is_disabled { "disabled" } else { "active" }
                 );
@@ -468,7 +468,7 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
         }
         UserCommand::Reset2fa { name } => {
             let u = find(c, &name)?;
-            if !u.totp_enabled && u.totp_secret_enc.is_none() {
+            if !u.has_second_factor() && !crate::twofactor::any(c, u.id).map_err(|e| e.to_string())? {
                 println!("{} has no two-factor authentication to reset", u.username);
                 return Ok(());
             }

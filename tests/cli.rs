@@ -215,13 +215,17 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let u = cli.user("alice");
     // 2FA on, as the enrolment pages turn it on
     let now = 1_800_000_000;
-    berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u).unwrap();
+    berth::twofactor::begin_enrolment(&mut cli.conn(), &keys, &u, berth::twofactor::DEFAULT_LABEL, now).unwrap();
     let pending = cli.user("alice");
-    let secret = berth::twofactor::pending_enrolment(&keys, &pending).unwrap().expect("enrolment begun").secret_base32;
-    let codes = berth::twofactor::confirm_enrolment(&mut cli.conn(), &keys, &pending, &berth::twofactor::code_at(&secret, now), now).unwrap().expect("2FA on");
+    let secret = berth::twofactor::pending_enrolment(&mut cli.conn(), &keys, &pending).unwrap().expect("enrolment begun").secret_base32;
+    let codes = berth::twofactor::confirm_enrolment(&mut cli.conn(), &keys, &pending, &berth::twofactor::code_at(&secret, now), now)
+        .unwrap()
+        .expect("2FA on")
+        .recovery_codes
+        .expect("the first factor brings recovery codes");
     berth_test_support::audit::secret(&secret);
     codes.iter().for_each(|c| berth_test_support::audit::secret(c));
-    assert!(cli.user("alice").totp_enabled);
+    assert!(cli.user("alice").has_second_factor());
     // a signed-in session, saved as the session middleware saves one
     let clock = berth::clock::ManualClock::new(now);
     let settings = berth::config::Settings::with_data_dir(cli.data());
@@ -241,7 +245,7 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     assert_eq!(sessions(&cli), 0);
     cli.ok(&["user", "reset-2fa", "alice"], None);
     let after = cli.user("alice");
-    assert!(!after.totp_enabled && after.totp_secret_enc.is_none());
+    assert!(!after.has_second_factor() && !berth::twofactor::any(&mut cli.conn(), after.id).unwrap());
     let out = cli.ok(&["user", "revoke-tokens", "alice"], None);
     assert!(out.contains("0 access token(s)"));
     let new = |d: &str| berth::tokens::NewToken { description: d.into(), scope: berth::tokens::Scope::Admin, expires_at: None };

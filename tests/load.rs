@@ -296,11 +296,11 @@ async fn two_hundred_clients_for_a_minute_get_no_5xx_no_locked_database_and_coun
         let mut conn = app.conn();
         let account = berth::accounts::find_by_username(&mut conn, &name).unwrap().unwrap();
         let totp = if i % 2 == 0 {
-            berth::twofactor::begin_enrolment(&mut conn, &app.state.keys, &account).unwrap();
-            let account = berth::accounts::find_by_username(&mut conn, &name).unwrap().unwrap();
-            let secret = berth::twofactor::pending_enrolment(&app.state.keys, &account).unwrap().unwrap().secret_base32;
             // enrolment takes the code of a step before the test's: every step of the run is fresh
             let now = app.state.now() - 60;
+            berth::twofactor::begin_enrolment(&mut conn, &app.state.keys, &account, berth::twofactor::DEFAULT_LABEL, now).unwrap();
+            let account = berth::accounts::find_by_username(&mut conn, &name).unwrap().unwrap();
+            let secret = berth::twofactor::pending_enrolment(&mut conn, &app.state.keys, &account).unwrap().unwrap().secret_base32;
             berth::twofactor::confirm_enrolment(&mut conn, &app.state.keys, &account, &berth::twofactor::code_at(&secret, now), now).unwrap().expect("2FA on");
             audit::secret(&secret);
             Some(secret)

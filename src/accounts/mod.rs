@@ -24,17 +24,24 @@ pub struct User {
     pub password_hash: String,
     pub is_operator: bool,
     pub is_disabled: bool,
-    pub totp_secret_enc: Option<Vec<u8>>,
-    pub totp_enabled: bool,
-    pub totp_last_step: Option<i64>,
     pub security_stamp: String,
     pub created_at: Timestamp,
+    /// Confirmed second factors held (kept by `twofactor`): 2FA is on while it is above 0.
+    pub second_factor_count: i64,
 }
 
 // Hand-written so a stray `{:?}` never prints a hash or a sealed secret.
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User").field("id", &self.id).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// Is two-factor authentication on: does the account hold a confirmed second factor?
+    /// Then the password alone works nowhere.
+    pub fn has_second_factor(&self) -> bool {
+        self.second_factor_count > 0
     }
 }
 

@@ -44,10 +44,12 @@ pub enum Event {
     TokenUsedFromNewIp,
     TokenRefused,
     TokenScopeChanged,
+    FactorAdded,
+    FactorRemoved,
 }
 
 impl Event {
-    pub const ALL: [Event; 21] = [
+    pub const ALL: [Event; 23] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -69,6 +71,8 @@ impl Event {
         Event::TokenUsedFromNewIp,
         Event::TokenRefused,
         Event::TokenScopeChanged,
+        Event::FactorAdded,
+        Event::FactorRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +98,8 @@ impl Event {
             Event::TokenUsedFromNewIp => "token_used_from_new_ip",
             Event::TokenRefused => "token_refused",
             Event::TokenScopeChanged => "token_scope_changed",
+            Event::FactorAdded => "second_factor_added",
+            Event::FactorRemoved => "second_factor_removed",
         }
     }
 
@@ -120,6 +126,8 @@ impl Event {
             Event::TokenUsedFromNewIp => "Access token used from a new IP address",
             Event::TokenRefused => "Deactivated or expired access token refused",
             Event::TokenScopeChanged => "Access token permissions changed",
+            Event::FactorAdded => "Second factor added",
+            Event::FactorRemoved => "Second factor removed",
         }
     }
 

@@ -9,11 +9,9 @@ diesel::table! {
         password_hash -> Text,
         is_operator -> Bool,
         is_disabled -> Bool,
-        totp_secret_enc -> Nullable<Binary>,
-        totp_enabled -> Bool,
-        totp_last_step -> Nullable<BigInt>,
         security_stamp -> Text,
         created_at -> BigInt,
+        second_factor_count -> BigInt,
     }
 }
 
@@ -131,3 +129,20 @@ diesel::table! {
 
 diesel::joinable!(form_keys -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(form_keys, users);
+
+diesel::table! {
+    second_factors (id) {
+        id -> Integer,
+        user_id -> Integer,
+        kind -> Text,
+        label -> Text,
+        secret_enc -> Binary,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(second_factors -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(second_factors, users);

@@ -127,11 +127,9 @@ mod tests {
             password_hash: hash.into(),
             is_operator: false,
             is_disabled: false,
-            totp_secret_enc: None,
-            totp_enabled: false,
-            totp_last_step: None,
             security_stamp: stamp.into(),
             created_at: 0,
+            second_factor_count: 0,
         }
     }
 

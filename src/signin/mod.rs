@@ -12,8 +12,8 @@
 //! - the **token step** (`token::token_step`): a personal access token presented as a
 //!   password, looked up on the worker's read-only connection, an IP-only slot taken only
 //!   when it is refused;
-//! - the JSON API's challenges (`challenges`) and the codes' one normal form
-//!   (`normalise_code`).
+//! - the JSON API's challenges (`challenges`). Every typed code is put in its one normal
+//!   form by `twofactor::normalize_code` before it is checked.
 //!
 //! **Where the events are written: one rule.** The security events of a sign-in (signed
 //! in, failed, throttled, recovery code used) are written here, by the step that decides
@@ -90,31 +90,5 @@ impl Door {
     }
 }
 
-/// The longest code kept from what was typed: a TOTP code is 6 digits and a recovery code
-/// 14 characters; anything longer is wrong anyway, and is not worth hashing.
-pub const MAX_CODE: usize = 64;
-
-/// The one normal form of a typed code (authenticator or recovery code) before it is
-/// checked, at every door and every confirmation: surrounding whitespace trimmed, at most
-/// `MAX_CODE` characters. What a factor ignores inside (spaces, dashes, case) is its own
-/// business (`twofactor`).
-pub fn normalise_code(typed: &str) -> String {
-    typed.trim().chars().take(MAX_CODE).collect()
-}
-
 #[cfg(test)]
 pub(crate) mod testing;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_code_is_trimmed_and_capped_the_same_way_everywhere() {
-        assert_eq!(normalise_code("  123 456 \n"), "123 456");
-        assert_eq!(normalise_code("ABCD-efgh-2345"), "ABCD-efgh-2345");
-        assert_eq!(normalise_code(&"9".repeat(1000)).len(), MAX_CODE);
-        assert_eq!(normalise_code(&"é".repeat(100)).chars().count(), MAX_CODE, "characters, not bytes");
-        assert_eq!(normalise_code(" \t "), "");
-    }
-}

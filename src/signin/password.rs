@@ -39,7 +39,7 @@ pub async fn password_step(svc: &Service, door: Door, login: &str, password: Sec
     // a pair verified in the last five minutes is recalled instead (`cache`)
     let check = verify_login(svc, login, password, client, ip, door == Door::Registry).await?;
     Ok(match check {
-        PasswordCheck::Valid(user) if user.totp_enabled => match door {
+        PasswordCheck::Valid(user) if user.has_second_factor() => match door {
             Door::Registry => Outcome::UseAToken,
             Door::Web | Door::Api => Outcome::NeedsSecondFactor(user),
         },
@@ -83,7 +83,7 @@ async fn verify_login(svc: &Service, login: &str, password: SecretString, client
     // Only enabled accounts without 2FA, for which the password alone is a credential, are
     // remembered; the fingerprint binds the row's hash and stamp read just above.
     let cache = &svc.password_cache;
-    let fingerprint = user.as_ref().filter(|u| may_remember && !u.is_disabled && !u.totp_enabled).map(|u| cache.fingerprint(u, &password));
+    let fingerprint = user.as_ref().filter(|u| may_remember && !u.is_disabled && !u.has_second_factor()).map(|u| cache.fingerprint(u, &password));
     if let (Some(fp), Some(u)) = (&fingerprint, &user)
         && cache.recalls(fp)
     {
@@ -123,7 +123,7 @@ async fn verify_once(
             if let Some(fp) = fingerprint {
                 svc.password_cache.remember(fp, u.id);
             }
-            if u.totp_enabled {
+            if u.has_second_factor() {
                 // the code step is counted on its own
                 slot.release();
             } else {

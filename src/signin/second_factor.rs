@@ -13,7 +13,7 @@ use crate::accounts::{self, User};
 use crate::activity::{self, Client, Event};
 use crate::signin::challenges::{self, Challenge};
 use crate::signin::events::fail;
-use crate::signin::{Door, Service, normalise_code};
+use crate::signin::{Door, Service};
 use crate::throttle::{AccountKey, Reservation};
 use crate::twofactor::{self, SecondFactor};
 
@@ -82,7 +82,7 @@ enum Decided {
 pub async fn second_factor_step(svc: &Service, begun: Begun, code: &SecretString, client: &Client, ip: IpAddr) -> Result<SecondOutcome, Error> {
     let uid = begun.user_id();
     let slot = svc.throttle.reserve(&AccountKey::User(uid), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
-    let (keys, code, client, now) = (svc.keys.clone(), normalise_code(code.expose_secret()), client.clone(), svc.now());
+    let (keys, code, client, now) = (svc.keys.clone(), twofactor::normalize_code(code.expose_secret()), client.clone(), svc.now());
     let (totp_detail, recovery_detail, used_detail, refused_detail) = details(begun.door());
     let decided = svc
         .db
@@ -155,7 +155,7 @@ where
     T: Send + 'static,
 {
     let slot = svc.throttle.reserve(&AccountKey::User(user.id), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
-    let (keys, user, code, client, now) = (svc.keys.clone(), user.clone(), normalise_code(code.expose_secret()), client.clone(), svc.now());
+    let (keys, user, code, client, now) = (svc.keys.clone(), user.clone(), twofactor::normalize_code(code.expose_secret()), client.clone(), svc.now());
     svc.db
         .run(move |c| {
             crate::db::write_tx(c, |c| match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {

@@ -76,10 +76,11 @@ impl Harness {
     /// fresh step, so the next code is accepted.
     pub fn enable_2fa(&self, user: &User) -> (String, Vec<String>) {
         let keys = &self.svc.keys;
-        twofactor::begin_enrolment(&mut self.conn(), keys, user).unwrap();
+        twofactor::begin_enrolment(&mut self.conn(), keys, user, twofactor::DEFAULT_LABEL, self.clock.now()).unwrap();
         let pending = self.reload(user);
-        let secret = twofactor::pending_enrolment(keys, &pending).unwrap().unwrap().secret_base32;
-        let codes = twofactor::confirm_enrolment(&mut self.conn(), keys, &pending, &self.code_now(&secret), self.clock.now()).unwrap().unwrap();
+        let secret = twofactor::pending_enrolment(&mut self.conn(), keys, &pending).unwrap().unwrap().secret_base32;
+        let confirmed = twofactor::confirm_enrolment(&mut self.conn(), keys, &pending, &self.code_now(&secret), self.clock.now()).unwrap().unwrap();
+        let codes = confirmed.recovery_codes.expect("the first factor brings recovery codes");
         self.clock.advance(30);
         (secret, codes)
     }

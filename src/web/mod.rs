@@ -50,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/settings/security/2fa/recovery-codes").route(get().to(security::regenerate_form)).route(post().to(security::regenerate)))
         .service(resource("/settings/security/2fa/recovery-codes.txt").route(post().to(security::download_codes)))
         .service(resource("/settings/security/2fa/disable").route(get().to(security::disable_form)).route(post().to(security::disable)))
+        .service(resource("/settings/security/2fa/factors/{id}/remove").route(get().to(security::remove_form)).route(post().to(security::remove)))
         .service(resource("/settings/tokens").route(get().to(tokens::overview)).route(post().to(tokens::create)))
         .service(resource("/settings/tokens/new").route(get().to(tokens::new_form)))
         .service(resource("/settings/tokens/delete").route(post().to(tokens::delete_many)))

@@ -57,9 +57,12 @@ async fn every_page_is_valid_html_with_a_title() {
     let secret = regex::Regex::new(r#"<code id="totp-secret">([A-Z2-7]+)</code>"#).unwrap().captures(&setup).unwrap()[1].to_string();
     let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", &app.code_now(&secret))]).await;
     assert_valid("recovery codes", &res.text().await.unwrap());
-    for page in ["/settings/security", "/settings/security/2fa/disable", "/settings/security/2fa/recovery-codes"] {
+    for page in ["/settings/security", "/settings/security/2fa/disable", "/settings/security/2fa/recovery-codes", "/settings/security/2fa/enable"] {
         assert_valid(page, &b.get_text(page).await.1);
     }
+    let (_, security) = b.get_text("/settings/security").await;
+    let remove = regex::Regex::new(r#"/settings/security/2fa/factors/\d+/remove"#).unwrap().find(&security).expect("a Remove link per factor").as_str().to_string();
+    assert_valid("remove a factor", &b.get_text(&remove).await.1);
     let x = app.browser();
     x.login("alice", PASSWORD).await;
     assert_valid("second step", &x.get_text("/login/2fa").await.1);

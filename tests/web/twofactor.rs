@@ -26,14 +26,14 @@ async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once(
     assert!(qr.bytes().await.unwrap().starts_with(b"\x89PNG"));
     // pending is not on, and the pending secret is sealed at rest
     let u = app.user("alice");
-    assert!(!u.totp_enabled);
-    let sealed = u.totp_secret_enc.unwrap();
+    assert!(!u.has_second_factor());
+    let sealed = berth::twofactor::totp::pending(&mut app.conn(), u.id).unwrap().expect("enrolment pending").secret_enc;
     assert!(!String::from_utf8_lossy(&sealed).contains(&secret));
     // a wrong code leaves 2FA off
     let wrong = if app.code_now(&secret) == "000000" { "111111" } else { "000000" };
     let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", wrong)]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(!app.user("alice").totp_enabled);
+    assert!(!app.user("alice").has_second_factor());
     // the right code turns it on and shows 10 codes, no-store, with the Docker CLI note
     let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", &app.code_now(&secret))]).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -42,7 +42,7 @@ async fn enrolment_needs_the_password_and_a_valid_code_and_shows_ten_codes_once(
     assert_eq!(regex::Regex::new(r"<li><code>[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}</code></li>").unwrap().find_iter(&html).count(), 10);
     assert!(html.contains("The Docker CLI now needs a personal access token"));
     assert!(html.contains(r#"href="/settings/tokens""#));
-    assert!(app.user("alice").totp_enabled);
+    assert!(app.user("alice").has_second_factor());
     // after enrolment the secret is never shown again, anywhere
     for page in ["/settings/security", "/settings/security/2fa/setup", "/settings/account"] {
         let (_, html) = b.get_text(page).await;
@@ -229,11 +229,11 @@ async fn disabling_needs_the_password_and_a_code() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let res = b.submit(page, page, &[("password", "wrong password x"), ("code", &app.fresh_code(&secret))]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(app.user("alice").totp_enabled);
+    assert!(app.user("alice").has_second_factor());
     let res = b.submit(page, page, &[("password", PASSWORD), ("code", &codes[3])]).await;
     assert_eq!(location(&res), "/settings/security");
     let u = app.user("alice");
-    assert!(!u.totp_enabled && u.totp_secret_enc.is_none());
+    assert!(!u.has_second_factor() && !berth::twofactor::any(&mut app.conn(), u.id).unwrap());
     assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "the password alone works again");
 }
 
@@ -252,16 +252,17 @@ fn the_compare_and_swap_admits_one_of_many_threads() {
         operator: false,
     };
     let user = berth::accounts::create(&mut conn, new, 0).unwrap();
-    berth::twofactor::begin_enrolment(&mut conn, &keys, &user).unwrap();
+    berth::twofactor::begin_enrolment(&mut conn, &keys, &user, berth::twofactor::DEFAULT_LABEL, 0).unwrap();
     let user = berth::accounts::find_by_id(&mut conn, user.id).unwrap().unwrap();
-    let secret = berth::twofactor::pending_enrolment(&keys, &user).unwrap().unwrap().secret_base32;
+    let secret = berth::twofactor::pending_enrolment(&mut conn, &keys, &user).unwrap().unwrap().secret_base32;
+    let factor = berth::twofactor::totp::pending(&mut conn, user.id).unwrap().unwrap();
     let now = 1_800_000_000;
     let code = berth::twofactor::code_at(&secret, now);
-    let (pool, keys, user) = (Arc::new(pool), Arc::new(keys), Arc::new(user));
+    let (pool, keys, user, factor) = (Arc::new(pool), Arc::new(keys), Arc::new(user), Arc::new(factor));
     let handles: Vec<_> = (0..20)
         .map(|_| {
-            let (pool, keys, user, code) = (pool.clone(), keys.clone(), user.clone(), code.clone());
-            std::thread::spawn(move || berth::twofactor::accept_code(&mut pool.get().unwrap(), &keys, &user, &code, now).unwrap())
+            let (pool, keys, user, factor, code) = (pool.clone(), keys.clone(), user.clone(), factor.clone(), code.clone());
+            std::thread::spawn(move || factor.verify(&mut pool.get().unwrap(), &keys, &user, &code, now).unwrap())
         })
         .collect();
     let accepted = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
@@ -333,4 +334,115 @@ async fn turning_2fa_off_ends_a_sign_in_waiting_for_its_code() {
     let res = a.second_step(&app.fresh_code(&secret)).await;
     assert_eq!(location(&res), "/login");
     assert!(!a.signed_in().await);
+}
+
+/// Adds a further authenticator app named `label` on the Security page, as a person would;
+/// returns its base32 secret.
+async fn add_app(app: &TestApp, b: &Browser, label: &str) -> String {
+    let res = b.submit("/settings/security/2fa/enable", "/settings/security/2fa/enable", &[("password", PASSWORD), ("label", label)]).await;
+    assert_eq!(location(&res), "/settings/security/2fa/setup");
+    let (_, html) = b.get_text("/settings/security/2fa/setup").await;
+    assert!(html.contains("Add an authenticator app") && html.contains(label), "{html}");
+    let secret = regex::Regex::new(r#"<code id="totp-secret">([A-Z2-7]{32})</code>"#).unwrap().captures(&html).unwrap()[1].to_string();
+    audit::secret(&secret);
+    let res = b.submit("/settings/security/2fa/setup", "/settings/security/2fa/setup", &[("code", &app.fresh_code(&secret))]).await;
+    assert_eq!(location(&res), "/settings/security", "a further app shows no recovery codes");
+    secret
+}
+
+/// The Remove links of the Security page, in its order.
+async fn factor_ids(b: &Browser) -> Vec<String> {
+    let (_, html) = b.get_text("/settings/security").await;
+    regex::Regex::new(r#"/settings/security/2fa/factors/(\d+)/remove"#).unwrap().captures_iter(&html).map(|c| c[1].to_string()).collect()
+}
+
+async fn signs_in_with(app: &TestApp, code: &str) -> StatusCode {
+    let b = app.browser();
+    assert_eq!(location(&b.login("alice", PASSWORD).await), "/login/2fa");
+    let res = b.second_step(code).await;
+    if location(&res) == "/" { StatusCode::OK } else { res.status() }
+}
+
+#[actix_web::test]
+async fn a_second_authenticator_app_is_listed_and_either_one_signs_in() {
+    let app = spawn_app().await;
+    let (b, phone, codes) = app.with_2fa("alice").await;
+    let (_, html) = b.get_text("/settings/security").await;
+    assert!(html.contains(r#"href="/settings/security/2fa/enable">Add authenticator app</a>"#));
+    let (_, form) = b.get_text("/settings/security/2fa/enable").await;
+    assert!(form.contains("Add an authenticator app") && form.contains(r#"value="Authenticator app""#), "the name defaults: {form}");
+    let tablet = add_app(&app, &b, "Work tablet").await;
+    let (_, html) = b.get_text("/settings/security").await;
+    assert!(html.contains("Work tablet") && html.contains("<bdi>Authenticator app</bdi>"), "both listed: {html}");
+    assert!(html.contains("<strong>10</strong> unused recovery codes"), "the account keeps its recovery codes");
+    assert_eq!(factor_ids(&b).await.len(), 2);
+    assert_eq!(app.user("alice").second_factor_count, 2);
+    assert_eq!(signs_in_with(&app, &app.fresh_code(&phone)).await, StatusCode::OK, "the first app");
+    assert_eq!(signs_in_with(&app, &app.fresh_code(&tablet)).await, StatusCode::OK, "the second app");
+    assert_eq!(signs_in_with(&app, &codes[0]).await, StatusCode::OK, "a recovery code");
+    let (_, html) = b.get_text("/settings/security").await;
+    assert!(!html.contains(&tablet) && !html.contains(&phone), "no secret is shown once confirmed");
+    assert!(!html.contains("Never"), "both were used: {html}");
+    let events: Vec<String> = berth::activity::list(&mut app.conn(), app.user("alice").id, 1, 50).unwrap().0.into_iter().map(|e| e.kind).collect();
+    assert_eq!(events.iter().filter(|k| *k == "2fa_enabled").count(), 1);
+    assert_eq!(events.iter().filter(|k| *k == "second_factor_added").count(), 1);
+    // a name that would break the page is refused before anything starts
+    let res = b.submit("/settings/security/2fa/enable", "/settings/security/2fa/enable", &[("password", PASSWORD), ("label", &"x".repeat(65))]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[actix_web::test]
+async fn removing_one_factor_keeps_2fa_on_and_removing_the_last_turns_it_off_with_the_recovery_codes() {
+    let app = spawn_app().await;
+    let (b, phone, codes) = app.with_2fa("alice").await;
+    let tablet = add_app(&app, &b, "Work tablet").await;
+    let ids = factor_ids(&b).await;
+    let first = format!("/settings/security/2fa/factors/{}/remove", ids[0]);
+    let (_, html) = b.get_text(&first).await;
+    assert!(html.contains("Your other second factors and your recovery codes keep working"), "{html}");
+    // the password and a code, as disabling asks
+    let res = b.submit(&first, &first, &[("password", "wrong password x"), ("code", &app.fresh_code(&tablet))]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = b.submit(&first, &first, &[("password", PASSWORD), ("code", "000000x")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(factor_ids(&b).await.len(), 2);
+    let res = b.submit(&first, &first, &[("password", PASSWORD), ("code", &app.fresh_code(&tablet))]).await;
+    assert_eq!(location(&res), "/settings/security");
+    assert_eq!(factor_ids(&b).await, [ids[1].clone()]);
+    assert!(app.user("alice").has_second_factor(), "2FA stays on");
+    assert_eq!(b.get(&first).await.status(), StatusCode::NOT_FOUND, "gone");
+    assert_eq!(signs_in_with(&app, &app.fresh_code(&phone)).await, StatusCode::UNAUTHORIZED, "the removed app");
+    assert_eq!(signs_in_with(&app, &app.fresh_code(&tablet)).await, StatusCode::OK, "the other app");
+    assert_eq!(app.browser().login("alice", PASSWORD).await.headers()["location"], "/login/2fa", "the password alone still leads to the second step");
+    assert_eq!(berth::twofactor::recovery::remaining(&mut app.conn(), app.user("alice").id).unwrap(), 10);
+    // the last one: 2FA off, recovery codes deleted
+    let last = format!("/settings/security/2fa/factors/{}/remove", ids[1]);
+    let (_, html) = b.get_text(&last).await;
+    assert!(html.contains("your recovery codes will be deleted"), "{html}");
+    let res = b.submit(&last, &last, &[("password", PASSWORD), ("code", &codes[2])]).await;
+    assert_eq!(location(&res), "/settings/security");
+    let u = app.user("alice");
+    assert!(!u.has_second_factor() && !berth::twofactor::any(&mut app.conn(), u.id).unwrap());
+    use diesel::prelude::*;
+    let left: i64 = berth::db::schema::recovery_codes::table.filter(berth::db::schema::recovery_codes::user_id.eq(u.id)).count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(left, 0, "the recovery codes are gone with the last factor");
+    assert_eq!(location(&app.browser().login("alice", PASSWORD).await), "/", "the password alone works again");
+    let events: Vec<String> = berth::activity::list(&mut app.conn(), u.id, 1, 50).unwrap().0.into_iter().map(|e| e.kind).collect();
+    assert_eq!(events.iter().filter(|k| *k == "second_factor_removed").count(), 1);
+    assert_eq!(events.iter().filter(|k| *k == "2fa_disabled").count(), 1);
+}
+
+#[actix_web::test]
+async fn one_account_cannot_reach_another_accounts_factor() {
+    let app = spawn_app().await;
+    let (bob, _, _) = app.with_2fa("bobby").await;
+    let ids = factor_ids(&bob).await;
+    let (alice, secret, _) = app.with_2fa("alice").await;
+    let theirs = format!("/settings/security/2fa/factors/{}/remove", ids[0]);
+    assert_eq!(alice.get(&theirs).await.status(), StatusCode::NOT_FOUND);
+    let mine = format!("/settings/security/2fa/factors/{}/remove", factor_ids(&alice).await[0]);
+    let res = alice.submit(&mine, &theirs, &[("password", PASSWORD), ("code", &app.fresh_code(&secret))]).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(app.user("bobby").has_second_factor());
+    assert_eq!(alice.get("/settings/security/2fa/factors/x/remove").await.status(), StatusCode::NOT_FOUND);
 }
