@@ -84,9 +84,10 @@ impl Error {
         Error::Denied(why.into())
     }
 
-    /// A fault on Berth's side, its cause kept for the log.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Error::Internal(cause.to_string().into())
+    /// A fault on Berth's side, its cause kept for the log: an error (with its sources) or
+    /// a sentence saying what broke.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal(cause.into())
     }
 
     /// The cause and every source under it, for the log.

@@ -25,7 +25,9 @@
 //!    smuggled in by the lossy parser;
 //! 5. what the handlers do next with the decoded values (description, scope, expiry,
 //!    `next=`, username, email) keeps its promises.
-use berth::web::extract::{FORM_LIMIT, decodes_as_utf8, safe_next, without_csrf};
+use berth::http::decodes_as_utf8;
+use berth::web::csrf::{FORM_LIMIT, without_csrf};
+use berth::web::extract::safe_next;
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 
