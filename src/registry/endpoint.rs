@@ -37,7 +37,8 @@ fn json_error(status: StatusCode, details: &str) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").json(json!({ "details": details }))
 }
 
-/// A request refused before any credential check.
+/// A request or credential refused at this door (a domain error is rendered by
+/// `from_error`).
 #[derive(Debug)]
 enum Refusal {
     Status(StatusCode, &'static str),
@@ -53,7 +54,6 @@ impl Refusal {
     }
 }
 
-/// An internal failure as JSON: the status and a plain sentence, never the detail.
 /// The registry's rendering of a domain error: its status and sentence as `details`.
 fn from_error(e: Error) -> HttpResponse {
     let status = crate::http::status_of(&e);
@@ -223,15 +223,15 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     let granted = match (request.username, request.secret) {
         (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
         (Some(user), Some(secret)) => match password(app, &user, secret, info).await {
-            Ok(Ok(credential)) => authorization::grant(app, credential, scopes).await.map(Ok),
-            Ok(Err(refused)) => Ok(Err(refused)),
-            Err(e) => Err(e),
+            Ok(credential) => authorization::grant(app, credential, scopes).await.map_err(NoToken::from),
+            Err(refused) => Err(refused),
         },
-        _ => authorization::grant(app, Credential::Anonymous, scopes).await.map(Ok),
+        _ => authorization::grant(app, Credential::Anonymous, scopes).await.map_err(NoToken::from),
     };
     match granted {
-        Ok(Err(refused)) => refused,
-        Ok(Ok((credential, access))) => {
+        Err(NoToken::Refused(refused)) => refused.response(),
+        Err(NoToken::Failed(e)) => from_error(e),
+        Ok((credential, access)) => {
             let subject = match &credential {
                 Credential::User { username, .. } => username.as_str(),
                 Credential::Anonymous => "",
@@ -246,12 +246,21 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
                 "issued_at": issued_at,
             }))
         }
-        Err(e) => from_error(e),
     }
 }
 
-/// What a credential was granted; Err(response) when the credential is refused.
-type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
+/// Why no token is issued: the credential refused here, or a domain error (throttled,
+/// unavailable, internal).
+enum NoToken {
+    Refused(Refusal),
+    Failed(Error),
+}
+
+impl From<Error> for NoToken {
+    fn from(e: Error) -> Self {
+        NoToken::Failed(e)
+    }
+}
 
 /// A PAT, on the path of every `docker pull` and `push`: the token check
 /// (`signin::token_step`) and the grant decision (`authorization`) are indexed reads done
@@ -259,7 +268,7 @@ type Granted = Result<(Credential, Vec<Access>), HttpResponse>;
 /// in one read transaction; the blocking pool is used only when something is due to be
 /// written — the token's last use (at most once a minute, or a new IP or client) or a push
 /// noted on a repository (at most once a minute).
-async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<Granted, Error> {
+async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<(Credential, Vec<Access>), NoToken> {
     let public_default = app.settings.default_public;
     let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, |c, auth, now| {
         let credential = Credential::User { user_id: auth.user_id, username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
@@ -268,21 +277,23 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
         Ok(((credential, access), PushNotes { pushes, public_default, now }))
     })
     .await?;
-    Ok(match step {
+    let refused = |details| Err(NoToken::Refused(Refusal::Status(StatusCode::UNAUTHORIZED, details)));
+    match step {
         TokenOutcome::Valid(_, granted) => Ok(granted),
-        TokenOutcome::NoMatch => Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT)),
-        TokenOutcome::Refused(Refused::Deactivated) => Err(json_error(StatusCode::UNAUTHORIZED, TOKEN_DEACTIVATED)),
-        TokenOutcome::Refused(Refused::Expired) => Err(json_error(StatusCode::UNAUTHORIZED, TOKEN_EXPIRED)),
-    })
+        TokenOutcome::NoMatch => refused(INCORRECT),
+        TokenOutcome::Refused(Refused::Deactivated) => refused(TOKEN_DEACTIVATED),
+        TokenOutcome::Refused(Refused::Expired) => refused(TOKEN_EXPIRED),
+    }
 }
 
-/// The password, while 2FA is off: the credential. Err(response) for refused credentials.
-async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Result<Credential, HttpResponse>, Error> {
+/// The password, while 2FA is off: the credential.
+async fn password(app: &AppState, username: &str, secret: SecretString, info: &ClientInfo) -> Result<Credential, NoToken> {
+    let refused = |details| Err(NoToken::Refused(Refusal::Status(StatusCode::UNAUTHORIZED, details)));
     match password_step(&app.signin, Door::Registry, username, secret, &info.client, info.ip).await? {
-        Outcome::Granted(user) => Ok(Ok(Credential::User { user_id: user.id, username: user.username, scope: Scope::Admin, operator: user.is_operator })),
-        Outcome::UseAToken => Ok(Err(json_error(StatusCode::UNAUTHORIZED, USE_A_TOKEN))),
-        Outcome::Refused | Outcome::NeedsSecondFactor(_) => Ok(Err(json_error(StatusCode::UNAUTHORIZED, INCORRECT))),
-        Outcome::Throttled(wait) => Err(Error::Throttled { retry_after: wait }),
+        Outcome::Granted(user) => Ok(Credential::User { user_id: user.id, username: user.username, scope: Scope::Admin, operator: user.is_operator }),
+        Outcome::UseAToken => refused(USE_A_TOKEN),
+        Outcome::Refused | Outcome::NeedsSecondFactor(_) => refused(INCORRECT),
+        Outcome::Throttled(wait) => Err(Error::Throttled { retry_after: wait }.into()),
     }
 }
 
