@@ -80,6 +80,23 @@ impl Error {
         Error::Invalid { field: Some(field), why: why.into() }
     }
 
+    /// The same refusal shown beside `field`, unless it names a field already.
+    pub fn beside(self, field: Field) -> Self {
+        match self {
+            Error::Invalid { field: None, why } => Error::Invalid { field: Some(field), why },
+            other => other,
+        }
+    }
+
+    /// The form field a refusal is about, if it names one.
+    pub fn field(&self) -> Option<Field> {
+        match self {
+            Error::Invalid { field, .. } => *field,
+            Error::Taken(field) => Some(field),
+            _ => None,
+        }
+    }
+
     pub fn denied(why: impl Into<Cow<'static, str>>) -> Self {
         Error::Denied(why.into())
     }

@@ -200,7 +200,7 @@ fn a_downgrade_below_the_tokens_held_warns_and_the_tokens_keep_working() {
     for plain in &plains {
         assert!(berth::tokens::authenticate(&mut cli.conn(), 1_800_000_100, "alice", plain, "127.0.0.1", "t").unwrap().is_some(), "a token held before the downgrade works");
     }
-    let held = berth::tokens::can_create(berth::accounts::Plan::Personal, cli.owner("alice").token_count).unwrap_err();
+    let held = berth::tokens::limit_reason(berth::accounts::Plan::Personal, cli.owner("alice").token_count).unwrap();
     assert!(held.contains("allows 1 access token; you hold 3"), "{held}");
     // an upgrade says nothing
     let out = cli.run(&["user", "plan", "alice", "pro"], None);

@@ -47,17 +47,17 @@ impl User {
 
 /// Docker Hub's rule: 4–30 characters, lowercase letters and digits, starting with a letter.
 /// Input is lower-cased first.
-pub fn normalize_username(input: &str) -> Result<String, &'static str> {
+pub fn normalize_username(input: &str) -> Result<String, Error> {
     let name = input.trim().to_lowercase();
     let len = name.chars().count();
     if !(4..=30).contains(&len) {
-        return Err("Use 4 to 30 characters.");
+        return Err(Error::invalid_field("username", "Use 4 to 30 characters."));
     }
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err("Use only letters a–z and digits.");
+        return Err(Error::invalid_field("username", "Use only letters a–z and digits."));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err("Start with a letter.");
+        return Err(Error::invalid_field("username", "Start with a letter."));
     }
     Ok(name)
 }
@@ -92,22 +92,22 @@ pub const RESERVED_NAMES: &[&str] = &[
 ];
 
 /// Refuses a reserved namespace name (already normalised).
-pub fn check_not_reserved(name: &str) -> Result<(), &'static str> {
+pub fn check_not_reserved(name: &str) -> Result<(), Error> {
     if RESERVED_NAMES.contains(&name) {
-        return Err("This name is reserved. Choose another one.");
+        return Err(Error::invalid_field("username", "This name is reserved. Choose another one."));
     }
     Ok(())
 }
 
 /// A deliberately plain check: one `@`, something on each side, a dot in the domain, no
 /// spaces or angle brackets. Returns (as typed, lower-cased for uniqueness).
-pub fn normalize_email(input: &str) -> Result<(String, String), &'static str> {
+pub fn normalize_email(input: &str) -> Result<(String, String), Error> {
     let email = input.trim();
     if email.is_empty() {
-        return Err("Enter your email address.");
+        return Err(Error::invalid_field("email", "Enter your email address."));
     }
     if email.len() > 254 {
-        return Err("That email address is too long.");
+        return Err(Error::invalid_field("email", "That email address is too long."));
     }
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
@@ -121,7 +121,7 @@ pub fn normalize_email(input: &str) -> Result<(String, String), &'static str> {
         None => false,
     };
     if !valid {
-        return Err("Enter a valid email address, like name@example.com.");
+        return Err(Error::invalid_field("email", "Enter a valid email address, like name@example.com."));
     }
     Ok((email.to_string(), email.to_lowercase()))
 }

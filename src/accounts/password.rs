@@ -39,21 +39,21 @@ pub fn common_password_count() -> usize {
 }
 
 /// Checks the policy: 8–128 characters, no composition rules, not a common password.
-/// Returns the message to show beside the field.
-pub fn check_policy(password: &str, username: &str) -> Result<(), &'static str> {
+/// A refusal says why, beside the password field.
+pub fn check_policy(password: &str, username: &str) -> Result<(), Error> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Err("Use at least 8 characters.");
+        return Err(Error::invalid_field("password", "Use at least 8 characters."));
     }
     if len > MAX_LEN {
-        return Err("Use at most 128 characters.");
+        return Err(Error::invalid_field("password", "Use at most 128 characters."));
     }
     let lowered = password.to_lowercase();
     if common_passwords().contains(lowered.trim()) {
-        return Err("This password is too common. Choose one that is harder to guess.");
+        return Err(Error::invalid_field("password", "This password is too common. Choose one that is harder to guess."));
     }
     if !username.is_empty() && lowered.trim() == username.to_lowercase() {
-        return Err("The password must not be your username.");
+        return Err(Error::invalid_field("password", "The password must not be your username."));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::account::iso;
 use super::{ApiError, ApiJson, ApiPage, ApiUser, page_links};
+use crate::Error;
 use crate::app::AppState;
 use crate::http::ClientInfo;
 use crate::tokens::{self, AccessToken, Expiry, NewToken, Scope};
@@ -43,31 +44,31 @@ pub struct CreateBody {
 }
 
 /// The widest known scope named; an unknown one is an error.
-fn pick_scope(scopes: &[String]) -> Result<Scope, String> {
+fn pick_scope(scopes: &[String]) -> Result<Scope, Error> {
     if scopes.is_empty() {
         return Ok(Scope::Admin);
     }
     let mut parsed = Vec::new();
     for s in scopes {
-        parsed.push(Scope::parse(s).ok_or_else(|| format!("Unknown scope {s:?}: use repo:admin, repo:write, repo:read or repo:public_read."))?);
+        parsed.push(Scope::parse(s).ok_or_else(|| Error::invalid_field("scopes", format!("Unknown scope {s:?}: use repo:admin, repo:write, repo:read or repo:public_read.")))?);
     }
     Ok(Scope::ALL.into_iter().find(|s| parsed.contains(s)).expect("at least one scope"))
 }
 
 /// `expires_at`: null, or an RFC 3339 instant within the tokens' one-year rule.
-fn parse_expiry(raw: Option<&str>, now: i64) -> Result<Option<i64>, &'static str> {
+fn parse_expiry(raw: Option<&str>, now: i64) -> Result<Option<i64>, Error> {
     let Some(raw) = raw else { return Ok(None) };
-    let at = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| "Use an RFC 3339 time, e.g. 2027-01-31T23:59:59Z, or null.")?.timestamp();
-    Expiry::At(at).at(now)
+    let at = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| Error::invalid_field("expires_at", "Use an RFC 3339 time, e.g. 2027-01-31T23:59:59Z, or null."))?.timestamp();
+    Expiry::At(at).at(now).map_err(|e| e.beside("expires_at"))
 }
 
 pub async fn create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, ApiJson(body): ApiJson<CreateBody>) -> Result<HttpResponse, ApiError> {
     who.require_password()?;
     let now = app.now();
     let mut fields = serde_json::Map::new();
-    let description = tokens::check_description(&body.token_label).map_err(|e| fields.insert("token_label".into(), json!([e]))).ok();
-    let scope = pick_scope(&body.scopes).map_err(|e| fields.insert("scopes".into(), json!([e]))).ok();
-    let expires_at = parse_expiry(body.expires_at.as_deref(), now).map_err(|e| fields.insert("expires_at".into(), json!([e]))).ok();
+    let description = tokens::check_description(&body.token_label).map_err(|e| fields.insert("token_label".into(), json!([e.to_string()]))).ok();
+    let scope = pick_scope(&body.scopes).map_err(|e| fields.insert("scopes".into(), json!([e.to_string()]))).ok();
+    let expires_at = parse_expiry(body.expires_at.as_deref(), now).map_err(|e| fields.insert("expires_at".into(), json!([e.to_string()]))).ok();
     let (Some(description), Some(scope), Some(expires_at)) = (description, scope, expires_at) else {
         return Err(ApiError::Fields(fields, "The access token could not be created.".into()));
     };
@@ -113,7 +114,7 @@ pub async fn update(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uu
     let description = match body.token_label.as_deref().map(tokens::check_description) {
         Some(Err(e)) => {
             let mut fields = serde_json::Map::new();
-            fields.insert("token_label".into(), json!([e]));
+            fields.insert("token_label".into(), json!([e.to_string()]));
             return Err(ApiError::Fields(fields, "The access token could not be changed.".into()));
         }
         Some(Ok(d)) => Some(d),

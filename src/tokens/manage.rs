@@ -18,17 +18,19 @@ use crate::text::Hidden;
 pub const DESCRIPTION_MAX: usize = 100;
 
 /// 1–100 characters after trimming, no control or bidi characters (`text::hidden_controls`).
-pub fn check_description(input: &str) -> Result<String, &'static str> {
+pub fn check_description(input: &str) -> Result<String, Error> {
     let d = input.trim();
     if d.is_empty() {
-        return Err("Add a description, such as where the token will be used.");
+        return Err(Error::invalid_field("description", "Add a description, such as where the token will be used."));
     }
     if d.chars().count() > DESCRIPTION_MAX {
-        return Err("Use at most 100 characters.");
+        return Err(Error::invalid_field("description", "Use at most 100 characters."));
     }
     match crate::text::hidden_controls(d) {
-        Some(Hidden::Control) => return Err("The description cannot hold control characters such as line breaks."),
-        Some(Hidden::Bidi) => return Err("The description cannot hold characters that change the direction of the text around them (bidi controls)."),
+        Some(Hidden::Control) => return Err(Error::invalid_field("description", "The description cannot hold control characters such as line breaks.")),
+        Some(Hidden::Bidi) => {
+            return Err(Error::invalid_field("description", "The description cannot hold characters that change the direction of the text around them (bidi controls)."));
+        }
         None => {}
     }
     Ok(d.to_string())
@@ -50,8 +52,8 @@ pub const EXPIRY_DAYS: [i64; 3] = [30, 60, 90];
 pub const MAX_EXPIRY_DAYS: i64 = 365;
 
 /// The last day a token may expire on: `MAX_EXPIRY_DAYS` after today (UTC).
-pub fn latest_expiry_day(now: Timestamp) -> Result<NaiveDate, &'static str> {
-    let today = Utc.timestamp_opt(now, 0).single().map(|t| t.date_naive()).ok_or("The clock is out of range.")?;
+pub fn latest_expiry_day(now: Timestamp) -> Result<NaiveDate, Error> {
+    let today = Utc.timestamp_opt(now, 0).single().map(|t| t.date_naive()).ok_or_else(|| Error::internal("the clock is out of range"))?;
     Ok(today + chrono::Days::new(MAX_EXPIRY_DAYS as u64))
 }
 
@@ -63,18 +65,18 @@ impl Expiry {
     /// The expiry instant, or why the choice is refused. The one-year rule, for every door:
     /// a date or instant must lie ahead, and no later than the end of the day one year
     /// (`MAX_EXPIRY_DAYS`) after today.
-    pub fn at(self, now: Timestamp) -> Result<Option<Timestamp>, &'static str> {
+    pub fn at(self, now: Timestamp) -> Result<Option<Timestamp>, Error> {
         let at = match self {
             Expiry::Never => return Ok(None),
             Expiry::Days(d) if EXPIRY_DAYS.contains(&d) => return Ok(Some(now + d * 86_400)),
-            Expiry::Days(_) => return Err("Choose 30, 60 or 90 days, a date, or no expiry."),
+            Expiry::Days(_) => return Err(Error::invalid("Choose 30, 60 or 90 days, a date, or no expiry.")),
             Expiry::Until(date) => end_of_day(date),
             Expiry::At(at) => at,
         };
         if at <= now {
-            Err("Choose a date that has not passed.")
+            Err(Error::invalid("Choose a date that has not passed."))
         } else if at > end_of_day(latest_expiry_day(now)?) {
-            Err("Choose a date at most one year ahead.")
+            Err(Error::invalid("Choose a date at most one year ahead."))
         } else {
             Ok(Some(at))
         }
@@ -101,8 +103,8 @@ pub fn check_scope(plan: Plan, scope: Scope) -> Result<(), Error> {
 }
 
 /// What the overview and the form say about creating: the limit's sentence, if reached.
-pub fn can_create(plan: Plan, held: i64) -> Result<(), String> {
-    check_limit(plan, held).map_err(|e| e.to_string())
+pub fn limit_reason(plan: Plan, held: i64) -> Option<String> {
+    check_limit(plan, held).err().map(|e| e.to_string())
 }
 
 /// Creates a token of `user_id`'s own namespace if its plan allows the scope and one more
@@ -413,9 +415,9 @@ mod tests {
     fn an_exact_instant_obeys_the_same_one_year_rule() {
         let last = end_of_day(latest_expiry_day(NOW).unwrap());
         assert_eq!(Expiry::At(last).at(NOW).unwrap(), Some(last));
-        assert_eq!(Expiry::At(last).at(NOW), Expiry::Until(latest_expiry_day(NOW).unwrap()).at(NOW), "the last day as a date or as its last second");
-        assert!(Expiry::At(last + 1).at(NOW).unwrap_err().contains("at most one year ahead"));
-        assert!(Expiry::At(NOW).at(NOW).unwrap_err().contains("has not passed"));
+        assert_eq!(Expiry::At(last).at(NOW).unwrap(), Expiry::Until(latest_expiry_day(NOW).unwrap()).at(NOW).unwrap(), "the last day as a date or as its last second");
+        assert!(Expiry::At(last + 1).at(NOW).unwrap_err().to_string().contains("at most one year ahead"));
+        assert!(Expiry::At(NOW).at(NOW).unwrap_err().to_string().contains("has not passed"));
         assert_eq!(Expiry::At(NOW + 1).at(NOW).unwrap(), Some(NOW + 1));
     }
 
@@ -429,11 +431,11 @@ mod tests {
 
     #[test]
     fn the_limit_message_counts_right() {
-        assert!(can_create(Plan::Personal, 0).is_ok());
-        assert!(can_create(Plan::Personal, 1).unwrap_err().contains("1 access token,"));
-        assert!(can_create(Plan::Pro, 5).unwrap_err().contains("5 access tokens"));
-        let over = can_create(Plan::Personal, 7).unwrap_err();
+        assert!(limit_reason(Plan::Personal, 0).is_none());
+        assert!(limit_reason(Plan::Personal, 1).unwrap().contains("1 access token,"));
+        assert!(limit_reason(Plan::Pro, 5).unwrap().contains("5 access tokens"));
+        let over = limit_reason(Plan::Personal, 7).unwrap();
         assert!(over.contains("allows 1 access token; you hold 7") && over.contains("keep working"), "{over}");
-        assert!(can_create(Plan::Team, 10_000).is_ok());
+        assert!(limit_reason(Plan::Team, 10_000).is_none());
     }
 }

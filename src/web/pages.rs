@@ -21,8 +21,13 @@ impl Chrome {
 pub struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push((field, message.into()));
+    /// A message (a sentence, or the domain error saying it) beside `field`.
+    pub fn add(&mut self, field: &'static str, message: impl std::fmt::Display) {
+        self.0.push((field, message.to_string()));
+    }
+    /// A refusal beside the field it names (or the form's own message when it names none).
+    pub fn refuse(&mut self, e: crate::Error) {
+        self.add(e.field().unwrap_or("form"), e);
     }
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())

@@ -155,7 +155,7 @@ pub async fn overview(app: web::Data<AppState>, who: SignedIn, q: web::Query<Ove
     let page = OverviewPage {
         chrome: Chrome::signed_in("Personal access tokens", "tokens", &who)?,
         rows: list.into_iter().map(|t| row(t, now)).collect(),
-        limit_reason: tokens::can_create(plan, counts.total()).err(),
+        limit_reason: tokens::limit_reason(plan, counts.total()),
         plan: plan.to_string(),
         pager: Pager::new("/settings/tokens", page, matching, PER_PAGE).keeping(&[
             ("q", &text),
@@ -210,7 +210,7 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, home: &Ow
     let (plan, held) = (home.plan(), home.token_count);
     let chosen = form.map(|f| f.scope.as_str()).unwrap_or(Scope::Admin.as_str());
     let today = chrono::DateTime::from_timestamp(app.now(), 0).unwrap_or_default().date_naive();
-    let latest = tokens::latest_expiry_day(app.now()).map_err(|why| PageError::from(Error::internal(why)))?;
+    let latest = tokens::latest_expiry_day(app.now())?;
     Ok(NewTokenPage {
         chrome: Chrome::signed_in("New access token", "tokens", who)?,
         scopes: scope_options(plan, chosen),
@@ -220,7 +220,7 @@ fn new_page(app: &AppState, who: &SignedIn, form: Option<&CreateForm>, home: &Ow
         min_date: today.format("%Y-%m-%d").to_string(),
         max_date: latest.format("%Y-%m-%d").to_string(),
         personal: plan == Plan::Personal,
-        limit_reason: tokens::can_create(plan, held).err(),
+        limit_reason: tokens::limit_reason(plan, held),
         // a form shown again after an error keeps its key: nothing was spent
         once: form.map(|f| f.once.clone()).unwrap_or_else(|| once::new_key(app.now())),
         errors,
@@ -258,20 +258,24 @@ struct CreatedPage {
 /// The expiry instant the form asks for, or the field to blame and why. A date is used only
 /// with "Custom date": one sent beside another choice is a conflict to resolve, never
 /// silently dropped.
-fn form_expiry(form: &CreateForm, now: i64) -> Result<Option<i64>, (&'static str, &'static str)> {
+fn form_expiry(form: &CreateForm, now: i64) -> Result<Option<i64>, Error> {
     let date = form.expires_on.as_deref().unwrap_or("").trim();
     let choice = match form.expiration.as_str() {
         "custom" => {
-            let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| ("expires_on", "Enter the date as YYYY-MM-DD, for example 2027-01-15."))?;
-            return Expiry::Until(day).at(now).map_err(|why| ("expires_on", why));
+            let day =
+                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| Error::invalid_field("expires_on", "Enter the date as YYYY-MM-DD, for example 2027-01-15."))?;
+            return Expiry::Until(day).at(now).map_err(|e| e.beside("expires_on"));
         }
         "none" => Expiry::Never,
-        days => Expiry::Days(days.parse::<i64>().map_err(|_| ("expiration", "Choose one of the listed expirations."))?),
+        days => Expiry::Days(days.parse::<i64>().map_err(|_| Error::invalid_field("expiration", "Choose one of the listed expirations."))?),
     };
     if !date.is_empty() {
-        return Err(("expires_on", "A date is set, but Expiration is not \u{201c}Custom date\u{201d}. Choose \u{201c}Custom date\u{201d} to use the date, or clear it."));
+        return Err(Error::invalid_field(
+            "expires_on",
+            "A date is set, but Expiration is not \u{201c}Custom date\u{201d}. Choose \u{201c}Custom date\u{201d} to use the date, or clear it.",
+        ));
     }
-    choice.at(now).map_err(|why| ("expiration", why))
+    choice.at(now).map_err(|e| e.beside("expiration"))
 }
 
 #[derive(Template)]
@@ -299,7 +303,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
     if scope.is_none() {
         errors.add("scope", "Choose one of the listed access permissions.");
     }
-    let expires_at = form_expiry(&form, now).map_err(|(field, why)| errors.add(field, why)).ok();
+    let expires_at = form_expiry(&form, now).map_err(|e| errors.refuse(e)).ok();
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let (true, Some(description), Some(scope), Some(expires_at)) = (errors.is_empty(), description, scope, expires_at) {
         let (uid, client, key) = (who.user.id, info.client.clone(), form.once.clone());
