@@ -43,6 +43,14 @@ pub enum TokenOutcome<T> {
     NoMatch,
 }
 
+/// What the read transaction found: a valid token with the door's read and its due
+/// writes, or an invalid one (refused with a reason for its holder, or no match at all).
+enum Read<F, T, W> {
+    Valid(F, T, W),
+    /// Boxed: a refusal is the rare path, and the valid one stays small.
+    Invalid(Option<Box<tokens::RefusedToken>>),
+}
+
 /// Checks `secret` as a token of `login`, and on success runs `then` on the same read
 /// transaction (the registry's grants, the API's user row), with the time of the check. A valid token works whatever
 /// the account's or the client IP's failures (behind NAT or a CI egress address, an IP
@@ -57,14 +65,14 @@ where
     let found = svc.db.read(|c| match tokens::lookup(c, now, login, secret)? {
         Lookup::Valid(found) => {
             let (read, writes) = then(c, &found.auth, now)?;
-            Ok(Ok((found, read, writes)))
+            Ok(Read::Valid(found, read, writes))
         }
-        Lookup::Refused(refused) => Ok(Err(Some(refused))),
-        Lookup::NoMatch => Ok(Err(None)),
+        Lookup::Refused(refused) => Ok(Read::Invalid(Some(Box::new(refused)))),
+        Lookup::NoMatch => Ok(Read::Invalid(None)),
     })?;
     let (found, read, writes) = match found {
-        Ok(valid) => valid,
-        Err(refused) => {
+        Read::Valid(found, read, writes) => (found, read, writes),
+        Read::Invalid(refused) => {
             let slot = svc.throttle.reserve_ip(ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
             count_failure(svc, slot, None, client).await?;
             let Some(refused) = refused else { return Ok(TokenOutcome::NoMatch) };

@@ -283,6 +283,12 @@ pub struct RegenerateForm {
     once: String,
 }
 
+/// What a recovery-code form came to: new codes, or why none were made.
+enum Regenerated {
+    Codes(Vec<String>),
+    Not(Spent),
+}
+
 pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<RegenerateForm>) -> Result<HttpResponse, PageError> {
     if !who.user.has_second_factor() {
         return Ok(redirect("/settings/security"));
@@ -298,18 +304,18 @@ pub async fn regenerate(app: web::Data<AppState>, who: SignedIn, info: ClientInf
     let codes = app
         .db(move |c| {
             crate::db::write_tx(c, |c| match once::spend(c, uid, &key, now)? {
-                Spent::First => twofactor::recovery::replace(c, &keys, uid).map(Ok),
-                refused => Ok(Err(refused)),
+                Spent::First => twofactor::recovery::replace(c, &keys, uid).map(Regenerated::Codes),
+                refused => Ok(Regenerated::Not(refused)),
             })
         })
         .await?;
     let codes = match codes {
-        Ok(codes) => codes,
-        Err(Spent::Stale) => {
+        Regenerated::Codes(codes) => codes,
+        Regenerated::Not(Spent::Stale) => {
             let error = "This page was opened more than a day ago. Confirm your password again.".to_string();
             return Ok(unprocessable(regenerate_page(&who, once::new_key(now), Some(error))?.render()?));
         }
-        Err(_) => {
+        Regenerated::Not(_) => {
             who.session.flash("info", "Those recovery codes were made already and are shown only once. To get new ones, regenerate them again.")?;
             return Ok(redirect("/settings/security"));
         }
