@@ -1,4 +1,4 @@
-//! Token costs that must stay flat as data grows (issue 3):
+//! Token costs that must stay flat as data grows:
 //! - `tokens::authenticate` on a database of 1,000 tokens vs 1,000,000;
 //! - the overview's queries (one page + the counts) for a user with 10 tokens vs 10,000.
 //!

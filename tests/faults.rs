@@ -1,4 +1,4 @@
-//! Faults (issue 6 §5): Berth killed with SIGKILL in the middle of a burst of writes, and
+//! Faults: Berth killed with SIGKILL in the middle of a burst of writes, and
 //! the database on a full filesystem. Nothing answered may be lost, nothing half-written
 //! may appear, and `PRAGMA integrity_check` stays `ok`. (The registry restarted mid-pull
 //! is in `tests/registry.rs`; `berth backup` under write load in `tests/cli.rs`.)

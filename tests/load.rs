@@ -1,4 +1,4 @@
-//! Load (issue 6 §6): 200 concurrent clients for 60 s, each a user of its own (half with
+//! Load: 200 concurrent clients for 60 s, each a user of its own (half with
 //! 2FA), mixing registry `/token` calls, overview pages, token creations and deletions in
 //! the web UI and fresh sign-ins (password, and a TOTP code for 2FA users, each code used
 //! once per user per 30-second step; a replayed code is refused). Nothing may answer 5xx or

@@ -1,4 +1,4 @@
-//! No secret reaches a log line or the database in the clear (security.md items 14, 29):
+//! No secret reaches a log line or the database in the clear:
 //! a full sign-up / 2FA / login / password-change flow runs with every log level on, then
 //! the captured logs and the database files are searched for every secret the flow used.
 
@@ -95,7 +95,7 @@ async fn logs_and_database_hold_no_secret_of_a_full_flow() {
     }
 }
 
-/// The same search over everything the *whole* suite left behind (issue 6 §4): the logs of
+/// The same search over everything the *whole* suite left behind: the logs of
 /// every in-process test server and every Berth child process, and every file of every
 /// test data folder (database, WAL, shared memory, keys), against every secret the tests
 /// registered, plus any string shaped like a token anywhere. `scripts/test.sh` runs the

@@ -1,4 +1,4 @@
-//! The Docker Hub-compatible JSON API (hub-api.md).
+//! The Docker Hub-compatible JSON API.
 
 use berth::accounts::Plan;
 use reqwest::StatusCode;

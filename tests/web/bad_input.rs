@@ -82,7 +82,7 @@ async fn meta_characters_in_every_login_field_are_harmless() {
     }
 }
 
-/// security.md, bad input: unknown fields are refused, on forms as in the JSON API — a
+/// Bad input: unknown fields are refused, on forms as in the JSON API — a
 /// field the page does not send is a forged or confused request, not something to ignore.
 #[actix_web::test]
 async fn unknown_form_fields_are_400_and_change_nothing() {

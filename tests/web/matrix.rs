@@ -1,4 +1,4 @@
-//! The credential matrix (security.md item 12, issue 6): every front door × every kind of
+//! The credential matrix: every front door × every kind of
 //! credential × 2FA off/on × token active/inactive/expired, one table, every cell asserted.
 //! With 2FA on, the password alone works nowhere; a PAT never opens the web UI; a recovery
 //! code is never a password.

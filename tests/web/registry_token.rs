@@ -330,7 +330,7 @@ async fn a_query_that_is_not_utf8_is_refused_not_signed() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
-// The password cache (issue 7, W2): `/token` remembers a verified (user, password) pair for
+// The password cache (BENCHMARKS.md W2): `/token` remembers a verified (user, password) pair for
 // five minutes; the hasher's verification counter shows when argon2 ran.
 
 fn argon2_runs(app: &TestApp) -> u64 {
@@ -385,7 +385,7 @@ async fn a_verified_password_is_remembered_on_get_and_post_for_five_minutes_only
     assert_eq!(argon2_runs(&app), start + 2, "301 s after the verification argon2 runs again");
     assert_eq!(get(&app, Some(("alice", PASSWORD)), "").await.status(), StatusCode::OK);
     assert_eq!(argon2_runs(&app), start + 2, "and the pair is remembered anew");
-    // the web and JSON logins verify in full every time (issue 7, W3)
+    // the web and JSON logins verify in full every time (BENCHMARKS.md W3)
     for _ in 0..2 {
         assert_eq!(app.browser().login("alice", PASSWORD).await.status(), StatusCode::SEE_OTHER);
         let res = reqwest::Client::new().post(format!("{}/v2/users/login", app.url)).json(&serde_json::json!({ "username": "alice", "password": PASSWORD })).send().await.unwrap();

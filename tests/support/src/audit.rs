@@ -1,4 +1,4 @@
-//! The whole-suite secrets audit (issue 6 §4, security.md 14 and 29). When
+//! The whole-suite secrets audit. When
 //! `BERTH_SECRETS_AUDIT_DIR` is set (scripts/test.sh sets it), every test server logs at
 //! debug level (Berth's own crate at trace) into `logs/`, keeps its data folder under
 //! `data/`, and the tests write each secret they use (passwords, TOTP secrets, recovery
