@@ -566,3 +566,54 @@ fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_0
     cli.ok(&["registry-config", "--bundle", bundle.to_str().unwrap()], None);
     assert_eq!(mode(&bundle), "644", "the public certificate bundle, for a registry running as another user");
 }
+
+/// A database URL may hold a password: `--help` names the variable but never shows its
+/// value, and a PostgreSQL URL, which this build cannot use, is refused at once with a
+/// clear error that does not repeat it (it used to be taken for a file name and printed).
+#[test]
+fn help_and_a_postgres_url_never_show_the_database_urls_password() {
+    let cli = Cli::new();
+    let secret_url = "postgres://berth:s3cret-pg-password@db.example/berth";
+    berth_test_support::audit::secret("s3cret-pg-password");
+    for args in [&["--help"][..], &["serve", "--help"]] {
+        let out = berth_command().args(args).env("BERTH_DATABASE_URL", secret_url).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}");
+        assert!(help.contains("[env: BERTH_DATABASE_URL]"), "{args:?} names the variable: {help}");
+        assert!(!help.contains("s3cret") && !help.contains("db.example"), "{args:?} shows the URL: {help}");
+    }
+    for url in [secret_url, "postgresql://berth:s3cret-pg-password@db.example/berth", "host=/run/postgresql dbname=berth password=s3cret-pg-password"] {
+        for args in [&["user", "list"][..], &["serve", "--bind", "127.0.0.1:0"]] {
+            let out = berth_command().args(args).env("BERTH_DATA", cli.data()).env("BERTH_DATABASE_URL", url).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} with {url:?} should fail");
+            assert!(err.contains("names a PostgreSQL database") && err.contains("SQLite only"), "{err}");
+            assert!(!err.contains("s3cret") && !err.contains("db.example"), "the error repeats the URL: {err}");
+        }
+    }
+    assert!(!cli.data().exists(), "nothing was created for a refused URL");
+}
+
+/// `sqlite://PATH` is the same file as PATH.
+#[test]
+fn a_sqlite_url_names_the_file() {
+    let cli = Cli::new();
+    let file = cli.dir.path().join("elsewhere.db");
+    let url = format!("sqlite://{}", file.display());
+    let mut child = berth_command()
+        .args(["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"])
+        .env("BERTH_DATA", cli.data())
+        .env("BERTH_DATABASE_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    berth_test_support::audit::secret(PW);
+    child.stdin.take().unwrap().write_all(PW.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(file.is_file(), "the database is at the sqlite:// path");
+    let user = berth::accounts::find_by_username(&mut berth::db::open(file.to_str().unwrap()).unwrap().get().unwrap(), "alice").unwrap();
+    assert!(user.is_some(), "alice is in that file");
+}
