@@ -104,7 +104,8 @@ impl RefusedToken {
 }
 
 /// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
-/// its condition, so of concurrent refusals only one writes.
+/// its condition, so of concurrent refusals only one writes. ("Changed" is written as NULL
+/// or `<>`, which every SQL backend reads the same; SQLite's `IS NOT` is not portable.)
 pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         let written = diesel::update(
@@ -112,8 +113,10 @@ pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Ti
                 access_tokens::last_refused_at
                     .is_null()
                     .or(access_tokens::last_refused_at.le(now - LAST_USE_EVERY))
-                    .or(access_tokens::last_refused_ip.is_not(&due.ip))
-                    .or(access_tokens::last_refused_ua.is_not(&due.user_agent)),
+                    .or(access_tokens::last_refused_ip.is_null())
+                    .or(access_tokens::last_refused_ip.ne(&due.ip))
+                    .or(access_tokens::last_refused_ua.is_null())
+                    .or(access_tokens::last_refused_ua.ne(&due.user_agent)),
             ),
         )
         .set((access_tokens::last_refused_at.eq(now), access_tokens::last_refused_ip.eq(&due.ip), access_tokens::last_refused_ua.eq(&due.user_agent)))
@@ -183,17 +186,20 @@ fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Time
     last_ip != Some(ip) || last_ua != Some(user_agent) || at.is_none_or(|at| now - at >= LAST_USE_EVERY)
 }
 
-/// Writes a due last use. The UPDATE re-checks its own condition, so of concurrent
-/// requests that all saw a stale use only one writes (and logs a new IP): at most one
-/// write a minute per token for an unchanged client, however many pulls run at once.
+/// Writes a due last use (a changed IP or client: NULL or `<>`, as above). The UPDATE
+/// re-checks its own condition, so of concurrent requests that all saw a stale use only
+/// one writes (and logs a new IP): at most one write a minute per token for an unchanged
+/// client, however many pulls run at once.
 pub fn record_last_use(conn: &mut SqliteConnection, due: &LastUse, now: Timestamp) -> Result<(), Error> {
     let written = diesel::update(
         access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
             access_tokens::last_used_at
                 .is_null()
                 .or(access_tokens::last_used_at.le(now - LAST_USE_EVERY))
-                .or(access_tokens::last_used_ip.is_not(&due.ip))
-                .or(access_tokens::last_used_ua.is_not(&due.user_agent)),
+                .or(access_tokens::last_used_ip.is_null())
+                .or(access_tokens::last_used_ip.ne(&due.ip))
+                .or(access_tokens::last_used_ua.is_null())
+                .or(access_tokens::last_used_ua.ne(&due.user_agent)),
         ),
     )
     .set((access_tokens::last_used_at.eq(now), access_tokens::last_used_ip.eq(&due.ip), access_tokens::last_used_ua.eq(&due.user_agent)))
