@@ -29,11 +29,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A short read-only domain function on this async worker (`Database::read`).
-    pub fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, Error>) -> Result<T, Error> {
-        self.database.read(f)
-    }
-
     /// A domain function on a pooled connection, off the async workers.
     pub async fn db<T, F>(&self, f: F) -> Result<T, Error>
     where

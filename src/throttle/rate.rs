@@ -72,10 +72,6 @@ impl RateLimiter {
         let (allowed, used) = self.store.hit(key, start, self.limit);
         Verdict { allowed, limit: self.limit, remaining: self.limit.saturating_sub(used), reset: start + WINDOW }
     }
-
-    pub fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
 }
 
 #[cfg(test)]

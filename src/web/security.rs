@@ -424,22 +424,12 @@ pub async fn remove(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, i
     if !confirm_password(&app.signin, &who.user, form.password, &info.client, info.ip).await? {
         return Ok(unprocessable(remove_page(&who, &factor, Some(WRONG_PASSWORD.into()))?.render()?));
     }
-    let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
-    let (keys, user, now, factor_id) = (app.keys.clone(), who.user.clone(), app.now(), factor.id);
-    let code = twofactor::normalize_code(form.code.expose_secret());
-    let removed = app
-        .db(move |c| {
-            crate::db::write_tx(c, |c| match twofactor::verify_second_factor(c, &keys, &user, &code, now)? {
-                Some(_) => twofactor::remove(c, user.id, factor_id).map(Some),
-                None => Ok(None),
-            })
-        })
-        .await?;
+    let (uid, factor_id) = (who.user.id, factor.id);
+    let removed =
+        confirm_second_factor(&app.signin, &who.user, &form.code, "removing a second factor", &info.client, info.ip, move |c| twofactor::remove(c, uid, factor_id)).await?;
     let Some(removed) = removed else {
-        count_failure(&app.signin, slot, Some((who.user.id, Event::TwoFactorFailed, "removing a second factor")), &info.client).await?;
         return Ok(unprocessable(remove_page(&who, &factor, Some("That code is not valid.".into()))?.render()?));
     };
-    slot.release();
     let name = format!("\u{201c}{}\u{201d}", crate::text::isolated(&factor.label));
     match removed {
         Removed::Last => {
