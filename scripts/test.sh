@@ -3,7 +3,8 @@
 # runs every test. Arguments go to `cargo test`, e.g. `scripts/test.sh --test browser`.
 set -euo pipefail
 
-# Debian packages the tests need, and a command each one provides (to see what is missing).
+# Debian packages the tests need, and a command each one provides (to see what is missing):
+# a name looked up on PATH, or an absolute path for a program kept off PATH.
 # Add entries here as tests need more tools (docker-registry, skopeo, docker.io, ...).
 PACKAGES=(
   chromium:chromium
@@ -13,6 +14,11 @@ PACKAGES=(
   skopeo:skopeo
   docker.io:docker
   util-linux:runuser
+  # the PostgreSQL test servers (scripts/postgres.sh); Debian keeps the server binaries off PATH
+  postgresql:/usr/lib/postgresql/15/bin/pg_ctl
+  nginx:nginx
+  # the PostgreSQL client library's headers and pg_config
+  libpq-dev:pg_config
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,7 +27,9 @@ missing=()
 for entry in "${PACKAGES[@]}"; do
   package="${entry%%:*}"
   command="${entry#*:}"
-  if ! command -v "$command" >/dev/null 2>&1; then
+  if [[ "$command" == /* ]]; then
+    [[ -x "$command" ]] || missing+=("$package")
+  elif ! command -v "$command" >/dev/null 2>&1; then
     missing+=("$package")
   fi
 done
