@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Debian packages the tests need, and a command each one provides (to see what is missing):
-# a name looked up on PATH, or an absolute path for a program kept off PATH.
+# a name looked up on PATH, or an absolute path for a file kept off PATH.
 # Add entries here as tests need more tools (docker-registry, skopeo, docker.io, ...).
 PACKAGES=(
   chromium:chromium
@@ -17,8 +17,11 @@ PACKAGES=(
   # the PostgreSQL test servers (scripts/postgres.sh); Debian keeps the server binaries off PATH
   postgresql:/usr/lib/postgresql/15/bin/pg_ctl
   nginx:nginx
-  # the PostgreSQL client library's headers and pg_config
-  libpq-dev:pg_config
+  # pg_dump, for the secrets audit of the PostgreSQL databases
+  postgresql-client:pg_dump
+  # the build: libpq is built into Berth (pq-sys "bundled") against OpenSSL's headers
+  libssl-dev:/usr/include/openssl/ssl.h
+  pkgconf:pkg-config
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,7 +31,7 @@ for entry in "${PACKAGES[@]}"; do
   package="${entry%%:*}"
   command="${entry#*:}"
   if [[ "$command" == /* ]]; then
-    [[ -x "$command" ]] || missing+=("$package")
+    [[ -e "$command" ]] || missing+=("$package")
   elif ! command -v "$command" >/dev/null 2>&1; then
     missing+=("$package")
   fi
@@ -48,9 +51,25 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 
+# A throwaway PostgreSQL server (scripts/postgres.sh) for the run on PostgreSQL and the
+# tests of what only PostgreSQL does; stopped however this script ends. Its folder is new
+# for each run and under /var/tmp: the server runs as its own user, which must reach it
+# (a clone under a private folder would not do).
+PG_DIR="/var/tmp/berth-test-postgres-$$"
+rm -rf "$PG_DIR"
+stop_postgres() {
+  bash scripts/postgres.sh stop "$PG_DIR" >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
+trap stop_postgres EXIT
+BERTH_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$PG_DIR")"
+export BERTH_TEST_POSTGRES_URL
+
 if (($# > 0)); then
-  exec cargo test --locked "$@"
+  cargo test --locked "$@"
+  exit
 fi
+
 
 # Formatting (rustfmt.toml) and lints first: a red line here is cheaper than a test run.
 cargo fmt --check
@@ -61,5 +80,13 @@ cargo clippy --all-targets --locked -- -D warnings
 export BERTH_SECRETS_AUDIT_DIR="$PWD/target/secrets-audit"
 rm -rf "$BERTH_SECRETS_AUDIT_DIR"
 mkdir -p "$BERTH_SECRETS_AUDIT_DIR"
+started=$SECONDS
 cargo test --locked
+echo "scripts/test.sh: the suite on SQLite took $((SECONDS - started)) s" >&2
+# The integration suite again on PostgreSQL: every test server on a new database of the
+# test server. Tests of SQLite itself (its file, pragmas, backups, full disk, upgrades of
+# old SQLite databases) say so in their names and run only above.
+started=$SECONDS
+BERTH_TEST_BACKEND=postgres cargo test --locked --test web --test registry --test browser --test load --test openapi --test faults --test cli -- --skip sqlite
+echo "scripts/test.sh: the suite on PostgreSQL took $((SECONDS - started)) s" >&2
 cargo test --locked --test secrets -- --ignored --exact the_whole_suite_left_no_secret_in_logs_or_databases

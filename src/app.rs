@@ -2,7 +2,7 @@
 //! services and settings and imports no handler, so the doors, the middleware and the
 //! domain can all reach it without a circle.
 
-use diesel::sqlite::SqliteConnection;
+use crate::db::Conn;
 
 use crate::Error;
 use crate::clock::SharedClock;
@@ -32,7 +32,7 @@ impl AppState {
     /// A domain function on a pooled connection, off the async workers.
     pub async fn db<T, F>(&self, f: F) -> Result<T, Error>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
         self.database.run(f).await

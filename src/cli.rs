@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::db::Conn;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use diesel::sqlite::SqliteConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::{self, NewAccount, Plan};
@@ -51,9 +51,14 @@ enum Command {
         #[arg(long)]
         bundle: Option<std::path::PathBuf>,
     },
-    /// Write a consistent copy of the database to FILE while Berth runs (see the README to restore).
+    /// Write a consistent copy of the SQLite database to FILE while Berth runs (see the README
+    /// to restore). On PostgreSQL, use pg_dump.
     #[command(after_help = SETTINGS_NOTE)]
     Backup { file: std::path::PathBuf },
+    /// Check the database: SQLite's integrity check of every page and index; on PostgreSQL,
+    /// that every migration is applied and every table reads.
+    #[command(after_help = SETTINGS_NOTE)]
+    Integrity,
     /// Signing keys of registry tokens.
     #[command(after_help = SETTINGS_NOTE)]
     Keys {
@@ -163,6 +168,7 @@ pub fn main() -> ExitCode {
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
         Some(Command::Keys { command: KeysCommand::Rotate }) => rotate_keys(settings),
         Some(Command::Backup { file }) => backup(settings, &file),
+        Some(Command::Integrity) => integrity(settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,8 +248,8 @@ fn open_or_create_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
 /// Opens the database of an existing Berth, and refuses, creating nothing, when there is
 /// none: a mistyped BERTH_DATA must not look like a Berth without users.
 fn open_existing_db(settings: &Settings) -> Result<crate::db::DbConn, String> {
-    if database_file(&settings.database_url).is_some_and(|f| !f.exists()) {
-        return Err(format!("no Berth database at {}: {}", settings.database_url, NO_BERTH_HINT));
+    if !holds_berth(&settings.database_url) {
+        return Err(format!("no Berth database at {}: {}", crate::db::shown(&settings.database_url), NO_BERTH_HINT));
     }
     connect(settings)
 }
@@ -256,8 +262,21 @@ fn connect(settings: &Settings) -> Result<crate::db::DbConn, String> {
 const NO_BERTH_HINT: &str =
     "set BERTH_DATA (and BERTH_DATABASE_URL, if it is elsewhere) to those of your Berth, or set a new one up first: start it (`berth`) or add its first user (`berth user add`)";
 
-/// The file behind a SQLite URL (a path, or `file:PATH?options`); None for an in-memory database.
+/// Whether the database `url` names is a Berth's: a SQLite file that exists (an in-memory
+/// one always does), or a PostgreSQL database Berth migrated.
+fn holds_berth(url: &str) -> bool {
+    match crate::db::Kind::of(url) {
+        crate::db::Kind::Sqlite => database_file(url).is_none_or(|f| f.is_file()),
+        crate::db::Kind::Postgres => crate::db::postgres_holds_berth(url),
+    }
+}
+
+/// The file behind a SQLite URL (a path, or `file:PATH?options`); None for an in-memory
+/// database and for PostgreSQL.
 fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    if crate::db::Kind::of(url) == crate::db::Kind::Postgres {
+        return None;
+    }
     let path = url.strip_prefix("file:").map(|rest| rest.split('?').next().unwrap_or(rest)).unwrap_or(url);
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
@@ -268,7 +287,7 @@ fn database_file(url: &str) -> Option<std::path::PathBuf> {
 /// registry does not trust, and every token would be rejected.
 fn require_existing_berth(settings: &Settings) -> Result<(), String> {
     let has_master = settings.data_dir.join(crate::keys::MASTER_FILE).is_file();
-    let has_database = database_file(&settings.database_url).is_some_and(|f| f.is_file());
+    let has_database = holds_berth(&settings.database_url);
     if has_master || has_database {
         return Ok(());
     }
@@ -276,7 +295,7 @@ fn require_existing_berth(settings: &Settings) -> Result<(), String> {
         "no Berth here: the data folder {} holds no {} and the database {} does not exist; {NO_BERTH_HINT}",
         settings.data_dir.display(),
         crate::keys::MASTER_FILE,
-        settings.database_url
+        crate::db::shown(&settings.database_url)
     ))
 }
 
@@ -298,11 +317,11 @@ fn read_password(from_stdin: bool) -> Result<SecretString, String> {
     Ok(SecretString::from(first))
 }
 
-fn find(conn: &mut SqliteConnection, name: &str) -> Result<accounts::User, String> {
+fn find(conn: &mut Conn, name: &str) -> Result<accounts::User, String> {
     accounts::find_by_username(conn, name).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user named {:?}", name.trim().to_lowercase()))
 }
 
-fn log_operator(conn: &mut SqliteConnection, user_id: i32, what: &str) -> Result<(), String> {
+fn log_operator(conn: &mut Conn, user_id: i32, what: &str) -> Result<(), String> {
     activity::record(conn, user_id, Event::OperatorAction, what, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())
 }
 
@@ -352,13 +371,25 @@ fn backup(settings: Settings, file: &std::path::Path) -> Result<(), String> {
     let mut conn = open_existing_db(&settings)?;
     let started = std::time::Instant::now();
     crate::db::backup(&mut conn, file)?;
-    let mut copy = diesel::Connection::establish(file.to_str().ok_or("the backup path is not UTF-8")?).map_err(|e: diesel::ConnectionError| e.to_string())?;
+    let copy = <diesel::SqliteConnection as diesel::Connection>::establish(file.to_str().ok_or("the backup path is not UTF-8")?).map_err(|e| e.to_string())?;
+    let mut copy = crate::db::Conn::Sqlite(copy);
     let check = crate::db::integrity_check(&mut copy)?;
     if check != "ok" {
         return Err(format!("the backup in {} fails its integrity check: {check}", file.display()));
     }
-    println!("backed up {} to {} in {:.1} s (integrity_check: ok)", settings.database_url, file.display(), started.elapsed().as_secs_f64());
+    println!("backed up {} to {} in {:.1} s (integrity_check: ok)", crate::db::shown(&settings.database_url), file.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn integrity(settings: Settings) -> Result<(), String> {
+    let mut conn = open_existing_db(&settings)?;
+    match crate::db::integrity_check(&mut conn)? {
+        ok if ok == "ok" => {
+            println!("{}: ok", crate::db::shown(&settings.database_url));
+            Ok(())
+        }
+        problems => Err(format!("{} fails its integrity check: {problems}", crate::db::shown(&settings.database_url))),
+    }
 }
 
 fn rotate_keys(settings: Settings) -> Result<(), String> {
@@ -402,7 +433,7 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
     // the first operator may be added before Berth ever started; every other command needs its database
     let mut conn = if matches!(command, UserCommand::Add { .. }) { open_or_create_db(&settings)? } else { open_existing_db(&settings)? };
-    let c: &mut SqliteConnection = &mut conn;
+    let c: &mut Conn = &mut conn;
     match command {
         UserCommand::Add { name, email, plan, operator, password_stdin } => {
             let username = accounts::normalize_username(&name).map_err(|e| format!("username {name:?}: {e}"))?;

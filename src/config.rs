@@ -20,9 +20,10 @@ pub struct ServeArgs {
     /// Folder for the database, the master secret, keys and certificate (created 0700).
     #[arg(long, env = "BERTH_DATA", default_value = "./data")]
     pub data: PathBuf,
-    /// The database: a SQLite file, as a path or sqlite://PATH [default: $BERTH_DATA/berth.db].
-    /// PostgreSQL URLs (postgres://, postgresql://, host=…) are refused: this build runs on
-    /// SQLite only. A URL may hold a password, so its value is never shown here.
+    /// The database: a SQLite file, as a path or sqlite://PATH [default: $BERTH_DATA/berth.db];
+    /// or PostgreSQL, for several instances, as postgres://USER:PASSWORD@HOST[:PORT]/DB
+    /// (postgresql:// too) or libpq's keyword form (host=/run/postgresql dbname=berth).
+    /// A URL may hold a password, so its value is never shown here.
     #[arg(long, env = "BERTH_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// How browsers and clients reach Berth, e.g. https://berth.example.com [default: http://$BERTH_BIND].
@@ -168,7 +169,7 @@ impl Settings {
         let mut s = Settings::with_data_dir(&a.data);
         s.bind = a.bind.clone();
         if let Some(url) = &a.database_url {
-            s.database_url = sqlite_path_of(url)?;
+            s.database_url = database_url_of(url)?;
         }
         if let Some(url) = &a.public_url {
             let parsed = url::Url::parse(url).map_err(|e| format!("BERTH_PUBLIC_URL {url:?}: {e}"))?;
@@ -222,19 +223,17 @@ impl Settings {
     }
 }
 
-/// The SQLite file `BERTH_DATABASE_URL` names: a plain path, or `sqlite://` and a path. A
-/// PostgreSQL URL (`postgres://`, `postgresql://`, or the `host=…` keyword form) is refused
-/// with a clear error rather than taken for a file name; the refusal never repeats the
-/// URL, which may hold a password.
-pub fn sqlite_path_of(url: &str) -> Result<String, String> {
+/// The database `BERTH_DATABASE_URL` names, as Berth keeps it: a PostgreSQL URL as given
+/// (`db::Kind::of` tells it from a file), a SQLite file as its path (`sqlite://` dropped).
+/// An error never repeats the URL, which may hold a password.
+pub fn database_url_of(url: &str) -> Result<String, String> {
     let trimmed = url.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") || lower.split_whitespace().any(|word| word.starts_with("host=")) {
-        return Err("BERTH_DATABASE_URL names a PostgreSQL database, and this build of Berth runs on SQLite only: give a file path or sqlite://PATH".into());
+    if crate::db::Kind::of(trimmed) == crate::db::Kind::Postgres {
+        return Ok(trimmed.to_string());
     }
     let path = trimmed.strip_prefix("sqlite://").unwrap_or(trimmed);
     if path.is_empty() {
-        return Err("BERTH_DATABASE_URL is empty: give a file path or sqlite://PATH, or leave it unset for $BERTH_DATA/berth.db".into());
+        return Err("BERTH_DATABASE_URL is empty: give a file path or sqlite://PATH, a postgres:// URL, or leave it unset for $BERTH_DATA/berth.db".into());
     }
     Ok(path.to_string())
 }

@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::accounts::Plan;
@@ -35,27 +35,14 @@ pub struct SeedSummary {
 /// Creates the users of `spec`, each with `tokens_per_user` active read-write-delete
 /// tokens. When `tokens_out` is given, every token's owner and plaintext go there, one
 /// `username token` pair a line, for a load generator.
-pub fn seed(conn: &mut SqliteConnection, spec: &SeedSpec, now: Timestamp, tokens_out: Option<&mut dyn Write>) -> Result<SeedSummary, Error> {
+pub fn seed(conn: &mut Conn, spec: &SeedSpec, now: Timestamp, tokens_out: Option<&mut dyn Write>) -> Result<SeedSummary, Error> {
     let SeedSpec { prefix, users: users_wanted, .. } = *spec;
     let names: Vec<String> = (0..users_wanted).map(|i| format!("{prefix}{i}")).collect();
-    // A million random hashes and uuids land all over their indexes: with SQLite's default
-    // 2 MB page cache nearly every insert reads and writes pages through the kernel (the
-    // seed spent most of its time in system calls). 512 MB keeps the indexes in memory.
-    diesel::sql_query("PRAGMA cache_size = -524288").execute(conn)?;
-    // A throwaway dataset: no fsync, and one checkpoint at the end instead of one every
-    // 4 MB of WAL (each copying and syncing pages the next batch rewrites).
-    diesel::sql_query("PRAGMA synchronous = OFF").execute(conn)?;
-    diesel::sql_query("PRAGMA wal_autocheckpoint = 0").execute(conn)?;
-    // One transaction for everything: each batch of random hashes touches nearly every leaf
-    // of the indexes, and committing batch by batch wrote the whole index again each time.
-    let made = crate::db::write_tx(conn, |conn| insert_all(conn, &names, spec, now, tokens_out))?;
-    diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(conn)?;
-    diesel::sql_query("PRAGMA wal_autocheckpoint = 1000").execute(conn)?;
-    diesel::sql_query("PRAGMA synchronous = NORMAL").execute(conn)?;
+    let made = crate::db::bulk_load(conn, |conn| insert_all(conn, &names, spec, now, tokens_out))?;
     Ok(SeedSummary { users: users_wanted, tokens: made })
 }
 
-fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, now: Timestamp, mut tokens_out: Option<&mut dyn Write>) -> Result<usize, Error> {
+fn insert_all(conn: &mut Conn, names: &[String], spec: &SeedSpec, now: Timestamp, mut tokens_out: Option<&mut dyn Write>) -> Result<usize, Error> {
     let SeedSpec { tokens_per_user, plan, password_hash, .. } = *spec;
     {
         for chunk in names.chunks(BATCH) {
@@ -73,14 +60,14 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                     )
                 })
                 .collect();
-            diesel::insert_into(users::table).values(rows).execute(conn)?;
+            crate::db::per_backend!(conn, |c| diesel::insert_into(users::table).values(rows).execute(c))?;
             // each user's own namespace, holding the plan (as `accounts::create` makes it)
             let made: Vec<(i32, String)> = users::table.filter(users::username.eq_any(chunk)).select((users::id, users::username)).load(conn)?;
             let homes: Vec<_> = made
                 .into_iter()
                 .map(|(id, name)| (owners::kind.eq("user"), owners::name.eq(name), owners::user_id.eq(Some(id)), owners::plan.eq(plan.as_str()), owners::created_at.eq(now)))
                 .collect();
-            diesel::insert_into(owners::table).values(homes).execute(conn)?;
+            crate::db::per_backend!(conn, |c| diesel::insert_into(owners::table).values(homes).execute(c))?;
         }
     }
     let mut made = 0usize;
@@ -104,12 +91,12 @@ fn insert_all(conn: &mut SqliteConnection, names: &[String], spec: &SeedSpec, no
                         access_tokens::created_at.eq(now),
                     ));
                     if rows.len() == BATCH {
-                        made += diesel::insert_into(access_tokens::table).values(std::mem::take(&mut rows)).execute(conn)?;
+                        made += crate::db::per_backend!(conn, |c| diesel::insert_into(access_tokens::table).values(std::mem::take(&mut rows)).execute(c))?;
                     }
                 }
             }
             if !rows.is_empty() {
-                made += diesel::insert_into(access_tokens::table).values(rows).execute(conn)?;
+                made += crate::db::per_backend!(conn, |c| diesel::insert_into(access_tokens::table).values(rows).execute(c))?;
             }
             let chunk_ids: Vec<i32> = ids.iter().map(|(id, _)| *id).collect();
             diesel::update(owners::table.filter(owners::id.eq_any(chunk_ids))).set(owners::token_count.eq(owners::token_count + tokens_per_user as i64)).execute(conn)?;

@@ -5,8 +5,8 @@
 //! with its user. A key says when it was made: one older than a day is refused, so spent
 //! keys need to be remembered for a day only.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -43,21 +43,18 @@ pub fn made_at(key: &str) -> Option<Timestamp> {
 
 /// Spends `key` (already known to be well formed) for `user_id`. Call it inside the
 /// transaction of the change it guards, so the two stand or fall together.
-pub fn spend(conn: &mut SqliteConnection, user_id: i32, key: &str, now: Timestamp) -> Result<Spent, Error> {
+pub fn spend(conn: &mut Conn, user_id: i32, key: &str, now: Timestamp) -> Result<Spent, Error> {
     match made_at(key) {
         Some(made) if made <= now + 300 && now - made <= KEEP_SECONDS => {}
         _ => return Ok(Spent::Stale),
     }
     let hash = crate::keys::sha256_hex(key.as_bytes());
-    let inserted = diesel::insert_into(form_keys::table)
-        .values((form_keys::key_hash.eq(hash), form_keys::user_id.eq(user_id), form_keys::spent_at.eq(now)))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    Ok(if inserted == 1 { Spent::First } else { Spent::Again })
+    let inserted = crate::db::upsert::form_key_if_new(conn, &hash, user_id, now)?;
+    Ok(if inserted { Spent::First } else { Spent::Again })
 }
 
 /// Forgets keys that could no longer be used anyway (run with the session purge).
-pub fn purge(conn: &mut SqliteConnection, now: Timestamp) -> Result<usize, Error> {
+pub fn purge(conn: &mut Conn, now: Timestamp) -> Result<usize, Error> {
     Ok(diesel::delete(form_keys::table.filter(form_keys::spent_at.le(now - KEEP_SECONDS - 300))).execute(conn)?)
 }
 

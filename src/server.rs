@@ -16,9 +16,9 @@ use crate::accounts::password::HashPool;
 use crate::app::{AppState, origin_of};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::{self, Database};
+use crate::db::Database;
 use crate::keys::Keys;
-use crate::sessions::store::SqliteSessionStore;
+use crate::sessions::store::DatabaseSessionStore;
 use crate::signin::cache::PasswordCache;
 use crate::signin::single_flight::SingleFlight;
 use crate::throttle::Throttle;
@@ -32,14 +32,12 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// Opens the data folder and database, binds, and returns the server (not yet awaited).
 pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<AppState>, Server), String> {
     let keys = Keys::load_or_create(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
-    let pool = db::open(&settings.database_url)?;
-    let readers = db::open_readers(&settings.database_url, settings.workers as u32)?;
+    let database = Database::open(&settings.database_url, settings.workers as u32)?;
     let registry_key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
     let listener = TcpListener::bind(&settings.bind).map_err(|e| format!("binding {}: {e}", settings.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = settings.public_url_for(addr);
     let secure_cookies = settings.secure_cookies.unwrap_or_else(|| public_url.starts_with("https://"));
-    let database = Database { pool: pool.clone(), readers };
     let signin = crate::signin::Service {
         db: database.clone(),
         clock: clock.clone(),
@@ -62,7 +60,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         settings,
     });
     let data = web::Data::from(state.clone());
-    let store = SqliteSessionStore::new(pool, clock, state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
+    let store = DatabaseSessionStore::new(state.database.pool.clone(), clock, state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
     let cookie_key = Key::from(&state.keys.session_cookie);
     let browser_cookies = web::Data::new(crate::web::browser::BrowserCookies::new(&state.keys, state.secure_cookies, state.clock.clone()));
     let workers = state.settings.workers;

@@ -5,11 +5,23 @@ use std::process::{Command, Output, Stdio};
 
 struct Cli {
     dir: tempfile::TempDir,
+    /// The suite's backend: `berth.db` in the data folder, or a new PostgreSQL database.
+    database: String,
 }
 
 impl Cli {
     fn new() -> Cli {
-        Cli { dir: berth_test_support::audit::tempdir() }
+        let dir = berth_test_support::audit::tempdir();
+        let database = berth_test_support::database::fresh(&dir.path().join("data"));
+        Cli { dir, database }
+    }
+
+    /// A data folder whose database is SQLite's default file, whatever the suite's backend:
+    /// for what is SQLite's by nature (the file, its modes, its backup).
+    fn sqlite() -> Cli {
+        let dir = berth_test_support::audit::tempdir();
+        let database = dir.path().join("data").join("berth.db").display().to_string();
+        Cli { dir, database }
     }
 
     fn data(&self) -> std::path::PathBuf {
@@ -20,7 +32,7 @@ impl Cli {
         let mut child = berth_command()
             .args(args)
             .env("BERTH_DATA", self.data())
-            .env_remove("BERTH_DATABASE_URL")
+            .env("BERTH_DATABASE_URL", &self.database)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -56,7 +68,7 @@ impl Cli {
     }
 
     fn conn(&self) -> berth::db::DbConn {
-        berth::db::open(self.data().join("berth.db").to_str().unwrap()).unwrap().get().unwrap()
+        berth::db::open(&self.database).unwrap().get().unwrap()
     }
 
     fn user(&self, name: &str) -> berth::accounts::User {
@@ -230,7 +242,7 @@ fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let clock = berth::clock::ManualClock::new(now);
     let settings = berth::config::Settings::with_data_dir(cli.data());
     let (idle, absolute) = (settings.session_idle_seconds, settings.session_absolute_seconds);
-    let store = berth::sessions::store::SqliteSessionStore::new(berth::db::open(cli.data().join("berth.db").to_str().unwrap()).unwrap(), clock, idle, absolute);
+    let store = berth::sessions::store::DatabaseSessionStore::new(berth::db::open(&cli.database).unwrap(), clock, idle, absolute);
     let state = std::collections::HashMap::from([(berth::sessions::store::KEY_USER.to_string(), u.id.to_string())]);
     let key = actix_web::rt::System::new().block_on(actix_session::storage::SessionStore::save(&store, state, &actix_web::cookie::time::Duration::hours(1))).unwrap();
     berth_test_support::audit::secret(key.as_ref());
@@ -287,7 +299,7 @@ fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
         .env("BERTH_DATA", cli.data())
         .env("BERTH_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info")
-        .env_remove("BERTH_DATABASE_URL")
+        .env("BERTH_DATABASE_URL", &cli.database)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -344,8 +356,8 @@ fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keep
 }
 
 #[test]
-fn commands_that_read_an_existing_berth_refuse_a_folder_without_one_and_create_nothing() {
-    let cli = Cli::new();
+fn sqlite_commands_that_read_an_existing_berth_refuse_a_folder_without_one_and_create_nothing() {
+    let cli = Cli::sqlite();
     let backup = cli.dir.path().join("backup.db");
     let commands: Vec<Vec<&str>> = vec![
         vec!["registry-config"],
@@ -374,14 +386,14 @@ fn commands_that_read_an_existing_berth_refuse_a_folder_without_one_and_create_n
     assert!(out.contains("rootcertbundle:"), "{out}");
     assert!(cli.data().join("registry-key.pem").exists(), "the first registry-config makes the signing key");
     // the first user may be added before Berth ever started, in a folder that does not exist yet
-    let fresh = Cli::new();
+    let fresh = Cli::sqlite();
     fresh.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
     assert!(fresh.ok(&["user", "list"], None).contains("alice"));
 }
 
 #[test]
-fn berth_variables_reach_every_command_that_reads_an_existing_berth() {
-    let cli = Cli::new();
+fn sqlite_berth_variables_reach_every_command_that_reads_an_existing_berth() {
+    let cli = Cli::sqlite();
     let database = cli.dir.path().join("elsewhere.db");
     let run = |args: &[&str], stdin: Option<&str>| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -473,9 +485,10 @@ fn subcommand_help_lists_its_own_options_not_the_server_settings() {
 }
 
 #[test]
-fn backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
-    let cli = Cli::new();
+fn sqlite_backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
+    let cli = Cli::sqlite();
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--plan", "business", "--password-stdin"], Some(PW));
+    assert!(cli.ok(&["integrity"], None).ends_with(": ok\n"));
     let uid = cli.user("alice").id;
     let new = |i: usize| berth::tokens::NewToken { description: format!("t{i}"), scope: berth::tokens::Scope::Admin, expires_at: None };
     for i in 0..200 {
@@ -521,9 +534,9 @@ fn backup_under_write_load_is_sound_and_holds_everything_committed_before_it() {
 /// the seeded tokens hold password and token hashes or plaintexts: 0600 under umask 022.
 /// The registry's certificate bundle is public and stays readable (0644).
 #[test]
-fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_022() {
+fn sqlite_the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_022() {
     use std::io::BufRead;
-    let cli = Cli::new();
+    let cli = Cli::sqlite();
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
     let db = cli.data().join("berth.db");
     assert_eq!(mode(&db), "600", "berth.db made by a command");
@@ -568,10 +581,10 @@ fn the_database_its_wal_and_shm_backups_and_seeded_tokens_are_0600_under_umask_0
 }
 
 /// A database URL may hold a password: `--help` names the variable but never shows its
-/// value, and a PostgreSQL URL, which this build cannot use, is refused at once with a
-/// clear error that does not repeat it (it used to be taken for a file name and printed).
+/// value, and a PostgreSQL Berth that cannot reach its server says so with an error that
+/// names the server but never the password (in any of the URL's forms).
 #[test]
-fn help_and_a_postgres_url_never_show_the_database_urls_password() {
+fn help_and_errors_never_show_the_database_urls_password() {
     let cli = Cli::new();
     let secret_url = "postgres://berth:s3cret-pg-password@db.example/berth";
     berth_test_support::audit::secret("s3cret-pg-password");
@@ -579,19 +592,36 @@ fn help_and_a_postgres_url_never_show_the_database_urls_password() {
         let out = berth_command().args(args).env("BERTH_DATABASE_URL", secret_url).output().unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{args:?}");
-        assert!(help.contains("[env: BERTH_DATABASE_URL]"), "{args:?} names the variable: {help}");
+        assert!(help.contains("[env: BERTH_DATABASE_URL]") && help.contains("postgres://"), "{args:?} names the variable and PostgreSQL: {help}");
         assert!(!help.contains("s3cret") && !help.contains("db.example"), "{args:?} shows the URL: {help}");
     }
-    for url in [secret_url, "postgresql://berth:s3cret-pg-password@db.example/berth", "host=/run/postgresql dbname=berth password=s3cret-pg-password"] {
+    // port 1 of loopback: refused at once
+    for url in [
+        "postgres://berth:s3cret-pg-password@127.0.0.1:1/berth",
+        "postgresql://berth@127.0.0.1:1/berth?password=s3cret-pg-password",
+        "host=127.0.0.1 port=1 dbname=berth password=s3cret-pg-password",
+    ] {
         for args in [&["user", "list"][..], &["serve", "--bind", "127.0.0.1:0"]] {
             let out = berth_command().args(args).env("BERTH_DATA", cli.data()).env("BERTH_DATABASE_URL", url).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{args:?} with {url:?} should fail");
-            assert!(err.contains("names a PostgreSQL database") && err.contains("SQLite only"), "{err}");
-            assert!(!err.contains("s3cret") && !err.contains("db.example"), "the error repeats the URL: {err}");
+            assert!(err.contains("127.0.0.1") && !err.contains("panicked"), "the error names the server: {err}");
+            assert!(!err.contains("s3cret"), "the error repeats the password: {err}");
         }
     }
-    assert!(!cli.data().exists(), "nothing was created for a refused URL");
+}
+
+/// `berth backup` copies SQLite only; on PostgreSQL it says to use pg_dump, and `integrity`
+/// checks the schema there.
+#[test]
+fn postgres_backup_points_to_pg_dump() {
+    let cli = Cli { database: berth_test_support::database::fresh_postgres(), ..Cli::new() };
+    cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
+    let file = cli.dir.path().join("backup.db");
+    cli.fails(&["backup", file.to_str().unwrap()], None, "pg_dump");
+    assert!(!file.exists(), "no file was made");
+    assert!(cli.ok(&["integrity"], None).ends_with(": ok\n"));
+    assert_eq!(berth::db::integrity_check(&mut cli.conn()).unwrap(), "ok");
 }
 
 /// `sqlite://PATH` is the same file as PATH.

@@ -1,6 +1,6 @@
-//! Faults: Berth killed with SIGKILL in the middle of a burst of writes, and
-//! the database on a full filesystem. Nothing answered may be lost, nothing half-written
-//! may appear, and `PRAGMA integrity_check` stays `ok`. (The registry restarted mid-pull
+//! Faults: Berth killed with SIGKILL in the middle of a burst of writes (on the suite's
+//! backend), and a SQLite database on a full filesystem. Nothing answered may be lost, nothing half-written
+//! may appear, and the backend's integrity check stays `ok`. (The registry restarted mid-pull
 //! is in `tests/registry.rs`; `berth backup` under write load in `tests/cli.rs`.)
 
 use std::io::{BufRead, BufReader, Write};
@@ -25,8 +25,9 @@ struct BerthProcess {
 }
 
 impl BerthProcess {
-    /// `berth serve` on port 0 over `data`; waits for its "listening" line.
-    fn start(data: &Path) -> BerthProcess {
+    /// `berth serve` on port 0 over `data` and the database `database`; waits for its
+    /// "listening" line.
+    fn start(data: &Path, database: &str) -> BerthProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         // the server dies with the test's thread, however the test ends
         // SAFETY: prctl is async-signal-safe and touches only the child being started
@@ -43,7 +44,7 @@ impl BerthProcess {
             // the burst is one user's; the API's per-user rate limit is not under test here
             .env("BERTH_API_RATE_LIMIT", "1000000")
             .env("RUST_LOG", "info")
-            .env_remove("BERTH_DATABASE_URL")
+            .env("BERTH_DATABASE_URL", database)
             .env_remove("BERTH_PUBLIC_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -94,11 +95,11 @@ impl Drop for BerthProcess {
     }
 }
 
-fn berth_cli(data: &Path, args: &[&str], stdin: &str) {
+fn berth_cli(data: &Path, database: &str, args: &[&str], stdin: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
         .env("BERTH_DATA", data)
-        .env_remove("BERTH_DATABASE_URL")
+        .env("BERTH_DATABASE_URL", database)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -109,8 +110,8 @@ fn berth_cli(data: &Path, args: &[&str], stdin: &str) {
     assert!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn open_db(data: &Path) -> berth::db::DbConn {
-    berth::db::open(data.join("berth.db").to_str().unwrap()).unwrap().get().unwrap()
+fn open_db(database: &str) -> berth::db::DbConn {
+    berth::db::open(database).unwrap().get().unwrap()
 }
 
 fn client() -> reqwest::Client {
@@ -161,8 +162,9 @@ struct Burst {
 async fn kill_9_mid_burst_loses_no_answered_creation_or_deletion_and_the_database_stays_sound() {
     let dir = berth_test_support::audit::tempdir();
     let data = dir.path().join("data");
-    berth_cli(&data, &["user", "add", "alice", "--email", "alice@example.com", "--plan", "team", "--password-stdin"], &format!("{PASSWORD}\n"));
-    let mut berth = BerthProcess::start(&data);
+    let database = berth_test_support::database::fresh(&data);
+    berth_cli(&data, &database, &["user", "add", "alice", "--email", "alice@example.com", "--plan", "team", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let mut berth = BerthProcess::start(&data, &database);
     let jwt = api_login(&berth.url, "alice", PASSWORD).await;
 
     let burst = Arc::new(Burst::default());
@@ -230,11 +232,11 @@ async fn kill_9_mid_burst_loses_no_answered_creation_or_deletion_and_the_databas
 
     // restart on the same folder
     {
-        let mut conn = open_db(&data);
+        let mut conn = open_db(&database);
         assert_eq!(berth::db::integrity_check(&mut conn).unwrap(), "ok");
     }
-    let berth = BerthProcess::start(&data);
-    let mut conn = open_db(&data);
+    let berth = BerthProcess::start(&data, &database);
+    let mut conn = open_db(&database);
     for uuid in &deleted {
         assert!(!uuid_exists(&mut conn, uuid), "an answered deletion came back: {uuid}");
     }
@@ -307,7 +309,7 @@ impl Drop for SmallDisk {
 }
 
 #[actix_web::test]
-async fn a_full_disk_gives_a_clear_503_changes_nothing_and_berth_recovers_when_space_returns() {
+async fn sqlite_a_full_disk_gives_a_clear_503_changes_nothing_and_berth_recovers_when_space_returns() {
     let disk = SmallDisk::mount("8m");
     let data = disk.path().join("data");
     let mut settings = berth::config::Settings::with_data_dir(data.clone());

@@ -118,12 +118,16 @@ fn the_whole_suite_left_no_secret_in_logs_or_databases() {
         }
     }
     let logs = files_under(&dir.join("logs"));
-    let data = files_under(&dir.join("data"));
+    let dumps = dump_postgres_databases(&dir.join("postgres").join("dumps"));
+    let mut data = files_under(&dir.join("data"));
+    data.extend(dumps.iter().cloned());
     let log_bytes: u64 = logs.iter().map(|f| f.metadata().unwrap().len()).sum();
     eprintln!("audit: {} secrets, {} log files ({} KB), {} data files", secrets.len(), logs.len(), log_bytes / 1024, data.len());
     // the suite really ran and registered: many secrets, logs with requests in them, databases
     assert!(secrets.len() > 200, "only {} secrets registered: did the whole suite run with the audit on?", secrets.len());
     assert!(log_bytes > 100_000 && data.iter().filter(|f| f.file_name().unwrap() == "berth.db").count() > 50);
+    // and ran on PostgreSQL too (scripts/test.sh runs it once per backend)
+    assert!(dumps.len() > 50, "only {} PostgreSQL databases were used: did the PostgreSQL run happen?", dumps.len());
 
     let any_secret = regex::bytes::RegexBuilder::new(&secrets.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|"))
         .size_limit(1 << 28)
@@ -142,6 +146,25 @@ fn the_whole_suite_left_no_secret_in_logs_or_databases() {
         }
     }
     assert!(found.is_empty(), "secrets left in logs or databases:\n{}", found.join("\n"));
+}
+
+/// A plain-SQL `pg_dump` of every PostgreSQL database a test server used, into `into`.
+fn dump_postgres_databases(into: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let names = berth_test_support::audit::postgres_databases();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let server = berth_test_support::database::postgres_server();
+    std::fs::create_dir_all(into).unwrap();
+    let mut dumps = Vec::new();
+    for name in names {
+        let file = into.join(format!("{name}.sql"));
+        let url = berth_test_support::database::with_database(&server, &name);
+        let out = std::process::Command::new("pg_dump").args(["--no-owner", "--file"]).arg(&file).arg(&url).output().expect("pg_dump runs (Debian's postgresql-client)");
+        assert!(out.status.success(), "pg_dump of {name}: {}", String::from_utf8_lossy(&out.stderr));
+        dumps.push(file);
+    }
+    dumps
 }
 
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

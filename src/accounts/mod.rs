@@ -5,8 +5,8 @@ pub mod password;
 
 use std::fmt;
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -140,7 +140,7 @@ pub struct NewAccount {
 /// indexes are the last word if two sign-ups race anyway: either way a taken name or
 /// address is `Error::Taken("username" | "email")` (a name an owner holds is a taken
 /// username).
-pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> Result<User, Error> {
+pub fn create(conn: &mut Conn, new: NewAccount, now: Timestamp) -> Result<User, Error> {
     crate::db::write_tx(conn, |conn| {
         if find_by_username(conn, &new.username)?.is_some() {
             return Err(Error::Taken("username"));
@@ -158,8 +158,10 @@ pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> R
                 users::security_stamp.eq(crate::keys::random_token(16)),
                 users::created_at.eq(now),
             ))
-            .returning(User::as_returning())
-            .get_result(conn)?;
+            .returning(users::id)
+            .get_result::<i32>(conn)?;
+        // `MultiConnection` returns columns, not a `Selectable` struct: the row is read back
+        let user = users::table.find(user).select(User::as_select()).first(conn)?;
         crate::owners::create_for_user(conn, user.id, &user.username, new.plan, now).map_err(|e| match e {
             Error::Taken(_) => Error::Taken("username"),
             other => other,
@@ -168,18 +170,24 @@ pub fn create(conn: &mut SqliteConnection, new: NewAccount, now: Timestamp) -> R
     })
 }
 
-pub fn find_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<User>, Error> {
+pub fn find_by_id(conn: &mut Conn, id: i32) -> Result<Option<User>, Error> {
     Ok(users::table.find(id).select(User::as_select()).first(conn).optional()?)
 }
 
-pub fn find_by_username(conn: &mut SqliteConnection, username: &str) -> Result<Option<User>, diesel::result::Error> {
+pub fn find_by_username(conn: &mut Conn, username: &str) -> Result<Option<User>, diesel::result::Error> {
+    // no name holds a NUL, and PostgreSQL's text cannot carry one into the query
+    if username.contains('\0') {
+        return Ok(None);
+    }
     users::table.filter(users::username.eq(username.trim().to_lowercase())).select(User::as_select()).first(conn).optional()
 }
 
 /// The login form takes a username or an email address.
-pub fn find_by_login(conn: &mut SqliteConnection, login: &str) -> Result<Option<User>, Error> {
+pub fn find_by_login(conn: &mut Conn, login: &str) -> Result<Option<User>, Error> {
     let login = login.trim();
-    let found = if login.contains('@') {
+    let found = if login.contains('\0') {
+        None // as in `find_by_username`
+    } else if login.contains('@') {
         users::table.filter(users::email_normalized.eq(login.to_lowercase())).select(User::as_select()).first(conn).optional()?
     } else {
         find_by_username(conn, login)?
@@ -187,7 +195,7 @@ pub fn find_by_login(conn: &mut SqliteConnection, login: &str) -> Result<Option<
     Ok(found)
 }
 
-fn email_taken(conn: &mut SqliteConnection, normalized: &str, except: Option<i32>) -> Result<bool, diesel::result::Error> {
+fn email_taken(conn: &mut Conn, normalized: &str, except: Option<i32>) -> Result<bool, diesel::result::Error> {
     let mut q = users::table.filter(users::email_normalized.eq(normalized)).select(users::id).into_boxed();
     if let Some(id) = except {
         q = q.filter(users::id.ne(id));
@@ -195,13 +203,13 @@ fn email_taken(conn: &mut SqliteConnection, normalized: &str, except: Option<i32
     Ok(q.first::<i32>(conn).optional()?.is_some())
 }
 
-pub fn list(conn: &mut SqliteConnection) -> Result<Vec<User>, Error> {
+pub fn list(conn: &mut Conn) -> Result<Vec<User>, Error> {
     Ok(users::table.order(users::username.asc()).select(User::as_select()).load(conn)?)
 }
 
 /// Sets a new password hash and a new security stamp. Ends every session of the user
 /// except `keep_session` (a public session id), which the caller renews.
-pub fn set_password(conn: &mut SqliteConnection, user_id: i32, new_hash: &str, keep_session: Option<&str>) -> Result<usize, Error> {
+pub fn set_password(conn: &mut Conn, user_id: i32, new_hash: &str, keep_session: Option<&str>) -> Result<usize, Error> {
     crate::db::write_tx(conn, |conn| {
         diesel::update(users::table.find(user_id)).set((users::password_hash.eq(new_hash), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;
         let ended = match keep_session {
@@ -214,7 +222,7 @@ pub fn set_password(conn: &mut SqliteConnection, user_id: i32, new_hash: &str, k
     })
 }
 
-pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normalized: &str) -> Result<(), Error> {
+pub fn set_email(conn: &mut Conn, user_id: i32, email: &str, normalized: &str) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         if email_taken(conn, normalized, Some(user_id))? {
             return Err(Error::Taken("email"));
@@ -225,17 +233,17 @@ pub fn set_email(conn: &mut SqliteConnection, user_id: i32, email: &str, normali
 }
 
 /// Sets the plan of the user's own namespace.
-pub fn set_plan(conn: &mut SqliteConnection, user_id: i32, plan: Plan) -> Result<(), Error> {
+pub fn set_plan(conn: &mut Conn, user_id: i32, plan: Plan) -> Result<(), Error> {
     crate::owners::set_plan_of_user(conn, user_id, plan)
 }
 
-pub fn set_operator(conn: &mut SqliteConnection, user_id: i32, on: bool) -> Result<(), Error> {
+pub fn set_operator(conn: &mut Conn, user_id: i32, on: bool) -> Result<(), Error> {
     diesel::update(users::table.find(user_id)).set(users::is_operator.eq(on)).execute(conn)?;
     Ok(())
 }
 
 /// Disabling ends every session and changes the stamp; enabling only lifts the flag.
-pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, disabled: bool) -> Result<(), Error> {
+pub fn set_disabled(conn: &mut Conn, user_id: i32, disabled: bool) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         if disabled {
             diesel::update(users::table.find(user_id)).set((users::is_disabled.eq(true), users::security_stamp.eq(crate::keys::random_token(16)))).execute(conn)?;

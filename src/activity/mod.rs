@@ -1,8 +1,8 @@
 //! The security activity log: what happened to an account, when (UTC), from which IP and
 //! client. Shown on /settings/activity.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -157,7 +157,7 @@ impl Entry {
 /// Longest user agent kept: enough to recognise a browser, bounded against abuse.
 pub const MAX_USER_AGENT: usize = 512;
 
-pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &str, client: &Client, now: Timestamp) -> Result<(), Error> {
+pub fn record(conn: &mut Conn, user_id: i32, event: Event, detail: &str, client: &Client, now: Timestamp) -> Result<(), Error> {
     diesel::insert_into(activity::table)
         .values((
             activity::user_id.eq(user_id),
@@ -172,7 +172,7 @@ pub fn record(conn: &mut SqliteConnection, user_id: i32, event: Event, detail: &
 }
 
 /// Newest first; `page` counts from 1.
-pub fn list(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<(Vec<Entry>, i64), Error> {
+pub fn list(conn: &mut Conn, user_id: i32, page: i64, per_page: i64) -> Result<(Vec<Entry>, i64), Error> {
     let total: i64 = activity::table.filter(activity::user_id.eq(user_id)).count().get_result(conn)?;
     let rows = activity::table
         .filter(activity::user_id.eq(user_id))

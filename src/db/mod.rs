@@ -1,50 +1,185 @@
-//! The database: SQLite through diesel with an r2d2 pool. Everything SQLite-specific
-//! (pragmas, immediate transactions, the online backup, reading an error) stays in this
-//! module.
+//! The database: SQLite (embedded, the default) or PostgreSQL (several Berth instances on
+//! one database), through one diesel connection type, `Conn`, and an r2d2 pool. Domain
+//! code writes portable queries against `Conn`; whatever differs between the two backends
+//! stays in this module: opening and migrating (`sqlite`, `postgres`), what a write
+//! transaction locks (`write_tx`, `lock`), the upserts diesel cannot write for both
+//! (`upsert`), backups and integrity checks, and reading a database error (`classify`).
 
+mod lock;
+mod postgres;
 pub mod schema;
+mod sqlite;
+pub mod upsert;
 
-use diesel::Connection;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use diesel::{Connection, ConnectionError};
 
 use crate::Error;
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub use lock::{lock_owner_of_user, lock_user};
+pub use postgres::holds_berth as postgres_holds_berth;
+pub use sqlite::{MIGRATIONS as SQLITE_MIGRATIONS, MMAP_SIZE};
 
-pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
-pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+/// A connection to either backend. `MultiConnection` gives both one query builder, so a
+/// domain function is written once; a statement only one backend can run matches on the
+/// variant here in `db`.
+#[derive(diesel::MultiConnection)]
+pub enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
 
-/// Reads go through a memory map of up to 256 MiB of the database: a page already in the
-/// OS cache costs no system call, and the connections share those pages instead of each
-/// keeping a copy in its own page cache. On a million tokens this halved a token check
-/// (criterion: 13.7 µs to 7.6 µs; BENCHMARKS.md). Writes still go through `write()`.
-pub const MMAP_SIZE: i64 = 256 * 1024 * 1024;
+/// The same statement on whichever connection `conn` is, compiled once per backend: for
+/// what `MultiConnection` cannot write (`ON CONFLICT`, a multi-row insert), where both
+/// backends run the same SQL.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Sqlite($c) => $body,
+            $crate::db::Conn::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use per_backend;
+
+/// The backend of a `Conn`, for boxed queries (`table::BoxedQuery<'a, db::Backend>`).
+pub type Backend = MultiBackend;
+
+pub type DbPool = Pool<Manager>;
+pub type DbConn = PooledConnection<Manager>;
+
+/// Which database `BERTH_DATABASE_URL` names. The setting is kept as given (a SQLite path
+/// or a PostgreSQL URL); this reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    /// A `postgres://` or `postgresql://` URL, or libpq's keyword form with a `host=`
+    /// (a unix socket's folder or a host name), is PostgreSQL; anything else is a SQLite file.
+    pub fn of(url: &str) -> Kind {
+        let lower = url.trim().to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") || lower.split_whitespace().any(|word| word.starts_with("host=")) {
+            Kind::Postgres
+        } else {
+            Kind::Sqlite
+        }
+    }
+}
+
+/// The database URL fit for a message or a log: a PostgreSQL URL without its password
+/// (`postgres://berth@db:5432/berth`, `host=/run/postgresql dbname=berth`); a SQLite path
+/// as it is.
+pub fn shown(url: &str) -> String {
+    if Kind::of(url) == Kind::Sqlite {
+        return url.to_string();
+    }
+    if let Ok(mut parsed) = url::Url::parse(url.trim()) {
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(None);
+        }
+        // a password may also ride in the query string (?password=…)
+        let kept: Vec<(String, String)> = parsed.query_pairs().filter(|(k, _)| !k.eq_ignore_ascii_case("password")).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        return parsed.to_string();
+    }
+    url.split_whitespace().filter(|word| !word.to_ascii_lowercase().starts_with("password=")).collect::<Vec<_>>().join(" ")
+}
+
+/// Makes the pool's connections: the backend is chosen by the URL once, not by trying
+/// each driver in turn (a PostgreSQL URL must never become a SQLite file's name).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+    kind: Kind,
+    read_only: bool,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, Self::Error> {
+        let conn = match self.kind {
+            Kind::Sqlite => SqliteConnection::establish(&self.url).map(Conn::Sqlite),
+            Kind::Postgres => PgConnection::establish(&self.url).map(Conn::Postgres),
+        };
+        let mut conn = conn.map_err(|e| diesel::r2d2::Error::ConnectionError(without_url(e)))?;
+        match &mut conn {
+            Conn::Sqlite(c) => sqlite::configure(c, self.read_only),
+            Conn::Postgres(c) => postgres::configure(c, self.read_only),
+        }
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// libpq's messages name the host and port, never the password; an unparsable URL's
+/// message is replaced, since it may quote the URL.
+fn without_url(e: ConnectionError) -> ConnectionError {
+    match e {
+        ConnectionError::InvalidConnectionUrl(_) => ConnectionError::InvalidConnectionUrl("BERTH_DATABASE_URL is not a valid database URL".into()),
+        other => other,
+    }
+}
 
 /// The pools every part of Berth shares: read-write connections for the blocking pool,
-/// and one read-only connection per worker for short reads on the async workers.
+/// and read-only ones for `read`.
 #[derive(Clone)]
 pub struct Database {
     pub pool: DbPool,
     pub readers: DbPool,
+    pub kind: Kind,
 }
 
 impl Database {
-    /// Runs a short read-only domain function right here on the async worker, with no
-    /// trip to the blocking pool: only for indexed lookups of a few rows on a hot path
-    /// (`/token`). The reads share one read transaction: one snapshot, one lock taken and
-    /// released.
-    pub fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, Error>) -> Result<T, Error> {
-        let mut conn = self.readers.get()?;
-        diesel::Connection::transaction(&mut *conn, f)
+    /// Opens both pools of the database `url` names, migrating it first.
+    pub fn open(url: &str, workers: u32) -> Result<Database, String> {
+        Ok(Database { pool: open(url)?, readers: open_readers(url, workers)?, kind: Kind::of(url) })
+    }
+
+    /// Runs a short read-only domain function in one read transaction (one snapshot):
+    /// only for indexed lookups of a few rows on a hot path (`/token`). On SQLite it runs
+    /// right here on the async worker, with no trip to the blocking pool: a local file in
+    /// the page cache answers in microseconds. On PostgreSQL every query is a network round
+    /// trip, so it goes to the blocking pool and the worker serves other requests meanwhile.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let read = move || {
+            let mut conn = readers.get()?;
+            Connection::transaction(&mut *conn, f)
+        };
+        match self.kind {
+            Kind::Sqlite => read(),
+            Kind::Postgres => actix_web::web::block(read).await?,
+        }
     }
 
     /// Runs a domain function on a pooled connection, off the async workers.
     pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
@@ -77,26 +212,38 @@ impl From<actix_web::error::BlockingError> for Error {
 
 /// The one function that reads a database error. What a caller can answer — a unique value
 /// someone holds already, the database unable to write just now — becomes its kind of the
-/// domain error; anything else is internal, its cause kept. SQLite gives diesel neither a
-/// constraint name nor a kind for BUSY, FULL or IOERR (all `Unknown`), so the message is
-/// read here and nowhere else.
+/// domain error; anything else is internal, its cause kept.
 pub fn classify(e: diesel::result::Error) -> Error {
-    use diesel::result::{DatabaseErrorKind, Error as E};
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
     match &e {
         E::NotFound => Error::NotFound,
-        E::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Taken(unique_field(info.constraint_name().unwrap_or(info.message()))),
-        E::DatabaseError(_, info) if unavailable(info.message()) => {
-            tracing::warn!(error = %info.message(), "database unavailable");
-            Error::Unavailable
-        }
+        E::DatabaseError(K::UniqueViolation, info) => Error::Taken(unique_field(info.as_ref())),
+        // PostgreSQL: the connection is gone (a restart, a failover), or a transaction lost a
+        // serialization race or a deadlock; the client may try again
+        E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand | K::SerializationFailure, info) => unavailable(info.message()),
+        E::DatabaseError(_, info) if sqlite::unavailable(info.message()) || postgres::unavailable(info.message()) => unavailable(info.message()),
+        // PostgreSQL's text holds no NUL character (SQLite's does): input that reached a
+        // query with one is refused, as a client's mistake
+        E::DatabaseError(_, info) if postgres::nul_in_text(info.message()) => Error::invalid("Text cannot hold a NUL character."),
         _ => Error::Internal(Box::new(e)),
     }
 }
 
-/// The form field behind a unique constraint: SQLite names the column ("UNIQUE constraint
-/// failed: users.email_normalized").
-fn unique_field(constraint: &str) -> &'static str {
-    let column = constraint.rsplit(['.', ' ']).next().unwrap_or("");
+fn unavailable(message: &str) -> Error {
+    tracing::warn!(error = %message, "database unavailable");
+    Error::Unavailable
+}
+
+/// The form field behind a unique constraint, by the last column it names: SQLite's
+/// message names `table.column` ("UNIQUE constraint failed: users.email_normalized"),
+/// PostgreSQL's detail names the key ("Key (email_normalized)=(…) already exists"; the
+/// value is never read).
+fn unique_field(info: &dyn diesel::result::DatabaseErrorInformation) -> &'static str {
+    let columns = match info.details().and_then(|d| d.strip_prefix("Key (")).and_then(|d| d.split_once(")=")) {
+        Some((columns, _)) => columns.to_string(),
+        None => info.message().to_string(),
+    };
+    let column = columns.rsplit(['.', ' ', ',', '(']).find(|c| !c.is_empty()).unwrap_or("").trim_end_matches(')');
     match column {
         "email" | "email_normalized" => "email",
         "username" => "username",
@@ -105,239 +252,111 @@ fn unique_field(constraint: &str) -> &'static str {
     }
 }
 
-/// SQLite's result codes SQLITE_FULL, SQLITE_BUSY (past the busy timeout) and SQLITE_IOERR,
-/// by their messages.
-fn unavailable(message: &str) -> bool {
-    message.contains("database or disk is full") || message.contains("database is locked") || message.contains("disk I/O error")
-}
-
-/// Per-connection settings. WAL is a property of the database file and is set once in
-/// `open` (setting it here raced: "database is locked").
-#[derive(Debug)]
-struct Pragmas;
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA mmap_size = {MMAP_SIZE};"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+/// Opens the read-write pool: the database is created if need be and migrated first.
+pub fn open(url: &str) -> Result<DbPool, String> {
+    match Kind::of(url) {
+        Kind::Sqlite => sqlite::prepare(url)?,
+        Kind::Postgres => postgres::prepare(url)?,
     }
-}
-
-/// The database file holds password and token hashes: owner-only (0600), whatever the
-/// umask. SQLite gives the files it keeps beside it (`-wal`, `-shm`, `-journal`) the mode
-/// of the database file, so creating that one 0600 before SQLite opens it covers them
-/// all; files a looser umask left behind are tightened. (`:memory:` and `file:` URIs are
-/// SQLite's to create.)
-fn restrict_file_modes(database_url: &str) -> Result<(), String> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    if database_url.is_empty() || database_url == ":memory:" || database_url.starts_with("file:") {
-        return Ok(());
-    }
-    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(database_url).map_err(|e| format!("opening {database_url}: {e}"))?;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let path = format!("{database_url}{suffix}");
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("making {path} owner-only: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
-/// Opens the database: owner-only, WAL on, migrations applied, then the pool.
-pub fn open(database_url: &str) -> Result<DbPool, String> {
-    restrict_file_modes(database_url)?;
-    {
-        let mut conn = SqliteConnection::establish(database_url).map_err(|e| format!("opening {database_url}: {e}"))?;
-        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").map_err(|e| format!("setting up {database_url}: {e}"))?;
-        conn.run_pending_migrations(MIGRATIONS).map_err(|e| format!("migrating {database_url}: {e}"))?;
-    }
+    let kind = Kind::of(url);
     Pool::builder()
         .max_size(16)
         // r2d2 would run `SELECT 1` at every checkout (parsed anew each time); a local
-        // SQLite file does not drop connections the way a network database does
+        // SQLite file does not drop connections the way a network database does, and a
+        // dropped PostgreSQL connection is seen broken and replaced (`has_broken`)
         .test_on_check_out(false)
-        .connection_customizer(Box::new(Pragmas))
-        .build(ConnectionManager::<SqliteConnection>::new(database_url))
-        .map_err(|e| format!("connection pool for {database_url}: {e}"))
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(Manager { url: url.to_string(), kind, read_only: false })
+        .map_err(|e| format!("connection pool for {}: {e}", shown(url)))
 }
 
-/// Settings of the read-only connections.
-#[derive(Debug)]
-struct ReadOnly;
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReadOnly {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!("PRAGMA busy_timeout = 1000; PRAGMA query_only = ON; PRAGMA mmap_size = {MMAP_SIZE};")).map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-/// Read-only connections for short indexed reads done on the async workers themselves
-/// (the registry's `/token`, on the path of every pull): `size` is the number of workers,
-/// and a worker holds one only between two awaits, so taking one never waits.
-/// `query_only` turns a write through them into an error, never a lock held by an event
-/// loop; in WAL mode readers do not wait for writers.
-pub fn open_readers(database_url: &str, size: u32) -> Result<DbPool, String> {
+/// Read-only connections for short indexed reads (`Database::read`). On SQLite `size` is
+/// the number of workers, and a worker holds one only between two awaits, so taking one
+/// never waits; `query_only` turns a write through them into an error, never a lock held
+/// by an event loop, and in WAL mode readers do not wait for writers. On PostgreSQL they
+/// are read-only transactions, as many as the blocking pool may use at once.
+pub fn open_readers(url: &str, size: u32) -> Result<DbPool, String> {
+    let kind = Kind::of(url);
+    let size = match kind {
+        Kind::Sqlite => size.max(1),
+        Kind::Postgres => size.clamp(4, 16),
+    };
     Pool::builder()
-        .max_size(size.max(1))
+        .max_size(size)
         .test_on_check_out(false)
         .connection_timeout(std::time::Duration::from_secs(5))
-        .connection_customizer(Box::new(ReadOnly))
-        .build(ConnectionManager::<SqliteConnection>::new(database_url))
-        .map_err(|e| format!("read-only connections for {database_url}: {e}"))
+        .build(Manager { url: url.to_string(), kind, read_only: true })
+        .map_err(|e| format!("read-only connections for {}: {e}", shown(url)))
 }
 
-/// Runs `f` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
-/// read-then-write (count then insert, check then update) cannot interleave with another.
-/// Inside an outer transaction it becomes a savepoint of that one.
-pub fn write_tx<T, E, F>(conn: &mut SqliteConnection, f: F) -> Result<T, E>
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the database's one
+/// write lock is taken up front, so no two writes interleave at all. On PostgreSQL it is a
+/// READ COMMITTED transaction, where writers run side by side: a read-then-write that must
+/// not interleave with another (count then insert, check then update) takes the lock it
+/// needs first (`lock_owner`, `lock_user`), and a single conditional UPDATE or an insert
+/// against a unique key needs none. Inside an outer transaction it becomes a savepoint of
+/// that one.
+pub fn write_tx<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    F: FnOnce(&mut Conn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let nested = matches!(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(), Ok(Some(_)));
-    if nested { conn.transaction(f) } else { conn.immediate_transaction(f) }
+    let nested = matches!(<Conn as Connection>::TransactionManager::transaction_manager_status_mut(conn).transaction_depth(), Ok(Some(_)));
+    let Conn::Sqlite(sqlite) = conn else { return conn.transaction(f) };
+    if nested {
+        return conn.transaction(f);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    // as `Connection::transaction` ends one
+    match f(conn) {
+        Ok(value) => {
+            <Conn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => match <Conn as Connection>::TransactionManager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
-/// A consistent copy of the live database in `target` (which must not exist), taken while
-/// Berth runs: `VACUUM INTO` reads one snapshot, so writers are not stopped and the copy
-/// holds everything committed before it began. The copy is as secret as the database:
-/// the file is created owner-only (0600) first, and `VACUUM INTO` fills the empty file.
-pub fn backup(conn: &mut SqliteConnection, target: &std::path::Path) -> Result<(), String> {
-    use diesel::RunQueryDsl;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = target.to_str().ok_or("the backup path is not UTF-8")?;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(target) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(format!("{} exists already; choose a new file", target.display())),
-        Err(e) => return Err(format!("creating {path}: {e}")),
+/// Runs `f`, which writes a large throwaway dataset (`berth dev seed`), in one transaction
+/// tuned for it: each batch of random hashes touches nearly every leaf of the indexes, and
+/// committing batch by batch wrote the whole index again each time.
+pub fn bulk_load<T>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T, Error>) -> Result<T, Error> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::before_bulk_load(c)?,
+        Conn::Postgres(_) => {}
     }
-    if let Err(e) = diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(path).execute(conn) {
-        let _ = std::fs::remove_file(target); // the empty file this call made
-        return Err(format!("backing up to {path}: {e}"));
+    let done = write_tx(conn, |conn| {
+        if let Conn::Postgres(c) = conn {
+            postgres::before_bulk_load(c)?;
+        }
+        f(conn)
+    });
+    match conn {
+        Conn::Sqlite(c) => sqlite::after_bulk_load(c)?,
+        Conn::Postgres(c) => postgres::after_bulk_load(c)?,
     }
-    Ok(())
+    done
 }
 
-/// `PRAGMA integrity_check` of a database file: "ok" when sound.
-pub fn integrity_check(conn: &mut SqliteConnection) -> Result<String, String> {
-    use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        integrity_check: String,
+/// A consistent copy of the live SQLite database in `target` (which must not exist),
+/// taken while Berth runs. A PostgreSQL database is copied with PostgreSQL's own tools.
+pub fn backup(conn: &mut Conn, target: &std::path::Path) -> Result<(), String> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::backup(c, target),
+        Conn::Postgres(_) => Err(postgres::BACKUP_HINT.into()),
     }
-    let rows: Vec<Row> = diesel::sql_query("PRAGMA integrity_check").load(conn).map_err(|e| e.to_string())?;
-    Ok(rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("; "))
+}
+
+/// The backend's own consistency check: "ok" when sound.
+pub fn integrity_check(conn: &mut Conn) -> Result<String, String> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::integrity_check(c),
+        Conn::Postgres(c) => postgres::integrity_check(c),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use diesel::RunQueryDsl;
-    use diesel::sql_types::{BigInt, Text};
-
-    #[derive(diesel::QueryableByName)]
-    struct Num {
-        #[diesel(sql_type = BigInt)]
-        v: i64,
-    }
-    #[derive(diesel::QueryableByName)]
-    struct Word {
-        #[diesel(sql_type = Text)]
-        v: String,
-    }
-
-    #[test]
-    fn pooled_connections_have_wal_foreign_keys_secure_delete_and_a_busy_timeout() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
-        let mut c = pool.get().unwrap();
-        let word = |c: &mut SqliteConnection, q: &str| diesel::sql_query(q).get_result::<Word>(c).unwrap().v;
-        let num = |c: &mut SqliteConnection, q: &str| diesel::sql_query(q).get_result::<Num>(c).unwrap().v;
-        assert_eq!(word(&mut c, "SELECT journal_mode AS v FROM pragma_journal_mode"), "wal");
-        assert_eq!(num(&mut c, "SELECT foreign_keys AS v FROM pragma_foreign_keys"), 1);
-        assert_eq!(num(&mut c, "SELECT secure_delete AS v FROM pragma_secure_delete"), 1);
-        assert_eq!(num(&mut c, "SELECT timeout AS v FROM pragma_busy_timeout"), 5000);
-        #[derive(diesel::QueryableByName)]
-        struct Mmap {
-            #[diesel(sql_type = BigInt)]
-            mmap_size: i64,
-        }
-        assert_eq!(diesel::sql_query("PRAGMA mmap_size").get_result::<Mmap>(&mut c).unwrap().mmap_size, MMAP_SIZE);
-        // migrations ran
-        assert_eq!(num(&mut c, "SELECT count(*) AS v FROM users"), 0);
-    }
-
-    /// `.cargo/config.toml` builds SQLite with these: without QPSG every `.first()` query
-    /// was compiled anew at each use (a third of /token's CPU time, BENCHMARKS.md).
-    #[test]
-    fn sqlite_is_built_to_keep_prepared_statements() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
-        let options: Vec<String> =
-            diesel::sql_query("SELECT compile_options AS v FROM pragma_compile_options").load::<Word>(&mut pool.get().unwrap()).unwrap().into_iter().map(|w| w.v).collect();
-        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
-            assert!(options.iter().any(|o| o == wanted), "SQLite lacks {wanted}: {options:?}");
-        }
-    }
-
-    /// The database, its `-wal` and `-shm` and a backup hold password and token hashes:
-    /// owner-only under the common umask 022, and a file a looser umask left is tightened.
-    #[test]
-    fn the_database_its_wal_and_shm_and_backups_are_owner_only_under_umask_022() {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &std::path::Path| format!("{:o}", std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777);
-        // SAFETY: umask only sets the process's file creation mask; 022 is the usual default
-        unsafe { libc::umask(0o022) };
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let pool = open(db.to_str().unwrap()).unwrap();
-        let mut c = pool.get().unwrap();
-        diesel::sql_query("CREATE TABLE t (x)").execute(&mut c).unwrap();
-        for side in ["t.db", "t.db-wal", "t.db-shm"] {
-            assert_eq!(mode(&dir.path().join(side)), "600", "{side}");
-        }
-        let copy = dir.path().join("copy.db");
-        backup(&mut c, &copy).unwrap();
-        assert_eq!(mode(&copy), "600", "the backup");
-        assert!(backup(&mut c, &copy).unwrap_err().contains("exists already"));
-        drop((c, pool));
-        let loose = dir.path().join("loose.db");
-        std::fs::write(&loose, b"").unwrap();
-        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
-        open(loose.to_str().unwrap()).unwrap();
-        assert_eq!(mode(&loose), "600", "an existing database is tightened");
-    }
-
-    #[test]
-    fn database_errors_are_classified_in_one_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
-        let mut c = pool.get().unwrap();
-        diesel::sql_query("CREATE TABLE t (email_normalized TEXT UNIQUE)").execute(&mut c).unwrap();
-        diesel::sql_query("INSERT INTO t VALUES ('a')").execute(&mut c).unwrap();
-        let again = diesel::sql_query("INSERT INTO t VALUES ('a')").execute(&mut c).unwrap_err();
-        assert!(matches!(classify(again), Error::Taken("email")));
-        assert!(matches!(classify(diesel::result::Error::NotFound), Error::NotFound));
-        let other = diesel::sql_query("SELECT nonsense FROM nowhere").execute(&mut c).unwrap_err();
-        let e = classify(other);
-        assert!(matches!(e, Error::Internal(_)));
-        assert!(e.chain().contains("nowhere"), "the cause is kept: {}", e.chain());
-    }
-
-    #[test]
-    fn read_only_connections_refuse_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = dir.path().join("t.db").display().to_string();
-        open(&url).unwrap();
-        let readers = open_readers(&url, 1).unwrap();
-        let mut c = readers.get().unwrap();
-        assert_eq!(diesel::sql_query("SELECT count(*) AS v FROM users").get_result::<Num>(&mut c).unwrap().v, 0);
-        let err = diesel::sql_query("DELETE FROM users").execute(&mut c).unwrap_err();
-        assert!(err.to_string().contains("readonly"), "{err}");
-    }
-}
+mod tests;

@@ -7,8 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -176,29 +176,35 @@ pub fn permission(caller: Option<i32>, owner: &Namespace) -> Permission {
 }
 
 /// Resolves a namespace name to its owner, of any kind.
-pub fn find_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Option<Owner>, Error> {
+pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<Owner>, Error> {
+    // no name holds a NUL, and PostgreSQL's text cannot carry one into the query
+    if name.contains('\0') {
+        return Ok(None);
+    }
     Ok(owners::table.filter(owners::name.eq(name)).select(Owner::as_select()).first(conn).optional()?)
 }
 
 /// A user's own namespace. Every user has one (made with the account).
-pub fn of_user(conn: &mut SqliteConnection, user_id: i32) -> Result<Owner, Error> {
+pub fn of_user(conn: &mut Conn, user_id: i32) -> Result<Owner, Error> {
     Ok(owners::table.filter(owners::user_id.eq(user_id)).select(Owner::as_select()).first(conn)?)
 }
 
 /// Makes a user's own namespace, named as the user, with the user's plan. Called in the
 /// transaction that creates the user; a name an owner holds already is `Taken("username")`.
-pub fn create_for_user(conn: &mut SqliteConnection, user_id: i32, name: &str, plan: Plan, now: Timestamp) -> Result<Owner, Error> {
+pub fn create_for_user(conn: &mut Conn, user_id: i32, name: &str, plan: Plan, now: Timestamp) -> Result<Owner, Error> {
     if find_by_name(conn, name)?.is_some() {
         return Err(Error::Taken("username"));
     }
-    Ok(diesel::insert_into(owners::table)
+    let id = diesel::insert_into(owners::table)
         .values((owners::kind.eq(Kind::User.as_str()), owners::name.eq(name), owners::user_id.eq(Some(user_id)), owners::plan.eq(plan.as_str()), owners::created_at.eq(now)))
-        .returning(Owner::as_returning())
-        .get_result(conn)?)
+        .returning(owners::id)
+        .get_result::<i32>(conn)?;
+    // `MultiConnection` returns columns, not a `Selectable` struct: the row is read back
+    Ok(owners::table.find(id).select(Owner::as_select()).first(conn)?)
 }
 
 /// Sets the plan of a user's own namespace.
-pub fn set_plan_of_user(conn: &mut SqliteConnection, user_id: i32, plan: Plan) -> Result<(), Error> {
+pub fn set_plan_of_user(conn: &mut Conn, user_id: i32, plan: Plan) -> Result<(), Error> {
     let n = diesel::update(owners::table.filter(owners::user_id.eq(user_id))).set(owners::plan.eq(plan.as_str())).execute(conn)?;
     if n == 0 {
         return Err(Error::NotFound);

@@ -33,7 +33,7 @@ mod migration {
     use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
     use diesel_migrations::MigrationHarness;
 
-    use crate::db::MIGRATIONS;
+    use crate::db::SQLITE_MIGRATIONS as MIGRATIONS;
     use crate::owners::{self, Kind, OwnerId, Plan};
     use crate::tokens::{self, PlainToken};
 
@@ -92,7 +92,7 @@ mod migration {
     fn the_owners_migration_keeps_every_user_token_and_repository_attached() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("old.db").display().to_string();
-        let mut c = SqliteConnection::establish(&url).unwrap();
+        let mut c = crate::db::Conn::Sqlite(SqliteConnection::establish(&url).unwrap());
         c.batch_execute("PRAGMA foreign_keys = ON;").unwrap();
         for m in c.pending_migrations(MIGRATIONS).unwrap() {
             if m.name().to_string().ends_with("_owners") {
@@ -110,7 +110,7 @@ mod migration {
         )
         .unwrap();
         let secrets: Vec<PlainToken> = (0..3).map(|_| PlainToken::generate()).collect();
-        let insert_token = |c: &mut SqliteConnection, id: i32, user: i32, plain: &PlainToken, scope: &str, active: bool, expires: Option<i64>, used: Option<i64>| {
+        let insert_token = |c: &mut crate::db::Conn, id: i32, user: i32, plain: &PlainToken, scope: &str, active: bool, expires: Option<i64>, used: Option<i64>| {
             diesel::sql_query(
                 "INSERT INTO access_tokens (id, uuid, user_id, description, scope, token_hash, hint, created_at, creator_ip, creator_ua, expires_at, is_active,
                                             last_used_at, last_used_ip, last_used_ua, last_refused_at)

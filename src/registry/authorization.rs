@@ -4,7 +4,7 @@
 //! pushes are due to be noted on their repository. `endpoint` parses the request, checks the
 //! credential, asks here and renders the answer.
 
-use diesel::sqlite::SqliteConnection;
+use crate::db::Conn;
 
 use super::grants::{self, Credential, Requested};
 use super::jwt::Access;
@@ -40,7 +40,7 @@ pub async fn grant(app: &AppState, credential: Credential, scopes: Vec<Requested
 /// The access list: per requested resource, requested ∩ allowed; and the push grants due
 /// to be noted on their repository (a new one, or the last noted a minute ago). Reads only,
 /// so it may run on a read-only connection; one read per repository asked for.
-pub fn decide(c: &mut SqliteConnection, credential: &Credential, home: Home<'_>, scopes: Vec<Requested>, now: Timestamp) -> Result<(Vec<Access>, Vec<PushNote>), Error> {
+pub fn decide(c: &mut Conn, credential: &Credential, home: Home<'_>, scopes: Vec<Requested>, now: Timestamp) -> Result<(Vec<Access>, Vec<PushNote>), Error> {
     let mut access = Vec::with_capacity(scopes.len());
     let mut pushes = Vec::new();
     for r in scopes {
@@ -92,13 +92,13 @@ impl DueWrites for PushNotes {
     fn is_due(&self) -> bool {
         !self.pushes.is_empty()
     }
-    fn write(self, c: &mut SqliteConnection) -> Result<(), Error> {
+    fn write(self, c: &mut Conn) -> Result<(), Error> {
         record_pushes(c, &self.pushes, self.public_default, self.now)
     }
 }
 
 /// Notes the due pushes on their repositories (creating a new one).
-pub fn record_pushes(c: &mut SqliteConnection, pushes: &[PushNote], public_default: bool, now: Timestamp) -> Result<(), Error> {
+pub fn record_pushes(c: &mut Conn, pushes: &[PushNote], public_default: bool, now: Timestamp) -> Result<(), Error> {
     for (owner, name) in pushes {
         crate::repositories::record_push(c, *owner, name, public_default, now)?;
     }
@@ -110,7 +110,7 @@ mod tests {
     use super::*;
     use crate::accounts::{self, NewAccount, Plan};
 
-    fn account(c: &mut SqliteConnection, name: &str) -> (i32, Credential) {
+    fn account(c: &mut Conn, name: &str) -> (i32, Credential) {
         let new = NewAccount {
             username: name.into(),
             email: format!("{name}@example.com"),

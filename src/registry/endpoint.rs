@@ -270,7 +270,7 @@ impl From<Error> for NoToken {
 /// noted on a repository (at most once a minute).
 async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<(Credential, Vec<Access>), NoToken> {
     let public_default = app.settings.default_public;
-    let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, |c, auth, now| {
+    let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, move |c, auth, now| {
         let credential = Credential::User { user_id: auth.user_id, username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
         // the token's owner came with it: requests in that namespace need no owner lookup
         let (access, pushes) = authorization::decide(c, &credential, Some((&auth.owner_name, auth.owner)), scopes, now)?;

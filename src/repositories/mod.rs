@@ -2,8 +2,8 @@
 //! it from the pages), private unless `BERTH_DEFAULT_VISIBILITY=public`. A repository
 //! belongs to an owner (`owners`): its name is the owner's name, a slash, and its path.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -15,7 +15,7 @@ use crate::registry::grants::RepoFacts;
 /// when it may be used, and the repository's record. `home` is the caller's own namespace
 /// (its name and owner), when known: a request for it (nearly every push and pull) then
 /// reads the repository alone. Any other namespace comes in the same one read.
-pub fn facts(conn: &mut SqliteConnection, name: &str, home: Option<(&str, Namespace)>) -> Result<RepoFacts, Error> {
+pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
     if let Some((_, owner)) = home.filter(|(home_name, _)| *home_name == namespace) {
         let repo: Option<(bool, Option<Timestamp>)> =
@@ -49,21 +49,8 @@ pub fn push_needs_recording(facts: &RepoFacts, now: Timestamp) -> bool {
 /// Records a push grant: creates the repository the first time, notes the push time.
 /// The upsert re-checks the minute itself, so of concurrent requests that all saw the note
 /// due only one writes it (the others' conflicting insert updates nothing).
-pub fn record_push(conn: &mut SqliteConnection, owner: OwnerId, name: &str, public_by_default: bool, now: Timestamp) -> Result<(), Error> {
-    use diesel::query_dsl::methods::FilterDsl; // the upsert's WHERE
-    diesel::insert_into(repositories::table)
-        .values((
-            repositories::owner_id.eq(owner.0),
-            repositories::name.eq(name),
-            repositories::is_public.eq(public_by_default),
-            repositories::created_at.eq(now),
-            repositories::last_push_at.eq(Some(now)),
-        ))
-        .on_conflict(repositories::name)
-        .do_update()
-        .set(repositories::last_push_at.eq(Some(now)))
-        .filter(repositories::last_push_at.is_null().or(repositories::last_push_at.le(Some(now - PUSH_NOTED_EVERY))))
-        .execute(conn)?;
+pub fn record_push(conn: &mut Conn, owner: OwnerId, name: &str, public_by_default: bool, now: Timestamp) -> Result<(), Error> {
+    crate::db::upsert::repository_push(conn, owner.0, name, public_by_default, now, PUSH_NOTED_EVERY)?;
     Ok(())
 }
 
@@ -79,19 +66,19 @@ pub struct Repository {
 }
 
 /// Every repository of `owner`, by name.
-pub fn list(conn: &mut SqliteConnection, owner: OwnerId) -> Result<Vec<Repository>, Error> {
+pub fn list(conn: &mut Conn, owner: OwnerId) -> Result<Vec<Repository>, Error> {
     Ok(repositories::table.filter(repositories::owner_id.eq(owner.0)).order(repositories::name.asc()).select(Repository::as_select()).load(conn)?)
 }
 
 /// Whether `owner` has a repository called `name`.
-pub fn owns(conn: &mut SqliteConnection, owner: OwnerId, name: &str) -> Result<bool, Error> {
+pub fn owns(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<bool, Error> {
     let found = repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name)).select(repositories::id).first::<i32>(conn).optional()?;
     Ok(found.is_some())
 }
 
 /// One page of `owner`'s repositories: all of them with `private_too`, else the public
 /// ones. Returns (page, total).
-pub fn in_namespace(conn: &mut SqliteConnection, owner: OwnerId, private_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+pub fn in_namespace(conn: &mut Conn, owner: OwnerId, private_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
     let visible = || {
         let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
         if private_too { q } else { q.filter(repositories::is_public.eq(true)) }
@@ -103,26 +90,23 @@ pub fn in_namespace(conn: &mut SqliteConnection, owner: OwnerId, private_too: bo
 
 /// Creates `{owner}/{path}` ahead of the first push and returns its name. A name outside
 /// the grammar, or one that exists, is refused beside the `path` field.
-pub fn create(conn: &mut SqliteConnection, owner: &Owner, path: &str, public: bool, now: Timestamp) -> Result<String, Error> {
+pub fn create(conn: &mut Conn, owner: &Owner, path: &str, public: bool, now: Timestamp) -> Result<String, Error> {
     let path = path.trim().trim_start_matches('/');
     let name = format!("{}/{path}", owner.name);
     if path.is_empty() || !crate::registry::grants::valid_repository_name(&name) {
         return Err(Error::invalid_field("path", "Use lowercase letters, digits and single . _ - between them; / separates levels."));
     }
-    let inserted = diesel::insert_into(repositories::table)
-        .values((repositories::owner_id.eq(owner.id.0), repositories::name.eq(&name), repositories::is_public.eq(public), repositories::created_at.eq(now)))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    if inserted == 1 { Ok(name) } else { Err(Error::invalid_field("path", "This repository exists already.")) }
+    let inserted = crate::db::upsert::repository_if_new(conn, owner.id.0, &name, public, now)?;
+    if inserted { Ok(name) } else { Err(Error::invalid_field("path", "This repository exists already.")) }
 }
 
 /// Forgets one of the owner's repositories (the registry's garbage collection frees the data).
-pub fn delete(conn: &mut SqliteConnection, owner: OwnerId, name: &str) -> Result<bool, Error> {
+pub fn delete(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<bool, Error> {
     let n = diesel::delete(repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name))).execute(conn)?;
     Ok(n == 1)
 }
 
-pub fn set_public(conn: &mut SqliteConnection, owner: OwnerId, name: &str, public: bool) -> Result<bool, Error> {
+pub fn set_public(conn: &mut Conn, owner: OwnerId, name: &str, public: bool) -> Result<bool, Error> {
     let n =
         diesel::update(repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name))).set(repositories::is_public.eq(public)).execute(conn)?;
     Ok(n == 1)

@@ -1,4 +1,4 @@
-//! actix-session's `SessionStore` over SQLite: sessions live server-side, so logout and
+//! actix-session's `SessionStore` over the database: sessions live server-side, so logout and
 //! "end session" really end them. The cookie carries a 256-bit random key; the table holds
 //! only its SHA-256. Idle and absolute timeouts are enforced here, on the injectable clock.
 
@@ -23,16 +23,16 @@ pub const KEY_USER_AGENT: &str = "ua";
 const TOUCH_EVERY: i64 = 60;
 
 #[derive(Clone)]
-pub struct SqliteSessionStore {
+pub struct DatabaseSessionStore {
     pool: DbPool,
     clock: SharedClock,
     idle_seconds: i64,
     absolute_seconds: i64,
 }
 
-impl SqliteSessionStore {
+impl DatabaseSessionStore {
     pub fn new(pool: DbPool, clock: SharedClock, idle_seconds: i64, absolute_seconds: i64) -> Self {
-        SqliteSessionStore { pool, clock, idle_seconds, absolute_seconds }
+        DatabaseSessionStore { pool, clock, idle_seconds, absolute_seconds }
     }
 }
 
@@ -63,7 +63,7 @@ fn other(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("session store: {e}")
 }
 
-impl SessionStore for SqliteSessionStore {
+impl SessionStore for DatabaseSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let (pool, hash, now) = (self.pool.clone(), key_hash(session_key), self.clock.now());
         let (idle, absolute) = (self.idle_seconds, self.absolute_seconds);

@@ -2,8 +2,8 @@
 //! 2FA account buys, single-use, for five minutes, bound to the account's security stamp.
 //! Only a hash of the challenge is stored.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::accounts::User;
@@ -21,7 +21,7 @@ pub struct Challenge {
 }
 
 /// Opens a challenge for `user` and returns its plaintext (given to the client once).
-pub fn open(conn: &mut SqliteConnection, user: &User, now: Timestamp) -> Result<String, Error> {
+pub fn open(conn: &mut Conn, user: &User, now: Timestamp) -> Result<String, Error> {
     let token = crate::keys::random_token(32);
     diesel::insert_into(login_challenges::table)
         .values((
@@ -35,7 +35,7 @@ pub fn open(conn: &mut SqliteConnection, user: &User, now: Timestamp) -> Result<
 }
 
 /// The unexpired challenge `token` names, if any.
-pub fn find(conn: &mut SqliteConnection, token: &str, now: Timestamp) -> Result<Option<Challenge>, Error> {
+pub fn find(conn: &mut Conn, token: &str, now: Timestamp) -> Result<Option<Challenge>, Error> {
     let hash = crate::keys::sha256_hex(token.as_bytes());
     let found: Option<(i32, String)> = login_challenges::table
         .find(&hash)
@@ -48,11 +48,11 @@ pub fn find(conn: &mut SqliteConnection, token: &str, now: Timestamp) -> Result<
 
 /// Spends the challenge: true for the one caller whose DELETE removed it, so two parallel
 /// completions cannot both win.
-pub fn spend(conn: &mut SqliteConnection, challenge: &Challenge) -> Result<bool, Error> {
+pub fn spend(conn: &mut Conn, challenge: &Challenge) -> Result<bool, Error> {
     Ok(diesel::delete(login_challenges::table.find(&challenge.hash)).execute(conn)? == 1)
 }
 
 /// Forgets expired challenges (run with the session purge).
-pub fn purge_expired(conn: &mut SqliteConnection, now: Timestamp) -> Result<usize, Error> {
+pub fn purge_expired(conn: &mut Conn, now: Timestamp) -> Result<usize, Error> {
     Ok(diesel::delete(login_challenges::table.filter(login_challenges::expires_at.le(now))).execute(conn)?)
 }

@@ -1,7 +1,7 @@
 //! The security events of signing in, and how a failure is counted: its throttle slot kept
 //! as a failure first, then the failure and the lock it starts written in one transaction.
 
-use diesel::sqlite::SqliteConnection;
+use crate::db::Conn;
 
 use crate::Error;
 use crate::activity::{self, Client, Event};
@@ -16,12 +16,12 @@ pub type Logged = Option<(i32, Event, &'static str)>;
 /// Counts a failed attempt in the throttle (the slot kept as a failure) and writes, in the
 /// caller's transaction, the failure event and the lock it starts — once per lock: a
 /// throttled attacker's further attempts write nothing.
-pub fn fail(conn: &mut SqliteConnection, slot: Reservation, logged: Logged, client: &Client, now: Timestamp) -> Result<(), Error> {
+pub fn fail(conn: &mut Conn, slot: Reservation, logged: Logged, client: &Client, now: Timestamp) -> Result<(), Error> {
     let lock = slot.failed();
     write_failure(conn, logged, lock, client, now)
 }
 
-fn write_failure(conn: &mut SqliteConnection, logged: Logged, lock: Option<u64>, client: &Client, now: Timestamp) -> Result<(), Error> {
+fn write_failure(conn: &mut Conn, logged: Logged, lock: Option<u64>, client: &Client, now: Timestamp) -> Result<(), Error> {
     let Some((user_id, event, detail)) = logged else { return Ok(()) };
     activity::record(conn, user_id, event, detail, client, now)?;
     if let Some(seconds) = lock {

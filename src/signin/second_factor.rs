@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use diesel::sqlite::SqliteConnection;
+use crate::db::Conn;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::Error;
@@ -151,7 +151,7 @@ pub async fn confirm_second_factor<T, F>(
     then: F,
 ) -> Result<Option<T>, Error>
 where
-    F: FnOnce(&mut SqliteConnection) -> Result<T, Error> + Send + 'static,
+    F: FnOnce(&mut Conn) -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
     let slot = svc.throttle.reserve(&AccountKey::User(user.id), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;

@@ -11,7 +11,7 @@ use crate::accounts::{self, NewAccount, Plan, User};
 use crate::activity::Client;
 use crate::clock::{Clock, ManualClock};
 use crate::config::ThrottleConfig;
-use crate::db::{self, Database, DbConn};
+use crate::db::{Database, DbConn};
 use crate::keys::Keys;
 use crate::signin::Service;
 use crate::signin::cache::PasswordCache;
@@ -38,7 +38,7 @@ impl Harness {
     pub fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("berth.db").to_str().unwrap().to_string();
-        let database = Database { pool: db::open(&url).unwrap(), readers: db::open_readers(&url, 1).unwrap() };
+        let database = Database::open(&url, 1).unwrap();
         let clock = ManualClock::new(1_700_000_000);
         let keys = Keys::derive(&[7u8; 32]);
         let svc = Service {

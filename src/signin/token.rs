@@ -4,9 +4,10 @@
 //! pool, no throttle slot for a valid token), and the blocking pool is used only when
 //! something is due to be written.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::net::IpAddr;
 
-use diesel::sqlite::SqliteConnection;
+use crate::db::Conn;
 
 use crate::Error;
 use crate::activity::Client;
@@ -19,7 +20,7 @@ use crate::tokens::{self, Authenticated, Lookup, Refused};
 /// Written with the token's last use, in one trip to the blocking pool, only when due.
 pub trait DueWrites: Send + 'static {
     fn is_due(&self) -> bool;
-    fn write(self, conn: &mut SqliteConnection) -> Result<(), Error>;
+    fn write(self, conn: &mut Conn) -> Result<(), Error>;
 }
 
 /// Nothing to write.
@@ -27,7 +28,7 @@ impl DueWrites for () {
     fn is_due(&self) -> bool {
         false
     }
-    fn write(self, _: &mut SqliteConnection) -> Result<(), Error> {
+    fn write(self, _: &mut Conn) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -58,18 +59,24 @@ enum Read<F, T, W> {
 /// IP is locked. A refused token's use is noted in its owner's activity at `/token`.
 pub async fn token_step<T, W, F>(svc: &Service, door: Door, login: &str, secret: &str, client: &Client, ip: IpAddr, then: F) -> Result<TokenOutcome<T>, Error>
 where
-    W: DueWrites,
-    F: FnOnce(&mut SqliteConnection, &Authenticated, Timestamp) -> Result<(T, W), Error>,
+    T: Send + 'static,
+    W: DueWrites + Send + 'static,
+    F: FnOnce(&mut Conn, &Authenticated, Timestamp) -> Result<(T, W), Error> + Send + 'static,
 {
     let now = svc.now();
-    let found = svc.db.read(|c| match tokens::lookup(c, now, login, secret)? {
-        Lookup::Valid(found) => {
-            let (read, writes) = then(c, &found.auth, now)?;
-            Ok(Read::Valid(found, read, writes))
-        }
-        Lookup::Refused(refused) => Ok(Read::Invalid(Some(Box::new(refused)))),
-        Lookup::NoMatch => Ok(Read::Invalid(None)),
-    })?;
+    // owned: on PostgreSQL the read runs on the blocking pool
+    let (login_owned, secret) = (login.to_string(), SecretString::from(secret));
+    let found = svc
+        .db
+        .read(move |c| match tokens::lookup(c, now, &login_owned, secret.expose_secret())? {
+            Lookup::Valid(found) => {
+                let (read, writes) = then(c, &found.auth, now)?;
+                Ok(Read::Valid(found, read, writes))
+            }
+            Lookup::Refused(refused) => Ok(Read::Invalid(Some(Box::new(refused)))),
+            Lookup::NoMatch => Ok(Read::Invalid(None)),
+        })
+        .await?;
     let (found, read, writes) = match found {
         Read::Valid(found, read, writes) => (found, read, writes),
         Read::Invalid(refused) => {

@@ -3,8 +3,8 @@
 //! and refused use, each written at once from a new IP or client, otherwise at most once a
 //! minute per token.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::{AccessToken, PlainToken, Scope, token_detail};
 use crate::Error;
@@ -36,7 +36,7 @@ pub const LAST_USE_EVERY: i64 = 60;
 /// malformed one), then the hash lookup, the user of its owner (named `username`, enabled),
 /// active, not expired. On success records last use — at once when the IP or client differs from the
 /// stored one, otherwise at most once a minute — and never on failure.
-pub fn authenticate(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, Error> {
+pub fn authenticate(conn: &mut Conn, now: Timestamp, username: &str, secret: &str, ip: &str, user_agent: &str) -> Result<Option<Authenticated>, Error> {
     let Lookup::Valid(found) = lookup(conn, now, username, secret)? else { return Ok(None) };
     if let Some(due) = found.last_use_due(now, ip, user_agent) {
         record_last_use(conn, &due, now)?;
@@ -106,7 +106,7 @@ impl RefusedToken {
 /// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
 /// its condition, so of concurrent refusals only one writes. ("Changed" is written as NULL
 /// or `<>`, which every SQL backend reads the same; SQLite's `IS NOT` is not portable.)
-pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Timestamp) -> Result<(), Error> {
+pub fn record_refused_use(conn: &mut Conn, due: &RefusedUse, now: Timestamp) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         let written = diesel::update(
             access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
@@ -132,7 +132,7 @@ pub fn record_refused_use(conn: &mut SqliteConnection, due: &RefusedUse, now: Ti
 /// The read half of `authenticate`: every check, no write (so it may run on a read-only
 /// connection, as the registry's hot path does). The token, its owner and the owner's user
 /// come in one indexed read.
-pub fn lookup(conn: &mut SqliteConnection, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, Error> {
+pub fn lookup(conn: &mut Conn, now: Timestamp, username: &str, secret: &str) -> Result<Lookup, Error> {
     let Some(plain) = PlainToken::parse(secret) else { return Ok(Lookup::NoMatch) };
     let hash = plain.hash();
     // a personal access token's owner is a user's own namespace: the inner join to its user
@@ -190,7 +190,7 @@ fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Time
 /// re-checks its own condition, so of concurrent requests that all saw a stale use only
 /// one writes (and logs a new IP): at most one write a minute per token for an unchanged
 /// client, however many pulls run at once.
-pub fn record_last_use(conn: &mut SqliteConnection, due: &LastUse, now: Timestamp) -> Result<(), Error> {
+pub fn record_last_use(conn: &mut Conn, due: &LastUse, now: Timestamp) -> Result<(), Error> {
     let written = diesel::update(
         access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
             access_tokens::last_used_at

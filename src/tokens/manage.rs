@@ -3,9 +3,9 @@
 //! (search, counts, pages), edits, (de)activation and deletion. Every change is one
 //! transaction with its event in the user's activity.
 
+use crate::db::Conn;
 use chrono::{NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::{AccessToken, PlainToken, Scope, Status, token_detail};
 use crate::Error;
@@ -111,8 +111,9 @@ pub fn limit_reason(plan: Plan, held: i64) -> Option<String> {
 /// token. Counting and inserting happen in one immediate transaction, so concurrent
 /// creations cannot pass the limit together. Returns the token and its plaintext (shown
 /// once, never stored).
-pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: &Client, now: Timestamp) -> Result<(AccessToken, PlainToken), Error> {
+pub fn create(conn: &mut Conn, user_id: i32, new: NewToken, client: &Client, now: Timestamp) -> Result<(AccessToken, PlainToken), Error> {
     crate::db::write_tx(conn, |conn| {
+        crate::db::lock_owner_of_user(conn, user_id)?;
         let owner = of_user(conn, user_id)?;
         check_scope(owner.plan(), new.scope)?;
         check_limit(owner.plan(), owner.token_count)?;
@@ -130,8 +131,10 @@ pub fn create(conn: &mut SqliteConnection, user_id: i32, new: NewToken, client: 
                 access_tokens::creator_ua.eq(activity::truncate(&client.user_agent, activity::MAX_USER_AGENT)),
                 access_tokens::expires_at.eq(new.expires_at),
             ))
-            .returning(AccessToken::as_returning())
-            .get_result(conn)?;
+            .returning(access_tokens::id)
+            .get_result::<i32>(conn)?;
+        // `MultiConnection` returns columns, not a `Selectable` struct: the row is read back
+        let token = access_tokens::table.find(token).select(AccessToken::as_select()).first(conn)?;
         diesel::update(owners::table.find(owner.id.0)).set(owners::token_count.eq(owners::token_count + 1)).execute(conn)?;
         activity::record(conn, user_id, Event::TokenCreated, &token_detail(&token), client, now)?;
         Ok((token, plain))
@@ -154,7 +157,7 @@ impl Counts {
 /// The counts of `user_id`'s tokens, at a cost that follows the expired and inactive tokens
 /// only: the total is kept on the owner, the two small groups are counted through their
 /// indexes.
-pub fn counts(conn: &mut SqliteConnection, user_id: i32, now: Timestamp) -> Result<Counts, Error> {
+pub fn counts(conn: &mut Conn, user_id: i32, now: Timestamp) -> Result<Counts, Error> {
     let owner = of_user(conn, user_id)?;
     let mine = || access_tokens::table.filter(access_tokens::owner_id.eq(owner.id.0));
     let total = owner.token_count;
@@ -216,14 +219,18 @@ impl Filter {
     }
 }
 
-type TokenQuery<'a> = access_tokens::BoxedQuery<'a, diesel::sqlite::Sqlite>;
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+type TokenQuery<'a> = access_tokens::BoxedQuery<'a, crate::db::Backend>;
 
 fn filtered<'a>(owner: OwnerId, filter: &'a Filter, now: Timestamp) -> TokenQuery<'a> {
     let mut q = access_tokens::table.filter(access_tokens::owner_id.eq(owner.0)).into_boxed();
     if let Some(text) = &filter.text {
-        // LIKE with its wildcards escaped: the text is matched as typed, any case (ASCII)
+        // LIKE with its wildcards escaped: the text is matched as typed, in any case. Both
+        // sides are lowered by the database, as PostgreSQL's LIKE minds case and SQLite's
+        // does not (its `lower` folds ASCII only, PostgreSQL's all of Unicode)
         let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        q = q.filter(access_tokens::description.like(pattern).escape('\\'));
+        q = q.filter(lower(access_tokens::description).like(lower(pattern)).escape('\\'));
     }
     let unexpired = access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now));
     q = match filter.status {
@@ -239,7 +246,7 @@ fn filtered<'a>(owner: OwnerId, filter: &'a Filter, now: Timestamp) -> TokenQuer
 }
 
 /// One page of `user_id`'s tokens that match `filter`, in its order, and how many match.
-pub fn search(conn: &mut SqliteConnection, user_id: i32, filter: &Filter, now: Timestamp, page: i64, per_page: i64) -> Result<(Vec<AccessToken>, i64), Error> {
+pub fn search(conn: &mut Conn, user_id: i32, filter: &Filter, now: Timestamp, page: i64, per_page: i64) -> Result<(Vec<AccessToken>, i64), Error> {
     let owner = of_user(conn, user_id)?.id;
     let matching: i64 = filtered(owner, filter, now).count().get_result(conn)?;
     let q = filtered(owner, filter, now);
@@ -253,7 +260,7 @@ pub fn search(conn: &mut SqliteConnection, user_id: i32, filter: &Filter, now: T
 }
 
 /// Deletes every expired token of `user_id`, in one transaction, one event per token.
-pub fn delete_expired(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, Error> {
+pub fn delete_expired(conn: &mut Conn, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, Error> {
     crate::db::write_tx(conn, |conn| {
         let owner = of_user(conn, user_id)?.id;
         let uuids: Vec<String> =
@@ -263,7 +270,7 @@ pub fn delete_expired(conn: &mut SqliteConnection, user_id: i32, client: &Client
 }
 
 /// One page of `user_id`'s tokens, newest first (`page` from 1).
-pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64) -> Result<Vec<AccessToken>, Error> {
+pub fn page(conn: &mut Conn, user_id: i32, page: i64, per_page: i64) -> Result<Vec<AccessToken>, Error> {
     let owner = of_user(conn, user_id)?.id;
     Ok(access_tokens::table
         .filter(access_tokens::owner_id.eq(owner.0))
@@ -276,7 +283,7 @@ pub fn page(conn: &mut SqliteConnection, user_id: i32, page: i64, per_page: i64)
 
 /// One of `user_id`'s tokens by its uuid: None when it does not exist or is not theirs
 /// (the token's owner is not the user's own namespace). One indexed read.
-pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, Error> {
+pub fn find_owned(conn: &mut Conn, user_id: i32, uuid: &str) -> Result<Option<AccessToken>, Error> {
     Ok(access_tokens::table
         .inner_join(owners::table)
         .filter(access_tokens::uuid.eq(uuid))
@@ -287,15 +294,7 @@ pub fn find_owned(conn: &mut SqliteConnection, user_id: i32, uuid: &str) -> Resu
 }
 
 /// Renames and/or (de)activates one of `user_id`'s tokens. Expired tokens are refused.
-pub fn update(
-    conn: &mut SqliteConnection,
-    user_id: i32,
-    uuid: &str,
-    description: Option<String>,
-    active: Option<bool>,
-    client: &Client,
-    now: Timestamp,
-) -> Result<AccessToken, Error> {
+pub fn update(conn: &mut Conn, user_id: i32, uuid: &str, description: Option<String>, active: Option<bool>, client: &Client, now: Timestamp) -> Result<AccessToken, Error> {
     crate::db::write_tx(conn, |conn| {
         let token = find_owned(conn, user_id, uuid)?.ok_or(Error::NotFound)?;
         if token.is_expired(now) {
@@ -324,7 +323,7 @@ pub fn update(
 
 /// Changes the permissions of one of `user_id`'s tokens, within the plan's rules (as at
 /// creation); an expired token is refused. The change is in the user's activity.
-pub fn set_scope(conn: &mut SqliteConnection, user_id: i32, uuid: &str, scope: Scope, client: &Client, now: Timestamp) -> Result<AccessToken, Error> {
+pub fn set_scope(conn: &mut Conn, user_id: i32, uuid: &str, scope: Scope, client: &Client, now: Timestamp) -> Result<AccessToken, Error> {
     crate::db::write_tx(conn, |conn| {
         let token = find_owned(conn, user_id, uuid)?.ok_or(Error::NotFound)?;
         if token.is_expired(now) {
@@ -343,7 +342,7 @@ pub fn set_scope(conn: &mut SqliteConnection, user_id: i32, uuid: &str, scope: S
 
 /// Deletes `user_id`'s tokens named by `uuids`, all or nothing: one uuid that is not
 /// theirs (or does not exist) and nothing is deleted. One transaction, one event per token.
-pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], client: &Client, now: Timestamp) -> Result<usize, Error> {
+pub fn delete(conn: &mut Conn, user_id: i32, uuids: &[String], client: &Client, now: Timestamp) -> Result<usize, Error> {
     let mut wanted: Vec<&String> = uuids.iter().collect();
     wanted.sort();
     wanted.dedup();
@@ -373,7 +372,7 @@ pub fn delete(conn: &mut SqliteConnection, user_id: i32, uuids: &[String], clien
 }
 
 /// Deletes every token of a user (`berth user revoke-tokens`).
-pub fn revoke_all(conn: &mut SqliteConnection, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, Error> {
+pub fn revoke_all(conn: &mut Conn, user_id: i32, client: &Client, now: Timestamp) -> Result<usize, Error> {
     let owner = of_user(conn, user_id)?.id;
     let uuids: Vec<String> = access_tokens::table.filter(access_tokens::owner_id.eq(owner.0)).select(access_tokens::uuid).load(conn)?;
     delete(conn, user_id, &uuids, client, now)

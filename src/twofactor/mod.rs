@@ -15,8 +15,8 @@ pub mod totp;
 
 use std::fmt;
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::accounts::User;
@@ -107,7 +107,7 @@ impl Factor {
 
     /// The second step: is `response` the right answer to this factor's challenge? A right
     /// answer is used up here (replay protection) and the factor's last use recorded.
-    pub fn verify(&self, conn: &mut SqliteConnection, keys: &Keys, user: &User, response: &str, now: Timestamp) -> Result<bool, Error> {
+    pub fn verify(&self, conn: &mut Conn, keys: &Keys, user: &User, response: &str, now: Timestamp) -> Result<bool, Error> {
         if self.user_id != user.id {
             return Ok(false);
         }
@@ -130,7 +130,7 @@ pub fn normalize_code(input: &str) -> String {
 }
 
 /// The confirmed factors of an account, oldest first.
-pub fn list(conn: &mut SqliteConnection, user_id: i32) -> Result<Vec<Factor>, Error> {
+pub fn list(conn: &mut Conn, user_id: i32) -> Result<Vec<Factor>, Error> {
     Ok(second_factors::table
         .filter(second_factors::user_id.eq(user_id))
         .filter(second_factors::confirmed_at.is_not_null())
@@ -141,7 +141,7 @@ pub fn list(conn: &mut SqliteConnection, user_id: i32) -> Result<Vec<Factor>, Er
 
 /// What the second step asks for: one challenge per kind the account holds, in the order
 /// the factors were added. Empty when 2FA is off.
-pub fn begin(conn: &mut SqliteConnection, user: &User) -> Result<Vec<Challenge>, Error> {
+pub fn begin(conn: &mut Conn, user: &User) -> Result<Vec<Challenge>, Error> {
     let mut challenges = Vec::new();
     if !user.has_second_factor() {
         return Ok(challenges);
@@ -163,7 +163,7 @@ pub enum SecondFactor {
 
 /// Checks the second step of an account with 2FA on: the answer is tried against each
 /// confirmed factor, then as a recovery code. Whatever accepts it uses it up.
-pub fn verify_second_factor(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<SecondFactor>, Error> {
+pub fn verify_second_factor(conn: &mut Conn, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<SecondFactor>, Error> {
     if !user.has_second_factor() {
         return Ok(None);
     }
@@ -180,7 +180,7 @@ pub fn verify_second_factor(conn: &mut SqliteConnection, keys: &Keys, user: &Use
 
 /// Recounts the confirmed factors onto the user row; call inside the transaction that
 /// changed them.
-fn recount(conn: &mut SqliteConnection, user_id: i32) -> Result<i64, Error> {
+fn recount(conn: &mut Conn, user_id: i32) -> Result<i64, Error> {
     let held: i64 = second_factors::table.filter(second_factors::user_id.eq(user_id)).filter(second_factors::confirmed_at.is_not_null()).count().get_result(conn)?;
     diesel::update(users::table.find(user_id)).set(users::second_factor_count.eq(held)).execute(conn)?;
     Ok(held)
@@ -188,7 +188,7 @@ fn recount(conn: &mut SqliteConnection, user_id: i32) -> Result<i64, Error> {
 
 /// A new security stamp: a sign-in waiting for its second step, and the JSON API's tokens,
 /// end with any change to the factors.
-fn new_stamp(conn: &mut SqliteConnection, user_id: i32) -> Result<(), Error> {
+fn new_stamp(conn: &mut Conn, user_id: i32) -> Result<(), Error> {
     diesel::update(users::table.find(user_id)).set(users::security_stamp.eq(crate::keys::random_token(16))).execute(conn)?;
     Ok(())
 }
@@ -203,8 +203,9 @@ pub enum Removed {
 }
 
 /// Removes one confirmed factor of the account. The last one turns 2FA off as `disable` does.
-pub fn remove(conn: &mut SqliteConnection, user_id: i32, factor_id: i32) -> Result<Removed, Error> {
+pub fn remove(conn: &mut Conn, user_id: i32, factor_id: i32) -> Result<Removed, Error> {
     crate::db::write_tx(conn, |conn| {
+        crate::db::lock_user(conn, user_id)?;
         let gone =
             diesel::delete(second_factors::table.find(factor_id).filter(second_factors::user_id.eq(user_id)).filter(second_factors::confirmed_at.is_not_null())).execute(conn)?;
         if gone == 0 {
@@ -222,8 +223,9 @@ pub fn remove(conn: &mut SqliteConnection, user_id: i32, factor_id: i32) -> Resu
 
 /// Turns 2FA off: every factor (a pending enrolment too), its secret and replay state, and
 /// the recovery codes are forgotten; the security stamp changes.
-pub fn disable(conn: &mut SqliteConnection, user_id: i32) -> Result<(), Error> {
+pub fn disable(conn: &mut Conn, user_id: i32) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
+        crate::db::lock_user(conn, user_id)?;
         diesel::delete(second_factors::table.filter(second_factors::user_id.eq(user_id))).execute(conn)?;
         recount(conn, user_id)?;
         new_stamp(conn, user_id)?;
@@ -234,7 +236,7 @@ pub fn disable(conn: &mut SqliteConnection, user_id: i32) -> Result<(), Error> {
 
 /// Does the account hold any factor row, pending or confirmed? (What an operator's reset
 /// has to clear.)
-pub fn any(conn: &mut SqliteConnection, user_id: i32) -> Result<bool, Error> {
+pub fn any(conn: &mut Conn, user_id: i32) -> Result<bool, Error> {
     Ok(diesel::select(diesel::dsl::exists(second_factors::table.filter(second_factors::user_id.eq(user_id)))).get_result(conn)?)
 }
 

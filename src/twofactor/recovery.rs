@@ -2,8 +2,8 @@
 //! is confirmed, regenerated on request, deleted with its last factor. Each stands in for
 //! any factor at the second step. Only a keyed HMAC of each is stored.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -29,9 +29,10 @@ fn mac(keys: &Keys, user_id: i32, code: &str) -> String {
 }
 
 /// Replaces all codes of the account; returns the new ones, to be shown once.
-pub fn replace(conn: &mut SqliteConnection, keys: &Keys, user_id: i32) -> Result<Vec<String>, Error> {
+pub fn replace(conn: &mut Conn, keys: &Keys, user_id: i32) -> Result<Vec<String>, Error> {
     let codes: Vec<String> = (0..COUNT).map(|_| new_code()).collect();
     crate::db::write_tx(conn, |conn| {
+        crate::db::lock_user(conn, user_id)?;
         delete_all(conn, user_id)?;
         for code in &codes {
             diesel::insert_into(recovery_codes::table).values((recovery_codes::user_id.eq(user_id), recovery_codes::code_hash.eq(mac(keys, user_id, code)))).execute(conn)?;
@@ -42,7 +43,7 @@ pub fn replace(conn: &mut SqliteConnection, keys: &Keys, user_id: i32) -> Result
 }
 
 /// Spends a code. One UPDATE marks it used, so of two parallel uses exactly one wins.
-pub fn spend(conn: &mut SqliteConnection, keys: &Keys, user_id: i32, code: &str, now: Timestamp) -> Result<bool, Error> {
+pub fn spend(conn: &mut Conn, keys: &Keys, user_id: i32, code: &str, now: Timestamp) -> Result<bool, Error> {
     let code = super::normalize_code(code);
     if code.len() != LEN {
         return Ok(false);
@@ -56,12 +57,12 @@ pub fn spend(conn: &mut SqliteConnection, keys: &Keys, user_id: i32, code: &str,
 }
 
 /// Unused codes left.
-pub fn remaining(conn: &mut SqliteConnection, user_id: i32) -> Result<i64, Error> {
+pub fn remaining(conn: &mut Conn, user_id: i32) -> Result<i64, Error> {
     Ok(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)).filter(recovery_codes::used_at.is_null()).count().get_result(conn)?)
 }
 
 /// Forgets every code of the account.
-pub fn delete_all(conn: &mut SqliteConnection, user_id: i32) -> Result<usize, Error> {
+pub fn delete_all(conn: &mut Conn, user_id: i32) -> Result<usize, Error> {
     Ok(diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn)?)
 }
 

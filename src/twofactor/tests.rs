@@ -14,7 +14,7 @@ fn database() -> (tempfile::TempDir, crate::db::DbPool) {
     (dir, pool)
 }
 
-fn account(conn: &mut SqliteConnection, name: &str) -> User {
+fn account(conn: &mut crate::db::Conn, name: &str) -> User {
     let new = NewAccount {
         username: name.into(),
         email: format!("{name}@example.com"),
@@ -26,12 +26,12 @@ fn account(conn: &mut SqliteConnection, name: &str) -> User {
     accounts::create(conn, new, T0).unwrap()
 }
 
-fn reload(conn: &mut SqliteConnection, user: &User) -> User {
+fn reload(conn: &mut crate::db::Conn, user: &User) -> User {
     accounts::find_by_id(conn, user.id).unwrap().unwrap()
 }
 
 /// Adds an authenticator app as the pages do; returns its base32 secret and what confirming gave.
-fn add_app(conn: &mut SqliteConnection, keys: &Keys, user: &User, label: &str, now: Timestamp) -> (String, totp::Confirmed) {
+fn add_app(conn: &mut crate::db::Conn, keys: &Keys, user: &User, label: &str, now: Timestamp) -> (String, totp::Confirmed) {
     let user = reload(conn, user);
     begin_enrolment(conn, keys, &user, label, now).unwrap();
     let secret = pending_enrolment(conn, keys, &user).unwrap().expect("pending").secret_base32;
@@ -134,9 +134,9 @@ fn the_migration_moves_totp_secrets_from_the_old_columns_into_rows() {
     const THIS: &str = "2026-12-02-000010_second_factors";
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("old.db").display().to_string();
-    let mut conn = SqliteConnection::establish(&url).unwrap();
+    let mut conn = crate::db::Conn::Sqlite(SqliteConnection::establish(&url).unwrap());
     conn.batch_execute("PRAGMA foreign_keys = ON;").unwrap();
-    for m in conn.pending_migrations(crate::db::MIGRATIONS).unwrap() {
+    for m in conn.pending_migrations(crate::db::SQLITE_MIGRATIONS).unwrap() {
         if m.name().to_string().as_str() >= THIS {
             break;
         }
@@ -165,11 +165,11 @@ fn the_migration_moves_totp_secrets_from_the_old_columns_into_rows() {
     let code_hash = keys.recovery_code_mac(1, "abcdefgh2345");
     diesel::sql_query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (1, ?)").bind::<diesel::sql_types::Text, _>(&code_hash).execute(&mut conn).unwrap();
 
-    let next = conn.pending_migrations(crate::db::MIGRATIONS).unwrap().into_iter().next().unwrap();
+    let next = conn.pending_migrations(crate::db::SQLITE_MIGRATIONS).unwrap().into_iter().next().unwrap();
     assert_eq!(next.name().to_string(), THIS);
     conn.run_migration(&next).unwrap();
     // and whatever comes after it
-    conn.run_pending_migrations(crate::db::MIGRATIONS).unwrap();
+    conn.run_pending_migrations(crate::db::SQLITE_MIGRATIONS).unwrap();
     let c = &mut conn;
 
     let alice = accounts::find_by_id(c, 1).unwrap().unwrap();

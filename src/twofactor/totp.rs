@@ -6,8 +6,8 @@
 //! confirms it. A code is accepted at most once: the factor's last accepted step moves
 //! forward by compare-and-swap.
 
+use crate::db::Conn;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use totp_rs::{Builder, Totp};
 
 use super::{Challenge, Factor, Kind};
@@ -44,7 +44,7 @@ fn is_code(code: &str) -> bool {
 /// Checks a 6-digit code against the factor's secret and accepts it only if its time step
 /// is newer than the last accepted one: one UPDATE decides, so of two concurrent
 /// submissions of one code exactly one wins.
-pub(super) fn verify(conn: &mut SqliteConnection, keys: &Keys, user: &User, factor: &Factor, code: &str, now: Timestamp) -> Result<bool, Error> {
+pub(super) fn verify(conn: &mut Conn, keys: &Keys, user: &User, factor: &Factor, code: &str, now: Timestamp) -> Result<bool, Error> {
     let code = super::normalize_code(code);
     if !is_code(&code) || now < 0 {
         return Ok(false);
@@ -81,12 +81,13 @@ pub fn check_label(input: &str) -> Result<String, Error> {
 
 /// Starts (or restarts) adding an authenticator app: a fresh secret, sealed, stored as the
 /// account's one pending factor. Works with 2FA off (turning it on) and on (a further app).
-pub fn begin_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, label: &str, now: Timestamp) -> Result<(), Error> {
+pub fn begin_enrolment(conn: &mut Conn, keys: &Keys, user: &User, label: &str, now: Timestamp) -> Result<(), Error> {
     let label = check_label(label)?;
     let mut secret = vec![0u8; SECRET_BYTES];
     crate::keys::fill_random(&mut secret);
     let sealed = keys.seal_totp(user.id, &secret);
     crate::db::write_tx(conn, |conn| {
+        crate::db::lock_user(conn, user.id)?;
         diesel::delete(second_factors::table.filter(second_factors::user_id.eq(user.id)).filter(second_factors::confirmed_at.is_null())).execute(conn)?;
         diesel::insert_into(second_factors::table)
             .values((
@@ -102,7 +103,7 @@ pub fn begin_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, la
 }
 
 /// The account's pending factor, if an enrolment is under way.
-pub fn pending(conn: &mut SqliteConnection, user_id: i32) -> Result<Option<Factor>, Error> {
+pub fn pending(conn: &mut Conn, user_id: i32) -> Result<Option<Factor>, Error> {
     Ok(second_factors::table.filter(second_factors::user_id.eq(user_id)).filter(second_factors::confirmed_at.is_null()).select(Factor::as_select()).first(conn).optional()?)
 }
 
@@ -116,7 +117,7 @@ pub struct Enrolment {
     pub otpauth_url: String,
 }
 
-pub fn pending_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User) -> Result<Option<Enrolment>, Error> {
+pub fn pending_enrolment(conn: &mut Conn, keys: &Keys, user: &User) -> Result<Option<Enrolment>, Error> {
     let Some(factor) = pending(conn, user.id)? else { return Ok(None) };
     let t = totp(open(keys, &factor)?, &user.username)?;
     Ok(Some(Enrolment {
@@ -140,8 +141,9 @@ pub struct Confirmed {
 /// Completes enrolment with a valid code: the pending factor becomes a confirmed one, the
 /// count and the security stamp change, and the account's first factor brings recovery codes.
 /// `None`: no enrolment pending, or not a valid code.
-pub fn confirm_enrolment(conn: &mut SqliteConnection, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<Confirmed>, Error> {
+pub fn confirm_enrolment(conn: &mut Conn, keys: &Keys, user: &User, code: &str, now: Timestamp) -> Result<Option<Confirmed>, Error> {
     crate::db::write_tx(conn, |conn| {
+        crate::db::lock_user(conn, user.id)?;
         let Some(factor) = pending(conn, user.id)? else { return Ok(None) };
         if !verify(conn, keys, user, &factor, code, now)? {
             return Ok(None);

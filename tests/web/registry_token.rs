@@ -482,17 +482,26 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
     app.signed_up("alice").await;
     let token = pat(&app, "alice", Scope::Write);
     let uid = app.user("alice").id;
-    diesel::connection::SimpleConnection::batch_execute(
-        &mut *app.conn(),
+    let triggers = if berth_test_support::database::on_postgres() {
+        "CREATE TABLE test_writes (what TEXT NOT NULL);
+         CREATE FUNCTION test_note() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN INSERT INTO test_writes VALUES (TG_ARGV[0]); RETURN NULL; END $$;
+         CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
+           FOR EACH ROW EXECUTE FUNCTION test_note('last use');
+         CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
+           FOR EACH ROW EXECUTE FUNCTION test_note('push note');
+         CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
+           FOR EACH ROW EXECUTE FUNCTION test_note('push note');"
+    } else {
         "CREATE TABLE test_writes (what TEXT NOT NULL);
          CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
            BEGIN INSERT INTO test_writes VALUES ('last use'); END;
          CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
            BEGIN INSERT INTO test_writes VALUES ('push note'); END;
          CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
-           BEGIN INSERT INTO test_writes VALUES ('push note'); END;",
-    )
-    .unwrap();
+           BEGIN INSERT INTO test_writes VALUES ('push note'); END;"
+    };
+    diesel::connection::SimpleConnection::batch_execute(&mut *app.conn(), triggers).unwrap();
     // (last use, new-IP events, last push, last-use writes, push-note writes) so far
     let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>, i64, i64) {
         let mut c = app.conn();

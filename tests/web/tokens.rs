@@ -368,7 +368,7 @@ async fn authenticate_checks_everything_and_records_last_use_sparingly() {
 fn a_malformed_token_is_refused_before_any_query() {
     use diesel::Connection;
     // a database without tables: any query would fail
-    let mut empty = diesel::sqlite::SqliteConnection::establish(":memory:").unwrap();
+    let mut empty = berth::db::Conn::Sqlite(diesel::sqlite::SqliteConnection::establish(":memory:").unwrap());
     let token = tokens::PlainToken::generate();
     let mut broken = token.expose().to_string();
     broken.pop();

@@ -44,6 +44,17 @@ pub fn tokens_in(text: &str) {
     }
 }
 
+/// A PostgreSQL database a test server used: the audit searches a dump of it.
+pub fn postgres_database(name: &str) {
+    append("postgres", "databases.txt", name);
+}
+
+/// The PostgreSQL databases the suite used.
+pub fn postgres_databases() -> Vec<String> {
+    let Some(dir) = dir() else { return Vec::new() };
+    std::fs::read_to_string(dir.join("postgres").join("databases.txt")).map(|s| s.lines().map(str::to_string).collect()).unwrap_or_default()
+}
+
 /// A log line of a Berth child process.
 pub fn log_line(line: &str) {
     append("logs", &format!("{}-children.log", binary()), line);

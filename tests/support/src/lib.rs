@@ -3,6 +3,7 @@
 //! tokens off pages like a browser would, and the secrets audit (`audit`).
 
 pub mod audit;
+pub mod database;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = audit::tempdir();
     let mut settings = Settings::with_data_dir(dir.path().join("data"));
+    settings.database_url = database::fresh(&settings.data_dir);
     settings.bind = "127.0.0.1:0".into();
     settings.workers = 2;
     configure(&mut settings);

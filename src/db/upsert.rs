@@ -1,0 +1,48 @@
+//! Inserts that meet a unique key someone may hold already. diesel's `MultiConnection`
+//! cannot write `ON CONFLICT`, so each is written once and compiled for each backend
+//! (`db::per_backend!`); both SQLite and PostgreSQL run the same statement.
+
+use diesel::prelude::*;
+use diesel::query_dsl::methods::FilterDsl; // an upsert's WHERE
+
+use super::schema::{form_keys, repositories};
+use super::{Conn, per_backend};
+use crate::Error;
+use crate::clock::Timestamp;
+
+/// Creates the repository `name` of `owner_id`, or, when it exists, sets its last push
+/// to `now` if the one noted is older than `noted_every` seconds. Of concurrent requests
+/// that all saw the note due, one writes it: the others' conflicting insert updates
+/// nothing. Returns the rows written (0 or 1).
+pub fn repository_push(conn: &mut Conn, owner_id: i32, name: &str, public: bool, now: Timestamp, noted_every: i64) -> Result<usize, Error> {
+    let values = (
+        repositories::owner_id.eq(owner_id),
+        repositories::name.eq(name),
+        repositories::is_public.eq(public),
+        repositories::created_at.eq(now),
+        repositories::last_push_at.eq(Some(now)),
+    );
+    let due = repositories::last_push_at.is_null().or(repositories::last_push_at.le(Some(now - noted_every)));
+    Ok(per_backend!(conn, |c| diesel::insert_into(repositories::table)
+        .values(values)
+        .on_conflict(repositories::name)
+        .do_update()
+        .set(repositories::last_push_at.eq(Some(now)))
+        .filter(due)
+        .execute(c))?)
+}
+
+/// Creates the repository `name` of `owner_id` unless it exists. Returns whether it did.
+pub fn repository_if_new(conn: &mut Conn, owner_id: i32, name: &str, public: bool, now: Timestamp) -> Result<bool, Error> {
+    let values = (repositories::owner_id.eq(owner_id), repositories::name.eq(name), repositories::is_public.eq(public), repositories::created_at.eq(now));
+    let n = per_backend!(conn, |c| diesel::insert_into(repositories::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(n == 1)
+}
+
+/// Records the form key `key_hash` as spent, unless it is already. Returns whether this
+/// call spent it.
+pub fn form_key_if_new(conn: &mut Conn, key_hash: &str, user_id: i32, now: Timestamp) -> Result<bool, Error> {
+    let values = (form_keys::key_hash.eq(key_hash), form_keys::user_id.eq(user_id), form_keys::spent_at.eq(now));
+    let n = per_backend!(conn, |c| diesel::insert_into(form_keys::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(n == 1)
+}
