@@ -219,11 +219,21 @@ fn init_logging(default: &str) {
 
 fn serve(settings: Settings) -> Result<(), String> {
     keep_large_allocations_out_of_the_heap();
+    // held until the server has stopped: `migrate-to` copies no SQLite database a server holds
+    let _serving = serving_lock(&settings)?;
     actix_web::rt::System::new().block_on(async move {
         let (addr, state, server) = crate::server::start(settings, Arc::new(SystemClock))?;
         tracing::info!(%addr, public_url = %state.public_url, "Berth is listening");
         server.await.map_err(|e| e.to_string())
     })
+}
+
+/// The shared lock beside the SQLite database, taken once its folder exists (the first start
+/// makes the data folder); a PostgreSQL or in-memory database has none.
+fn serving_lock(settings: &Settings) -> Result<Option<crate::db::migrate_to::DatabaseLock>, String> {
+    let Some(file) = database_file(&settings.database_url) else { return Ok(None) };
+    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
+    crate::db::migrate_to::DatabaseLock::for_serving(&file).map(Some)
 }
 
 /// argon2 allocates 19 MiB per hash. glibc raises its mmap threshold after such a block is

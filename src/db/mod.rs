@@ -6,6 +6,7 @@
 //! (`upsert`), backups and integrity checks, and reading a database error (`classify`).
 
 mod lock;
+pub mod migrate_to;
 mod postgres;
 pub mod schema;
 mod sqlite;
