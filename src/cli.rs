@@ -55,6 +55,23 @@ enum Command {
     /// to restore). On PostgreSQL, use pg_dump.
     #[command(after_help = SETTINGS_NOTE)]
     Backup { file: std::path::PathBuf },
+    /// Move this Berth from SQLite to PostgreSQL: copy its database into an empty PostgreSQL
+    /// database, every table and row as they are. Stop every Berth server on it first.
+    ///
+    /// The source is the SQLite database BERTH_DATA and BERTH_DATABASE_URL name; it is only
+    /// read, and left as it was. The target's migrations are applied first, and a target that
+    /// holds any Berth row is refused. The rows are copied in one transaction (all or nothing),
+    /// ids, hashes and sealed secrets as they are, then counted in both databases and printed.
+    /// Afterwards, set BERTH_DATABASE_URL to the target and start Berth: every instance needs
+    /// this data folder's master.key (2FA secrets and sessions open only with it) and its
+    /// registry signing key.
+    #[command(after_help = SETTINGS_NOTE)]
+    MigrateTo {
+        /// The PostgreSQL database to fill: postgres://USER@HOST[:PORT]/DB (postgresql:// too) or
+        /// libpq's keyword form (host=/run/postgresql dbname=berth). Leave the password out (a
+        /// command line shows in `ps` and shell history): libpq reads PGPASSWORD or ~/.pgpass.
+        url: String,
+    },
     /// Check the database: SQLite's integrity check of every page and index; on PostgreSQL,
     /// that every migration is applied and every table reads.
     #[command(after_help = SETTINGS_NOTE)]
@@ -169,6 +186,7 @@ pub fn main() -> ExitCode {
         Some(Command::Keys { command: KeysCommand::Rotate }) => rotate_keys(settings),
         Some(Command::Backup { file }) => backup(settings, &file),
         Some(Command::Integrity) => integrity(settings),
+        Some(Command::MigrateTo { url }) => migrate_to(settings, &url),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -400,6 +418,41 @@ fn integrity(settings: Settings) -> Result<(), String> {
         }
         problems => Err(format!("{} fails its integrity check: {problems}", crate::db::shown(&settings.database_url))),
     }
+}
+
+fn migrate_to(settings: Settings, target: &str) -> Result<(), String> {
+    let source = &settings.database_url;
+    if crate::db::Kind::of(source) == crate::db::Kind::Postgres {
+        return Err(format!(
+            "this Berth's database is PostgreSQL already ({}): migrate-to moves a SQLite Berth; set BERTH_DATABASE_URL (or BERTH_DATA) to its SQLite database",
+            crate::db::shown(source)
+        ));
+    }
+    let file = database_file(source).ok_or("BERTH_DATABASE_URL names an in-memory SQLite database: there is nothing to move")?;
+    let master = settings.data_dir.join(crate::keys::MASTER_FILE);
+    if !master.is_file() {
+        warn(&format!(
+            "{} does not exist. A Berth that never started has none yet (the first start makes one); if this one has run, \
+             its 2FA secrets, recovery codes and sessions open only with the master key it made: is BERTH_DATA its folder?",
+            master.display()
+        ));
+    }
+    let target = target.trim();
+    let report = crate::db::migrate_to::migrate_to(&file, target)?;
+    let shown = crate::db::shown(target);
+    println!("copied {} into {shown} in {:.1} s; rows per table, counted in both:", file.display(), report.seconds);
+    for (table, rows) in &report.tables {
+        println!("  {table:<24} {rows:>10}");
+    }
+    println!(
+        "next: set BERTH_DATABASE_URL='{shown}' for every Berth instance (its password through PGPASSWORD, ~/.pgpass or the URL), \
+         give each instance a copy of {} and of {} and {} from the same folder, and start Berth. \
+         The SQLite database is left as it was: keep it until the move is proven, and start no Berth on it again.",
+        master.display(),
+        crate::registry::keys::KEY_FILE,
+        crate::registry::keys::CERT_FILE
+    );
+    Ok(())
 }
 
 fn rotate_keys(settings: Settings) -> Result<(), String> {
