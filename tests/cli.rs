@@ -81,20 +81,8 @@ impl Cli {
     }
 }
 
-/// The binary, started under the common umask 022 whatever the test runner's, so the file
-/// modes Berth sets are its own doing.
 fn berth_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-    // SAFETY: umask and prctl are async-signal-safe and touch only the child being started
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            libc::umask(0o022);
-            // a server dies with the test, however the test ends
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    command
+    berth_test_support::berth_command(env!("CARGO_BIN_EXE_berth"))
 }
 
 fn mode(path: &std::path::Path) -> String {

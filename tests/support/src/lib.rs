@@ -27,6 +27,22 @@ pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
     set_cookies(res).into_iter().find(|c| c.starts_with(&format!("{name}=")))
 }
 
+/// The `berth` binary at `path` (a test binary's `env!("CARGO_BIN_EXE_berth")`), started
+/// under the common umask 022 whatever the test runner's, so the file modes Berth sets are
+/// its own doing, and killed with the test however the test ends.
+pub fn berth_command(path: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(path);
+    // SAFETY: umask and prctl are async-signal-safe and touch only the child being started
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::umask(0o022);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+}
+
 pub struct TestApp {
     pub url: String,
     pub state: Arc<AppState>,
