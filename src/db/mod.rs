@@ -9,6 +9,7 @@ mod lock;
 pub mod migrate_to;
 mod postgres;
 pub mod schema;
+pub mod shared_limits;
 mod sqlite;
 pub mod upsert;
 
