@@ -237,8 +237,8 @@ fn init_logging(default: &str) {
 
 fn serve(settings: Settings) -> Result<(), String> {
     keep_large_allocations_out_of_the_heap();
-    // held until the server has stopped: `migrate-to` copies no SQLite database a server holds
-    let _serving = serving_lock(&settings)?;
+    // held until the server has stopped: `migrate-to` copies no SQLite database in use
+    let _in_use = sqlite_in_use(&settings)?;
     actix_web::rt::System::new().block_on(async move {
         let (addr, state, server) = crate::server::start(settings, Arc::new(SystemClock))?;
         tracing::info!(%addr, public_url = %state.public_url, "Berth is listening");
@@ -246,12 +246,13 @@ fn serve(settings: Settings) -> Result<(), String> {
     })
 }
 
-/// The shared lock beside the SQLite database, taken once its folder exists (the first start
-/// makes the data folder); a PostgreSQL or in-memory database has none.
-fn serving_lock(settings: &Settings) -> Result<Option<crate::db::migrate_to::DatabaseLock>, String> {
+/// The shared lock beside the SQLite database, held by whatever may write it, taken once its
+/// folder exists (the first start makes the data folder); a PostgreSQL or in-memory
+/// database has none.
+fn sqlite_in_use(settings: &Settings) -> Result<Option<crate::db::migrate_to::DatabaseLock>, String> {
     let Some(file) = database_file(&settings.database_url) else { return Ok(None) };
     crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
-    crate::db::migrate_to::DatabaseLock::for_serving(&file).map(Some)
+    crate::db::migrate_to::DatabaseLock::shared(&file).map(Some)
 }
 
 /// argon2 allocates 19 MiB per hash. glibc raises its mmap threshold after such a block is
@@ -469,6 +470,7 @@ fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
     accounts::normalize_username(&format!("{prefix}0")).map_err(|e| format!("--prefix {prefix:?}: {e}"))?;
     let plan: Plan = plan.parse()?;
     let mut conn = open_or_create_db(&settings)?;
+    let _in_use = sqlite_in_use(&settings)?;
     let started = std::time::Instant::now();
     let hash = accounts::password::hash(&SecretString::from(password));
     let mut file = match &tokens_out {
@@ -496,6 +498,8 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
     // the first operator may be added before Berth ever started; every other command needs its database
     let mut conn = if matches!(command, UserCommand::Add { .. }) { open_or_create_db(&settings)? } else { open_existing_db(&settings)? };
+    // a change made while `migrate-to` copies would be lost to the copy
+    let _in_use = sqlite_in_use(&settings)?;
     let c: &mut Conn = &mut conn;
     match command {
         UserCommand::Add { name, email, plan, operator, password_stdin } => {

@@ -39,7 +39,7 @@ pub struct Report {
 
 /// Copies the SQLite database `source` into the PostgreSQL database `target_url`, which
 /// must hold no Berth rows: its migrations are applied first. Refuses, changing nothing,
-/// while a server holds `source` (`DatabaseLock::for_serving`).
+/// while a server or another Berth command holds `source` (`DatabaseLock::shared`).
 pub fn migrate_to(source: &Path, target_url: &str) -> Result<Report, String> {
     let started = std::time::Instant::now();
     if Kind::of(target_url) != Kind::Postgres {
@@ -89,28 +89,29 @@ pub fn migrate_to(source: &Path, target_url: &str) -> Result<Report, String> {
     Ok(Report { tables: counts, seconds: started.elapsed().as_secs_f64() })
 }
 
-/// The lock file beside a SQLite database, `berth.db.lock` beside `berth.db`. Each server
-/// holds it shared for its life, so several may still run on one file; `migrate-to` takes
-/// it exclusively, so it never copies a database a server is writing, and no server starts
-/// while it copies. The kernel releases a lock when its holder exits, however it exits, so
-/// a crashed server leaves no lock behind. (A lock file of its own: SQLite's own locks are
+/// The lock file beside a SQLite database, `berth.db.lock` beside `berth.db`. Each server,
+/// and each operator command that writes, holds it shared while it runs, so several may
+/// still use one file at once; `migrate-to` takes it exclusively, so it never copies a
+/// database something is writing, and nothing writes while it copies (a write after its
+/// snapshot would be lost to the copy). The kernel releases a lock when its holder exits,
+/// however it exits, so a crashed server leaves no lock behind. (A lock file of its own: SQLite's own locks are
 /// `fcntl` locks on the database file, which NFS would mix up with `flock` on that file.)
 pub struct DatabaseLock {
     _file: std::fs::File,
 }
 
 impl DatabaseLock {
-    /// The lock a server holds while it serves the SQLite database `database`.
-    pub fn for_serving(database: &Path) -> Result<DatabaseLock, String> {
+    /// The lock a server or a command holds while it may write the SQLite database `database`.
+    pub fn shared(database: &Path) -> Result<DatabaseLock, String> {
         DatabaseLock::take(database, libc::LOCK_SH, |lock| {
-            format!("`berth migrate-to` is copying {} to PostgreSQL (it holds {lock}): start Berth when it is done, on the database it names", database.display())
+            format!("`berth migrate-to` is copying {} to PostgreSQL (it holds {lock}): wait until it is done, then use the database it names", database.display())
         })
     }
 
     fn exclusive(database: &Path) -> Result<DatabaseLock, String> {
         DatabaseLock::take(database, libc::LOCK_EX, |lock| {
             format!(
-                "Berth is running on {} (a server holds {lock}): stop every Berth server on this database first, so that nothing is written during or after the copy",
+                "Berth is in use on {} (a server or a berth command holds {lock}): stop every Berth server on this database and let running commands finish first, so that nothing is written during or after the copy",
                 database.display()
             )
         })
@@ -553,13 +554,13 @@ mod tests {
     fn a_shared_lock_admits_other_servers_and_keeps_the_copy_out_until_released() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("berth.db");
-        let first = DatabaseLock::for_serving(&db).unwrap();
-        let second = DatabaseLock::for_serving(&db).expect("a second server on the same file");
+        let first = DatabaseLock::shared(&db).unwrap();
+        let second = DatabaseLock::shared(&db).expect("a second server on the same file");
         let refused = DatabaseLock::exclusive(&db).err().expect("refused while servers hold it");
-        assert!(refused.contains("Berth is running on") && refused.contains("stop every Berth server"), "{refused}");
+        assert!(refused.contains("Berth is in use on") && refused.contains("stop every Berth server"), "{refused}");
         drop((first, second));
         let copying = DatabaseLock::exclusive(&db).expect("free once the servers are gone");
-        let refused = DatabaseLock::for_serving(&db).err().expect("no server starts during a copy");
+        let refused = DatabaseLock::shared(&db).err().expect("no server starts during a copy");
         assert!(refused.contains("migrate-to` is copying"), "{refused}");
         drop(copying);
     }
