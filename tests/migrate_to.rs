@@ -4,12 +4,13 @@
 //! and the source always a SQLite file.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_test_support::database::fresh_postgres;
+use berth_test_support::process::BerthProcess;
 use berth_test_support::*;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use reqwest::StatusCode;
@@ -62,20 +63,9 @@ impl SqliteBerth {
         out
     }
 
-    /// `berth serve` on this folder, its log on standard error.
-    fn serve_command(&self) -> Command {
-        let mut command = berth_command();
-        command
-            .arg("serve")
-            .env("BERTH_DATA", self.data())
-            .env("BERTH_DATABASE_URL", self.database())
-            .env("BERTH_BIND", "127.0.0.1:0")
-            .env("BERTH_WORKERS", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        command
+    /// `berth serve` on this folder, once it listens.
+    fn serve(&self) -> BerthProcess {
+        BerthProcess::start(env!("CARGO_BIN_EXE_berth"), &self.data(), &self.database(), "127.0.0.1:0", &[])
     }
 
     fn add_user(&self, name: &str) {
@@ -273,6 +263,18 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
     let challenge = res.json::<Value>().await.unwrap()["login_2fa_token"].as_str().unwrap().to_string();
     audit::secret(&challenge);
     let database = app.settings.database_url.clone();
+    // a SQLite Berth is one process and keeps its throttle and rate counts in memory; a row
+    // of each table, as an instance on PostgreSQL writes them, still proves their copy (an
+    // address of no client here, and a reservation already expired, so they refuse no one)
+    let now = berth::clock::Clock::now(&*app.clock);
+    let rows = format!(
+        "INSERT INTO throttle_accounts (account, failures, last_failure) VALUES ('name:ghost', 2, {now}); \
+         INSERT INTO throttle_ip_failures (ip, at) VALUES ('192.0.2.7', {now}); \
+         INSERT INTO throttle_reservations (account, ip, expires_at) VALUES (NULL, '192.0.2.7', {}); \
+         INSERT INTO rate_windows (caller, window_start, hits) VALUES ('ip:192.0.2.7', {now}, 3);",
+        now - 60
+    );
+    diesel::connection::SimpleConnection::batch_execute(&mut sqlite(&database), &rows).unwrap();
     for table in schema_tables() {
         assert!(count_sqlite(&database, &table) > 0, "the SQLite Berth holds no row of {table}: give this test one, so that its copy is proven");
     }
@@ -305,7 +307,7 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
     assert!(stdout.contains("master.key"), "{stdout}");
 
     // served from PostgreSQL on the same data folder
-    let old_max: Vec<(&str, i64)> = ["users", "owners", "access_tokens", "activity"].into_iter().map(|t| (t, max_id(&target, t))).collect();
+    let old_max: Vec<(&str, i64)> = ["users", "owners", "access_tokens", "activity", "throttle_ip_failures"].into_iter().map(|t| (t, max_id(&target, t))).collect();
     let mut on_pg = settings.clone();
     on_pg.database_url = target.clone();
     let app = spawn_on(berth.dir, on_pg, clock).await;
@@ -341,6 +343,8 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
 
     // new rows get fresh ids
     create_token(&bob, "after the move", "repo:admin").await;
+    let refused = app.browser().login("nobody", "a wrong password").await.status();
+    assert!(refused.is_client_error(), "a wrong password is refused and counted: {refused}");
     app.signed_up("carola").await;
     for (table, before) in old_max {
         assert!(max_id(&target, table) > before, "{table}: a new row after the move got a fresh id");
@@ -391,64 +395,25 @@ fn a_database_of_something_else_is_refused_and_gets_no_berth_table() {
     assert_eq!(tables.into_iter().map(|t| t.text).collect::<Vec<_>>(), ["invoices"], "no migration ran");
 }
 
-/// `berth serve` as a child process on the folder's SQLite database.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(berth: &SqliteBerth) -> Server {
-        let mut child = berth.serve_command().spawn().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                audit::log_line(&line);
-                if line.contains("Berth is listening") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let mut server = Server { child };
-        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-            server.stop();
-            panic!("berth serve did not start");
-        }
-        server
-    }
-
-    /// Kills this child by its own pid and waits for it.
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[test]
 fn migrate_to_is_refused_while_a_server_runs_on_the_sqlite_database_and_copies_once_it_stopped() {
     let berth = SqliteBerth::new();
     berth.add_user("alice");
-    let mut server = Server::start(&berth);
+    let mut server = berth.serve();
     let target = fresh_postgres();
-    berth.refused(&target, "Berth is running on");
+    berth.refused(&target, "Berth is in use on");
     assert!(pg_tables(&target).is_empty(), "the target was not touched");
     // a second server on the same file is allowed, as before; the copy waits for both
-    let mut second = Server::start(&berth);
-    server.stop();
-    berth.refused(&target, "stop every Berth server on this database first");
-    second.stop();
+    let mut second = berth.serve();
+    assert!(server.terminate(Duration::from_secs(30)), "stopped as a service manager stops it");
+    berth.refused(&target, "stop every Berth server on this database");
+    second.kill9();
     let report = reported(&berth.migrate(&target));
     assert!(report.contains(&("users".to_string(), 1)), "{report:?}");
 }
 
 #[test]
-fn berth_serve_refuses_to_start_while_a_copy_holds_the_sqlite_database() {
+fn berth_serve_and_user_commands_refuse_while_a_copy_holds_the_sqlite_database() {
     use std::os::unix::io::AsRawFd;
     let berth = SqliteBerth::new();
     berth.add_user("alice");
@@ -456,7 +421,14 @@ fn berth_serve_refuses_to_start_while_a_copy_holds_the_sqlite_database() {
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(format!("{}.lock", berth.database())).unwrap();
     // SAFETY: flock only reads the descriptor `lock` keeps open
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
-    let mut child = berth.serve_command().spawn().unwrap();
+    let mut child = berth_command()
+        .arg("serve")
+        .env("BERTH_DATA", berth.data())
+        .env("BERTH_DATABASE_URL", berth.database())
+        .env("BERTH_BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -469,10 +441,16 @@ fn berth_serve_refuses_to_start_while_a_copy_holds_the_sqlite_database() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("`berth migrate-to` is copying") && stderr.contains("start Berth when it is done"), "{stderr}");
-    // once the copy is over, it starts
+    assert!(stderr.contains("`berth migrate-to` is copying") && stderr.contains("wait until it is done"), "{stderr}");
+    // nor does a command that writes: its change would be lost to the copy
+    let out = berth.run(&["user", "add", "bobby", "--email", "bobby@example.com", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("`berth migrate-to` is copying"), "{stderr}");
+    assert_eq!(count_sqlite(&berth.database(), "users"), 1, "bobby was not added");
+    // once the copy is over, both work
     drop(lock);
-    Server::start(&berth);
+    berth.add_user("bobby");
+    berth.serve();
 }
 
 #[test]
@@ -569,6 +547,8 @@ fn the_report_lists_each_table_after_the_tables_it_names() {
     let report = reported(&berth.migrate(&fresh_postgres()));
     let order: Vec<&str> = report.iter().map(|(t, _)| t.as_str()).collect();
     let at = |t: &str| order.iter().position(|o| *o == t).unwrap_or_else(|| panic!("{t} is not in {order:?}"));
-    assert_eq!(at("users"), 0);
+    for names_users in ["activity", "owners", "recovery_codes", "second_factors", "sessions"] {
+        assert!(at("users") < at(names_users), "{order:?}");
+    }
     assert!(at("owners") < at("access_tokens") && at("owners") < at("repositories"), "{order:?}");
 }
