@@ -146,3 +146,24 @@ diesel::table! {
 
 diesel::joinable!(second_factors -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(second_factors, users);
+
+diesel::table! {
+    key_check (id) {
+        id -> Integer,
+        mac -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Integer,
+        kid -> Text,
+        sealed_private -> Nullable<Binary>,
+        cert_pem -> Text,
+        created_at -> BigInt,
+        activation -> Nullable<Integer>,
+        activated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+    }
+}
