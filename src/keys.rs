@@ -179,11 +179,11 @@ fn recorded_check(conn: &mut Conn) -> Result<Option<Vec<u8>>, Error> {
 pub fn check_master_key(path: &Path, conn: &mut Conn, now: Timestamp) -> Result<Keys, String> {
     let shown = path.display();
     let copy_it = "copy the master key of the first instance (its BERTH_MASTER_KEY_FILE) there, or set BERTH_MASTER_KEY_FILE to where it is";
-    if !path.exists() && recorded_check(conn).map_err(|e| e.to_string())?.is_some() {
+    if !path.exists() && recorded_check(conn).map_err(|e| format!("reading the master key check: {}", e.chain()))?.is_some() {
         return Err(format!("BERTH_MASTER_KEY_FILE {shown} does not exist, and this database was set up with a master key: {copy_it}"));
     }
     let keys = Keys::load_or_create(path).map_err(|e| format!("BERTH_MASTER_KEY_FILE {shown}: {e}"))?;
-    if !keys.matches_database(conn, now).map_err(|e| format!("checking the master key against the database: {e}"))? {
+    if !keys.matches_database(conn, now).map_err(|e| format!("checking the master key against the database: {}", e.chain()))? {
         return Err(format!("BERTH_MASTER_KEY_FILE {shown} is not the master key this database was set up with: {copy_it}"));
     }
     Ok(keys)
