@@ -16,11 +16,13 @@ use crate::accounts::password::HashPool;
 use crate::app::{AppState, origin_of};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::Database;
+use crate::db::shared_limits::{DbRateStore, DbThrottleStore};
+use crate::db::{self, Database};
 use crate::sessions::store::DatabaseSessionStore;
 use crate::signin::cache::PasswordCache;
 use crate::signin::single_flight::SingleFlight;
 use crate::throttle::Throttle;
+use crate::throttle::rate::RateLimiter;
 use crate::web::error::PageError;
 use crate::web::session::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 
@@ -48,23 +50,21 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         db: database.clone(),
         clock: clock.clone(),
         keys: Arc::new(keys.clone()),
-        throttle: Throttle::new(settings.throttle.clone(), clock.clone()),
+        throttle: match database.kind {
+            // one process: its memory is the whole truth, and costs no round trip
+            db::Kind::Sqlite => Throttle::new(settings.throttle.clone(), clock.clone()),
+            db::Kind::Postgres => Throttle::with_store(settings.throttle.clone(), clock.clone(), Box::new(DbThrottleStore::new(database.pool.clone()))),
+        },
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),
         password_flights: SingleFlight::default(),
     };
-    let state = Arc::new(AppState {
-        database,
-        public_origin: origin_of(&public_url),
-        public_url,
-        secure_cookies,
-        signin,
-        api_limiter: crate::throttle::rate::RateLimiter::new(settings.api_rate_limit, clock.clone()),
-        registry_key,
-        keys,
-        clock: clock.clone(),
-        settings,
-    });
+    let api_limiter = match database.kind {
+        db::Kind::Sqlite => RateLimiter::new(settings.api_rate_limit, clock.clone()),
+        db::Kind::Postgres => RateLimiter::with_store(settings.api_rate_limit, clock.clone(), Box::new(DbRateStore::new(database.pool.clone()))),
+    };
+    let state =
+        Arc::new(AppState { database, public_origin: origin_of(&public_url), public_url, secure_cookies, signin, api_limiter, registry_key, keys, clock: clock.clone(), settings });
     let data = web::Data::from(state.clone());
     let store = DatabaseSessionStore::new(state.database.pool.clone(), clock, state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
     let cookie_key = Key::from(&state.keys.session_cookie);
@@ -139,10 +139,20 @@ async fn purge_sessions_periodically(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let (now, idle, absolute) = (state.now(), state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
-        let purged =
-            state.db(move |c| Ok((crate::sessions::purge_expired(c, now, idle, absolute)?, crate::signin::challenges::purge_expired(c, now)?, crate::once::purge(c, now)?))).await;
+        let (shared, rules) = (state.database.kind == db::Kind::Postgres, state.settings.throttle.clone());
+        let purged = state
+            .db(move |c| {
+                crate::sessions::purge_expired(c, now, idle, absolute)?;
+                crate::signin::challenges::purge_expired(c, now)?;
+                crate::once::purge(c, now)?;
+                if shared {
+                    db::shared_limits::purge(c, &rules, now)?;
+                }
+                Ok(())
+            })
+            .await;
         if let Err(e) = purged {
-            tracing::warn!(error = %e, "purging expired sessions, login challenges and form keys");
+            tracing::warn!(error = %e, "purging expired sessions, login challenges, form keys and throttle counts");
         }
     }
 }

@@ -3,13 +3,14 @@
 //! may appear, and the backend's integrity check stays `ok`. (The registry restarted mid-pull
 //! is in `tests/registry.rs`; `berth backup` under write load in `tests/cli.rs`.)
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_test_support::process::BerthProcess;
 use berth_test_support::*;
 use diesel::prelude::*;
 use reqwest::StatusCode;
@@ -18,81 +19,9 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------
 // Berth as a real child process
 
-struct BerthProcess {
-    child: Child,
-    url: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl BerthProcess {
-    /// `berth serve` on port 0 over `data` and the database `database`; waits for its
-    /// "listening" line.
-    fn start(data: &Path, database: &str) -> BerthProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-        // the server dies with the test's thread, however the test ends
-        // SAFETY: prctl is async-signal-safe and touches only the child being started
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = command
-            .env("BERTH_DATA", data)
-            .env("BERTH_BIND", "127.0.0.1:0")
-            .env("BERTH_WORKERS", "2")
-            // the burst is one user's; the API's per-user rate limit is not under test here
-            .env("BERTH_API_RATE_LIMIT", "1000000")
-            .env("RUST_LOG", "info")
-            .env("BERTH_DATABASE_URL", database)
-            .env_remove("BERTH_PUBLIC_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("berth starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = BufReader::new(child.stderr.take().unwrap());
-        let sink = stderr.clone();
-        let listening = regex::Regex::new(r"Berth is listening.* addr=(\S+)").unwrap();
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                if let Some(c) = listening.captures(&line) {
-                    let _ = tx.send(c[1].to_string());
-                }
-                berth_test_support::audit::log_line(&line);
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(30)) else {
-            // never leave the server running behind a failed test
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("berth did not report its address:\n{}", stderr.lock().unwrap());
-        };
-        BerthProcess { child, url: format!("http://{addr}"), stderr }
-    }
-
-    /// SIGKILL to this child's own pid: no shutdown, no checkpoint, no flush.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(!status.success(), "killed, not exited: {status}");
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for BerthProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_berth(data: &Path, database: &str) -> BerthProcess {
+    // the burst is one user's; the API's per-user rate limit is not under test here
+    BerthProcess::start(env!("CARGO_BIN_EXE_berth"), data, database, "127.0.0.1:0", &[("BERTH_API_RATE_LIMIT", "1000000")])
 }
 
 fn berth_cli(data: &Path, database: &str, args: &[&str], stdin: &str) {
@@ -164,7 +93,7 @@ async fn kill_9_mid_burst_loses_no_answered_creation_or_deletion_and_the_databas
     let data = dir.path().join("data");
     let database = berth_test_support::database::fresh(&data);
     berth_cli(&data, &database, &["user", "add", "alice", "--email", "alice@example.com", "--plan", "team", "--password-stdin"], &format!("{PASSWORD}\n"));
-    let mut berth = BerthProcess::start(&data, &database);
+    let mut berth = start_berth(&data, &database);
     let jwt = api_login(&berth.url, "alice", PASSWORD).await;
 
     let burst = Arc::new(Burst::default());
@@ -235,7 +164,7 @@ async fn kill_9_mid_burst_loses_no_answered_creation_or_deletion_and_the_databas
         let mut conn = open_db(&database);
         assert_eq!(berth::db::integrity_check(&mut conn).unwrap(), "ok");
     }
-    let berth = BerthProcess::start(&data, &database);
+    let berth = start_berth(&data, &database);
     let mut conn = open_db(&database);
     for uuid in &deleted {
         assert!(!uuid_exists(&mut conn, uuid), "an answered deletion came back: {uuid}");

@@ -27,7 +27,7 @@ pub async fn limit(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
         .and_then(|t| super::jwt::verify(&app.keys.api_jwt, &app.settings.issuer, t.trim(), app.now()))
         .map(|c| format!("user:{}", c.uid));
     let key = user.unwrap_or_else(|| format!("ip:{}", crate::http::client_ip(req.request(), &app.settings.trusted_proxies)));
-    let verdict = app.api_limiter.hit(key);
+    let verdict = app.api_limiter.hit(key).await;
     if !verdict.allowed {
         let retry = (verdict.reset - app.now()).max(1);
         let mut res = super::ApiError::new(actix_web::http::StatusCode::TOO_MANY_REQUESTS, "Request rate limit exceeded.").error_response();

@@ -8,6 +8,7 @@
 mod lock;
 mod postgres;
 pub mod schema;
+pub mod shared_limits;
 mod sqlite;
 pub mod upsert;
 

@@ -148,6 +148,39 @@ diesel::joinable!(second_factors -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(second_factors, users);
 
 diesel::table! {
+    throttle_accounts (account) {
+        account -> Text,
+        failures -> Integer,
+        last_failure -> BigInt,
+    }
+}
+
+diesel::table! {
+    throttle_ip_failures (id) {
+        id -> Integer,
+        ip -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    throttle_reservations (id) {
+        id -> Integer,
+        account -> Nullable<Text>,
+        ip -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rate_windows (caller) {
+        caller -> Text,
+        window_start -> BigInt,
+        hits -> Integer,
+    }
+}
+
+diesel::table! {
     key_check (id) {
         id -> Integer,
         mac -> Binary,

@@ -34,7 +34,7 @@ fn write_failure(conn: &mut Conn, logged: Logged, lock: Option<u64>, client: &Cl
 /// As `fail`, for a failure decided outside the database (a password, a token): the slot is
 /// counted at once, then its events are written in one transaction of their own.
 pub async fn count_failure(svc: &Service, slot: Reservation, logged: Logged, client: &Client) -> Result<(), Error> {
-    let lock = slot.failed();
+    let lock = slot.failed_async().await?;
     if logged.is_none() {
         return Ok(());
     }

@@ -88,10 +88,10 @@ async fn verify_login(svc: &Service, login: &str, password: SecretString, client
         && cache.recalls(fp)
     {
         // nothing to verify, so no slot to take; but a locked account or IP still waits
-        if let Err(wait) = svc.throttle.check(&key, ip) {
+        if let Err(wait) = svc.throttle.check(&key, ip).await {
             return Ok(PasswordCheck::Throttled(wait));
         }
-        svc.throttle.record_success(&key);
+        svc.throttle.record_success(&key).await;
         return Ok(PasswordCheck::Valid(u.clone()));
     }
     // The flight is named by the account as read (its id, hash and stamp, or the unknown
@@ -113,7 +113,7 @@ async fn verify_once(
     client: &Client,
     ip: IpAddr,
 ) -> Result<PasswordCheck, Error> {
-    let slot = match svc.throttle.reserve(&key, ip) {
+    let slot = match svc.throttle.reserve(&key, ip).await {
         Ok(slot) => slot,
         Err(wait) => return Ok(PasswordCheck::Throttled(wait)),
     };
@@ -127,7 +127,7 @@ async fn verify_once(
                 // the code step is counted on its own
                 slot.release();
             } else {
-                slot.succeeded();
+                slot.succeeded().await?;
             }
             Ok(PasswordCheck::Valid(u))
         }
@@ -142,7 +142,7 @@ async fn verify_once(
 /// Re-checks the password of a signed-in user before a sensitive change (2FA, password,
 /// email). Failures count in the same throttle as logins.
 pub async fn confirm_password(svc: &Service, user: &User, password: SecretString, client: &Client, ip: IpAddr) -> Result<bool, Error> {
-    let slot = svc.throttle.reserve(&AccountKey::User(user.id), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
+    let slot = svc.throttle.reserve(&AccountKey::User(user.id), ip).await.map_err(|wait| Error::Throttled { retry_after: wait })?;
     let ok = svc.hasher.verify(password, Some(user.password_hash.clone())).await?;
     if ok {
         // a confirmation is no sign-in: the account's earlier failures stay

@@ -81,7 +81,7 @@ enum Decided {
 /// cannot both win), and the events.
 pub async fn second_factor_step(svc: &Service, begun: Begun, code: &SecretString, client: &Client, ip: IpAddr) -> Result<SecondOutcome, Error> {
     let uid = begun.user_id();
-    let slot = svc.throttle.reserve(&AccountKey::User(uid), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
+    let slot = svc.throttle.reserve(&AccountKey::User(uid), ip).await.map_err(|wait| Error::Throttled { retry_after: wait })?;
     let (keys, code, client, now) = (svc.keys.clone(), twofactor::normalize_code(code.expose_secret()), client.clone(), svc.now());
     let (totp_detail, recovery_detail, used_detail, refused_detail) = details(begun.door());
     let decided = svc
@@ -126,7 +126,7 @@ pub async fn second_factor_step(svc: &Service, begun: Begun, code: &SecretString
     Ok(match decided {
         Decided::Granted(user, factor, slot) => {
             // settled once the transaction has committed
-            slot.succeeded();
+            slot.succeeded().await?;
             SecondOutcome::Granted { user, factor }
         }
         Decided::Outdated(slot) => {
@@ -154,7 +154,7 @@ where
     F: FnOnce(&mut Conn) -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
-    let slot = svc.throttle.reserve(&AccountKey::User(user.id), ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
+    let slot = svc.throttle.reserve(&AccountKey::User(user.id), ip).await.map_err(|wait| Error::Throttled { retry_after: wait })?;
     let (keys, user, code, client, now) = (svc.keys.clone(), user.clone(), twofactor::normalize_code(code.expose_secret()), client.clone(), svc.now());
     svc.db
         .run(move |c| {

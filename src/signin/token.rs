@@ -80,7 +80,7 @@ where
     let (found, read, writes) = match found {
         Read::Valid(found, read, writes) => (found, read, writes),
         Read::Invalid(refused) => {
-            let slot = svc.throttle.reserve_ip(ip).map_err(|wait| Error::Throttled { retry_after: wait })?;
+            let slot = svc.throttle.reserve_ip(ip).await.map_err(|wait| Error::Throttled { retry_after: wait })?;
             count_failure(svc, slot, None, client).await?;
             let Some(refused) = refused else { return Ok(TokenOutcome::NoMatch) };
             if door == Door::Registry

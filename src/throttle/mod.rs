@@ -11,7 +11,9 @@
 //! cannot all pass the check before the first failure is recorded. A failure keeps the
 //! slot, a success or an attempt that ends another way gives it back.
 //!
-//! The state sits behind `ThrottleStore`, so several instances can share it.
+//! The state sits behind `ThrottleStore`: this process's memory for one instance, the
+//! database (`db::shared_limits`) for several instances on PostgreSQL, where a reservation
+//! left by an instance that died expires after `RESERVATION_SECONDS`.
 
 pub mod rate;
 
@@ -42,10 +44,19 @@ pub enum Outcome {
     Released,
 }
 
+/// How long an attempt in flight counts at most: past it, a reservation its instance never
+/// settled (the instance was killed) stops counting. Longer than any verification.
+pub const RESERVATION_SECONDS: Timestamp = 60;
+
 /// Where throttle state lives: the rules are the caller's, the store applies them
-/// atomically. `MemoryStore` keeps them in this process: instances behind one load balancer
-/// each count their own until a shared store takes its place.
+/// atomically. `MemoryStore` keeps them in this process; a shared store keeps them where
+/// every instance counts the same attempts.
 pub trait ThrottleStore: Send + Sync {
+    /// Whether the store is across the network (a database): its calls are then made on
+    /// the blocking pool, never on an async worker.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Refuses with the wait in seconds when the account (if any) or the IP is at its limit,
     /// attempts in flight included; otherwise counts one more attempt in flight. One step:
     /// no other attempt can come between the check and the count.
@@ -59,18 +70,20 @@ pub trait ThrottleStore: Send + Sync {
     fn clear(&self, account: &AccountKey);
 }
 
+/// An account's count, as any store holds it.
 #[derive(Debug, Default)]
-struct AccountEntry {
-    failures: u32,
-    last_failure: Timestamp,
-    in_flight: u32,
+pub struct AccountEntry {
+    pub failures: u32,
+    pub last_failure: Timestamp,
+    pub in_flight: u32,
 }
 
+/// An IP's count, as any store holds it.
 #[derive(Debug, Default)]
-struct IpEntry {
+pub struct IpEntry {
     /// Failure times within the window, oldest first.
-    failures: VecDeque<Timestamp>,
-    in_flight: u32,
+    pub failures: VecDeque<Timestamp>,
+    pub in_flight: u32,
 }
 
 #[derive(Default)]
@@ -79,11 +92,15 @@ struct State {
     ips: HashMap<IpAddr, IpEntry>,
 }
 
+/// The wait a shared store answers when it cannot be reached: the attempt is refused, as it
+/// cannot be counted.
+pub const UNAVAILABLE_WAIT: u64 = 5;
+
 /// Above this many entries, stale ones are swept on the next reservation.
 const SWEEP_AT: usize = 10_000;
 
 /// The wait after `failures` consecutive failures, if any.
-fn backoff(rules: &ThrottleConfig, failures: u32) -> Option<u64> {
+pub fn backoff(rules: &ThrottleConfig, failures: u32) -> Option<u64> {
     let free = rules.free_failures.max(1);
     if failures < free {
         return None;
@@ -94,7 +111,7 @@ fn backoff(rules: &ThrottleConfig, failures: u32) -> Option<u64> {
 
 /// Seconds an account must wait before one more attempt. Attempts in flight count as
 /// failures made now.
-fn account_wait(rules: &ThrottleConfig, e: &AccountEntry, now: Timestamp) -> i64 {
+pub fn account_wait(rules: &ThrottleConfig, e: &AccountEntry, now: Timestamp) -> i64 {
     let Some(b) = backoff(rules, e.failures + e.in_flight) else { return 0 };
     let from = if e.in_flight > 0 { now } else { e.last_failure };
     from + b as i64 - now
@@ -102,7 +119,7 @@ fn account_wait(rules: &ThrottleConfig, e: &AccountEntry, now: Timestamp) -> i64
 
 /// Seconds an IP must wait before one more attempt: until enough failures leave the window
 /// to make room. Attempts in flight count as failures made now.
-fn ip_wait(rules: &ThrottleConfig, e: &IpEntry, now: Timestamp) -> i64 {
+pub fn ip_wait(rules: &ThrottleConfig, e: &IpEntry, now: Timestamp) -> i64 {
     let window = rules.ip_window_seconds as i64;
     let recent: Vec<Timestamp> = e.failures.iter().copied().filter(|t| *t > now - window).collect();
     let counted = recent.len() + e.in_flight as usize;
@@ -239,13 +256,28 @@ pub struct Reservation {
 impl Reservation {
     /// The secret was wrong. Returns the back-off in seconds when this failure puts the
     /// account (further) behind one, so the caller can log the lock once, not per refusal.
+    /// Call it on the blocking pool (inside the transaction that decides the attempt):
+    /// with a shared store it is a database round trip.
     pub fn failed(mut self) -> Option<u64> {
         self.settle(Outcome::Failed)
     }
 
+    /// `failed`, from an async worker.
+    pub async fn failed_async(self) -> Result<Option<u64>, crate::Error> {
+        if !self.throttle.store.shared() {
+            return Ok(self.failed());
+        }
+        Ok(actix_web::web::block(move || self.failed()).await?)
+    }
+
     /// The secret was right and the attempt is complete: the account's failures are cleared.
-    pub fn succeeded(mut self) {
-        self.settle(Outcome::Succeeded);
+    pub async fn succeeded(mut self) -> Result<(), crate::Error> {
+        if !self.throttle.store.shared() {
+            self.settle(Outcome::Succeeded);
+            return Ok(());
+        }
+        actix_web::web::block(move || self.settle(Outcome::Succeeded)).await?;
+        Ok(())
     }
 
     /// The attempt ends without a verdict on the account (a right password that still needs
@@ -261,49 +293,81 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if !self.settled {
-            self.settle(Outcome::Released);
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let (throttle, account, ip) = (self.throttle.clone(), self.account.take(), self.ip);
+        let release = move || throttle.store.settle(&throttle.config, account.as_ref(), ip, throttle.clock.now(), Outcome::Released);
+        // a shared store's release goes to the blocking pool, unawaited: the slot comes back
+        // a moment later, and until then counts as a failure, which only errs on the safe side
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if throttle_is_shared(&self.throttle) => drop(runtime.spawn_blocking(release)),
+            _ => drop(release()),
         }
     }
 }
 
+fn throttle_is_shared(inner: &Inner) -> bool {
+    inner.store.shared()
+}
+
 impl Throttle {
     pub fn new(config: ThrottleConfig, clock: SharedClock) -> Self {
-        Throttle { inner: Arc::new(Inner { config, clock, store: Box::new(MemoryStore::default()) }) }
+        Self::with_store(config, clock, Box::new(MemoryStore::default()))
+    }
+
+    pub fn with_store(config: ThrottleConfig, clock: SharedClock, store: Box<dyn ThrottleStore>) -> Self {
+        Throttle { inner: Arc::new(Inner { config, clock, store }) }
     }
 
     /// Takes a slot for one attempt of `account` from `ip`, or `Err(seconds)` to wait.
-    pub fn reserve(&self, account: &AccountKey, ip: IpAddr) -> Result<Reservation, u64> {
-        self.reserve_for(Some(account.clone()), ip)
+    pub async fn reserve(&self, account: &AccountKey, ip: IpAddr) -> Result<Reservation, u64> {
+        self.reserve_for(Some(account.clone()), ip).await
     }
 
     /// A slot counted against the client IP only: for a wrong token, which names no
     /// account whose password should pay for it.
-    pub fn reserve_ip(&self, ip: IpAddr) -> Result<Reservation, u64> {
-        self.reserve_for(None, ip)
+    pub async fn reserve_ip(&self, ip: IpAddr) -> Result<Reservation, u64> {
+        self.reserve_for(None, ip).await
     }
 
-    fn reserve_for(&self, account: Option<AccountKey>, ip: IpAddr) -> Result<Reservation, u64> {
-        let t = &self.inner;
-        t.store.reserve(&t.config, account.as_ref(), ip, t.clock.now())?;
-        Ok(Reservation { throttle: self.inner.clone(), account, ip, settled: false })
+    async fn reserve_for(&self, account: Option<AccountKey>, ip: IpAddr) -> Result<Reservation, u64> {
+        let t = self.inner.clone();
+        let reserve = move || {
+            t.store.reserve(&t.config, account.as_ref(), ip, t.clock.now())?;
+            Ok(Reservation { throttle: t, account, ip, settled: false })
+        };
+        if !self.inner.store.shared() {
+            return reserve();
+        }
+        // a refusal to reserve is also what a broken blocking pool gets: never a free slot
+        actix_web::web::block(reserve).await.unwrap_or(Err(UNAVAILABLE_WAIT))
     }
 
     /// `Err(seconds)` when an attempt for this account from this IP would be refused now,
     /// attempts in flight included; reserves nothing. For a remembered password, which
     /// needs no verification and so no slot, but must not answer while the account or IP
     /// is locked (else it would confirm guesses at the speed of a hash lookup).
-    pub fn check(&self, account: &AccountKey, ip: IpAddr) -> Result<(), u64> {
-        let t = &self.inner;
-        match t.store.wait(&t.config, Some(account), ip, t.clock.now()) {
+    pub async fn check(&self, account: &AccountKey, ip: IpAddr) -> Result<(), u64> {
+        let (t, account) = (self.inner.clone(), account.clone());
+        let check = move || match t.store.wait(&t.config, Some(&account), ip, t.clock.now()) {
             Some(wait) => Err(wait),
             None => Ok(()),
+        };
+        if !self.inner.store.shared() {
+            return check();
         }
+        actix_web::web::block(check).await.unwrap_or(Err(UNAVAILABLE_WAIT))
     }
 
     /// A success that took no slot (a remembered password): clears the account's failures.
-    pub fn record_success(&self, account: &AccountKey) {
-        self.inner.store.clear(account);
+    pub async fn record_success(&self, account: &AccountKey) {
+        let (t, account) = (self.inner.clone(), account.clone());
+        if !t.store.shared() {
+            return t.store.clear(&account);
+        }
+        let _ = actix_web::web::block(move || t.store.clear(&account)).await;
     }
 }
 
@@ -319,10 +383,15 @@ mod tests {
         (clock, t)
     }
 
+    /// Runs a throttle call to its end: the memory store never waits on anything.
+    fn now<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
 
     fn fail(t: &Throttle, acct: &AccountKey, ip: IpAddr) -> Option<u64> {
-        t.reserve(acct, ip).expect("a slot").failed()
+        now(t.reserve(acct, ip)).expect("a slot").failed()
     }
 
     #[test]
@@ -331,20 +400,20 @@ mod tests {
         let acct = AccountKey::User(1);
         for _ in 0..4 {
             assert_eq!(fail(&t, &acct, IP), None);
-            assert!(t.check(&acct, IP).is_ok());
+            assert!(now(t.check(&acct, IP)).is_ok());
         }
         assert_eq!(fail(&t, &acct, IP), Some(30));
-        assert_eq!(t.check(&acct, IP), Err(30));
-        assert_eq!(t.reserve(&acct, IP).err(), Some(30));
+        assert_eq!(now(t.check(&acct, IP)), Err(30));
+        assert_eq!(now(t.reserve(&acct, IP)).err(), Some(30));
         clock.advance(30);
-        assert!(t.check(&acct, IP).is_ok());
+        assert!(now(t.check(&acct, IP)).is_ok());
         fail(&t, &acct, IP);
-        assert_eq!(t.check(&acct, IP), Err(60));
+        assert_eq!(now(t.check(&acct, IP)), Err(60));
         for _ in 0..10 {
             clock.advance(900);
             fail(&t, &acct, IP);
         }
-        assert_eq!(t.check(&acct, IP), Err(900));
+        assert_eq!(now(t.check(&acct, IP)), Err(900));
     }
 
     #[test]
@@ -353,7 +422,7 @@ mod tests {
         let acct = AccountKey::Unknown("ghost".into());
         let mut tries = 0;
         for _ in 0..3600 {
-            if let Ok(r) = t.reserve(&acct, IP) {
+            if let Ok(r) = now(t.reserve(&acct, IP)) {
                 r.failed();
                 tries += 1;
             }
@@ -369,11 +438,11 @@ mod tests {
         for _ in 0..4 {
             fail(&t, &acct, IP);
         }
-        t.reserve(&acct, IP).unwrap().succeeded();
+        now(now(t.reserve(&acct, IP)).unwrap().succeeded()).unwrap();
         for _ in 0..4 {
             fail(&t, &acct, IP);
         }
-        assert!(t.check(&acct, IP).is_ok(), "the success cleared the first four");
+        assert!(now(t.check(&acct, IP)).is_ok(), "the success cleared the first four");
     }
 
     #[test]
@@ -384,31 +453,31 @@ mod tests {
             clock.advance(1);
         }
         let fresh = AccountKey::User(99);
-        let wait = t.check(&fresh, IP).unwrap_err();
+        let wait = now(t.check(&fresh, IP)).unwrap_err();
         assert!(wait > 800 && wait <= 900, "{wait}");
         let other_ip: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(t.check(&fresh, other_ip).is_ok());
-        assert!(t.reserve_ip(IP).is_err(), "a wrong token from the locked IP waits too");
+        assert!(now(t.check(&fresh, other_ip)).is_ok());
+        assert!(now(t.reserve_ip(IP)).is_err(), "a wrong token from the locked IP waits too");
         clock.advance(wait as i64);
-        assert!(t.check(&fresh, IP).is_ok());
+        assert!(now(t.check(&fresh, IP)).is_ok());
     }
 
     #[test]
     fn attempts_in_flight_count_against_the_account_and_the_ip() {
         let (_clock, t) = setup();
         let acct = AccountKey::User(3);
-        let in_flight: Vec<_> = (0..5).map(|_| t.reserve(&acct, IP).expect("five free")).collect();
-        assert_eq!(t.reserve(&acct, IP).err(), Some(30), "the sixth waits while five are in flight");
+        let in_flight: Vec<_> = (0..5).map(|_| now(t.reserve(&acct, IP)).expect("five free")).collect();
+        assert_eq!(now(t.reserve(&acct, IP)).err(), Some(30), "the sixth waits while five are in flight");
         drop(in_flight);
-        assert!(t.check(&acct, IP).is_ok(), "released slots count nothing");
+        assert!(now(t.check(&acct, IP)).is_ok(), "released slots count nothing");
 
-        let in_flight: Vec<_> = (0..50).map(|i| t.reserve(&AccountKey::Unknown(format!("u{i}")), IP).expect("fifty")).collect();
-        assert!(t.reserve(&AccountKey::User(4), IP).is_err(), "the IP is full while fifty are in flight");
+        let in_flight: Vec<_> = (0..50).map(|i| now(t.reserve(&AccountKey::Unknown(format!("u{i}")), IP)).expect("fifty")).collect();
+        assert!(now(t.reserve(&AccountKey::User(4), IP)).is_err(), "the IP is full while fifty are in flight");
         let other: IpAddr = "10.0.0.9".parse().unwrap();
-        assert!(t.reserve(&AccountKey::User(4), other).is_ok());
+        assert!(now(t.reserve(&AccountKey::User(4), other)).is_ok());
         let locks: Vec<_> = in_flight.into_iter().map(Reservation::failed).collect();
         assert!(locks.iter().all(Option::is_none), "one failure each is no account lock");
-        assert!(t.check(&AccountKey::User(4), IP).is_err(), "fifty failures lock the IP");
+        assert!(now(t.check(&AccountKey::User(4), IP)).is_err(), "fifty failures lock the IP");
     }
 
     #[test]
@@ -429,7 +498,7 @@ mod tests {
     fn only_the_failure_that_starts_a_lock_reports_it() {
         let (_clock, t) = setup();
         let acct = AccountKey::User(5);
-        let slots: Vec<_> = (0..5).map(|_| t.reserve(&acct, IP).unwrap()).collect();
+        let slots: Vec<_> = (0..5).map(|_| now(t.reserve(&acct, IP)).unwrap()).collect();
         let locks: Vec<_> = slots.into_iter().map(Reservation::failed).collect();
         assert_eq!(locks.iter().filter(|l| l.is_some()).count(), 1, "{locks:?}");
     }
@@ -444,7 +513,7 @@ mod tests {
             for _ in 0..16 {
                 s.spawn(|| {
                     for _ in 0..50 {
-                        if let Ok(r) = t.reserve(&acct, IP) {
+                        if let Ok(r) = now(t.reserve(&acct, IP)) {
                             granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             std::thread::yield_now();
                             r.failed();

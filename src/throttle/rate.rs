@@ -12,6 +12,11 @@ const WINDOW: i64 = 60;
 
 /// Where the per-window counts are kept.
 pub trait RateStore: Send + Sync {
+    /// Whether the store is across the network (a database): `hit` is then made on the
+    /// blocking pool, never on an async worker.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Counts one request of `key` in the window starting at `start`, unless `limit` are
     /// counted already; answers whether it was counted and how many the window now holds.
     fn hit(&self, key: String, start: Timestamp, limit: u32) -> (bool, u32);
@@ -45,7 +50,7 @@ impl RateStore for MemoryRateStore {
 pub struct RateLimiter {
     limit: u32,
     clock: SharedClock,
-    store: Box<dyn RateStore>,
+    store: std::sync::Arc<dyn RateStore>,
 }
 
 /// What one request was told: counted or not, and the window's figures for the headers.
@@ -62,15 +67,22 @@ impl RateLimiter {
     }
 
     pub fn with_store(limit: u32, clock: SharedClock, store: Box<dyn RateStore>) -> Self {
-        RateLimiter { limit: limit.max(1), clock, store }
+        RateLimiter { limit: limit.max(1), clock, store: store.into() }
     }
 
     /// Counts one request of `key` in the current window.
-    pub fn hit(&self, key: String) -> Verdict {
+    pub async fn hit(&self, key: String) -> Verdict {
         let now = self.clock.now();
         let start = now - now.rem_euclid(WINDOW);
-        let (allowed, used) = self.store.hit(key, start, self.limit);
-        Verdict { allowed, limit: self.limit, remaining: self.limit.saturating_sub(used), reset: start + WINDOW }
+        let limit = self.limit;
+        let (allowed, used) = if self.store.shared() {
+            let store = self.store.clone();
+            // a request the blocking pool cannot count is let through, as the store does
+            actix_web::web::block(move || store.hit(key, start, limit)).await.unwrap_or((true, 0))
+        } else {
+            self.store.hit(key, start, limit)
+        };
+        Verdict { allowed, limit, remaining: limit.saturating_sub(used), reset: start + WINDOW }
     }
 }
 
@@ -79,16 +91,22 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
-    #[test]
-    fn a_window_counts_to_the_limit_then_refuses_until_the_next_minute() {
+    #[actix_web::test]
+    async fn a_window_counts_to_the_limit_then_refuses_until_the_next_minute() {
         let clock = ManualClock::new(1_000_020) /* a minute's start: 1_000_020 = 16_667 × 60 */;
         let limiter = RateLimiter::new(3, clock.clone());
-        let verdicts: Vec<bool> = (0..4).map(|_| limiter.hit("ip:1".into()).allowed).collect();
+        let verdicts: Vec<bool> = {
+            let mut v = Vec::new();
+            for _ in 0..4 {
+                v.push(limiter.hit("ip:1".into()).await.allowed);
+            }
+            v
+        };
         assert_eq!(verdicts, [true, true, true, false]);
-        let v = limiter.hit("ip:1".into());
+        let v = limiter.hit("ip:1".into()).await;
         assert_eq!((v.remaining, v.reset), (0, 1_000_020 + 60));
-        assert!(limiter.hit("ip:2".into()).allowed, "another caller has its own window");
+        assert!(limiter.hit("ip:2".into()).await.allowed, "another caller has its own window");
         clock.advance(60);
-        assert!(limiter.hit("ip:1".into()).allowed);
+        assert!(limiter.hit("ip:1".into()).await.allowed);
     }
 }

@@ -243,7 +243,7 @@ pub async fn confirm(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, 
     if !who.session.enrolment_open(app.now()) {
         return Ok(redirect("/settings/security"));
     }
-    let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
+    let slot = app.signin.throttle.reserve(&AccountKey::User(who.user.id), info.ip).await.map_err(|wait| PageError::from(Error::Throttled { retry_after: wait }))?;
     let (keys, user, now) = (app.keys.clone(), who.user.clone(), app.now());
     let code = twofactor::normalize_code(form.code.expose_secret());
     let confirmed = app.db(move |c| twofactor::confirm_enrolment(c, &keys, &user, &code, now)).await?;

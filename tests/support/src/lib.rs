@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod database;
+pub mod process;
 
 use std::sync::Arc;
 
