@@ -462,7 +462,8 @@ fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
                 if !k.has_private_key {
                     notes.push("certificate only".into());
                 }
-                println!("{:<60} {:<10} {:<20} {}", k.kid, k.status.as_str(), time(k.created_at), notes.join("; "));
+                let line = format!("{:<60} {:<10} {:<20} {}", k.kid, k.status.as_str(), time(k.created_at), notes.join("; "));
+                println!("{}", line.trim_end());
             }
         }
         KeysCommand::Retire { kid } => match registry_keys::retire(c, &kid, now).map_err(|e| e.chain())? {
