@@ -10,6 +10,13 @@
 #   W5  W1 with 1,000 tokens in rotation: no locked database, last-use writes counted
 #   W6  peak RSS under W1, and idle RSS
 #   W7  /token (W1)                                  vs  the registry's authenticated manifest
+#   PostgreSQL, in the same run (SKIP_POSTGRES=1 leaves it out), on a throwaway server
+#   (scripts/postgres.sh, durability off):
+#   P1  W1 on PostgreSQL                             vs  W1 on SQLite (3 alternating pairs)
+#       pgbench -S on the same server, and statements per /token (pg_stat_statements)
+#   P4  W1 on PostgreSQL with 1,000,000 tokens       vs  1,000 tokens
+#       the overview of 10,000 tokens on PostgreSQL  vs  10
+#   P5  W1 through nginx to two instances            vs  through nginx to one
 #       GETs (Debian's docker-registry with Berth's JWT; and with htpasswd/bcrypt)
 #   plus the dataset generator (100,000 users, 1,000,000 tokens) and criterion's
 #   `tokens` bench (authenticate on 1k vs 1M tokens).
@@ -139,10 +146,10 @@ warm() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARM_SECONDS}s" "$@" >/dev/null;
 
 # ---- Berth -------------------------------------------------------------------------
 BERTH_PID=""
-start_berth() { # DATA LOGFILE [BINARY]
+start_berth() { # DATA LOGFILE [BINARY]; DB_URL=postgres://… for PostgreSQL
   BERTH_PORT=$(free_port)
   BERTH_URL=http://127.0.0.1:$BERTH_PORT
-  BERTH_DATA=$1 BERTH_BIND=127.0.0.1:$BERTH_PORT BERTH_REGISTRY_SERVICE=$SERVICE RUST_LOG=info,berth::tokens=debug \
+  env ${DB_URL:+BERTH_DATABASE_URL=$DB_URL} BERTH_DATA=$1 BERTH_BIND=127.0.0.1:$BERTH_PORT BERTH_REGISTRY_SERVICE=$SERVICE RUST_LOG=info,berth::tokens=debug \
     "${3:-$BERTH}" >"$2" 2>&1 &
   BERTH_PID=$!
   PIDS+=("$BERTH_PID")
@@ -442,6 +449,105 @@ for who in few0 many0; do
 done
 stop_berth
 
+# ---- PostgreSQL: P1, P4, P5 --------------------------------------------------------
+if [[ -z ${SKIP_POSTGRES:-} ]]; then
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx; }
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  PG_DIR=/var/tmp/berth-bench-pg-$$
+  PG_URL=$(bash scripts/postgres.sh start "$PG_DIR") || die "PostgreSQL did not start"
+  trap 'bash scripts/postgres.sh stop "$PG_DIR" >/dev/null 2>&1; rm -rf "$PG_DIR"; cleanup' EXIT
+  pg_db() { psql -q "$PG_URL" -c "CREATE DATABASE $1" >/dev/null && echo "${PG_URL%/*}/$1"; }
+  PG_SMALL_URL=$(pg_db small)
+  log "P1: seeding the small dataset on PostgreSQL"
+  BERTH_DATABASE_URL=$PG_SMALL_URL BERTH_DATA=$WORK/pg-small "$BERTH" dev seed --prefix bench --users 1000 --tokens-per-user 1 --plan team --password "$PASSWORD" --tokens-out "$WORK/pg-small.tokens" >"$OUT/seed-pg-small.txt"
+  read -r PG_USER PG_TOKEN < <(head -1 "$WORK/pg-small.tokens")
+  PG_PATH="/token?service=$SERVICE&scope=repository:$PG_USER/app:pull,push"
+  start_berth "$SMALL" "$OUT/berth-p1-sqlite.log"
+  SQ_URL=$BERTH_URL SQ_PID=$BERTH_PID
+  DB_URL=$PG_SMALL_URL start_berth "$WORK/pg-small" "$OUT/berth-p1-pg.log"
+  PG_BERTH_URL=$BERTH_URL PG_PID=$BERTH_PID
+  curl -fs -o /dev/null -u "$PG_USER:$PG_TOKEN" "$PG_BERTH_URL$PG_PATH" || die "P1: the PAT is refused on PostgreSQL"
+  warm -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")" "$SQ_URL$TOKEN_URL_PATH"
+  warm -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")" "$PG_BERTH_URL$PG_PATH"
+  P1_RATIOS=()
+  for pair in 1 2 3; do
+    wrk_run "P1sqlite-$pair" "$SQ_URL$TOKEN_URL_PATH" -H "Authorization: Basic $(basic "$W1_USER" "$W1_TOKEN")"
+    wrk_run "P1pg-$pair" "$PG_BERTH_URL$PG_PATH" -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")"
+    P1_RATIOS+=("$(python3 -c "print('%.2f' % (${RPS[P1pg-$pair]} / ${RPS[P1sqlite-$pair]}))")")
+  done
+  P1_PAIR=$(for i in 1 2 3; do echo "${P1_RATIOS[$((i - 1))]} $i"; done | sort -n | sed -n 2p | cut -d' ' -f2)
+  # statements PostgreSQL ran per /token (BEGIN and COMMIT included): 200 requests, counted
+  psql -q "$PG_SMALL_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  for _ in $(seq 200); do curl -fs -o /dev/null -u "$PG_USER:$PG_TOKEN" "$PG_BERTH_URL$PG_PATH"; done
+  P1_STATEMENTS=$(psql -At "$PG_SMALL_URL" -c "SELECT round(sum(calls) / 200.0, 1) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'small' AND s.query NOT LIKE '%pg_stat_statements%'")
+  psql -At "$PG_SMALL_URL" -c "SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'small' ORDER BY calls DESC LIMIT 12" >"$OUT/p1-statements.txt"
+  log "P1: $P1_STATEMENTS statements per /token (PostgreSQL); $OUT/p1-statements.txt"
+  # P5: the same PostgreSQL Berth twice behind nginx, against one behind the same nginx
+  mkdir -p "$WORK/pg-small-b"
+  cp "$WORK/pg-small/master.key" "$WORK/pg-small/registry-key.pem" "$WORK/pg-small/registry-cert.pem" "$WORK/pg-small-b/" 2>/dev/null || cp "$WORK/pg-small/master.key" "$WORK/pg-small-b/"
+  chmod 700 "$WORK/pg-small-b"
+  DB_URL=$PG_SMALL_URL start_berth "$WORK/pg-small-b" "$OUT/berth-p5-pg-b.log"
+  PG_B_URL=$BERTH_URL
+  nginx_conf() { # PORT UPSTREAM... -> config file
+    local port=$1 dir=$WORK/nginx-$1
+    shift
+    mkdir -p "$dir"
+    {
+      echo "daemon off; worker_processes 1; user root; pid $dir/nginx.pid; error_log $dir/error.log warn;"
+      echo "events { worker_connections 4096; }"
+      echo "http { access_log off; client_body_temp_path $dir/b; proxy_temp_path $dir/p; fastcgi_temp_path $dir/f; uwsgi_temp_path $dir/u; scgi_temp_path $dir/s;"
+      echo "  upstream berth {"
+      for u in "$@"; do echo "    server ${u#http://} max_fails=1 fail_timeout=2s;"; done
+      echo "    keepalive 64; }"
+      echo "  server { listen 127.0.0.1:$port; location / { proxy_pass http://berth; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$http_host; } } }"
+    } >"$dir/nginx.conf"
+    echo "$dir"
+  }
+  N1_PORT=$(free_port) N2_PORT=$(free_port)
+  N1_DIR=$(nginx_conf "$N1_PORT" "$PG_BERTH_URL") N2_DIR=$(nginx_conf "$N2_PORT" "$PG_BERTH_URL" "$PG_B_URL")
+  "$NGINX" -c "$N1_DIR/nginx.conf" -p "$N1_DIR" & PIDS+=($!)
+  "$NGINX" -c "$N2_DIR/nginx.conf" -p "$N2_DIR" & PIDS+=($!)
+  wait_http "http://127.0.0.1:$N1_PORT/healthz"
+  wait_http "http://127.0.0.1:$N2_PORT/healthz"
+  warm -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")" "http://127.0.0.1:$N2_PORT$PG_PATH"
+  wrk_run P5one "http://127.0.0.1:$N1_PORT$PG_PATH" -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")"
+  wrk_run P5two "http://127.0.0.1:$N2_PORT$PG_PATH" -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")"
+  kill "$BERTH_PID" "$SQ_PID" "$PG_PID" 2>/dev/null || true
+  log "P1: pgbench -S on the same server"
+  psql -q "$PG_URL" -c "CREATE DATABASE pgbench" >/dev/null
+  pgbench -q -i -s 10 "${PG_URL%/*}/pgbench" >"$OUT/pgbench-init.txt" 2>&1
+  pgbench -S -c "$CONNECTIONS" -j "$THREADS" -T "$SECONDS_PER_RUN" "${PG_URL%/*}/pgbench" >"$OUT/pgbench-S.txt" 2>&1
+  PGBENCH_TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench-S.txt" | head -1)
+  log "P4: seeding $LARGE_USERS users with $LARGE_TOKENS_PER_USER tokens each on PostgreSQL"
+  PG_LARGE_URL=$(pg_db large)
+  BERTH_DATABASE_URL=$PG_LARGE_URL BERTH_DATA=$WORK/pg-large "$BERTH" dev seed --prefix big --users "$LARGE_USERS" --tokens-per-user "$LARGE_TOKENS_PER_USER" --plan team --password "$PASSWORD" --tokens-out "$WORK/pg-large.tokens" | tee "$OUT/seed-pg-large.txt"
+  PG_SEED_SECONDS=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' "$OUT/seed-pg-large.txt")
+  read -r P4_USER P4_TOKEN < <(sed -n "$(($(wc -l <"$WORK/pg-large.tokens") / 2))p" "$WORK/pg-large.tokens")
+  P4_PATH="/token?service=$SERVICE&scope=repository:$P4_USER/app:pull,push"
+  DB_URL=$PG_LARGE_URL start_berth "$WORK/pg-large" "$OUT/berth-p4-large.log"
+  P4L_URL=$BERTH_URL P4L_PID=$BERTH_PID
+  DB_URL=$PG_SMALL_URL start_berth "$WORK/pg-small" "$OUT/berth-p4-small.log"
+  P4S_URL=$BERTH_URL P4S_PID=$BERTH_PID
+  warm -H "Authorization: Basic $(basic "$P4_USER" "$P4_TOKEN")" "$P4L_URL$P4_PATH"
+  wrk_run P4large "$P4L_URL$P4_PATH" -H "Authorization: Basic $(basic "$P4_USER" "$P4_TOKEN")"
+  warm -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")" "$P4S_URL$PG_PATH"
+  wrk_run P4small "$P4S_URL$PG_PATH" -H "Authorization: Basic $(basic "$PG_USER" "$PG_TOKEN")"
+  kill "$P4L_PID" "$P4S_PID" 2>/dev/null || true
+  log "P4: the overview of 10,000 tokens vs 10 on PostgreSQL"
+  PG_OVERVIEW_URL=$(pg_db overview)
+  BERTH_DATABASE_URL=$PG_OVERVIEW_URL BERTH_DATA=$WORK/pg-overview "$BERTH" dev seed --prefix few --users 1 --tokens-per-user 10 --password "$PASSWORD" >/dev/null
+  BERTH_DATABASE_URL=$PG_OVERVIEW_URL BERTH_DATA=$WORK/pg-overview "$BERTH" dev seed --prefix many --users 1 --tokens-per-user 10000 --password "$PASSWORD" >/dev/null
+  DB_URL=$PG_OVERVIEW_URL start_berth "$WORK/pg-overview" "$OUT/berth-p4-overview.log"
+  for who in few0 many0; do
+    cookie=$(login_cookie "$who")
+    page=$(curl -fs -H "Cookie: $cookie" "$BERTH_URL/settings/tokens") || die "PostgreSQL overview of $who"
+    grep -q 'id="tokens"' <<<"$page" || die "PostgreSQL overview of $who: no token table"
+    warm -H "Cookie: $cookie" "$BERTH_URL/settings/tokens"
+    wrk_run "pg-overview-$who" "$BERTH_URL/settings/tokens" -H "Cookie: $cookie"
+  done
+  stop_berth
+fi
+
 # ---- criterion ---------------------------------------------------------------------
 CRIT=""
 if [[ -z ${SKIP_CRITERION:-} ]]; then
@@ -479,6 +585,18 @@ mb() { python3 -c "print('%.1f' % ($1 / 1024))"; }
   r=$(ratio "${RPS[W7token]} / ${RPS[W7htpasswd]}")
   echo "| W7 the same registry with htpasswd (bcrypt) | | registry ${RPS[W7htpasswd]} req/s | $r | (context) | |"
   echo "| seed $LARGE_USERS users, $LARGE_TOKENS tokens | ${SEED_SECONDS} s | | | well under 60 s | $(ok "${SEED_SECONDS:-999} < 45") |"
+  if [[ -z ${SKIP_POSTGRES:-} ]]; then
+    r=$(ratio "${RPS[P1pg-$P1_PAIR]} / ${RPS[P1sqlite-$P1_PAIR]}")
+    echo "| P1 W1 on PostgreSQL (median of 3 pairs: ${P1_RATIOS[*]}) | ${RPS[P1pg-$P1_PAIR]} req/s, p50 ${P50[P1pg-$P1_PAIR]} ms, p99 ${P99[P1pg-$P1_PAIR]} ms | W1 on SQLite ${RPS[P1sqlite-$P1_PAIR]} req/s | $r | ≥ 0.40 | $(ok "$r >= 0.4") |"
+    echo "| P1 pgbench -S, same server, -c$CONNECTIONS -j$THREADS | ${PGBENCH_TPS:-?} tps | | | (context) | |"
+    echo "| P1 statements per /token on PostgreSQL (BEGIN, COMMIT included) | ${P1_STATEMENTS:-?} | | | (context) | |"
+    r=$(ratio "${RPS[P4large]} / ${RPS[P4small]}")
+    echo "| P4 W1 on PostgreSQL, $((LARGE_USERS * LARGE_TOKENS_PER_USER)) tokens (seeded in ${PG_SEED_SECONDS:-?} s) | ${RPS[P4large]} req/s, p99 ${P99[P4large]} ms | 1,000 tokens ${RPS[P4small]} req/s | $r | ≥ 0.80 | $(ok "$r >= 0.8") |"
+    r=$(ratio "${RPS[pg-overview-few0]} / ${RPS[pg-overview-many0]}")
+    echo "| P4 overview on PostgreSQL, 10,000 tokens | ${RPS[pg-overview-many0]} req/s, p50 ${P50[pg-overview-many0]} ms | 10 tokens ${RPS[pg-overview-few0]} req/s | $r (time) | ≤ 2 | $(ok "$r <= 2") |"
+    r=$(ratio "${RPS[P5two]} / ${RPS[P5one]}")
+    echo "| P5 W1 on PostgreSQL through nginx, two instances | ${RPS[P5two]} req/s, p99 ${P99[P5two]} ms | one instance ${RPS[P5one]} req/s | $r | (report) | |"
+  fi
   if [[ -n $CRIT ]]; then
     echo
     echo "criterion (\`cargo bench --bench tokens\`):"

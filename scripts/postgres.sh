@@ -125,6 +125,8 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 logging_collector = off
+# counts statements per query, for scripts/bench.sh's queries per /token
+shared_preload_libraries = 'pg_stat_statements'
 EOF
     if as_owner "$BIN/pg_ctl" --pgdata="$dir/data" --log="$dir/log" --wait --timeout=60 --silent start >&2; then
       break

@@ -191,3 +191,42 @@ async fn postgres_a_password_changed_on_one_instance_ends_the_remembered_passwor
     assert_eq!(registry_token(&b, "alice", PASSWORD).await.status(), StatusCode::UNAUTHORIZED, "B's next request refuses the old password");
     assert_eq!(registry_token(&b, "alice", new).await.status(), StatusCode::OK);
 }
+
+/// Many pulls at once, half through each instance: the token's last use and the push note
+/// are conditional updates, so of all the requests that saw them due, one writes each.
+#[actix_web::test]
+async fn postgres_concurrent_pulls_over_two_instances_write_last_use_and_the_push_note_once() {
+    let (a, b) = two_instances(|_| {}).await;
+    let browser = a.signed_up("alice").await;
+    let token = web_token(&a, &browser, "ci").await;
+    database::count_writes(&mut a.conn());
+    let http = reqwest::Client::new();
+    let requests = (0..24).map(|i| {
+        let url = if i % 2 == 0 { &a.url } else { &b.url };
+        http.get(format!("{url}/token?service=registry.local&scope=repository:alice/app:pull,push")).basic_auth("alice", Some(&token)).send()
+    });
+    for res in futures_util::future::join_all(requests).await {
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(database::writes(&mut b.conn()), (1, 1), "one last-use write and one push note over both instances");
+}
+
+/// The JSON API's second-factor challenge, begun on one instance, is answered on the other
+/// (it lives in the database) — once.
+#[actix_web::test]
+async fn postgres_a_two_factor_challenge_from_one_instance_is_answered_once_on_the_other() {
+    let (a, b) = two_instances(|_| {}).await;
+    let (_, secret, _) = a.with_2fa("alice").await;
+    let res = api_login(&a, "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge: Value = res.json().await.unwrap();
+    let challenge = challenge["login_2fa_token"].as_str().expect("a challenge").to_string();
+    audit::secret(&challenge);
+    let code = a.fresh_code(&secret);
+    let answer = |app: &TestApp| {
+        let (url, challenge, code) = (app.url.clone(), challenge.clone(), code.clone());
+        async move { reqwest::Client::new().post(format!("{url}/v2/users/2fa-login")).json(&json!({ "login_2fa_token": challenge, "code": code })).send().await.unwrap().status() }
+    };
+    assert_eq!(answer(&b).await, StatusCode::OK, "B answers A's challenge");
+    assert_eq!(answer(&a).await, StatusCode::UNAUTHORIZED, "and it is spent for A too");
+}

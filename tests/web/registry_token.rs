@@ -477,48 +477,19 @@ async fn a_wrong_password_is_never_remembered_and_the_throttle_comes_first() {
 /// triggers and their table are raw SQL.
 #[actix_web::test]
 async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
-    use diesel::prelude::*;
     let app = spawn_app().await;
     app.signed_up("alice").await;
     let token = pat(&app, "alice", Scope::Write);
     let uid = app.user("alice").id;
-    let triggers = if berth_test_support::database::on_postgres() {
-        "CREATE TABLE test_writes (what TEXT NOT NULL);
-         CREATE FUNCTION test_note() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN INSERT INTO test_writes VALUES (TG_ARGV[0]); RETURN NULL; END $$;
-         CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
-           FOR EACH ROW EXECUTE FUNCTION test_note('last use');
-         CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
-           FOR EACH ROW EXECUTE FUNCTION test_note('push note');
-         CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
-           FOR EACH ROW EXECUTE FUNCTION test_note('push note');"
-    } else {
-        "CREATE TABLE test_writes (what TEXT NOT NULL);
-         CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
-           BEGIN INSERT INTO test_writes VALUES ('last use'); END;
-         CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
-           BEGIN INSERT INTO test_writes VALUES ('push note'); END;
-         CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
-           BEGIN INSERT INTO test_writes VALUES ('push note'); END;"
-    };
-    diesel::connection::SimpleConnection::batch_execute(&mut *app.conn(), triggers).unwrap();
+    berth_test_support::database::count_writes(&mut app.conn());
     // (last use, new-IP events, last push, last-use writes, push-note writes) so far
     let used = |app: &TestApp| -> (Option<i64>, i64, Option<i64>, i64, i64) {
         let mut c = app.conn();
         let last = tokens::page(&mut c, uid, 1, 1).unwrap()[0].last_used_at;
         let new_ip = berth::activity::list(&mut c, uid, 1, 100).unwrap().0.into_iter().filter(|e| e.kind == "token_used_from_new_ip").count() as i64;
         let pushed = berth::repositories::facts(&mut c, "alice/app", None).unwrap().last_push_at;
-        #[derive(QueryableByName)]
-        struct Writes {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            last_use: i64,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            push_note: i64,
-        }
-        let w: Writes = diesel::sql_query("SELECT count(*) FILTER (WHERE what = 'last use') AS last_use, count(*) FILTER (WHERE what = 'push note') AS push_note FROM test_writes")
-            .get_result(&mut c)
-            .unwrap();
-        (last, new_ip, pushed, w.last_use, w.push_note)
+        let (last_use, push_note) = berth_test_support::database::writes(&mut c);
+        (last, new_ip, pushed, last_use, push_note)
     };
     let burst = |app: &TestApp| {
         let (url, token) = (app.url.clone(), token.clone());

@@ -56,3 +56,48 @@ fn binary_tag() -> String {
     let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default();
     exe.split('-').next().unwrap_or("").chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
 }
+
+/// From now on, counts every row write of a token's last use and of a repository's push
+/// note (an UPDATE or INSERT that really changed a row), with triggers on the two tables:
+/// 24 writes of one value leave the same row as one, so no domain function can tell them
+/// apart. Raw SQL, in each backend's dialect.
+pub fn count_writes(conn: &mut berth::db::Conn) {
+    let triggers = match conn {
+        berth::db::Conn::Postgres(_) => {
+            "CREATE TABLE test_writes (what TEXT NOT NULL);
+             CREATE FUNCTION test_note() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN INSERT INTO test_writes VALUES (TG_ARGV[0]); RETURN NULL; END $$;
+             CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
+               FOR EACH ROW EXECUTE FUNCTION test_note('last use');
+             CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
+               FOR EACH ROW EXECUTE FUNCTION test_note('push note');
+             CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
+               FOR EACH ROW EXECUTE FUNCTION test_note('push note');"
+        }
+        berth::db::Conn::Sqlite(_) => {
+            "CREATE TABLE test_writes (what TEXT NOT NULL);
+             CREATE TRIGGER test_last_use_written AFTER UPDATE OF last_used_at ON access_tokens
+               BEGIN INSERT INTO test_writes VALUES ('last use'); END;
+             CREATE TRIGGER test_push_noted AFTER UPDATE OF last_push_at ON repositories
+               BEGIN INSERT INTO test_writes VALUES ('push note'); END;
+             CREATE TRIGGER test_repository_created AFTER INSERT ON repositories
+               BEGIN INSERT INTO test_writes VALUES ('push note'); END;"
+        }
+    };
+    diesel::connection::SimpleConnection::batch_execute(conn, triggers).unwrap();
+}
+
+/// (last-use writes, push-note writes) counted since `count_writes`.
+pub fn writes(conn: &mut berth::db::Conn) -> (i64, i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Writes {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last_use: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        push_note: i64,
+    }
+    let w: Writes = diesel::sql_query("SELECT count(*) FILTER (WHERE what = 'last use') AS last_use, count(*) FILTER (WHERE what = 'push note') AS push_note FROM test_writes")
+        .get_result(conn)
+        .unwrap();
+    (w.last_use, w.push_note)
+}
