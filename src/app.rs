@@ -24,8 +24,9 @@ pub struct AppState {
     pub signin: crate::signin::Service,
     /// The JSON API's request-rate limit.
     pub api_limiter: crate::throttle::rate::RateLimiter,
-    /// Signs registry tokens.
-    pub registry_key: crate::registry::keys::SigningKey,
+    /// Signs registry tokens, with the key the database names as signing (re-read every
+    /// `registry::keys::RECHECK_SECONDS`).
+    pub registry_key: crate::registry::keys::Signer,
 }
 
 impl AppState {

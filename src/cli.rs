@@ -13,6 +13,7 @@ use crate::accounts::{self, NewAccount, Plan};
 use crate::activity::{self, Client, Event};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeArgs, Settings};
+use crate::registry::keys::{self as registry_keys, NotRetired, RECHECK_SECONDS, SigningKey, Status};
 
 #[derive(Parser)]
 #[command(name = "berth", version, about = "Accounts, two-factor authentication and personal access tokens for a private container registry.")]
@@ -63,8 +64,8 @@ enum Command {
     /// holds any Berth row is refused. The rows are copied in one transaction (all or nothing),
     /// ids, hashes and sealed secrets as they are, then counted in both databases and printed.
     /// Afterwards, set BERTH_DATABASE_URL to the target and start Berth: every instance needs
-    /// this data folder's master.key (2FA secrets and sessions open only with it) and its
-    /// registry signing key.
+    /// a copy of the master key (BERTH_MASTER_KEY_FILE): the 2FA secrets, the signing keys
+    /// and the sessions open only with it.
     #[command(after_help = SETTINGS_NOTE)]
     MigrateTo {
         /// The PostgreSQL database to fill: postgres://USER@HOST[:PORT]/DB (postgresql:// too) or
@@ -90,10 +91,23 @@ enum Command {
     },
 }
 
+/// A signing key changes in two steps, so the registry trusts the new key before any token
+/// names it: `rotate`, write the bundle and reload the registry, then `activate`.
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Sign with a new key; the old certificate stays in the bundle so earlier tokens verify.
+    /// Step 1 of 2: add a new key and publish its certificate in the bundle; the current key
+    /// keeps signing.
     Rotate,
+    /// Step 2 of 2, once the registry has the bundle with the new certificate: sign with the
+    /// newest published key. Every running Berth switches within 30 seconds.
+    Activate,
+    /// List the keys: key id, status (signing, published, previous, retired), when created.
+    List,
+    /// Take a former key's certificate out of the bundle, once no token it signed can be live.
+    Retire {
+        /// The key id, as `berth keys list` shows it.
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,7 +197,7 @@ pub fn main() -> ExitCode {
         Some(Command::User { command }) => user(settings, command),
         Some(Command::Dev { command }) => dev(settings, command),
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
-        Some(Command::Keys { command: KeysCommand::Rotate }) => rotate_keys(settings),
+        Some(Command::Keys { command }) => keys(settings, command),
         Some(Command::Backup { file }) => backup(settings, &file),
         Some(Command::Integrity) => integrity(settings),
         Some(Command::MigrateTo { url }) => migrate_to(settings, &url),
@@ -310,22 +324,37 @@ fn database_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
-/// A Berth lives in the data folder once it holds the master secret (made at the first start)
-/// or the database exists (made by the first `berth user add`). The commands that work on
-/// its keys refuse anything else: a signing key made in the wrong folder is one the
-/// registry does not trust, and every token would be rejected.
+/// A Berth exists once its master key does (made at the first start) or its database does
+/// (made by the first `berth user add`). The commands that work on its keys refuse anything
+/// else: a signing key made for the wrong Berth is one the registry does not trust, and
+/// every token would be rejected.
 fn require_existing_berth(settings: &Settings) -> Result<(), String> {
-    let has_master = settings.data_dir.join(crate::keys::MASTER_FILE).is_file();
+    let has_master = settings.master_key_file.is_file();
     let has_database = holds_berth(&settings.database_url);
     if has_master || has_database {
         return Ok(());
     }
     Err(format!(
-        "no Berth here: the data folder {} holds no {} and the database {} does not exist; {NO_BERTH_HINT}",
-        settings.data_dir.display(),
-        crate::keys::MASTER_FILE,
+        "no Berth here: there is no master key at {} (BERTH_MASTER_KEY_FILE) and the database {} does not exist; {NO_BERTH_HINT}",
+        settings.master_key_file.display(),
         crate::db::shown(&settings.database_url)
     ))
+}
+
+/// What the commands on the keys work with: the database, the master key, the signing key,
+/// and the lock a command that writes a SQLite database holds.
+type KeysOpen = (crate::db::DbConn, crate::keys::Keys, SigningKey, Option<crate::db::migrate_to::DatabaseLock>);
+
+/// The database, the master key (checked against it) and the signing key of an existing
+/// Berth, for the commands on its keys. The first of them to run, like the first start,
+/// makes the signing key (or imports an earlier Berth's key files).
+fn open_keys(settings: &Settings) -> Result<KeysOpen, String> {
+    require_existing_berth(settings)?;
+    let mut conn = open_or_create_db(settings)?;
+    let in_use = sqlite_in_use(settings)?;
+    let keys = crate::keys::check_master_key(&settings.master_key_file, &mut conn, SystemClock.now())?;
+    let signing = registry_keys::ensure(&mut conn, &keys, &settings.data_dir, SystemClock.now()).map_err(|e| e.chain())?;
+    Ok((conn, keys, signing, in_use))
 }
 
 fn read_password(from_stdin: bool) -> Result<SecretString, String> {
@@ -359,13 +388,11 @@ fn warn(message: &str) {
 }
 
 fn registry_config(settings: Settings, service: Option<String>, realm: Option<String>, bundle: Option<std::path::PathBuf>) -> Result<(), String> {
-    require_existing_berth(&settings)?;
-    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
-    let key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
+    let (mut conn, _, key, _in_use) = open_keys(&settings)?;
     let path = bundle.unwrap_or_else(|| settings.data_dir.join("registry-bundle.pem"));
-    crate::registry::keys::write_bundle(&path, &crate::registry::keys::bundle(&settings.data_dir)?)?;
+    registry_keys::write_bundle(&path, &registry_keys::bundle(&mut conn).map_err(|e| e.chain())?)?;
     let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
-    if let Some(closed) = crate::registry::keys::folder_closed_to_others(&path) {
+    if let Some(closed) = registry_keys::folder_closed_to_others(&path) {
         warn(&format!(
             "the registry runs as its own user (Debian: docker-registry), which cannot read {}: other users may not enter {}. \
              Write the bundle where it can, e.g. `berth registry-config --bundle /etc/docker/registry/berth-bundle.pem`",
@@ -386,6 +413,10 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
         }
     };
     println!("# Berth signs registry tokens with key {}", key.kid);
+    for other in registry_keys::list(&mut conn).map_err(|e| e.chain())?.iter().filter(|k| matches!(k.status, Status::Published | Status::Previous)) {
+        let why = if other.status == Status::Published { "published: `berth keys activate` makes it sign" } else { "previous: for the tokens it signed" };
+        println!("# The bundle also trusts key {} ({why})", other.kid);
+    }
     println!("# Replace the whole `auth:` block of the registry's config.yml with this one: a registry takes exactly one auth type (Debian's ships `auth: htpasswd:`)");
     println!(
         "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}",
@@ -430,11 +461,11 @@ fn migrate_to(settings: Settings, target: &str) -> Result<(), String> {
         ));
     }
     let file = database_file(source).ok_or("BERTH_DATABASE_URL names an in-memory SQLite database: there is nothing to move")?;
-    let master = settings.data_dir.join(crate::keys::MASTER_FILE);
+    let master = &settings.master_key_file;
     if !master.is_file() {
         warn(&format!(
-            "{} does not exist. A Berth that never started has none yet (the first start makes one); if this one has run, \
-             its 2FA secrets, recovery codes and sessions open only with the master key it made: is BERTH_DATA its folder?",
+            "the master key {} (BERTH_MASTER_KEY_FILE) does not exist. A Berth that never started has none yet (the first start makes one); \
+             if this one has run, its 2FA secrets, signing keys and sessions open only with the master key it made: is BERTH_DATA its folder?",
             master.display()
         ));
     }
@@ -447,21 +478,72 @@ fn migrate_to(settings: Settings, target: &str) -> Result<(), String> {
     }
     println!(
         "next: set BERTH_DATABASE_URL='{shown}' for every Berth instance (its password through PGPASSWORD, ~/.pgpass or the URL), \
-         give each instance a copy of {} and of {} and {} from the same folder, and start Berth. \
+         give each instance a copy of the master key {} (BERTH_MASTER_KEY_FILE), and start Berth. \
          The SQLite database is left as it was: keep it until the move is proven, and start no Berth on it again.",
-        master.display(),
-        crate::registry::keys::KEY_FILE,
-        crate::registry::keys::CERT_FILE
+        master.display()
     );
     Ok(())
 }
 
-fn rotate_keys(settings: Settings) -> Result<(), String> {
-    require_existing_berth(&settings)?;
-    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
-    let (old, new) = crate::registry::keys::rotate(&settings.data_dir, SystemClock.now())?;
-    println!("retired key {old}; new key {new}");
-    println!("next: run `berth registry-config` to write the bundle (old and new certificates) and reload the registry, then restart Berth to sign with the new key");
+fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
+    let (mut conn, keys, signing, _in_use) = open_keys(&settings)?;
+    let c: &mut Conn = &mut conn;
+    let now = SystemClock.now();
+    match command {
+        KeysCommand::Rotate => {
+            let kid = registry_keys::publish(c, &keys, now).map_err(|e| e.chain())?;
+            println!("published new key {kid}; key {} still signs", signing.kid);
+            println!("next:");
+            println!("  1. berth registry-config --bundle PATH   write the bundle with both certificates where the registry's rootcertbundle points");
+            println!("  2. reload the registry (e.g. systemctl restart docker-registry), so that it trusts the new key");
+            println!("  3. berth keys activate                  every running Berth signs with the new key within {RECHECK_SECONDS} s");
+        }
+        KeysCommand::Activate => match registry_keys::activate(c, now) {
+            Ok(Some(done)) => {
+                println!("key {} signs registry tokens now; every running Berth switches within {RECHECK_SECONDS} s", done.kid);
+                if let Some(previous) = done.previous {
+                    println!("key {previous} no longer signs; its certificate stays in the bundle so the tokens it signed verify until they expire");
+                }
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "nothing to activate: no published key waits (key {} signs). Run `berth keys rotate`, write the bundle with `berth registry-config`, reload the registry, then activate",
+                    signing.kid
+                ));
+            }
+            Err(crate::Error::Taken(_)) => return Err("another activation ran at the same time and changed nothing here: see `berth keys list`".into()),
+            Err(e) => return Err(e.chain()),
+        },
+        KeysCommand::List => {
+            let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+            println!("{:<60} {:<10} {:<20} NOTE", "KID", "STATUS", "CREATED (UTC)");
+            for k in registry_keys::list(c).map_err(|e| e.chain())? {
+                let mut notes = Vec::new();
+                match (k.status, k.verifies_until) {
+                    (Status::Published, _) => notes.push("in the bundle; `berth keys activate` makes it sign".to_string()),
+                    (Status::Previous, Some(until)) if until > now => notes.push(format!("its tokens may be live until {} UTC", time(until))),
+                    (Status::Previous, _) => notes.push("no token it signed is live: `berth keys retire` may take it out of the bundle".to_string()),
+                    (Status::Retired, _) => notes.push(format!("out of the bundle since {} UTC", time(k.retired_at.unwrap_or_default()))),
+                    (Status::Signing, _) => {}
+                }
+                if !k.has_private_key {
+                    notes.push("certificate only".into());
+                }
+                let line = format!("{:<60} {:<10} {:<20} {}", k.kid, k.status.as_str(), time(k.created_at), notes.join("; "));
+                println!("{}", line.trim_end());
+            }
+        }
+        KeysCommand::Retire { kid } => match registry_keys::retire(c, &kid, now).map_err(|e| e.chain())? {
+            Ok(()) => println!("retired key {kid}: the next `berth registry-config` writes the bundle without its certificate"),
+            Err(NotRetired::Unknown) => return Err(format!("no signing key {kid:?}: `berth keys list` lists them")),
+            Err(NotRetired::Signing) => return Err(format!("key {kid} signs registry tokens: rotate and activate another key first")),
+            Err(NotRetired::AlreadyRetired) => return Err(format!("key {kid} is retired already")),
+            Err(NotRetired::StillVerifies(until)) => {
+                let at = chrono::DateTime::from_timestamp(until, 0).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+                return Err(format!("tokens key {kid} signed may be live until {at} UTC: retire it after that"));
+            }
+        },
+    }
     Ok(())
 }
 

@@ -26,6 +26,11 @@ pub struct ServeArgs {
     /// A URL may hold a password, so its value is never shown here.
     #[arg(long, env = "BERTH_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The master key (64 random bytes, created 0600 on first start) [default: $BERTH_DATA/master.key].
+    /// Every instance on one database needs a copy of the same file: Berth refuses to start
+    /// with another.
+    #[arg(long, env = "BERTH_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// How browsers and clients reach Berth, e.g. https://berth.example.com [default: http://$BERTH_BIND].
     /// Its origin is the only one allowed to post forms (CSRF Origin check).
     #[arg(long, env = "BERTH_PUBLIC_URL")]
@@ -114,6 +119,7 @@ pub struct Settings {
     pub bind: String,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub master_key_file: PathBuf,
     /// None: derived from the bound address once it is known (port 0 in tests).
     pub public_url: Option<String>,
     pub registry_service: String,
@@ -144,6 +150,7 @@ impl Settings {
         Settings {
             bind: "127.0.0.1:8080".into(),
             database_url: data_dir.join("berth.db").to_string_lossy().into_owned(),
+            master_key_file: data_dir.join(crate::keys::MASTER_FILE),
             data_dir,
             public_url: None,
             registry_service: "registry.local".into(),
@@ -170,6 +177,9 @@ impl Settings {
         s.bind = a.bind.clone();
         if let Some(url) = &a.database_url {
             s.database_url = database_url_of(url)?;
+        }
+        if let Some(file) = &a.master_key_file {
+            s.master_key_file = file.clone();
         }
         if let Some(url) = &a.public_url {
             let parsed = url::Url::parse(url).map_err(|e| format!("BERTH_PUBLIC_URL {url:?}: {e}"))?;

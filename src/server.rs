@@ -18,7 +18,6 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::shared_limits::{DbRateStore, DbThrottleStore};
 use crate::db::{self, Database};
-use crate::keys::Keys;
 use crate::sessions::store::DatabaseSessionStore;
 use crate::signin::cache::PasswordCache;
 use crate::signin::single_flight::SingleFlight;
@@ -33,9 +32,16 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// Opens the data folder and database, binds, and returns the server (not yet awaited).
 pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<AppState>, Server), String> {
-    let keys = Keys::load_or_create(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
+    crate::keys::ensure_data_dir(&settings.data_dir).map_err(|e| format!("data folder {}: {e}", settings.data_dir.display()))?;
     let database = Database::open(&settings.database_url, settings.workers as u32)?;
-    let registry_key = crate::registry::keys::SigningKey::load_or_create(&settings.data_dir)?;
+    // what every instance on the database must share: the master key, checked against the
+    // one the database was set up with, and the signing key, read from the database
+    let (keys, registry_key) = {
+        let mut conn = database.pool.get().map_err(|e| format!("opening the database: {e}"))?;
+        let keys = crate::keys::check_master_key(&settings.master_key_file, &mut conn, clock.now())?;
+        let key = crate::registry::keys::ensure(&mut conn, &keys, &settings.data_dir, clock.now()).map_err(|e| format!("the registry signing key: {}", e.chain()))?;
+        (keys.clone(), crate::registry::keys::Signer::new(key, keys, clock.now()))
+    };
     let listener = TcpListener::bind(&settings.bind).map_err(|e| format!("binding {}: {e}", settings.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = settings.public_url_for(addr);

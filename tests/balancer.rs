@@ -105,13 +105,10 @@ impl Site {
         let ports = vec![free_port(), free_port()];
         let data = |i: usize| dirs[i].path().join("data");
         let first = BerthProcess::start(env!("CARGO_BIN_EXE_berth"), &data(0), &database, &format!("127.0.0.1:{}", ports[0]), &Self::envs());
-        // what every instance needs the same copy of, as an operator copies it
+        // what every instance needs the same copy of, as an operator copies it: the master
+        // key (the signing key is in the database)
         std::fs::create_dir_all(data(1)).unwrap();
-        for file in ["master.key", "registry-key.pem", "registry-cert.pem"] {
-            if data(0).join(file).exists() {
-                std::fs::copy(data(0).join(file), data(1).join(file)).unwrap();
-            }
-        }
+        std::fs::copy(data(0).join("master.key"), data(1).join("master.key")).unwrap();
         let second = BerthProcess::start(env!("CARGO_BIN_EXE_berth"), &data(1), &database, &format!("127.0.0.1:{}", ports[1]), &Self::envs());
         let nginx = Nginx::start(&ports);
         Site { dirs, ports, database, instances: vec![Some(first), Some(second)], nginx }

@@ -100,6 +100,7 @@ fn help_documents_every_setting() {
         "BERTH_BIND",
         "BERTH_DATA",
         "BERTH_DATABASE_URL",
+        "BERTH_MASTER_KEY_FILE",
         "BERTH_PUBLIC_URL",
         "BERTH_REGISTRY_SERVICE",
         "BERTH_REGISTRY_HOST",
@@ -211,7 +212,7 @@ fn a_downgrade_below_the_tokens_held_warns_and_the_tokens_keep_working() {
 fn set_password_ends_sessions_and_reset_2fa_turns_it_off() {
     let cli = Cli::new();
     cli.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
-    let keys = berth::keys::Keys::load_or_create(&cli.data()).unwrap();
+    let keys = berth::keys::Keys::load_or_create(&cli.data().join("master.key")).unwrap();
     let u = cli.user("alice");
     // 2FA on, as the enrolment pages turn it on
     let now = 1_800_000_000;
@@ -318,12 +319,23 @@ fn serve_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_it() {
     assert!(log.iter().any(|l| l.contains("open-file limit") && l.contains(&format!("open_files={hard}"))), "no log line gives the limit: {log:#?}");
 }
 
+/// The key ids of the certificates in a bundle, in order.
+fn bundle_kids(path: &std::path::Path) -> Vec<String> {
+    let pem = std::fs::read_to_string(path).unwrap();
+    pem.split_inclusive("-----END CERTIFICATE-----\n").map(|c| berth::registry::keys::certificate_kid(c).expect("a certificate")).collect()
+}
+
+/// The key id a line `PREFIX KID…` of `out` names.
+fn kid_after(out: &str, prefix: &str) -> String {
+    let rest = out.split(prefix).nth(1).unwrap_or_else(|| panic!("no {prefix:?} in {out}"));
+    rest.split(|c: char| c.is_whitespace() || c == ';').next().unwrap().to_string()
+}
+
 #[test]
-fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keeps_the_old_certificate() {
+fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_a_rotation_publishes_before_it_signs() {
     let cli = Cli::new();
     // set up as the README does: the first user makes the data folder and database
     cli.ok(&["user", "add", "admin", "--email", "admin@example.com", "--operator", "--password-stdin"], Some(PW));
-    assert!(!cli.data().join("registry-key.pem").exists());
     let out = cli.ok(&["--public-url", "https://berth.example.com", "--registry-service", "registry.example.com", "registry-config"], None);
     let bundle = cli.data().join("registry-bundle.pem");
     assert!(out.lines().any(|l| l.starts_with("# Replace the whole `auth:` block")), "{out}");
@@ -331,16 +343,87 @@ fn registry_config_prints_the_auth_block_and_writes_the_bundle_and_rotation_keep
         assert!(out.lines().any(|l| l == line), "{line:?} missing in {out}");
     }
     assert!(out.contains(&format!("rootcertbundle: {}", std::fs::canonicalize(&bundle).unwrap().display())));
-    assert_eq!(std::fs::read_to_string(&bundle).unwrap().matches("BEGIN CERTIFICATE").count(), 1);
-    let key = berth::registry::keys::SigningKey::load_or_create(&cli.data()).unwrap();
-    assert!(out.contains(&key.kid));
+    let first = kid_after(&out, "# Berth signs registry tokens with key ");
+    assert_eq!(bundle_kids(&bundle), [first.as_str()]);
+    for file in ["registry-key.pem", "registry-cert.pem"] {
+        assert!(!cli.data().join(file).exists(), "the key lives in the database, not in {file}");
+    }
+
+    // step 1: the new key is published, the old one still signs
     let out = cli.ok(&["keys", "rotate"], None);
-    assert!(out.contains(&format!("retired key {}", key.kid)));
+    let second = kid_after(&out, "published new key ");
+    assert!(out.contains(&format!("key {first} still signs")) && out.contains("berth registry-config") && out.contains("berth keys activate"), "{out}");
     let custom = cli.dir.path().join("bundle.pem");
-    cli.ok(&["registry-config", "--bundle", custom.to_str().unwrap(), "--realm", "http://10.0.0.5:8080/token"], None);
-    let text = std::fs::read_to_string(&custom).unwrap();
-    assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2, "old and new certificates");
-    assert!(text.contains(&key.cert_pem));
+    let out = cli.ok(&["registry-config", "--bundle", custom.to_str().unwrap(), "--realm", "http://10.0.0.5:8080/token"], None);
+    assert_eq!(kid_after(&out, "# Berth signs registry tokens with key "), first);
+    assert!(out.contains(&format!("# The bundle also trusts key {second} (published")), "{out}");
+    assert_eq!(bundle_kids(&custom), [first.clone(), second.clone()], "the signing key's certificate first, then the published one");
+
+    // step 2: the new key signs; the old certificate stays for the tokens it signed
+    let out = cli.ok(&["keys", "activate"], None);
+    assert!(out.contains(&format!("key {second} signs registry tokens now")) && out.contains(&format!("key {first} no longer signs")), "{out}");
+    cli.ok(&["registry-config", "--bundle", custom.to_str().unwrap()], None);
+    assert_eq!(bundle_kids(&custom), [second.clone(), first.clone()]);
+    cli.fails(&["keys", "activate"], None, "nothing to activate");
+
+    let list = cli.ok(&["keys", "list"], None);
+    let status = |kid: &str| list.lines().find(|l| l.starts_with(kid)).unwrap_or_else(|| panic!("{kid} not listed:\n{list}")).split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!((status(&second), status(&first)), ("signing".to_string(), "previous".to_string()), "{list}");
+    assert!(list.contains("its tokens may be live until"), "{list}");
+    // a key that may still verify a live token, or the signing one, stays; bad input changes nothing
+    cli.fails(&["keys", "retire", &first], None, "may be live until");
+    cli.fails(&["keys", "retire", &second], None, "signs registry tokens");
+    cli.fails(&["keys", "retire", "NOPE:NOPE"], None, "no signing key \"NOPE:NOPE\"");
+    cli.ok(&["registry-config", "--bundle", custom.to_str().unwrap()], None);
+    assert_eq!(bundle_kids(&custom), [second, first], "the refusals changed nothing");
+}
+
+/// The master key may live outside the data folder (a mounted secret); a Berth whose
+/// master key is not the one its database was set up with refuses to start and to touch
+/// its keys, and says what to do, without showing either key.
+#[test]
+fn the_master_key_file_setting_is_honoured_and_a_master_key_that_is_not_the_databases_is_refused() {
+    let cli = Cli::new();
+    let secrets = cli.dir.path().join("secrets");
+    let master = secrets.join("berth.key");
+    let flag = format!("--master-key-file={}", master.display());
+    cli.ok(&["user", "add", "admin", "--email", "admin@example.com", "--password-stdin"], Some(PW));
+    cli.ok(&[flag.as_str(), "registry-config"], None);
+    assert_eq!(mode(&master), "600");
+    assert_eq!(mode(&secrets), "700");
+    assert!(!cli.data().join("master.key").exists(), "no key in the data folder");
+    assert_eq!(std::fs::read(&master).unwrap().len(), 64);
+
+    // another instance without the file: nothing is created, and the message says to copy it
+    let elsewhere = cli.dir.path().join("other-host").join("master.key");
+    let out = cli.run(&["--master-key-file", elsewhere.to_str().unwrap(), "keys", "list"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("does not exist") && err.contains("copy the master key of the first instance"), "{err}");
+    assert!(!elsewhere.exists());
+    // another key: refused, by the commands and by the server
+    berth::keys::Keys::load_or_create(&elsewhere).unwrap();
+    let other = elsewhere.to_str().unwrap();
+    for args in
+        [&["--master-key-file", other, "keys", "rotate"][..], &["--master-key-file", other, "registry-config"], &["serve", "--master-key-file", other, "--bind", "127.0.0.1:0"]]
+    {
+        let out = berth_command().args(args).env("BERTH_DATA", cli.data()).env("BERTH_DATABASE_URL", &cli.database).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started with another master key");
+        assert!(
+            err.contains(&format!("BERTH_MASTER_KEY_FILE {other} is not the master key this database was set up with: copy the master key of the first instance")),
+            "{args:?}: {err}"
+        );
+        for key in [&master, &elsewhere] {
+            let bytes = std::fs::read(key).unwrap();
+            assert!(!err.contains(&hex::encode(&bytes[..8])), "{err}");
+        }
+    }
+    // a copy of the first key works anywhere
+    std::fs::copy(&master, &elsewhere).unwrap();
+    assert!(cli.ok(&["--master-key-file", other, "keys", "list"], None).contains("signing"));
+    let list = cli.ok(&[flag.as_str(), "keys", "list"], None);
+    assert_eq!(list.lines().filter(|l| l.contains("signing")).count(), 1, "one key, created once: {list}");
+    cli.fails(&["--master-key-file=", "keys", "list"], None, "a value is required for '--master-key-file");
 }
 
 #[test]
@@ -351,6 +434,9 @@ fn sqlite_commands_that_read_an_existing_berth_refuse_a_folder_without_one_and_c
         vec!["registry-config"],
         vec!["registry-config", "--bundle", "/nonexistent/bundle.pem"],
         vec!["keys", "rotate"],
+        vec!["keys", "activate"],
+        vec!["keys", "list"],
+        vec!["keys", "retire", "KID"],
         vec!["backup", backup.to_str().unwrap()],
         vec!["user", "list"],
         vec!["user", "plan", "alice", "pro"],
@@ -368,11 +454,11 @@ fn sqlite_commands_that_read_an_existing_berth_refuse_a_folder_without_one_and_c
     assert!(!cli.data().exists() && !backup.exists(), "nothing was created");
     // a data folder the server made (master secret, no database yet) is a Berth
     std::fs::create_dir(cli.data()).unwrap();
-    berth::keys::Keys::load_or_create(&cli.data()).unwrap();
+    berth::keys::Keys::load_or_create(&cli.data().join("master.key")).unwrap();
     cli.fails(&["user", "list"], None, "no Berth database at");
     let out = cli.ok(&["registry-config"], None);
     assert!(out.contains("rootcertbundle:"), "{out}");
-    assert!(cli.data().join("registry-key.pem").exists(), "the first registry-config makes the signing key");
+    assert_eq!(berth::registry::keys::list(&mut cli.conn()).unwrap().len(), 1, "the first registry-config makes the signing key");
     // the first user may be added before Berth ever started, in a folder that does not exist yet
     let fresh = Cli::sqlite();
     fresh.ok(&["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"], Some(PW));
@@ -410,8 +496,11 @@ fn sqlite_berth_variables_reach_every_command_that_reads_an_existing_berth() {
     assert!(run(&["user", "list"], None).contains("alice"));
     let out = run(&["registry-config"], None);
     assert!(out.contains("realm: https://berth.example.com/token") && out.contains("service: registry.example.com"), "{out}");
-    assert!(cli.data().join("registry-key.pem").is_file(), "BERTH_DATA reached `registry-config`");
-    assert!(run(&["keys", "rotate"], None).contains("retired key"));
+    assert!(cli.data().join("master.key").is_file(), "BERTH_DATA reached `registry-config`");
+    let keys = || berth::registry::keys::list(&mut berth::db::open(database.to_str().unwrap()).unwrap().get().unwrap()).unwrap().len();
+    assert_eq!(keys(), 1, "BERTH_DATABASE_URL reached `registry-config`");
+    assert!(run(&["keys", "rotate"], None).contains("published new key"));
+    assert_eq!(keys(), 2);
     let copy = cli.dir.path().join("copy.db");
     assert!(run(&["backup", copy.to_str().unwrap()], None).contains(&format!("backed up {}", database.display())));
 }

@@ -32,17 +32,13 @@ async fn two_instances(configure: impl Fn(&mut Settings)) -> (TestApp, TestApp) 
     (a, b)
 }
 
-/// What every instance needs the same copy of: the master key, and the registry signing
-/// key files when the data folder holds them.
+/// What every instance needs the same copy of: the master key (the signing key is in the
+/// database).
 fn share_secrets(from: &std::path::Path, to: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(to).unwrap();
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
-    for file in ["master.key", "registry-key.pem", "registry-cert.pem"] {
-        if from.join(file).exists() {
-            std::fs::copy(from.join(file), to.join(file)).unwrap();
-        }
-    }
+    std::fs::copy(from.join("master.key"), to.join("master.key")).unwrap();
 }
 
 async fn api_login(app: &TestApp, user: &str, password: &str) -> reqwest::Response {

@@ -232,6 +232,17 @@ async fn registry_token(app: &TestApp, user: &str, secret: &str, scope: &str) ->
     reqwest::Client::new().get(url).basic_auth(user, Some(secret)).send().await.unwrap().status()
 }
 
+/// The `kid` of the registry token `/token` signs for `user` with `secret`: which signing
+/// key signs.
+async fn signing_kid(app: &TestApp, user: &str, secret: &str) -> String {
+    use base64::Engine;
+    let url = format!("{}/token?service=registry.local&scope=repository:{user}/app:pull", app.url);
+    let body: Value = reqwest::Client::new().get(url).basic_auth(user, Some(secret)).send().await.unwrap().json().await.unwrap();
+    let header = body["token"].as_str().unwrap().split('.').next().unwrap().to_string();
+    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
 async fn api(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     reqwest::Client::new().post(format!("{}{path}", app.url)).json(&body).send().await.unwrap()
 }
@@ -257,6 +268,7 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
     // a use of each (their last use), and a push that records the repository bobby/app
     assert_eq!(registry_token(&app, "bobby", &pull_token, "repository:bobby/app:pull").await, StatusCode::OK);
     assert_eq!(registry_token(&app, "bobby", &push_token, "repository:bobby/app:pull,push").await, StatusCode::OK);
+    let kid = signing_kid(&app, "bobby", &pull_token).await;
     // a JSON API sign-in of alice waiting for her second factor
     let res = api(&app, "/v2/users/login", json!({ "username": "alice", "password": PASSWORD })).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -318,6 +330,7 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
     assert_eq!(bob.get_text("/settings/tokens").await.1, overview);
     assert_eq!(bob.get_text("/settings/activity").await.1, activity);
     assert_eq!(bob.get_text("/repositories").await.1, repositories);
+    assert_eq!(signing_kid(&app, "bobby", &pull_token).await, kid, "the same signing key signs: the registry's bundle still holds it");
     // his tokens authenticate (their hashes came byte for byte), at /token and the JSON API
     assert_eq!(registry_token(&app, "bobby", &pull_token, "repository:bobby/app:pull").await, StatusCode::OK);
     assert_eq!(

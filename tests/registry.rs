@@ -137,8 +137,7 @@ struct Registry {
 /// the README tells an operator to, and writes the certificate bundle. Returns the printed
 /// YAML from the `auth:` line on.
 async fn auth_block_from_berth(app: &TestApp) -> String {
-    let envs = vec![("BERTH_DATA".to_string(), app.settings.data_dir.display().to_string())];
-    let out = run(env!("CARGO_BIN_EXE_berth"), &strings(&["--public-url", &app.url, "registry-config"]), &envs, None).await;
+    let out = berth_on(app, &["--public-url", &app.url, "registry-config"]).await;
     out.assert_ok("berth registry-config");
     let lines: Vec<&str> = out.stdout.lines().collect();
     let start = lines.iter().position(|l| *l == "auth:").unwrap_or_else(|| panic!("no `auth:` line\n{}", out.describe()));
@@ -159,6 +158,13 @@ async fn auth_block_from_berth(app: &TestApp) -> String {
     let pem = std::fs::read_to_string(&bundle).unwrap();
     assert!(pem.contains("-----BEGIN CERTIFICATE-----"), "the bundle holds a certificate:\n{pem}");
     block
+}
+
+/// The built `berth` on the test server's data folder and database, as an operator runs it
+/// beside a running Berth.
+async fn berth_on(app: &TestApp, args: &[&str]) -> Out {
+    let envs = vec![("BERTH_DATA".to_string(), app.settings.data_dir.display().to_string()), ("BERTH_DATABASE_URL".to_string(), app.settings.database_url.clone())];
+    run(env!("CARGO_BIN_EXE_berth"), &strings(args), &envs, None).await
 }
 
 impl Registry {
@@ -955,7 +961,8 @@ async fn the_clients_own_words_for_success_wrong_token_2fa_password_and_read_onl
 }
 
 #[actix_web::test]
-async fn keys_rotate_signs_with_a_new_key_while_the_bundle_keeps_the_old_certificate_so_earlier_tokens_verify() {
+async fn a_two_step_key_rotation_keeps_logins_working_and_the_old_keys_tokens_valid_until_they_expire() {
+    use berth::registry::keys::RECHECK_SECONDS;
     require_programs();
     let app = spawn_app().await;
     let mut registry = Registry::start(&app).await;
@@ -964,75 +971,86 @@ async fn keys_rotate_signs_with_a_new_key_while_the_bundle_keeps_the_old_certifi
     let token = pat(&app, "alice", Scope::Admin, "admin");
     let admin = format!("alice:{token}");
     let layout = clients.dir.path().join("image");
-    build_image(&layout, "rotation\n");
+    let built = build_image(&layout, "rotation\n");
     clients.push(&layout, &registry, "alice/app:1", &admin).await.assert_ok("alice pushes alice/app:1");
-    let data = app.settings.data_dir.clone();
-    let bundle_path = data.join("registry-bundle.pem");
-    let certificates = |path: &Path| std::fs::read_to_string(path).unwrap().matches("-----BEGIN CERTIFICATE-----").count();
-    assert_eq!(certificates(&bundle_path), 1, "before the rotation the bundle holds one certificate");
+    let bundle_path = app.settings.data_dir.join("registry-bundle.pem");
+    let certificates = |path: &Path| {
+        let pem = std::fs::read_to_string(path).unwrap();
+        pem.split_inclusive("-----END CERTIFICATE-----\n").map(|c| berth::registry::keys::certificate_kid(c).expect("a certificate")).collect::<Vec<_>>()
+    };
+    let kid1 = app.state.registry_key.current().kid.clone();
+    assert_eq!(certificates(&bundle_path), [kid1.as_str()], "before the rotation the bundle holds the signing key's certificate");
 
-    // T1: issued by the running Berth with the old key
-    let kid1 = app.state.registry_key.kid.clone();
+    // T1, signed with the first key; and one of the same key that has expired (minted with
+    // Berth's clock set back: the registry judges expiry by its own)
     let t1 = registry_token(&app.url, "alice", &token, "repository:alice/app:pull").await;
-    assert_eq!(jwt_kid(&t1), kid1, "T1 is signed with the key Berth started with");
+    assert_eq!(jwt_kid(&t1), kid1);
+    app.clock.advance(-1000);
+    let expired = registry_token(&app.url, "alice", &token, "repository:alice/app:pull").await;
+    app.clock.advance(1000);
     let (status, text) = tags_list(&registry, "alice/app", Some(&t1)).await;
     assert_eq!(status, reqwest::StatusCode::OK, "T1 before the rotation: {text}\nregistry log:\n{}", registry.log());
 
-    // the operator rotates on disk
-    let envs = vec![("BERTH_DATA".to_string(), data.display().to_string())];
-    let out = run(env!("CARGO_BIN_EXE_berth"), &strings(&["keys", "rotate"]), &envs, None).await;
+    // step 1, through the command line on the same database: the new key is published only
+    let out = berth_on(&app, &["keys", "rotate"]).await;
     out.assert_ok("berth keys rotate");
-    let said = regex::Regex::new(r"retired key (\S+); new key (\S+)").unwrap();
-    let caps = said.captures(&out.stdout).unwrap_or_else(|| panic!("no `retired key …; new key …` line\n{}", out.describe()));
-    let (retired, kid2) = (caps[1].to_string(), caps[2].to_string());
-    assert_eq!(retired, kid1, "the retired key is the one Berth signed T1 with\n{}", out.describe());
-    assert_ne!(kid2, kid1, "a new key\n{}", out.describe());
+    let said = regex::Regex::new(r"published new key (\S+); key (\S+) still signs").unwrap();
+    let caps = said.captures(&out.stdout).unwrap_or_else(|| panic!("no `published new key …; key … still signs` line\n{}", out.describe()));
+    let (kid2, still) = (caps[1].to_string(), caps[2].to_string());
+    assert_eq!(still, kid1, "{}", out.describe());
+    assert_ne!(kid2, kid1);
+    // the registry does not trust the new key yet, so Berth must not sign with it
+    app.clock.advance(RECHECK_SECONDS);
+    assert_eq!(jwt_kid(&registry_token(&app.url, "alice", &token, "repository:alice/app:pull").await), kid1, "a published key does not sign");
 
-    // the registry is restarted on the same storage with the regenerated bundle: both certificates
+    // the bundle gains the new certificate (the signing one stays first); the registry restarts on the same storage
     let auth = auth_block_from_berth(&app).await;
-    assert_eq!(certificates(&bundle_path), 2, "after the rotation the bundle holds the new and the old certificate");
-    let bundle = std::fs::read_to_string(&bundle_path).unwrap();
-    let new_cert = std::fs::read_to_string(data.join(berth::registry::keys::CERT_FILE)).unwrap();
-    assert!(bundle.starts_with(&new_cert), "the new certificate comes first");
+    assert_eq!(certificates(&bundle_path), [kid1.clone(), kid2.clone()]);
     registry.stop();
     let both = Registry::serve(&auth, Some(&registry.storage())).await;
 
-    // Berth "restarts" on the same data folder and loads the new key (the old server keeps
-    // running; the registry's realm still names it, which does not matter here: the tokens
-    // are fetched by hand)
-    let (addr, new_state, server) = berth::server::start(app.settings.clone(), app.clock.clone()).expect("the second Berth starts");
-    actix_web::rt::spawn(server);
-    let new_url = new_state.public_url.clone();
-    assert!(new_url.ends_with(&addr.port().to_string()), "{new_url} vs {addr}");
-    assert_ne!(new_url, app.url);
-    assert_eq!(new_state.registry_key.kid, kid2, "the restarted Berth signs with the new key");
-    assert_ne!(new_state.registry_key.kid, kid1);
+    // step 2: activated through the command line, the running Berth signs with the new key at its next check
+    let out = berth_on(&app, &["keys", "activate"]).await;
+    out.assert_ok("berth keys activate");
+    assert!(out.stdout.contains(&format!("key {kid2} signs registry tokens now")), "{}", out.describe());
+    assert_eq!(jwt_kid(&registry_token(&app.url, "alice", &token, "repository:alice/app:pull").await), kid1, "until the next check the old key signs");
+    app.clock.advance(RECHECK_SECONDS);
+    let t2 = registry_token(&app.url, "alice", &token, "repository:alice/app:pull").await;
+    assert_eq!(jwt_kid(&t2), kid2, "T2 is signed with the new key");
 
-    // T1 (old key) still verifies at the restarted registry
+    // the clients carry on: docker login, a pull of the image pushed before, a push
+    let out = clients.docker_login(&both, "alice", &token).await;
+    out.assert_ok("docker login after the rotation");
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.describe());
+    let out = clients.inspect_digest(&both, "alice/app:1", Some(&admin)).await;
+    out.assert_ok("skopeo inspect after the rotation");
+    assert_eq!(out.stdout.trim(), built, "{}", out.describe());
+    clients.pull_fresh(&both, "alice/app:1", Some(&admin)).await.assert_ok("skopeo pull after the rotation");
+    clients.push(&layout, &both, "alice/app:2", &admin).await.assert_ok("skopeo push after the rotation");
+
+    // T1, of the old key, still works until it expires; the expired one of the same key does not
     let (status, text) = tags_list(&both, "alice/app", Some(&t1)).await;
     assert_eq!(status, reqwest::StatusCode::OK, "T1 after the rotation: {text}\nregistry log:\n{}", both.log());
     let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(listed["name"], "alice/app", "{text}");
-    assert_eq!(listed["tags"], serde_json::json!(["1"]), "the image pushed before the restart is there: {text}");
-
-    // T2 (new key) from the restarted Berth verifies too
-    let t2 = registry_token(&new_url, "alice", &token, "repository:alice/app:pull").await;
-    assert_eq!(jwt_kid(&t2), kid2, "T2 is signed with the new key");
+    let mut tags: Vec<&str> = listed["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2"], "the image pushed before and the one pushed after the rotation: {text}");
+    let (status, text) = tags_list(&both, "alice/app", Some(&expired)).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "an expired token of the old key: {text}");
     let (status, text) = tags_list(&both, "alice/app", Some(&t2)).await;
-    assert_eq!(status, reqwest::StatusCode::OK, "T2 after the rotation: {text}\nregistry log:\n{}", both.log());
-    let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(listed["tags"], serde_json::json!(["1"]), "{text}");
-
+    assert_eq!(status, reqwest::StatusCode::OK, "T2: {text}\nregistry log:\n{}", both.log());
     let (status, _) = tags_list(&both, "alice/app", None).await;
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "without the header the registry asks for a token");
 
-    // negative control: a registry trusting ONLY the new certificate refuses T1, takes T2
+    // negative control: a registry trusting only the new certificate refuses T1, takes T2
+    let auth = auth_block_from_berth(&app).await;
+    assert_eq!(certificates(&bundle_path), [kid2.clone(), kid1.clone()], "after the activation the new key's certificate comes first");
+    let pem = std::fs::read_to_string(&bundle_path).unwrap();
     let only_new = tempfile::tempdir().unwrap();
     let only_new_bundle = only_new.path().join("new-only.pem");
-    std::fs::copy(data.join(berth::registry::keys::CERT_FILE), &only_new_bundle).unwrap();
-    assert_eq!(certificates(&only_new_bundle), 1);
-    let full_bundle = std::fs::canonicalize(&bundle_path).unwrap();
-    let from = format!("    rootcertbundle: {}", full_bundle.display());
+    std::fs::write(&only_new_bundle, pem.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap()).unwrap();
+    assert_eq!(certificates(&only_new_bundle), [kid2.as_str()]);
+    let from = format!("    rootcertbundle: {}", std::fs::canonicalize(&bundle_path).unwrap().display());
     assert!(auth.contains(&from), "{auth}");
     let auth_new_only = auth.replace(&from, &format!("    rootcertbundle: {}", only_new_bundle.display()));
     let strict = Registry::serve(&auth_new_only, Some(&registry.storage())).await;
@@ -1226,7 +1244,8 @@ fn readme_registry_section() -> String {
 }
 
 /// The arguments the README's `sh` blocks give `registry-config` (after the word
-/// `registry-config`, comments dropped): the command an operator copies.
+/// `registry-config`, comments dropped): the command an operator copies, the same every
+/// time it appears.
 fn readme_registry_config_args(section: &str) -> Vec<String> {
     let mut in_sh = false;
     let mut found = Vec::new();
@@ -1244,7 +1263,8 @@ fn readme_registry_config_args(section: &str) -> Vec<String> {
             found.push(words[i + 1..].iter().map(|w| w.to_string()).collect::<Vec<_>>());
         }
     }
-    assert_eq!(found.len(), 1, "one `registry-config` command in the README's sh blocks: {found:?}");
+    // the set-up writes the bundle, and a key rotation writes it again to the same place
+    assert!(!found.is_empty() && found.iter().all(|args| *args == found[0]), "one `registry-config` command in the README's sh blocks: {found:?}");
     found.remove(0)
 }
 

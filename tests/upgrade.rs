@@ -30,7 +30,8 @@ macro_rules! fixtures {
                 every_active_token_authenticates_at_token_with_its_scope_and_the_deactivated_one_is_refused,
                 a_saved_session_cookie_is_still_signed_in,
                 repositories_are_listed_for_their_owner_with_their_visibility,
-                the_registry_signing_key_and_the_operator_are_kept
+                the_registry_signing_key_and_the_operator_are_kept,
+                the_key_files_move_into_the_database_sealed_with_the_retired_certificates_and_are_read_no_more
             );
         })*
     };
@@ -113,6 +114,11 @@ impl Fixture {
 /// Today's server on a copy of the fixture `rev`, as an operator restores a data folder
 /// (files owner-only), its clock `LATER` seconds after the fixture was written.
 async fn upgrade(rev: &str) -> (TestApp, Fixture) {
+    upgrade_with(rev, &[]).await
+}
+
+/// `upgrade`, with `extra` files (name, contents) in the data folder beside the fixture's.
+async fn upgrade_with(rev: &str, extra: &[(&str, &[u8])]) -> (TestApp, Fixture) {
     let folder = fixtures_dir().join(rev);
     let fixture: Fixture = serde_json::from_str(&std::fs::read_to_string(folder.join("fixture.json")).unwrap()).unwrap();
     assert!(fixture.revision.starts_with(rev), "{rev}/fixture.json was written by {}", fixture.revision);
@@ -134,6 +140,9 @@ async fn upgrade(rev: &str) -> (TestApp, Fixture) {
             std::fs::copy(entry.path(), &copy).unwrap();
             std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
+    }
+    for (name, contents) in extra {
+        std::fs::write(data.join(name), contents).unwrap();
     }
     let mut settings = Settings::with_data_dir(&data);
     settings.bind = "127.0.0.1:0".into();
@@ -363,6 +372,45 @@ async fn the_registry_signing_key_and_the_operator_are_kept(rev: &str) {
     let other = fixture.users.iter().find(|u| !u.operator && u.totp_secret.is_none()).expect("a user without 2FA");
     let (status, body) = registry_token(&app, Some((&other.username, &other.password)), "registry:catalog:*").await;
     assert_eq!((status, granted(&body, "catalog")), (StatusCode::OK, json!([])), "{rev}: {} is no operator", other.username);
+}
+
+async fn the_key_files_move_into_the_database_sealed_with_the_retired_certificates_and_are_read_no_more(rev: &str) {
+    use berth::registry::keys::{Status, certificate_kid};
+    // another fixture's certificate, as one an earlier `keys rotate` kept for the bundle
+    let other = FIXTURES.iter().find(|r| **r != rev).expect("two fixtures");
+    let retired = std::fs::read_to_string(fixtures_dir().join(other).join("registry-cert.pem")).unwrap();
+    let retired_kid = certificate_kid(&retired).unwrap();
+    let (app, fixture) = upgrade_with(rev, &[("registry-cert-retired-1764000000.pem", retired.as_bytes())]).await;
+    let listed: Vec<(String, Status, bool)> = berth::registry::keys::list(&mut app.conn()).unwrap().into_iter().map(|k| (k.kid, k.status, k.has_private_key)).collect();
+    assert_eq!(listed, [(fixture.registry_key_id.clone(), Status::Signing, true), (retired_kid.clone(), Status::Previous, false)], "{rev}");
+    let bundle = berth::registry::keys::bundle(&mut app.conn()).unwrap();
+    let kids: Vec<String> = bundle.split_inclusive("-----END CERTIFICATE-----\n").map(|c| certificate_kid(c).unwrap()).collect();
+    assert_eq!(kids, [fixture.registry_key_id.clone(), retired_kid], "{rev}: the bundle keeps trusting what the old one did, the signing key first");
+
+    // the private key reached the database sealed only: its scalar is in no page of it
+    let data = app.settings.data_dir.clone();
+    let pem = std::fs::read_to_string(data.join("registry-key.pem")).unwrap();
+    let der = base64::engine::general_purpose::STANDARD.decode(pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+    let at = der.windows(2).position(|w| w == [0x04, 0x20]).expect("the ECPrivateKey's 32-byte scalar") + 2;
+    let scalar = &der[at..at + 32];
+    for file in ["berth.db", "berth.db-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        assert!(!bytes.windows(32).any(|w| w == scalar), "{rev}: {file} holds the private key in the clear");
+    }
+
+    // restarted without the files, Berth signs with the same key: it is the database's now
+    let TestApp { dir, settings, clock, server, .. } = app;
+    server.stop(true).await;
+    for entry in std::fs::read_dir(&data).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("registry-") {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    let app = spawn_on(dir, settings, clock).await;
+    let operator = fixture.users.iter().find(|u| u.operator).unwrap();
+    let (status, body) = registry_token(&app, Some((&operator.username, &operator.password)), "registry:catalog:*").await;
+    assert_eq!(status, StatusCode::OK, "{rev}: {body}");
+    assert_eq!(claims(body["token"].as_str().unwrap(), 0)["kid"], fixture.registry_key_id.as_str(), "{rev}: the kid did not change");
 }
 
 /// A fixture folder without its tests would prove nothing: every folder is in `fixtures!`.

@@ -179,3 +179,24 @@ diesel::table! {
         hits -> Integer,
     }
 }
+
+diesel::table! {
+    key_check (id) {
+        id -> Integer,
+        mac -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Integer,
+        kid -> Text,
+        sealed_private -> Nullable<Binary>,
+        cert_pem -> Text,
+        created_at -> BigInt,
+        activation -> Nullable<Integer>,
+        activated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+    }
+}

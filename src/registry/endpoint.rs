@@ -237,7 +237,8 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
                 Credential::Anonymous => "",
             };
             let s = &app.settings;
-            let issued = jwt::issue(&app.registry_key, &s.issuer, subject, &s.registry_service, &access, app.now(), s.token_lifetime_seconds);
+            let issued =
+                jwt::issue(&*app.registry_key.signing(&app.database, app.now()).await, &s.issuer, subject, &s.registry_service, &access, app.now(), s.token_lifetime_seconds);
             let issued_at = chrono::DateTime::from_timestamp(issued.issued_at, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
             HttpResponse::Ok().json(json!({
                 "token": issued.token,

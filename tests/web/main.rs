@@ -17,6 +17,7 @@ mod resubmit;
 mod session_end;
 mod sessions;
 mod signin_events;
+mod signing_keys;
 mod signup;
 mod slow_bodies;
 mod throttle;

@@ -65,7 +65,7 @@ async fn a_token_answer_has_the_shape_docker_and_skopeo_need() {
     let token = body["token"].as_str().unwrap();
     let h = header(token);
     assert_eq!((h["alg"].as_str(), h["typ"].as_str()), (Some("ES256"), Some("JWT")));
-    assert_eq!(h["kid"], app.state.registry_key.kid.as_str());
+    assert_eq!(h["kid"], app.state.registry_key.current().kid.as_str());
     let c = claims(token);
     assert_eq!((c["iss"].as_str(), c["sub"].as_str(), c["aud"].as_str()), (Some("berth"), Some("alice"), Some("registry.local")));
     assert!(c["aud"].is_string() && c["exp"].is_i64() && c["nbf"].is_i64() && c["iat"].is_i64());
