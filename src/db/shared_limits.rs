@@ -39,9 +39,13 @@ impl DbRateStore {
     }
 }
 
+/// The account's key as stored. A login name no account holds is what was typed, and
+/// PostgreSQL's text cannot hold a NUL: such a name is stored hex-encoded instead (which no
+/// typed name, kept as it is, can be mistaken for, as its prefix differs).
 fn account_text(key: &AccountKey) -> String {
     match key {
         AccountKey::User(id) => format!("user:{id}"),
+        AccountKey::Unknown(name) if name.contains('\0') => format!("name-hex:{}", hex::encode(name)),
         AccountKey::Unknown(name) => format!("name:{name}"),
     }
 }
