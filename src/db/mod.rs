@@ -115,7 +115,7 @@ impl ManageConnection for Manager {
             Kind::Sqlite => SqliteConnection::establish(&self.url).map(Conn::Sqlite),
             Kind::Postgres => PgConnection::establish(&self.url).map(Conn::Postgres),
         };
-        let mut conn = conn.map_err(|e| diesel::r2d2::Error::ConnectionError(without_url(e)))?;
+        let mut conn = conn.map_err(|e| diesel::r2d2::Error::ConnectionError(without_url(&self.url, e)))?;
         match &mut conn {
             Conn::Sqlite(c) => sqlite::configure(c, self.read_only),
             Conn::Postgres(c) => postgres::configure(c, self.read_only),
@@ -133,13 +133,33 @@ impl ManageConnection for Manager {
     }
 }
 
-/// libpq's messages name the host and port, never the password; an unparsable URL's
-/// message is replaced, since it may quote the URL.
-fn without_url(e: ConnectionError) -> ConnectionError {
+/// A connection error fit to show: an unparsable URL's message is replaced, since it may
+/// quote the URL, and any other message has the URL's password cut out (libpq names the
+/// host and port; a malformed URL can make it quote a part of the URL).
+fn without_url(url: &str, e: ConnectionError) -> ConnectionError {
     match e {
         ConnectionError::InvalidConnectionUrl(_) => ConnectionError::InvalidConnectionUrl("BERTH_DATABASE_URL is not a valid database URL".into()),
+        ConnectionError::BadConnection(message) => ConnectionError::BadConnection(scrub(url, &message)),
         other => other,
     }
+}
+
+/// `message` without the password of `url` (as written, and percent-decoded).
+fn scrub(url: &str, message: &str) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    if let Ok(parsed) = url::Url::parse(url.trim()) {
+        if let Some(p) = parsed.password() {
+            secrets.push(p.to_string());
+            secrets.extend(percent_encoding::percent_decode_str(p).decode_utf8().ok().map(|d| d.into_owned()));
+        }
+        secrets.extend(parsed.query_pairs().filter(|(k, _)| k.eq_ignore_ascii_case("password")).map(|(_, v)| v.into_owned()));
+    }
+    secrets.extend(url.split_whitespace().filter_map(|w| w.split_once('=')).filter(|(k, _)| k.eq_ignore_ascii_case("password")).map(|(_, v)| v.trim_matches('\'').to_string()));
+    let mut out = message.to_string();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(secret.as_str(), "…");
+    }
+    out
 }
 
 /// The pools every part of Berth shares: read-write connections for the blocking pool,

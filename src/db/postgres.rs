@@ -19,7 +19,7 @@ pub const BACKUP_HINT: &str = "this Berth runs on PostgreSQL: back it up with Po
 /// Applies the migrations, one instance at a time.
 pub(super) fn prepare(url: &str) -> Result<(), String> {
     let shown = super::shown(url);
-    let mut conn = PgConnection::establish(url).map_err(|e| format!("connecting to {shown}: {}", super::without_url(e)))?;
+    let mut conn = PgConnection::establish(url).map_err(|e| format!("connecting to {shown}: {}", super::without_url(url, e)))?;
     // a session lock, held across the migrations' own transactions, released when the
     // connection closes even if this process dies
     diesel::sql_query("SELECT pg_advisory_lock($1)")

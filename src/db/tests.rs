@@ -116,3 +116,13 @@ fn the_url_picks_the_backend_and_a_shown_url_has_no_password() {
     assert_eq!(shown("postgres://berth:s3cret@db:5432/berth?sslmode=require&password=s3cret"), "postgres://berth@db:5432/berth?sslmode=require");
     assert_eq!(shown("host=/run/postgresql password=s3cret dbname=berth"), "host=/run/postgresql dbname=berth");
 }
+
+#[test]
+fn a_connection_error_never_holds_the_urls_password() {
+    let e = without_url("postgres://berth:s3cr%40t@db/berth", ConnectionError::BadConnection("bad token near s3cr@t and s3cr%40t".into()));
+    assert_eq!(e.to_string(), "bad token near … and …");
+    let e = without_url("host=db password=hunter2hunter2 dbname=berth", ConnectionError::BadConnection("no password=hunter2hunter2 here".into()));
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let e = without_url("postgres://db/berth?password=q1w2e3r4t5", ConnectionError::BadConnection("q1w2e3r4t5".into()));
+    assert!(!e.to_string().contains("q1w2e3r4t5"), "{e}");
+}
