@@ -330,3 +330,92 @@ async fn postgres_behind_nginx_kill_9_of_one_instance_mid_burst_loses_no_answere
         assert_eq!(registry_status(&instance.url, "alice", token).await.unwrap(), StatusCode::OK);
     }
 }
+
+/// The registry's realm is the balancer: a token made through one instance logs the real
+/// docker CLI in whichever instance nginx picks, and once deactivated through that instance
+/// it is refused through the balancer.
+#[actix_web::test]
+async fn postgres_behind_nginx_a_token_made_on_one_instance_logs_docker_in_through_the_balancer_until_deactivated() {
+    let site = Site::start();
+    site.user("alice", "pro");
+    let first = site.instances[0].as_ref().unwrap().url.clone();
+    let jwt = jwt(&first, "alice").await;
+    let made: Value = new_token(&first, &jwt, "laptop").await.json().await.unwrap();
+    let (pat, uuid) = (made["token"].as_str().unwrap().to_string(), made["uuid"].as_str().unwrap().to_string());
+    audit::secret(&pat);
+    let registry = Registry::start(&site);
+    for i in 0..4 {
+        let out = registry.docker_login("alice", &pat);
+        assert!(out.status.success(), "docker login {} through nginx: {}", i + 1, String::from_utf8_lossy(&out.stderr));
+    }
+    let res = client().patch(format!("{first}/v2/access-tokens/{uuid}")).bearer_auth(&jwt).json(&json!({"is_active": false})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for _ in 0..2 {
+        let out = registry.docker_login("alice", &pat);
+        assert!(!out.status.success(), "a deactivated token logs in: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// docker-registry trusting the bundle `berth registry-config` writes, its realm at nginx.
+struct Registry {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Registry {
+    fn start(site: &Site) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle.pem");
+        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["--public-url", &site.nginx.url(), "registry-config", "--bundle", bundle.to_str().unwrap()])
+            .env("BERTH_DATA", site.data(1))
+            .env("BERTH_DATABASE_URL", &site.database)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "registry-config: {}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8(out.stdout).unwrap();
+        let auth = &printed[printed.find("\nauth:\n").expect("an auth: block") + 1..];
+        assert!(auth.contains(&format!("realm: {}/token", site.nginx.url())), "{auth}");
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{auth}",
+            dir.path().join("storage").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let program =
+            ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"].into_iter().find(|p| Path::new(p).exists()).expect("docker-registry (Debian package docker-registry)");
+        let child = Command::new(program).arg("serve").arg(dir.path().join("config.yml")).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen: {}", std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, dir, port }
+    }
+
+    /// `docker login` with a config folder of its own each time (nothing carries over).
+    fn docker_login(&self, user: &str, secret: &str) -> std::process::Output {
+        use std::io::Write;
+        let config = tempfile::Builder::new().prefix("docker-config").tempdir_in(self.dir.path()).unwrap();
+        let mut child = Command::new("docker")
+            .args(["login", "-u", user, "--password-stdin", &format!("127.0.0.1:{}", self.port)])
+            .env("DOCKER_CONFIG", config.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the docker CLI (Debian package docker.io)");
+        child.stdin.take().unwrap().write_all(format!("{secret}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // our own child, by its pid
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
