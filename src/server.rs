@@ -53,7 +53,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         throttle: match database.kind {
             // one process: its memory is the whole truth, and costs no round trip
             db::Kind::Sqlite => Throttle::new(settings.throttle.clone(), clock.clone()),
-            db::Kind::Postgres => Throttle::with_store(settings.throttle.clone(), clock.clone(), Box::new(DbThrottleStore::new(database.pool.clone()))),
+            db::Kind::Postgres => Throttle::with_store(settings.throttle.clone(), clock.clone(), Box::new(DbThrottleStore::new(limits_pool(&settings.database_url)?))),
         },
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),
@@ -61,7 +61,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     };
     let api_limiter = match database.kind {
         db::Kind::Sqlite => RateLimiter::new(settings.api_rate_limit, clock.clone()),
-        db::Kind::Postgres => RateLimiter::with_store(settings.api_rate_limit, clock.clone(), Box::new(DbRateStore::new(database.pool.clone()))),
+        db::Kind::Postgres => RateLimiter::with_store(settings.api_rate_limit, clock.clone(), Box::new(DbRateStore::new(limits_pool(&settings.database_url)?))),
     };
     let state =
         Arc::new(AppState { database, public_origin: origin_of(&public_url), public_url, secure_cookies, signin, api_limiter, registry_key, keys, clock: clock.clone(), settings });
@@ -132,6 +132,13 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
 
     actix_web::rt::spawn(purge_sessions_periodically(state.clone()));
     Ok((addr, state, server))
+}
+
+/// The shared limits' own connections: a failure is counted from inside the transaction
+/// that decides it, which holds a connection of the main pool already; drawing the
+/// throttle's from that pool too could leave every connection waiting for a second one.
+fn limits_pool(url: &str) -> Result<db::DbPool, String> {
+    db::open_pool(url, 8)
 }
 
 async fn purge_sessions_periodically(state: Arc<AppState>) {

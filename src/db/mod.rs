@@ -300,6 +300,17 @@ pub fn open(url: &str) -> Result<DbPool, String> {
         .map_err(|e| format!("connection pool for {}: {e}", shown(url)))
 }
 
+/// A pool of `size` read-write connections to a database `open` prepared already.
+pub fn open_pool(url: &str, size: u32) -> Result<DbPool, String> {
+    Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(1))
+        .test_on_check_out(false)
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(Manager { url: url.to_string(), kind: Kind::of(url), read_only: false })
+        .map_err(|e| format!("connection pool for {}: {e}", shown(url)))
+}
+
 /// Read-only connections for short indexed reads (`Database::read`). On SQLite `size` is
 /// the number of workers, and a worker holds one only between two awaits, so taking one
 /// never waits; `query_only` turns a write through them into an error, never a lock held
