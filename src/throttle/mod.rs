@@ -302,14 +302,10 @@ impl Drop for Reservation {
         // a shared store's release goes to the blocking pool, unawaited: the slot comes back
         // a moment later, and until then counts as a failure, which only errs on the safe side
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if throttle_is_shared(&self.throttle) => drop(runtime.spawn_blocking(release)),
+            Ok(runtime) if self.throttle.store.shared() => drop(runtime.spawn_blocking(release)),
             _ => drop(release()),
         }
     }
-}
-
-fn throttle_is_shared(inner: &Inner) -> bool {
-    inner.store.shared()
 }
 
 impl Throttle {
