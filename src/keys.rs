@@ -38,6 +38,7 @@ pub const LABEL_CSRF_TOKEN: &str = "berth/v1/csrf-token-hmac";
 pub const LABEL_BROWSER_COOKIE: &str = "berth/v1/browser-cookie-hmac";
 pub const LABEL_SIGNING_KEY_AEAD: &str = "berth/v1/registry-signing-key-aead";
 pub const LABEL_KEY_CHECK: &str = "berth/v1/master-key-check-hmac";
+pub const LABEL_THROTTLE_NAME: &str = "berth/v1/throttle-login-name-hmac";
 
 /// What the key check's HMAC is taken of.
 const KEY_CHECK_MESSAGE: &[u8] = b"berth key check";
@@ -60,6 +61,9 @@ pub struct Keys {
     signing_key_aead: [u8; 32],
     /// Proves to the database which master key this is, without revealing it.
     key_check: [u8; 32],
+    /// Names, in the shared throttle's table, a login name no account holds: what was
+    /// typed may be a password typed into the wrong field.
+    pub throttle_name: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -89,6 +93,7 @@ impl Keys {
             browser_cookie: k32(LABEL_BROWSER_COOKIE),
             signing_key_aead: k32(LABEL_SIGNING_KEY_AEAD),
             key_check: k32(LABEL_KEY_CHECK),
+            throttle_name: k32(LABEL_THROTTLE_NAME),
         }
     }
 

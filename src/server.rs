@@ -53,7 +53,9 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         throttle: match database.kind {
             // one process: its memory is the whole truth, and costs no round trip
             db::Kind::Sqlite => Throttle::new(settings.throttle.clone(), clock.clone()),
-            db::Kind::Postgres => Throttle::with_store(settings.throttle.clone(), clock.clone(), Box::new(DbThrottleStore::new(limits_pool(&settings.database_url)?))),
+            db::Kind::Postgres => {
+                Throttle::with_store(settings.throttle.clone(), clock.clone(), Box::new(DbThrottleStore::new(limits_pool(&settings.database_url)?, keys.throttle_name)))
+            }
         },
         hasher: HashPool::for_cores(),
         password_cache: PasswordCache::new(keys.password_cache, clock.clone()),

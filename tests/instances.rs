@@ -230,3 +230,20 @@ async fn postgres_a_two_factor_challenge_from_one_instance_is_answered_once_on_t
     assert_eq!(answer(&b).await, StatusCode::OK, "B answers A's challenge");
     assert_eq!(answer(&a).await, StatusCode::UNAUTHORIZED, "and it is spent for A too");
 }
+
+/// A password typed into the login field is a login name no account holds: the shared
+/// throttle counts it under a keyed hash, and what was typed is stored nowhere.
+#[actix_web::test]
+async fn postgres_an_unknown_login_name_is_counted_but_never_stored_as_typed() {
+    use diesel::prelude::*;
+    let (a, b) = two_instances(|_| {}).await;
+    let typed = "my secret passphrase typed as a name";
+    audit::secret(typed);
+    for app in [&a, &b, &a, &b, &a] {
+        assert_eq!(api_login(app, typed, "whatever it was").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(api_login(&b, typed, "whatever it was").await.status(), StatusCode::TOO_MANY_REQUESTS, "counted over both");
+    let stored: Vec<String> = berth::db::schema::throttle_accounts::table.select(berth::db::schema::throttle_accounts::account).load(&mut a.conn()).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains("passphrase"), "stored as typed: {stored:?}");
+}

@@ -20,6 +20,8 @@ use crate::throttle::{AccountEntry, AccountKey, IpEntry, Outcome, RESERVATION_SE
 /// The throttle's state in the database.
 pub struct DbThrottleStore {
     pool: DbPool,
+    /// `Keys::throttle_name`: the key of the stored form of an unknown login name.
+    name_key: [u8; 32],
 }
 
 /// The API's request counts in the database.
@@ -28,8 +30,8 @@ pub struct DbRateStore {
 }
 
 impl DbThrottleStore {
-    pub fn new(pool: DbPool) -> Self {
-        DbThrottleStore { pool }
+    pub fn new(pool: DbPool, name_key: [u8; 32]) -> Self {
+        DbThrottleStore { pool, name_key }
     }
 }
 
@@ -39,14 +41,13 @@ impl DbRateStore {
     }
 }
 
-/// The account's key as stored. A login name no account holds is what was typed, and
-/// PostgreSQL's text cannot hold a NUL: such a name is stored hex-encoded instead (which no
-/// typed name, kept as it is, can be mistaken for, as its prefix differs).
-fn account_text(key: &AccountKey) -> String {
+/// The account's key as stored. A login name no account holds is what was typed, which
+/// may be a password typed into the wrong field: it is stored as its HMAC under a key of
+/// its own, never as typed (and so a NUL, which PostgreSQL's text cannot hold, is no matter).
+fn account_text(name_key: &[u8; 32], key: &AccountKey) -> String {
     match key {
         AccountKey::User(id) => format!("user:{id}"),
-        AccountKey::Unknown(name) if name.contains('\0') => format!("name-hex:{}", hex::encode(name)),
-        AccountKey::Unknown(name) => format!("name:{name}"),
+        AccountKey::Unknown(name) => format!("name:{}", crate::keys::hmac_hex(name_key, &[name.as_bytes()])),
     }
 }
 
@@ -97,7 +98,7 @@ impl ThrottleStore for DbThrottleStore {
     }
 
     fn reserve(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Result<(), u64> {
-        let (account, ip) = (account.map(account_text), ip.to_string());
+        let (account, ip) = (account.map(|a| account_text(&self.name_key, a)), ip.to_string());
         let done = in_tx(&self.pool, |c| {
             lock(c, account.as_deref(), &ip)?;
             let (account_entry, ip_entry) = read(c, rules, account.as_deref(), &ip, now)?;
@@ -117,7 +118,7 @@ impl ThrottleStore for DbThrottleStore {
     }
 
     fn settle(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp, outcome: Outcome) -> Option<u64> {
-        let (account, ip) = (account.map(account_text), ip.to_string());
+        let (account, ip) = (account.map(|a| account_text(&self.name_key, a)), ip.to_string());
         let done = in_tx(&self.pool, |c| {
             lock(c, account.as_deref(), &ip)?;
             // one reservation of this account and IP ends: the oldest, so an expired one goes first
@@ -161,7 +162,7 @@ impl ThrottleStore for DbThrottleStore {
     }
 
     fn wait(&self, rules: &ThrottleConfig, account: Option<&AccountKey>, ip: IpAddr, now: Timestamp) -> Option<u64> {
-        let (account, ip) = (account.map(account_text), ip.to_string());
+        let (account, ip) = (account.map(|a| account_text(&self.name_key, a)), ip.to_string());
         let done = in_tx(&self.pool, |c| {
             let (account_entry, ip_entry) = read(c, rules, account.as_deref(), &ip, now)?;
             Ok(wait_of(rules, &account_entry, &ip_entry, now))
@@ -176,7 +177,7 @@ impl ThrottleStore for DbThrottleStore {
     }
 
     fn clear(&self, account: &AccountKey) {
-        let account = account_text(account);
+        let account = account_text(&self.name_key, account);
         if let Err(e) = in_tx(&self.pool, |c| diesel::delete(throttle_accounts::table.find(&account)).execute(c)) {
             tracing::warn!(error = %e, "throttle store: clearing");
         }
