@@ -108,8 +108,9 @@ pub fn limit_reason(plan: Plan, held: i64) -> Option<String> {
 }
 
 /// Creates a token of `user_id`'s own namespace if its plan allows the scope and one more
-/// token. Counting and inserting happen in one immediate transaction, so concurrent
-/// creations cannot pass the limit together. Returns the token and its plaintext (shown
+/// token. Counting and inserting happen in one write transaction that holds the owner's
+/// row (on SQLite the database's write lock), so concurrent creations, on any instance,
+/// cannot pass the limit together. Returns the token and its plaintext (shown
 /// once, never stored).
 pub fn create(conn: &mut Conn, user_id: i32, new: NewToken, client: &Client, now: Timestamp) -> Result<(AccessToken, PlainToken), Error> {
     crate::db::write_tx(conn, |conn| {
