@@ -440,13 +440,19 @@ login_cookie() {
   curl -fs -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" --data-urlencode "login=$1" --data-urlencode "password=$PASSWORD" "$BERTH_URL/login"
   awk '$6 == "berth_session" {print "berth_session=" $7}' "$jar"
 }
-for who in few0 many0; do
-  cookie=$(login_cookie "$who")
-  page=$(curl -fs -H "Cookie: $cookie" "$BERTH_URL/settings/tokens") || die "overview of $who"
-  grep -q 'id="tokens"' <<<"$page" || die "overview of $who: no token table"
-  warm -H "Cookie: $cookie" "$BERTH_URL/settings/tokens"
-  wrk_run "overview-$who" "$BERTH_URL/settings/tokens" -H "Cookie: $cookie"
-done
+# overview_runs PREFIX: the overview of few0 (10 tokens) and many0 (10,000) on $BERTH_URL,
+# stored as PREFIX-few0 and PREFIX-many0
+overview_runs() {
+  local who cookie page
+  for who in few0 many0; do
+    cookie=$(login_cookie "$who")
+    page=$(curl -fs -H "Cookie: $cookie" "$BERTH_URL/settings/tokens") || die "$1 of $who"
+    grep -q 'id="tokens"' <<<"$page" || die "$1 of $who: no token table"
+    warm -H "Cookie: $cookie" "$BERTH_URL/settings/tokens"
+    wrk_run "$1-$who" "$BERTH_URL/settings/tokens" -H "Cookie: $cookie"
+  done
+}
+overview_runs overview
 stop_berth
 
 # ---- PostgreSQL: P1, P4, P5 --------------------------------------------------------
@@ -538,13 +544,7 @@ if [[ -z ${SKIP_POSTGRES:-} ]]; then
   BERTH_DATABASE_URL=$PG_OVERVIEW_URL BERTH_DATA=$WORK/pg-overview "$BERTH" dev seed --prefix few --users 1 --tokens-per-user 10 --password "$PASSWORD" >/dev/null
   BERTH_DATABASE_URL=$PG_OVERVIEW_URL BERTH_DATA=$WORK/pg-overview "$BERTH" dev seed --prefix many --users 1 --tokens-per-user 10000 --password "$PASSWORD" >/dev/null
   DB_URL=$PG_OVERVIEW_URL start_berth "$WORK/pg-overview" "$OUT/berth-p4-overview.log"
-  for who in few0 many0; do
-    cookie=$(login_cookie "$who")
-    page=$(curl -fs -H "Cookie: $cookie" "$BERTH_URL/settings/tokens") || die "PostgreSQL overview of $who"
-    grep -q 'id="tokens"' <<<"$page" || die "PostgreSQL overview of $who: no token table"
-    warm -H "Cookie: $cookie" "$BERTH_URL/settings/tokens"
-    wrk_run "pg-overview-$who" "$BERTH_URL/settings/tokens" -H "Cookie: $cookie"
-  done
+  overview_runs pg-overview
   stop_berth
 fi
 
