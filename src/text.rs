@@ -13,6 +13,16 @@ pub enum Hidden {
     Bidi,
 }
 
+impl Hidden {
+    /// The end of the sentence refusing it: "The description " + this.
+    pub fn why(self) -> &'static str {
+        match self {
+            Hidden::Control => "cannot hold control characters such as line breaks.",
+            Hidden::Bidi => "cannot hold characters that change the direction of the text around them (bidi controls).",
+        }
+    }
+}
+
 /// Why `text` is refused, if it is. The plain direction marks (U+200E, U+200F) and the
 /// zero-width joiner of emoji sequences stay allowed.
 pub fn hidden_controls(text: &str) -> Option<Hidden> {
@@ -42,6 +52,12 @@ pub fn duration(secs: u64) -> String {
     };
     let n = n.max(1);
     if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+}
+
+/// A LIKE pattern matching any text that contains `text` as typed: its wildcards and the
+/// escape character are escaped (use it with `.escape('\\')`).
+pub fn like_containing(text: &str) -> String {
+    format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 #[cfg(test)]

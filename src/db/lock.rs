@@ -26,3 +26,12 @@ pub fn lock_user(conn: &mut Conn, user_id: i32) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Locks an owner's row until the transaction ends: an organization's members and roles
+/// (the last-owner rule), its token count and its repositories change one writer at a time.
+pub fn lock_owner(conn: &mut Conn, owner_id: i32) -> Result<(), Error> {
+    if let Conn::Postgres(c) = conn {
+        owners::table.find(owner_id).select(owners::id).for_update().first::<i32>(c).optional()?;
+    }
+    Ok(())
+}

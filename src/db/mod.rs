@@ -21,7 +21,7 @@ use diesel::{Connection, ConnectionError};
 
 use crate::Error;
 
-pub use lock::{lock_owner_of_user, lock_user};
+pub use lock::{lock_owner, lock_owner_of_user, lock_user};
 pub use postgres::holds_berth as postgres_holds_berth;
 pub use sqlite::{MIGRATIONS as SQLITE_MIGRATIONS, MMAP_SIZE};
 

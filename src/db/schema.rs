@@ -63,6 +63,7 @@ diesel::table! {
         plan -> Text,
         token_count -> BigInt,
         created_at -> BigInt,
+        require_two_factor -> Bool,
     }
 }
 
@@ -105,7 +106,6 @@ diesel::table! {
 }
 
 diesel::joinable!(repositories -> owners (owner_id));
-diesel::allow_tables_to_appear_in_same_query!(owners, users, access_tokens, repositories);
 
 diesel::table! {
     login_challenges (token_hash) {
@@ -200,3 +200,109 @@ diesel::table! {
         retired_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    org_members (owner_id, user_id) {
+        owner_id -> Integer,
+        user_id -> Integer,
+        role -> Text,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Integer,
+        uuid -> Text,
+        owner_id -> Integer,
+        name -> Text,
+        description -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Integer,
+        user_id -> Integer,
+    }
+}
+
+diesel::table! {
+    team_permissions (team_id, repository_id) {
+        team_id -> Integer,
+        repository_id -> Integer,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    collaborators (repository_id, user_id) {
+        repository_id -> Integer,
+        user_id -> Integer,
+        permission -> Text,
+        added_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Integer,
+        uuid -> Text,
+        owner_id -> Integer,
+        invitee_id -> Integer,
+        inviter_id -> Nullable<Integer>,
+        inviter_name -> Text,
+        role -> Text,
+        team_id -> Nullable<Integer>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    org_events (id) {
+        id -> Integer,
+        owner_id -> Integer,
+        action -> Text,
+        name -> Text,
+        actor -> Text,
+        data -> Text,
+        ip -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    reserved_names (name) {
+        name -> Text,
+        reserved_at -> BigInt,
+    }
+}
+
+diesel::joinable!(org_members -> owners (owner_id));
+diesel::joinable!(org_members -> users (user_id));
+diesel::joinable!(teams -> owners (owner_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(team_permissions -> teams (team_id));
+diesel::joinable!(team_permissions -> repositories (repository_id));
+diesel::joinable!(collaborators -> repositories (repository_id));
+diesel::joinable!(collaborators -> users (user_id));
+diesel::joinable!(invitations -> owners (owner_id));
+diesel::joinable!(invitations -> teams (team_id));
+diesel::joinable!(org_events -> owners (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    org_members,
+    teams,
+    team_members,
+    team_permissions,
+    collaborators,
+    invitations,
+    org_events,
+    reserved_names,
+    owners,
+    users,
+    access_tokens,
+    repositories
+);

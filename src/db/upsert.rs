@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use diesel::query_dsl::methods::FilterDsl; // an upsert's WHERE
 
-use super::schema::{form_keys, repositories};
+use super::schema::{form_keys, repositories, reserved_names, team_members};
 use super::{Conn, per_backend};
 use crate::Error;
 use crate::clock::Timestamp;
@@ -44,5 +44,19 @@ pub fn repository_if_new(conn: &mut Conn, owner_id: i32, name: &str, public: boo
 pub fn form_key_if_new(conn: &mut Conn, key_hash: &str, user_id: i32, now: Timestamp) -> Result<bool, Error> {
     let values = (form_keys::key_hash.eq(key_hash), form_keys::user_id.eq(user_id), form_keys::spent_at.eq(now));
     let n = per_backend!(conn, |c| diesel::insert_into(form_keys::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(n == 1)
+}
+
+/// Reserves `name` unless it is already. Returns whether this call reserved it.
+pub fn reserved_name_if_new(conn: &mut Conn, name: &str, now: Timestamp) -> Result<bool, Error> {
+    let values = (reserved_names::name.eq(name), reserved_names::reserved_at.eq(now));
+    let n = per_backend!(conn, |c| diesel::insert_into(reserved_names::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(n == 1)
+}
+
+/// Puts a user in a team unless they are in it. Returns whether this call did.
+pub fn team_member_if_new(conn: &mut Conn, team_id: i32, user_id: i32) -> Result<bool, Error> {
+    let values = (team_members::team_id.eq(team_id), team_members::user_id.eq(user_id));
+    let n = per_backend!(conn, |c| diesel::insert_into(team_members::table).values(values).on_conflict_do_nothing().execute(c))?;
     Ok(n == 1)
 }

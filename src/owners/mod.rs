@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use crate::Error;
 use crate::clock::Timestamp;
-use crate::db::schema::owners;
+use crate::db::schema::{collaborators, org_members, owners, team_members, team_permissions, users};
 
 /// An owner's id. Not a user's id: a user's own namespace has an id of its own, found with
 /// `of_user` (rows written before owners existed kept the user's id as the owner's).
@@ -121,6 +121,9 @@ pub struct Owner {
     /// Tokens held (kept by `tokens`); the plan limit and the overview read it.
     pub token_count: i64,
     pub created_at: Timestamp,
+    /// An organization's setting (Business plan): members reach its repositories only with
+    /// two-factor authentication on.
+    pub require_two_factor: bool,
 }
 
 impl Owner {
@@ -164,15 +167,165 @@ pub enum Permission {
     Admin,
 }
 
-/// The permission of `caller` (a user's id; `None` for anonymous) in `owner`'s namespace.
-/// A user's own namespace: the user has admin, nobody else anything — operators included
-/// (their extra is the registry catalog, not other people's repositories). An organization
-/// grants through its members, which come with organizations: nothing yet.
+impl Permission {
+    /// The stored name of a team's or collaborator's permission.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::None => "none",
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::Admin => "admin",
+        }
+    }
+
+    /// A stored or typed permission: `read`, `write` or `admin`.
+    pub fn parse(s: &str) -> Option<Permission> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "read" => Some(Permission::Read),
+            "write" => Some(Permission::Write),
+            "admin" => Some(Permission::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A member's role in an organization, the widest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Everything: members, teams, access tokens, settings, deleting the organization.
+    Owner,
+    /// Every repository: create, delete, visibility, team permissions, push and delete.
+    Editor,
+    /// What the member's teams grant.
+    Member,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Editor, Role::Member];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Editor => "editor",
+            Role::Member => "member",
+        }
+    }
+
+    /// As Docker Hub answers it: `Owner`, `Editor`, `Member`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Editor => "Editor",
+            Role::Member => "Member",
+        }
+    }
+
+    /// Owners and editors manage repositories (create, delete, visibility, team permissions).
+    pub fn manages_repositories(self) -> bool {
+        matches!(self, Role::Owner | Role::Editor)
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| format!("unknown role {s:?}: use owner, editor or member"))
+    }
+}
+
+/// The permission of `caller` (a user's id; `None` for anonymous) in `owner`'s namespace,
+/// when the caller's standing needs no reading: a user's own namespace gives its user admin.
+/// `None` when the database must say (an organization's member, a collaborator).
 pub fn permission(caller: Option<i32>, owner: &Namespace) -> Permission {
     match owner.kind {
         Kind::User if caller.is_some() && owner.user_id == caller => Permission::Admin,
         Kind::User | Kind::Organization => Permission::None,
     }
+}
+
+/// Why an organization refuses a member who has not turned two-factor authentication on.
+pub fn two_factor_required_message(org: &str) -> String {
+    // an organization's name follows the username rule: nothing in it needs isolating
+    format!("The organization {org} requires two-factor authentication: turn it on in your account's security settings to reach its repositories.")
+}
+
+/// The permission of `caller` on one repository of `owner`'s namespace (`repository`: its
+/// id once recorded; `None` for a repository a push would create). Read afresh on every
+/// call, so a removal or a role or team change counts at the caller's next request.
+///
+/// - A user's own namespace: the user has admin; a collaborator what they were given on
+///   that repository; anyone else nothing (operators included: their extra is the catalog).
+/// - An organization: owners and editors admin on every repository, a new one included
+///   (their push creates it); a member the widest permission their teams hold on the
+///   repository, and nothing on a new one; anyone else nothing. While the organization
+///   requires two-factor authentication (Business plan) a member without it is refused
+///   with `Denied`, saying why.
+pub fn permission_on(conn: &mut Conn, caller: Option<i32>, owner: &Namespace, repository: Option<i32>) -> Result<Permission, Error> {
+    let Some(caller) = caller else { return Ok(Permission::None) };
+    match owner.kind {
+        Kind::User if owner.user_id == Some(caller) => Ok(Permission::Admin),
+        Kind::User => {
+            let Some(repository) = repository else { return Ok(Permission::None) };
+            let given: Option<String> = collaborators::table
+                .filter(collaborators::repository_id.eq(repository))
+                .filter(collaborators::user_id.eq(caller))
+                .select(collaborators::permission)
+                .first(conn)
+                .optional()?;
+            // a collaborator reads or writes, never more (the owner keeps delete)
+            Ok(given.and_then(|p| Permission::parse(&p)).map_or(Permission::None, |p| p.min(Permission::Write)))
+        }
+        Kind::Organization => {
+            let Some(standing) = standing(conn, caller, owner.id)? else { return Ok(Permission::None) };
+            if standing.two_factor_missing {
+                return Err(Error::Denied(two_factor_required_message(&standing.org_name).into()));
+            }
+            if standing.role.manages_repositories() {
+                return Ok(Permission::Admin);
+            }
+            let Some(repository) = repository else { return Ok(Permission::None) };
+            team_permission(conn, caller, repository)
+        }
+    }
+}
+
+/// A member's place in an organization, as one read gives it.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub role: Role,
+    pub org_name: String,
+    /// The organization requires two-factor authentication (Business plan) and the member
+    /// has none.
+    pub two_factor_missing: bool,
+}
+
+/// The caller's role in an organization, with what the two-factor rule says of them; `None`
+/// for someone who is not a member (an invitation not yet accepted included).
+pub fn standing(conn: &mut Conn, caller: i32, org: OwnerId) -> Result<Option<Standing>, Error> {
+    let found: Option<(String, i64, bool, String, String)> = org_members::table
+        .inner_join(users::table)
+        .inner_join(owners::table)
+        .filter(org_members::owner_id.eq(org.0))
+        .filter(org_members::user_id.eq(caller))
+        .select((org_members::role, users::second_factor_count, owners::require_two_factor, owners::plan, owners::name))
+        .first(conn)
+        .optional()?;
+    let Some((role, factors, required, plan, org_name)) = found else { return Ok(None) };
+    let role = role.parse().map_err(|e: String| Error::Internal(e.into()))?;
+    let two_factor_missing = required && plan == Plan::Business.as_str() && factors == 0;
+    Ok(Some(Standing { role, org_name, two_factor_missing }))
+}
+
+/// The widest permission `user`'s teams hold on `repository`: the union of what each team
+/// grants.
+pub fn team_permission(conn: &mut Conn, user: i32, repository: i32) -> Result<Permission, Error> {
+    let held: Vec<String> = team_permissions::table
+        .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+        .filter(team_permissions::repository_id.eq(repository))
+        .filter(team_members::user_id.eq(user))
+        .select(team_permissions::permission)
+        .load(conn)?;
+    Ok(held.iter().filter_map(|p| Permission::parse(p)).max().unwrap_or(Permission::None))
 }
 
 /// Resolves a namespace name to its owner, of any kind.

@@ -50,7 +50,10 @@ pub fn decide(c: &mut Conn, credential: &Credential, home: Home<'_>, scopes: Vec
         let actions = match r.kind.as_str() {
             "repository" if grants::valid_repository_name(&r.name) => {
                 let facts = crate::repositories::facts(c, &r.name, home)?;
-                let permission = facts.owner.map(|owner| owners::permission(credential.user_id(), &owner)).unwrap_or(owners::Permission::None);
+                let permission = match facts.owner {
+                    Some(owner) => owners::permission_on(c, credential.user_id(), &owner, facts.repository_id)?,
+                    None => owners::Permission::None,
+                };
                 let actions = grants::intersect(&r.actions, grants::allowed(credential, permission, &r.name, facts));
                 // a push is noted on the repository of the namespace it was granted in; a
                 // `*` (as `skopeo delete` sends) is not a push

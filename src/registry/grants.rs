@@ -73,6 +73,8 @@ pub struct RepoFacts {
     pub owner: Option<Namespace>,
     /// `Some(is_public)` once the repository is recorded.
     pub public: Option<bool>,
+    /// The record's id, once recorded: teams' and collaborators' permissions name it.
+    pub repository_id: Option<i32>,
     /// When a push was last granted (noted at most once a minute).
     pub last_push_at: Option<crate::clock::Timestamp>,
 }
@@ -124,7 +126,7 @@ pub fn allowed(credential: &Credential, permission: Permission, name: &str, fact
 /// private repository there, so a listing never shows what `/token` would refuse.
 pub fn sees_private_repositories(credential: &Credential, permission: Permission) -> bool {
     let somewhere = Namespace { id: OwnerId(0), kind: Kind::User, user_id: None };
-    let private = RepoFacts { owner: Some(somewhere), public: Some(false), last_push_at: None };
+    let private = RepoFacts { owner: Some(somewhere), public: Some(false), repository_id: Some(1), last_push_at: None };
     allowed(credential, permission, "namespace/repository", private).contains(&PULL)
 }
 
@@ -144,9 +146,9 @@ mod tests {
         Credential::User { user_id: 1, username: name.into(), scope, operator: false }
     }
     const ALICE: Namespace = Namespace { id: OwnerId(1), kind: Kind::User, user_id: Some(1) };
-    const OWN_PRIVATE: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(false), last_push_at: None };
-    const PUBLIC: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(true), last_push_at: None };
-    const NEW: RepoFacts = RepoFacts { owner: Some(ALICE), public: None, last_push_at: None };
+    const OWN_PRIVATE: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(false), repository_id: Some(1), last_push_at: None };
+    const PUBLIC: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(true), repository_id: Some(1), last_push_at: None };
+    const NEW: RepoFacts = RepoFacts { owner: Some(ALICE), public: None, repository_id: None, last_push_at: None };
     /// The caller's own namespace: admin.
     const MINE: Permission = Permission::Admin;
     /// Someone else's namespace: nothing.
@@ -191,7 +193,7 @@ mod tests {
         assert_eq!(allowed(&Credential::Anonymous, THEIRS, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         // one component or an unknown namespace: nothing
         assert_eq!(allowed(&user("alice", Scope::Admin), MINE, "alice", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("ghost", Scope::Admin), MINE, "ghost/app", RepoFacts { owner: None, public: None, last_push_at: None }), &[] as &[&str]);
+        assert_eq!(allowed(&user("ghost", Scope::Admin), MINE, "ghost/app", RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None }), &[] as &[&str]);
     }
 
     /// The grant follows the permission the caller holds in the namespace, never the names:

@@ -18,22 +18,32 @@ use crate::registry::grants::RepoFacts;
 pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
     if let Some((_, owner)) = home.filter(|(home_name, _)| *home_name == namespace) {
-        let repo: Option<(bool, Option<Timestamp>)> =
-            repositories::table.filter(repositories::name.eq(name)).select((repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
-        return Ok(RepoFacts { owner: Some(owner), public: repo.map(|r| r.0), last_push_at: repo.and_then(|r| r.1) });
+        let repo: Option<(i32, bool, Option<Timestamp>)> =
+            repositories::table.filter(repositories::name.eq(name)).select((repositories::id, repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
+        return Ok(RepoFacts { owner: Some(owner), repository_id: repo.map(|r| r.0), public: repo.map(|r| r.1), last_push_at: repo.and_then(|r| r.2) });
     }
-    type Row = (i32, String, Option<i32>, Option<bool>, Option<bool>, Option<Timestamp>);
+    type Row = (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>);
     let found: Option<Row> = owners::table
         .left_join(users::table)
         .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name))))
         .filter(owners::name.eq(namespace))
-        .select((owners::id, owners::kind, owners::user_id, users::is_disabled.nullable(), repositories::is_public.nullable(), repositories::last_push_at.nullable()))
+        .select((
+            owners::id,
+            owners::kind,
+            owners::user_id,
+            users::is_disabled.nullable(),
+            repositories::id.nullable(),
+            repositories::is_public.nullable(),
+            repositories::last_push_at.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    let Some((id, kind, user_id, disabled, public, last_push_at)) = found else { return Ok(RepoFacts { owner: None, public: None, last_push_at: None }) };
+    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at)) = found else {
+        return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None });
+    };
     // a disabled user's namespace is closed to everyone, its public repositories included
     let owner = (disabled != Some(true)).then(|| Namespace::from_columns(id, &kind, user_id));
-    Ok(RepoFacts { owner, public, last_push_at })
+    Ok(RepoFacts { owner, public, repository_id, last_push_at })
 }
 
 /// A push grant's time is noted at most this often per repository: every `docker push`

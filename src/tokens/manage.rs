@@ -13,7 +13,6 @@ use crate::activity::{self, Client, Event};
 use crate::clock::Timestamp;
 use crate::db::schema::{access_tokens, owners};
 use crate::owners::{OwnerId, Plan, of_user};
-use crate::text::Hidden;
 
 pub const DESCRIPTION_MAX: usize = 100;
 
@@ -26,12 +25,8 @@ pub fn check_description(input: &str) -> Result<String, Error> {
     if d.chars().count() > DESCRIPTION_MAX {
         return Err(Error::invalid_field("description", "Use at most 100 characters."));
     }
-    match crate::text::hidden_controls(d) {
-        Some(Hidden::Control) => return Err(Error::invalid_field("description", "The description cannot hold control characters such as line breaks.")),
-        Some(Hidden::Bidi) => {
-            return Err(Error::invalid_field("description", "The description cannot hold characters that change the direction of the text around them (bidi controls)."));
-        }
-        None => {}
+    if let Some(hidden) = crate::text::hidden_controls(d) {
+        return Err(Error::invalid_field("description", format!("The description {}", hidden.why())));
     }
     Ok(d.to_string())
 }
@@ -230,7 +225,7 @@ fn filtered<'a>(owner: OwnerId, filter: &'a Filter, now: Timestamp) -> TokenQuer
         // LIKE with its wildcards escaped: the text is matched as typed, in any case. Both
         // sides are lowered by the database, as PostgreSQL's LIKE minds case and SQLite's
         // does not (its `lower` folds ASCII only, PostgreSQL's all of Unicode)
-        let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = crate::text::like_containing(text);
         q = q.filter(lower(access_tokens::description).like(lower(pattern)).escape('\\'));
     }
     let unexpired = access_tokens::expires_at.is_null().or(access_tokens::expires_at.gt(now));
