@@ -23,7 +23,7 @@ pub use manage::{
     Counts, DESCRIPTION_MAX, EXPIRY_DAYS, Expiry, Filter, MAX_EXPIRY_DAYS, NewToken, Sort, check_description, check_limit, check_scope, counts, create, delete, delete_expired,
     find_owned, latest_expiry_day, limit_reason, page, revoke_all, search, set_scope, update,
 };
-pub use secret::{PlainToken, TokenHash};
+pub use secret::{PlainToken, TokenHash, TokenKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {

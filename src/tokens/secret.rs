@@ -1,5 +1,6 @@
-//! The token itself: `berth_pat_` + 32 random base62 characters + 6 base62 characters of
-//! the CRC32 of the random part (GitHub's scheme: scanners recognise it, and a mistyped
+//! The token itself: a prefix naming its kind (`berth_pat_` for a personal access token,
+//! `berth_oat_` for an organization's) + 32 random base62 characters + 6 base62 characters
+//! of the CRC32 of the random part (GitHub's scheme: scanners recognise it, and a mistyped
 //! token is refused without a database query). Only its SHA-256 is ever stored.
 
 use std::fmt;
@@ -7,10 +8,39 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub const PREFIX: &str = "berth_pat_";
+pub const ORG_PREFIX: &str = "berth_oat_";
+const PREFIX_LEN: usize = PREFIX.len();
 const RANDOM_LEN: usize = 32;
 const CHECK_LEN: usize = 6;
-pub const TOKEN_LEN: usize = PREFIX.len() + RANDOM_LEN + CHECK_LEN;
+pub const TOKEN_LEN: usize = PREFIX_LEN + RANDOM_LEN + CHECK_LEN;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Whose a token is, as its prefix says: each kind is looked up in its own table, so the
+/// prefix decides where a presented secret is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal access token (`berth_pat_`): a user's.
+    Personal,
+    /// An organization access token (`berth_oat_`): an organization's, of no user.
+    Organization,
+}
+
+impl TokenKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Personal => PREFIX,
+            TokenKind::Organization => ORG_PREFIX,
+        }
+    }
+
+    /// The kind a presented string claims by its prefix (its checksum is not checked yet).
+    pub fn of(candidate: &str) -> Option<TokenKind> {
+        [TokenKind::Personal, TokenKind::Organization].into_iter().find(|k| candidate.starts_with(k.prefix()))
+    }
+}
+
+// both prefixes are as long: the hint and the length rule hold for either
+const _: () = assert!(ORG_PREFIX.len() == PREFIX_LEN);
 
 /// A token in the clear. Exists between generation and the one page that shows it, and
 /// between a request and its hash. `Debug` and `Display` print nothing secret.
@@ -18,7 +48,7 @@ pub struct PlainToken(String);
 
 impl fmt::Debug for PlainToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PlainToken({PREFIX}{}…)", self.hint())
+        write!(f, "PlainToken({}{}…)", &self.0[..PREFIX_LEN], self.hint())
     }
 }
 
@@ -46,8 +76,13 @@ fn checksum(random: &str) -> String {
 }
 
 impl PlainToken {
-    /// A new token from the OS random source (rejection sampling: no modulo bias).
+    /// A new personal access token from the OS random source.
     pub fn generate() -> PlainToken {
+        PlainToken::generate_as(TokenKind::Personal)
+    }
+
+    /// A new token of `kind` from the OS random source (rejection sampling: no modulo bias).
+    pub fn generate_as(kind: TokenKind) -> PlainToken {
         let mut random = String::with_capacity(RANDOM_LEN);
         while random.len() < RANDOM_LEN {
             let mut buf = [0u8; 64];
@@ -60,13 +95,18 @@ impl PlainToken {
             }
         }
         let check = checksum(&random);
-        PlainToken(format!("{PREFIX}{random}{check}"))
+        PlainToken(format!("{}{random}{check}", kind.prefix()))
     }
 
-    /// Checks prefix, length, alphabet and checksum: a token failing here never reaches
-    /// the database.
+    /// A personal access token, as `parse_as` checks it.
     pub fn parse(candidate: &str) -> Option<PlainToken> {
-        let rest = candidate.strip_prefix(PREFIX)?;
+        PlainToken::parse_as(TokenKind::Personal, candidate)
+    }
+
+    /// Checks prefix (that of `kind`), length, alphabet and checksum: a token failing here
+    /// never reaches the database.
+    pub fn parse_as(kind: TokenKind, candidate: &str) -> Option<PlainToken> {
+        let rest = candidate.strip_prefix(kind.prefix())?;
         if rest.len() != RANDOM_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
@@ -77,8 +117,8 @@ impl PlainToken {
         Some(PlainToken(candidate.to_string()))
     }
 
-    /// Whether a string is shaped like a Berth token at all (used to tell a token from a
-    /// password where either may be presented).
+    /// Whether a string is shaped like a personal access token (used to tell a token from a
+    /// password where either may be presented; `TokenKind::of` tells the kinds apart).
     pub fn looks_like_token(candidate: &str) -> bool {
         candidate.starts_with(PREFIX)
     }
@@ -89,7 +129,7 @@ impl PlainToken {
 
     /// The first 4 random characters, shown as `berth_pat_Ab12…`.
     pub fn hint(&self) -> &str {
-        &self.0[PREFIX.len()..PREFIX.len() + 4]
+        &self.0[PREFIX_LEN..PREFIX_LEN + 4]
     }
 
     /// The plaintext, for the one page that shows it.
@@ -114,6 +154,31 @@ mod tests {
             assert!(PlainToken::parse(t.expose()).is_some());
             assert!(seen.insert(t.expose().to_string()));
         }
+    }
+
+    #[test]
+    fn organization_tokens_have_their_own_prefix_and_pass_only_as_their_kind() {
+        let re = regex::Regex::new("^berth_oat_[0-9A-Za-z]{38}$").unwrap();
+        for _ in 0..1_000 {
+            let t = PlainToken::generate_as(TokenKind::Organization);
+            assert!(re.is_match(t.expose()));
+            assert_eq!(TokenKind::of(t.expose()), Some(TokenKind::Organization));
+            assert!(PlainToken::parse_as(TokenKind::Organization, t.expose()).is_some());
+            assert!(PlainToken::parse(t.expose()).is_none(), "an organization's token is no personal one");
+            assert!(!PlainToken::looks_like_token(t.expose()));
+        }
+        let pat = PlainToken::generate();
+        assert_eq!(TokenKind::of(pat.expose()), Some(TokenKind::Personal));
+        assert!(PlainToken::parse_as(TokenKind::Organization, pat.expose()).is_none());
+        // the checksum covers the random part only: the same body under the other prefix
+        // passes the format of the other kind, but the stored hash is of the whole token,
+        // prefix included, so it matches nothing
+        let swapped = pat.expose().replacen(PREFIX, ORG_PREFIX, 1);
+        let swapped = PlainToken::parse_as(TokenKind::Organization, &swapped).unwrap();
+        assert_ne!(swapped.hash(), pat.hash());
+        assert_eq!(TokenKind::of("password"), None);
+        let shown = format!("{:?}", PlainToken::generate_as(TokenKind::Organization));
+        assert!(shown.starts_with("PlainToken(berth_oat_"), "{shown}");
     }
 
     #[test]

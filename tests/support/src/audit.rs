@@ -38,7 +38,7 @@ pub fn secret(s: &str) {
 /// Registers every token plaintext in `text` (a page or a JSON answer).
 pub fn tokens_in(text: &str) {
     if dir().is_some() {
-        for m in regex::Regex::new(r"berth_pat_[0-9A-Za-z]{38}").unwrap().find_iter(text) {
+        for m in regex::Regex::new(r"berth_(?:pat|oat)_[0-9A-Za-z]{38}").unwrap().find_iter(text) {
             secret(m.as_str());
         }
     }
