@@ -34,6 +34,7 @@ pub enum Action {
     RepoDeleted,
     RepoPrivacyChanged,
     TokenCreated,
+    TokenChanged,
     TokenActivated,
     TokenDeactivated,
     TokenDeleted,
@@ -41,7 +42,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::OrgCreated,
         Action::OrgSettingsChanged,
         Action::MemberInvited,
@@ -62,6 +63,7 @@ impl Action {
         Action::RepoDeleted,
         Action::RepoPrivacyChanged,
         Action::TokenCreated,
+        Action::TokenChanged,
         Action::TokenActivated,
         Action::TokenDeactivated,
         Action::TokenDeleted,
@@ -91,6 +93,7 @@ impl Action {
             Action::RepoDeleted => "repo.delete",
             Action::RepoPrivacyChanged => "repo.change_privacy",
             Action::TokenCreated => "oat.create",
+            Action::TokenChanged => "oat.update",
             Action::TokenActivated => "oat.activate",
             Action::TokenDeactivated => "oat.deactivate",
             Action::TokenDeleted => "oat.delete",
@@ -121,6 +124,7 @@ impl Action {
             Action::RepoDeleted => "deleted a repository",
             Action::RepoPrivacyChanged => "changed a repository's visibility",
             Action::TokenCreated => "created an organization access token",
+            Action::TokenChanged => "changed an organization access token's label or description",
             Action::TokenActivated => "activated an organization access token",
             Action::TokenDeactivated => "deactivated an organization access token",
             Action::TokenDeleted => "deleted an organization access token",
