@@ -70,11 +70,12 @@ pub struct RefusedToken {
     user_id: i32,
 }
 
-/// What a presented token turned out to be.
+/// What a presented token turned out to be (a personal access token's by default; an
+/// organization's has its own kinds of found and refused token).
 #[derive(Debug)]
-pub enum Lookup {
-    Valid(Found),
-    Refused(RefusedToken),
+pub enum Lookup<F = Found, R = RefusedToken> {
+    Valid(F),
+    Refused(R),
     /// Malformed, unknown, deleted, someone else's, or its owner is disabled.
     NoMatch,
 }
@@ -179,9 +180,10 @@ impl Found {
     }
 }
 
-/// The one coalescing rule for what a token's use leaves behind (last use, a refused use):
-/// due at once from a new IP or client, otherwise once a minute.
-fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Timestamp, ip: &str, user_agent: &str) -> bool {
+/// The one coalescing rule for what a token's use leaves behind (last use, a refused use;
+/// of an organization's tokens too): due at once from a new IP or client, otherwise once a
+/// minute.
+pub(crate) fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Timestamp, ip: &str, user_agent: &str) -> bool {
     let (at, last_ip, last_ua) = last;
     last_ip != Some(ip) || last_ua != Some(user_agent) || at.is_none_or(|at| now - at >= LAST_USE_EVERY)
 }

@@ -18,15 +18,21 @@ pub const DESCRIPTION_MAX: usize = 100;
 
 /// 1–100 characters after trimming, no control or bidi characters (`text::hidden_controls`).
 pub fn check_description(input: &str) -> Result<String, Error> {
+    check_token_name(input, "description")
+}
+
+/// The rule of a token's description, for the name a token is known by under another word
+/// (an organization access token's `label`): refused beside `field`, in sentences naming it.
+pub fn check_token_name(input: &str, field: crate::error::Field) -> Result<String, Error> {
     let d = input.trim();
     if d.is_empty() {
-        return Err(Error::invalid_field("description", "Add a description, such as where the token will be used."));
+        return Err(Error::invalid_field(field, format!("Add a {field}, such as where the token will be used.")));
     }
     if d.chars().count() > DESCRIPTION_MAX {
-        return Err(Error::invalid_field("description", "Use at most 100 characters."));
+        return Err(Error::invalid_field(field, "Use at most 100 characters."));
     }
     if let Some(hidden) = crate::text::hidden_controls(d) {
-        return Err(Error::invalid_field("description", format!("The description {}", hidden.why())));
+        return Err(Error::invalid_field(field, format!("The {field} {}", hidden.why())));
     }
     Ok(d.to_string())
 }
