@@ -32,6 +32,17 @@ pub struct Authenticated {
 /// Last use is written at most this often per token when IP and client are unchanged.
 pub const LAST_USE_EVERY: i64 = 60;
 
+/// The condition an UPDATE writing a sighting re-checks, over its (time, IP, client)
+/// columns, so of concurrent requests that all saw it due only one writes: the last one a
+/// minute old, or another IP or client ("changed" written as NULL or `<>`, which every SQL
+/// backend reads the same; SQLite's `IS NOT` is not portable).
+macro_rules! sighting_stale {
+    ($at:expr, $ip:expr, $ua:expr, $now:expr, $seen_ip:expr, $seen_ua:expr) => {
+        $at.is_null().or($at.le($now - $crate::tokens::authenticate::LAST_USE_EVERY)).or($ip.is_null()).or($ip.ne($seen_ip)).or($ua.is_null()).or($ua.ne($seen_ua))
+    };
+}
+pub(crate) use sighting_stale;
+
 /// Checks a presented token for `username`: format and checksum first (no query for a
 /// malformed one), then the hash lookup, the user of its owner (named `username`, enabled),
 /// active, not expired. On success records last use — at once when the IP or client differs from the
@@ -94,34 +105,23 @@ impl RefusedToken {
     /// Due as last use is: a new IP or client at once, otherwise once a minute.
     pub fn note_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<RefusedUse> {
         let t = &self.token;
-        let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
-        let due = sighting_due((t.last_refused_at, t.last_refused_ip.as_deref(), t.last_refused_ua.as_deref()), now, ip, &user_agent);
+        let seen = due_sighting((t.last_refused_at, t.last_refused_ip.as_deref(), t.last_refused_ua.as_deref()), now, ip, user_agent)?;
         let why = match self.reason {
             Refused::Deactivated => "deactivated",
             Refused::Expired => "expired",
         };
-        due.then(|| RefusedUse { token_id: t.id, user_id: self.user_id, detail: format!("{}, {why}", token_detail(t)), ip: ip.to_string(), user_agent })
+        Some(RefusedUse { token_id: t.id, user_id: self.user_id, detail: format!("{}, {why}", token_detail(t)), ip: seen.client.ip, user_agent: seen.client.user_agent })
     }
 }
 
 /// Records a refused use in the owner's activity. As with last use, the UPDATE re-checks
-/// its condition, so of concurrent refusals only one writes. ("Changed" is written as NULL
-/// or `<>`, which every SQL backend reads the same; SQLite's `IS NOT` is not portable.)
+/// its condition (`sighting_stale`), so of concurrent refusals only one writes.
 pub fn record_refused_use(conn: &mut Conn, due: &RefusedUse, now: Timestamp) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
-        let written = diesel::update(
-            access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
-                access_tokens::last_refused_at
-                    .is_null()
-                    .or(access_tokens::last_refused_at.le(now - LAST_USE_EVERY))
-                    .or(access_tokens::last_refused_ip.is_null())
-                    .or(access_tokens::last_refused_ip.ne(&due.ip))
-                    .or(access_tokens::last_refused_ua.is_null())
-                    .or(access_tokens::last_refused_ua.ne(&due.user_agent)),
-            ),
-        )
-        .set((access_tokens::last_refused_at.eq(now), access_tokens::last_refused_ip.eq(&due.ip), access_tokens::last_refused_ua.eq(&due.user_agent)))
-        .execute(conn)?;
+        let stale = sighting_stale!(access_tokens::last_refused_at, access_tokens::last_refused_ip, access_tokens::last_refused_ua, now, &due.ip, &due.user_agent);
+        let written = diesel::update(access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(stale))
+            .set((access_tokens::last_refused_at.eq(now), access_tokens::last_refused_ip.eq(&due.ip), access_tokens::last_refused_ua.eq(&due.user_agent)))
+            .execute(conn)?;
         if written == 1 {
             let client = Client { ip: due.ip.clone(), user_agent: due.user_agent.clone() };
             activity::record(conn, due.user_id, Event::TokenRefused, &due.detail, &client, now)?;
@@ -173,39 +173,37 @@ pub struct LastUse {
 impl Found {
     pub fn last_use_due(&self, now: Timestamp, ip: &str, user_agent: &str) -> Option<LastUse> {
         let t = &self.token;
-        let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
-        let new_ip = t.last_used_ip.as_deref() != Some(ip);
-        let due = sighting_due((t.last_used_at, t.last_used_ip.as_deref(), t.last_used_ua.as_deref()), now, ip, &user_agent);
-        due.then(|| LastUse { token_id: t.id, user_id: self.auth.user_id, detail: token_detail(t), ip: ip.to_string(), user_agent, new_ip })
+        let seen = due_sighting((t.last_used_at, t.last_used_ip.as_deref(), t.last_used_ua.as_deref()), now, ip, user_agent)?;
+        Some(LastUse { token_id: t.id, user_id: self.auth.user_id, detail: token_detail(t), ip: seen.client.ip, user_agent: seen.client.user_agent, new_ip: seen.new_ip })
     }
 }
 
-/// The one coalescing rule for what a token's use leaves behind (last use, a refused use;
-/// of an organization's tokens too): due at once from a new IP or client, otherwise once a
-/// minute.
-pub(crate) fn sighting_due(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Timestamp, ip: &str, user_agent: &str) -> bool {
-    let (at, last_ip, last_ua) = last;
-    last_ip != Some(ip) || last_ua != Some(user_agent) || at.is_none_or(|at| now - at >= LAST_USE_EVERY)
+/// A use of a token to write down: from where, as stored (the client truncated), and
+/// whether its IP differs from the last one written.
+pub(crate) struct Sighting {
+    pub client: Client,
+    pub new_ip: bool,
 }
 
-/// Writes a due last use (a changed IP or client: NULL or `<>`, as above). The UPDATE
-/// re-checks its own condition, so of concurrent requests that all saw a stale use only
+/// The one coalescing rule for what a token's use leaves behind (last use, a refused use;
+/// of an organization's tokens too), against the last one written (time, IP, client): due
+/// at once from a new IP or client, otherwise once a minute.
+pub(crate) fn due_sighting(last: (Option<Timestamp>, Option<&str>, Option<&str>), now: Timestamp, ip: &str, user_agent: &str) -> Option<Sighting> {
+    let (at, last_ip, last_ua) = last;
+    let user_agent = activity::truncate(user_agent, activity::MAX_USER_AGENT);
+    let new_ip = last_ip != Some(ip);
+    let due = new_ip || last_ua != Some(user_agent.as_str()) || at.is_none_or(|at| now - at >= LAST_USE_EVERY);
+    due.then(|| Sighting { client: Client { ip: ip.to_string(), user_agent }, new_ip })
+}
+
+/// Writes a due last use. The UPDATE re-checks its own condition (`sighting_stale`), so of concurrent requests that all saw a stale use only
 /// one writes (and logs a new IP): at most one write a minute per token for an unchanged
 /// client, however many pulls run at once.
 pub fn record_last_use(conn: &mut Conn, due: &LastUse, now: Timestamp) -> Result<(), Error> {
-    let written = diesel::update(
-        access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(
-            access_tokens::last_used_at
-                .is_null()
-                .or(access_tokens::last_used_at.le(now - LAST_USE_EVERY))
-                .or(access_tokens::last_used_ip.is_null())
-                .or(access_tokens::last_used_ip.ne(&due.ip))
-                .or(access_tokens::last_used_ua.is_null())
-                .or(access_tokens::last_used_ua.ne(&due.user_agent)),
-        ),
-    )
-    .set((access_tokens::last_used_at.eq(now), access_tokens::last_used_ip.eq(&due.ip), access_tokens::last_used_ua.eq(&due.user_agent)))
-    .execute(conn)?;
+    let stale = sighting_stale!(access_tokens::last_used_at, access_tokens::last_used_ip, access_tokens::last_used_ua, now, &due.ip, &due.user_agent);
+    let written = diesel::update(access_tokens::table.filter(access_tokens::id.eq(due.token_id)).filter(stale))
+        .set((access_tokens::last_used_at.eq(now), access_tokens::last_used_ip.eq(&due.ip), access_tokens::last_used_ua.eq(&due.user_agent)))
+        .execute(conn)?;
     if written == 0 {
         return Ok(()); // another request wrote it first
     }

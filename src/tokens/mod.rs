@@ -20,8 +20,8 @@ use crate::owners::Plan;
 pub use crate::error::{EXPIRED_MESSAGE, SCOPE_MESSAGE, limit_message};
 pub use authenticate::{Authenticated, Found, LAST_USE_EVERY, LastUse, Lookup, Refused, RefusedToken, RefusedUse, authenticate, lookup, record_last_use, record_refused_use};
 pub use manage::{
-    Counts, DESCRIPTION_MAX, EXPIRY_DAYS, Expiry, Filter, MAX_EXPIRY_DAYS, NewToken, Sort, check_description, check_limit, check_token_name, check_scope, counts, create, delete, delete_expired,
-    find_owned, latest_expiry_day, limit_reason, page, revoke_all, search, set_scope, update,
+    Counts, DESCRIPTION_MAX, EXPIRY_DAYS, Expiry, Filter, MAX_EXPIRY_DAYS, NewToken, Sort, check_description, check_limit, check_scope, check_token_name, counts, create, delete,
+    delete_expired, find_owned, latest_expiry_day, limit_reason, page, revoke_all, search, set_scope, update,
 };
 pub use secret::{PlainToken, TokenHash, TokenKind};
 
@@ -112,23 +112,31 @@ pub enum Status {
     Expired,
 }
 
+impl Status {
+    /// The status of a token (of a person or an organization) expiring at `expires_at`:
+    /// expired wins over the active flag.
+    pub fn of(expires_at: Option<Timestamp>, is_active: bool, now: Timestamp) -> Status {
+        if expires_at.is_some_and(|t| t <= now) {
+            Status::Expired
+        } else if is_active {
+            Status::Active
+        } else {
+            Status::Inactive
+        }
+    }
+}
+
 impl AccessToken {
     pub fn scope(&self) -> Scope {
         Scope::parse(&self.scope).unwrap_or(Scope::PublicRead)
     }
 
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        self.expires_at.is_some_and(|t| t <= now)
+        self.status(now) == Status::Expired
     }
 
     pub fn status(&self, now: Timestamp) -> Status {
-        if self.is_expired(now) {
-            Status::Expired
-        } else if self.is_active {
-            Status::Active
-        } else {
-            Status::Inactive
-        }
+        Status::of(self.expires_at, self.is_active, now)
     }
 }
 
