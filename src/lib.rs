@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod once;
+pub mod org_tokens;
 pub mod orgs;
 pub mod owners;
 pub mod registry;

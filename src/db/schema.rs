@@ -280,6 +280,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    org_access_tokens (id) {
+        id -> Integer,
+        uuid -> Text,
+        owner_id -> Integer,
+        label -> Text,
+        description -> Text,
+        resources -> Text,
+        token_hash -> Binary,
+        hint -> Text,
+        created_by -> Nullable<Integer>,
+        created_by_name -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        is_active -> Bool,
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+        last_used_ua -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(org_access_tokens -> owners (owner_id));
 diesel::joinable!(org_members -> owners (owner_id));
 diesel::joinable!(org_members -> users (user_id));
 diesel::joinable!(teams -> owners (owner_id));
@@ -301,6 +323,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     org_events,
     reserved_names,
+    org_access_tokens,
     owners,
     users,
     access_tokens,
