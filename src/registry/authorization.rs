@@ -161,6 +161,33 @@ mod tests {
         assert_eq!(access[0].actions, ["pull", "push", "delete"], "through the home, the same");
     }
 
+    /// An organization access token is decided by its resources against the records: a
+    /// push to an existing repository it covers is granted and noted; a repository the
+    /// organization does not have gets nothing, so no push creates one; no permission of
+    /// anyone is read for it.
+    #[test]
+    fn an_organization_token_pushes_only_to_existing_repositories_and_never_creates_one() {
+        use crate::org_tokens::{ImageScope, Resource, Resources};
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let c = &mut pool.get().unwrap();
+        let (alice_id, _) = account(c, "alice");
+        let alice = accounts::find_by_id(c, alice_id).unwrap().unwrap();
+        let acme = crate::orgs::create(c, "acme", &alice, Plan::Team, &crate::orgs::Actor::cli(), 0).unwrap();
+        crate::repositories::create(c, &acme, "app", false, 0).unwrap();
+        let resources = Resources(vec![Resource { path: "acme/*".into(), scope: ImageScope::Delete }]);
+        let token = Credential::OrgToken { token_id: 1, org: acme.id, org_name: "acme".into(), resources };
+        let home = Some(("acme", acme.namespace()));
+        let (access, pushes) = decide(c, &token, home, ask("acme/app"), 100).unwrap();
+        assert_eq!(access[0].actions, ["pull", "push", "delete"]);
+        assert_eq!(pushes, vec![(acme.id, "acme/app".to_string())], "a push to an existing repository is noted");
+        let (access, pushes) = decide(c, &token, home, ask("acme/new"), 100).unwrap();
+        assert!(access[0].actions.is_empty() && pushes.is_empty(), "no repository is created by an organization's token");
+        let (access, _) = decide(c, &token, home, ask("alice/app"), 100).unwrap();
+        assert!(access[0].actions.is_empty(), "alice's namespace is not acme's");
+        assert!(catalog(&token).is_empty());
+    }
+
     #[test]
     fn the_catalog_is_for_operators_with_a_full_scope() {
         let op = |scope| Credential::User { user_id: 1, username: "root1".into(), scope, operator: true };

@@ -17,9 +17,11 @@ use super::grants::{self, Credential, Requested};
 use super::jwt::{self, Access};
 use crate::Error;
 use crate::app::AppState;
+use crate::db::Conn;
 use crate::http::{BodyError, ClientInfo, content_type_is, decodes_as_utf8, read_limited};
-use crate::signin::{Door, Outcome, TokenOutcome, password_step, token_step};
-use crate::tokens::{PlainToken, Refused, Scope};
+use crate::owners::Namespace;
+use crate::signin::{Door, Outcome, TokenOutcome, org_token_step, password_step, token_step};
+use crate::tokens::{PlainToken, Refused, Scope, TokenKind};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
@@ -222,6 +224,7 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
     }
     let granted = match (request.username, request.secret) {
         (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
+        (Some(org), Some(secret)) if TokenKind::of(secret.expose_secret()) == Some(TokenKind::Organization) => org_token_and_grant(app, &org, secret, scopes, info).await,
         (Some(user), Some(secret)) => match password(app, &user, secret, info).await {
             Ok(credential) => authorization::grant(app, credential, scopes).await.map_err(NoToken::from),
             Err(refused) => Err(refused),
@@ -232,13 +235,16 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
         Err(NoToken::Refused(refused)) => refused.response(),
         Err(NoToken::Failed(e)) => from_error(e),
         Ok((credential, access)) => {
-            let subject = match &credential {
-                Credential::User { username, .. } => username.as_str(),
-                Credential::Anonymous => "",
-            };
             let s = &app.settings;
-            let issued =
-                jwt::issue(&*app.registry_key.signing(&app.database, app.now()).await, &s.issuer, subject, &s.registry_service, &access, app.now(), s.token_lifetime_seconds);
+            let issued = jwt::issue(
+                &*app.registry_key.signing(&app.database, app.now()).await,
+                &s.issuer,
+                credential.subject(),
+                &s.registry_service,
+                &access,
+                app.now(),
+                s.token_lifetime_seconds,
+            );
             let issued_at = chrono::DateTime::from_timestamp(issued.issued_at, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
             HttpResponse::Ok().json(json!({
                 "token": issued.token,
@@ -273,11 +279,40 @@ async fn token_and_grant(app: &AppState, username: &str, secret: SecretString, s
     let public_default = app.settings.default_public;
     let step = token_step(&app.signin, Door::Registry, username, secret.expose_secret(), &info.client, info.ip, move |c, auth, now| {
         let credential = Credential::User { user_id: auth.user_id, username: auth.username.clone(), scope: auth.scope, operator: auth.operator };
-        // the token's owner came with it: requests in that namespace need no owner lookup
-        let (access, pushes) = authorization::decide(c, &credential, Some((&auth.owner_name, auth.owner)), scopes, now)?;
-        Ok(((credential, access), PushNotes { pushes, public_default, now }))
+        decide_for_token(c, credential, (&auth.owner_name, auth.owner), scopes, public_default, now)
     })
     .await?;
+    token_granted(step)
+}
+
+/// An organization access token, on the same path as a PAT: presented with the
+/// organization's name, it is granted what its resources give in the organization.
+async fn org_token_and_grant(app: &AppState, org: &str, secret: SecretString, scopes: Vec<Requested>, info: &ClientInfo) -> Result<(Credential, Vec<Access>), NoToken> {
+    let public_default = app.settings.default_public;
+    let step = org_token_step(&app.signin, Door::Registry, org, secret.expose_secret(), &info.client, info.ip, move |c, auth, now| {
+        let credential = Credential::OrgToken { token_id: auth.token_id, org: auth.org.id, org_name: auth.org_name.clone(), resources: auth.resources.clone() };
+        decide_for_token(c, credential, (&auth.org_name, auth.org), scopes, public_default, now)
+    })
+    .await?;
+    token_granted(step)
+}
+
+/// The grants of a token, in the read that checked it. The token's owner came with it:
+/// requests in that namespace need no owner lookup.
+fn decide_for_token(
+    c: &mut Conn,
+    credential: Credential,
+    home: (&str, Namespace),
+    scopes: Vec<Requested>,
+    public_default: bool,
+    now: i64,
+) -> Result<((Credential, Vec<Access>), PushNotes), Error> {
+    let (access, pushes) = authorization::decide(c, &credential, Some(home), scopes, now)?;
+    Ok(((credential, access), PushNotes { pushes, public_default, now }))
+}
+
+/// A token step's answer: the grants, or why the token is refused (said to its holder).
+fn token_granted<A>(step: TokenOutcome<(Credential, Vec<Access>), A>) -> Result<(Credential, Vec<Access>), NoToken> {
     let refused = |details| Err(NoToken::Refused(Refusal::Status(StatusCode::UNAUTHORIZED, details)));
     match step {
         TokenOutcome::Valid(_, granted) => Ok(granted),

@@ -1,9 +1,11 @@
 //! What a registry token may do: the scope grammar of the token protocol, Docker's
 //! repository-name grammar, and the grant table: requested ∩ what the credential's scope
 //! allows ∩ what the caller's permission in the namespace allows (`owners::permission`),
-//! with a public repository's pull for anyone. Pure functions; `authorization` applies
-//! them to a request.
+//! with a public repository's pull for anyone; for an organization access token, requested
+//! ∩ what its resources give on a repository its organization has. Pure functions;
+//! `authorization` applies them to a request.
 
+use crate::org_tokens::Resources;
 use crate::owners::{Kind, Namespace, OwnerId, Permission};
 use crate::tokens::Scope;
 
@@ -52,7 +54,20 @@ pub fn valid_repository_name(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     Anonymous,
-    User { user_id: i32, username: String, scope: Scope, operator: bool },
+    User {
+        user_id: i32,
+        username: String,
+        scope: Scope,
+        operator: bool,
+    },
+    /// An organization access token: no user, no permission anywhere; what its resources
+    /// name in its own organization, and public pulls with `*/*/public`.
+    OrgToken {
+        token_id: i32,
+        org: OwnerId,
+        org_name: String,
+        resources: Resources,
+    },
 }
 
 impl Credential {
@@ -60,7 +75,16 @@ impl Credential {
     pub fn user_id(&self) -> Option<i32> {
         match self {
             Credential::User { user_id, .. } => Some(*user_id),
-            Credential::Anonymous => None,
+            Credential::Anonymous | Credential::OrgToken { .. } => None,
+        }
+    }
+
+    /// The JWT's subject: the username, the organization's name, or nobody.
+    pub fn subject(&self) -> &str {
+        match self {
+            Credential::User { username, .. } => username,
+            Credential::OrgToken { org_name, .. } => org_name,
+            Credential::Anonymous => "",
         }
     }
 }
@@ -95,7 +119,8 @@ fn reach_of_permission(permission: Permission) -> usize {
 /// How far along `ACTIONS` a credential's scope reaches where the caller has permission.
 fn reach_of_credential(credential: &Credential) -> usize {
     match credential {
-        Credential::Anonymous => 0,
+        // an organization access token holds no permission: `reach_of_org_token` decides
+        Credential::Anonymous | Credential::OrgToken { .. } => 0,
         Credential::User { scope, .. } => match scope {
             Scope::Admin => 3,
             Scope::Write => 2,
@@ -114,11 +139,30 @@ pub fn allowed(credential: &Credential, permission: Permission, name: &str, fact
     if !name.contains('/') || facts.owner.is_none() {
         return &[];
     }
+    if let Credential::OrgToken { org, resources, .. } = credential {
+        return &ACTIONS[..reach_of_org_token(*org, resources, name, facts)];
+    }
     let mut reach = reach_of_permission(permission).min(reach_of_credential(credential));
     if facts.public == Some(true) {
         reach = reach.max(1);
     }
     &ACTIONS[..reach]
+}
+
+/// How far along `ACTIONS` an organization access token of `org` reaches on repository
+/// `name`: what its resources give there, on a repository of its own organization that
+/// exists (a push never creates one); and pull of a public repository, anyone's, with
+/// `*/*/public`. Nothing else, not even another namespace's public pull without it.
+fn reach_of_org_token(org: OwnerId, resources: &Resources, name: &str, facts: RepoFacts) -> usize {
+    let mut reach = 0;
+    let recorded_here = facts.owner.is_some_and(|o| o.id == org) && facts.repository_id.is_some();
+    if recorded_here && let Some(scope) = resources.scope_in_organization(name) {
+        reach = scope.reach();
+    }
+    if facts.public == Some(true) && resources.pulls_public() {
+        reach = reach.max(1);
+    }
+    reach
 }
 
 /// Whether `credential`, with `permission` in a namespace, may see its private
@@ -140,6 +184,7 @@ pub fn intersect(requested: &[String], allowed: &[&'static str]) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::org_tokens::{ImageScope, Resource};
     use proptest::prelude::*;
 
     fn user(name: &str, scope: Scope) -> Credential {
@@ -215,6 +260,71 @@ mod tests {
         let al = 2;
         assert_eq!(crate::owners::permission(Some(al), &ALICE), Permission::None);
         assert_eq!(crate::owners::permission(ALICE.user_id, &ALICE), Permission::Admin);
+    }
+
+    const ACME: Namespace = Namespace { id: OwnerId(7), kind: Kind::Organization, user_id: None };
+    const GLOBEX: Namespace = Namespace { id: OwnerId(8), kind: Kind::Organization, user_id: None };
+
+    fn oat(resources: &[(&str, ImageScope)]) -> Credential {
+        let resources = Resources(resources.iter().map(|(path, scope)| Resource { path: path.to_string(), scope: *scope }).collect());
+        Credential::OrgToken { token_id: 1, org: ACME.id, org_name: "acme".into(), resources }
+    }
+
+    /// Every resource × scope × repository combination an organization access token meets,
+    /// against an oracle written out by hand: what the resource gives on a recorded
+    /// repository of its own organization, public pull only through `*/*/public`, and
+    /// nothing on a repository that does not exist or lies outside the organization — and
+    /// the permission passed in (none: a token is nobody's) never matters.
+    #[test]
+    fn an_organization_tokens_grant_for_every_resource_scope_and_repository() {
+        let facts = |owner: Namespace, public: Option<bool>| RepoFacts { owner: Some(owner), public, repository_id: public.map(|_| 1), last_push_at: None };
+        // (repository, its facts, what it is)
+        let repositories = [
+            ("acme/app", facts(ACME, Some(false)), "the named private repository"),
+            ("acme/app", facts(ACME, Some(true)), "the named repository, public"),
+            ("acme/other", facts(ACME, Some(false)), "another private repository of acme"),
+            ("acme/other", facts(ACME, Some(true)), "another public repository of acme"),
+            ("acme/team/tool", facts(ACME, Some(false)), "a nested private repository of acme"),
+            ("acme/new", facts(ACME, None), "a repository acme does not have"),
+            ("globex/app", facts(GLOBEX, Some(false)), "another organization's private repository"),
+            ("globex/app", facts(GLOBEX, Some(true)), "another organization's public repository"),
+            ("alice/app", facts(ALICE, Some(true)), "a user's public repository"),
+            ("alice/app", facts(ALICE, Some(false)), "a user's private repository"),
+            ("globex/new", facts(GLOBEX, None), "a repository globex does not have"),
+        ];
+        const NOTHING: &[&str] = &[];
+        const PULLS: &[&str] = &[PULL];
+        for scope in ImageScope::ALL {
+            let all: &[&str] = &ACTIONS[..scope.reach()];
+            // (resources, what each repository above is granted, in order)
+            let cases: [(Vec<(&str, ImageScope)>, [&[&str]; 11]); 5] = [
+                (vec![("acme/app", scope)], [all, all, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING]),
+                (vec![("acme/*", scope)], [all, all, all, all, all, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING]),
+                (vec![("*/*/public", ImageScope::Pull)], [NOTHING, PULLS, NOTHING, PULLS, NOTHING, NOTHING, NOTHING, PULLS, PULLS, NOTHING, NOTHING]),
+                (vec![("acme/app", scope), ("*/*/public", ImageScope::Pull)], [all, all, NOTHING, PULLS, NOTHING, NOTHING, NOTHING, PULLS, PULLS, NOTHING, NOTHING]),
+                (vec![("acme/*", ImageScope::Pull), ("acme/app", scope)], [all, all, PULLS, PULLS, PULLS, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING]),
+            ];
+            for (resources, expected) in cases {
+                let token = oat(&resources);
+                for ((name, facts, what), want) in repositories.iter().zip(expected) {
+                    for permission in [Permission::None, Permission::Admin] {
+                        assert_eq!(allowed(&token, permission, name, *facts), want, "{resources:?} on {what} ({name}), permission {permission:?}");
+                    }
+                }
+            }
+        }
+        // the requested actions still cap it; a star is answered explicitly
+        let token = oat(&[("acme/app", ImageScope::Push)]);
+        let granted = allowed(&token, Permission::None, "acme/app", facts(ACME, Some(false)));
+        assert_eq!(intersect(&["pull".into(), "push".into(), "delete".into()], granted), ["pull", "push"]);
+        assert_eq!(intersect(&["*".into()], granted), ["pull", "push"]);
+        assert_eq!(intersect(&["delete".into()], granted), Vec::<String>::new());
+        // a one-component name or an unknown namespace: nothing
+        assert_eq!(allowed(&oat(&[("acme/*", ImageScope::Delete)]), Permission::None, "acme", facts(ACME, Some(false))), NOTHING);
+        let unknown = RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None };
+        assert_eq!(allowed(&oat(&[("*/*/public", ImageScope::Pull)]), Permission::None, "ghost/app", unknown), NOTHING);
+        assert_eq!(oat(&[]).user_id(), None, "a token is nobody: no user's permission is read for it");
+        assert_eq!(oat(&[]).subject(), "acme");
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //!   the password step still current, the code checked and the challenge spent under one
 //!   throttle slot; and the same code check when a signed-in user confirms a change
 //!   (`second_factor::confirm_second_factor`, next to `password::confirm_password`);
-//! - the **token step** (`token::token_step`): a personal access token presented as a
-//!   password, looked up on the worker's read-only connection, an IP-only slot taken only
-//!   when it is refused;
+//! - the **token step** (`token::token_step`, `token::org_token_step`): a personal or an
+//!   organization access token presented as a password, looked up on the worker's
+//!   read-only connection, an IP-only slot taken only when it is refused;
 //! - the JSON API's challenges (`challenges`). Every typed code is put in its one normal
 //!   form by `twofactor::normalize_code` before it is checked.
 //!
@@ -43,7 +43,7 @@ use crate::throttle::Throttle;
 
 pub use password::{Outcome, PasswordCheck, confirm_password, password_step};
 pub use second_factor::{Begun, SecondOutcome, confirm_second_factor, second_factor_step};
-pub use token::{DueWrites, TokenOutcome, token_step};
+pub use token::{DueWrites, TokenOutcome, org_token_step, token_step};
 
 /// What signing in needs, shared by all workers.
 pub struct Service {
