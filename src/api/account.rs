@@ -4,8 +4,9 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{ApiError, ApiPage, ApiUser, page_links};
+use super::{ApiCaller, ApiError, ApiPage, ApiUser, page_links};
 use crate::app::AppState;
+use crate::registry::grants::Credential;
 
 pub fn iso(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -28,14 +29,18 @@ pub async fn profile(app: web::Data<AppState>, who: ApiUser) -> Result<HttpRespo
 /// `GET /v2/repositories/{namespace}/`: the private repositories too when the caller's
 /// credential may pull them (a permission in the namespace's owner — its own namespace —
 /// with any scope but Public Repo Read-only), else only the public ones. Readable with a
-/// PAT-derived JWT. An unknown namespace lists nothing.
-pub async fn repositories(app: web::Data<AppState>, who: ApiUser, namespace: web::Path<String>, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
+/// PAT-derived JWT; with an organization access token's, what its resources let it pull.
+/// An unknown namespace lists nothing.
+pub async fn repositories(app: web::Data<AppState>, who: ApiCaller, namespace: web::Path<String>, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
     let (page, size) = q.get()?;
     let namespace = namespace.into_inner().to_lowercase();
     let (ns, credential) = (namespace.clone(), who.credential());
     let (rows, total) = app
         .db(move |c| {
             let Some(owner) = crate::owners::find_by_name(c, &ns)? else { return Ok((Vec::new(), 0)) };
+            if let Credential::OrgToken { org, resources, .. } = &credential {
+                return crate::org_tokens::repositories_seen(c, *org, resources, owner.id, page, size);
+            }
             let permission = crate::owners::permission(credential.user_id(), &owner.namespace());
             let private_too = crate::registry::grants::sees_private_repositories(&credential, permission);
             crate::repositories::in_namespace(c, owner.id, private_too, page, size)

@@ -1,6 +1,7 @@
 //! `POST /v2/users/login`, `POST /v2/users/2fa-login`, `POST /v2/auth/token`: the password
 //! or a PAT buys a 10-minute JWT; with 2FA on, the password buys only a single-use
-//! `login_2fa_token` that a code or a recovery code completes.
+//! `login_2fa_token` that a code or a recovery code completes. An organization access
+//! token, presented with its organization's name, buys a JWT of the organization's.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -14,25 +15,36 @@ use super::{ApiError, ApiJson};
 use crate::accounts::User;
 use crate::app::AppState;
 use crate::http::ClientInfo;
-use crate::signin::{Begun, Door, Outcome as Step, SecondOutcome, TokenOutcome, challenges, password_step, second_factor_step, token_step};
-use crate::tokens::PlainToken;
+use crate::org_tokens::OrgAuthenticated;
+use crate::signin::{Begun, Door, Outcome as Step, SecondOutcome, TokenOutcome, challenges, org_token_step, password_step, second_factor_step, token_step};
+use crate::tokens::{PlainToken, TokenKind};
 
 pub const INCORRECT: &str = "Incorrect authentication credentials";
 pub const SECOND_FACTOR: &str = "Require secondary authentication on MFA enabled account";
 
 pub fn issue(app: &AppState, user: &User, amr: Method, token: Option<(String, String)>) -> String {
-    let now = app.now();
     let (tid, scope) = token.map(|(t, s)| (Some(t), Some(s))).unwrap_or((None, None));
+    sign(app, user.username.clone(), user.id, user.security_stamp.clone(), amr, tid, scope)
+}
+
+/// The JWT of an organization access token: it speaks for the organization, of no user
+/// (`uid` 0, which no user has), and names the token, which every request checks again.
+pub fn issue_for_org_token(app: &AppState, auth: &OrgAuthenticated) -> String {
+    sign(app, auth.org_name.clone(), 0, String::new(), Method::OrganizationAccessToken, Some(auth.token_uuid.clone()), None)
+}
+
+fn sign(app: &AppState, sub: String, uid: i32, stamp: String, amr: Method, tid: Option<String>, scope: Option<String>) -> String {
+    let now = app.now();
     let claims = Claims {
         iss: app.settings.issuer.clone(),
         aud: jwt::AUDIENCE.into(),
-        sub: user.username.clone(),
-        uid: user.id,
+        sub,
+        uid,
         iat: now,
         exp: now + jwt::LIFETIME,
         jti: crate::keys::random_token(16),
         amr,
-        stamp: user.security_stamp.clone(),
+        stamp,
         tid,
         scope,
     };
@@ -48,8 +60,16 @@ fn incorrect() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, INCORRECT)
 }
 
-/// The password or a PAT for `identifier` (username or email; a PAT needs the username).
+/// The password or a PAT for `identifier` (username or email; a PAT needs the username),
+/// or an organization access token for the organization's name.
 async fn sign_in(app: &AppState, identifier: &str, secret: SecretString, info: &ClientInfo) -> Result<Outcome, ApiError> {
+    if TokenKind::of(secret.expose_secret()) == Some(TokenKind::Organization) {
+        let found = org_token_step(&app.signin, Door::Api, identifier, secret.expose_secret(), &info.client, info.ip, |_, _, _| Ok(((), ()))).await?;
+        return match found {
+            TokenOutcome::Valid(auth, ()) => Ok(Outcome::Jwt(issue_for_org_token(app, &auth))),
+            TokenOutcome::Refused(_) | TokenOutcome::NoMatch => Err(incorrect()),
+        };
+    }
     if PlainToken::looks_like_token(secret.expose_secret()) {
         let found =
             token_step(&app.signin, Door::Api, identifier, secret.expose_secret(), &info.client, info.ip, |c, auth, _| Ok((crate::accounts::find_by_id(c, auth.user_id)?, ())))

@@ -19,6 +19,9 @@ pub enum Method {
     Password,
     PasswordAndSecondFactor,
     PersonalAccessToken,
+    /// An organization access token: the JWT speaks for the organization (`sub`), of no
+    /// user (`uid` 0, no stamp), and `tid` names the token.
+    OrganizationAccessToken,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -33,11 +36,22 @@ pub struct Claims {
     pub amr: Method,
     /// The user's security stamp when issued: a password or 2FA change ends the JWT.
     pub stamp: String,
-    /// For a PAT-derived JWT: the token's uuid and scope.
+    /// For a token-derived JWT: the token's uuid, and a PAT's scope.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scope: Option<String>,
+}
+
+impl Claims {
+    /// Whose requests the API's rate limit counts together: a user's, or one organization
+    /// access token's (a token has its own limit, as on Docker Hub).
+    pub fn rate_key(&self) -> String {
+        match (self.amr, &self.tid) {
+            (Method::OrganizationAccessToken, Some(tid)) => format!("org-token:{tid}"),
+            _ => format!("user:{}", self.uid),
+        }
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -95,6 +109,20 @@ mod tests {
             tid: None,
             scope: None,
         }
+    }
+
+    /// Every organization access token has a rate limit of its own: none shares a user's
+    /// count (their JWTs all carry `uid` 0), nor another token's.
+    #[test]
+    fn an_organization_tokens_requests_are_counted_apart() {
+        let mut c = claims(1000);
+        assert_eq!(c.rate_key(), "user:1");
+        c.amr = Method::OrganizationAccessToken;
+        c.uid = 0;
+        c.tid = Some("t1".into());
+        assert_eq!(c.rate_key(), "org-token:t1");
+        c.tid = Some("t2".into());
+        assert_eq!(c.rate_key(), "org-token:t2");
     }
 
     #[test]

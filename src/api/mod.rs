@@ -1,10 +1,11 @@
 //! The Docker Hub-compatible JSON API under `/v2`: login (with 2FA), access
-//! tokens, the profile. Bearer JWTs, no cookies, JSON everywhere — errors included. The
+//! tokens, organization access tokens, the profile. Bearer JWTs, no cookies, JSON everywhere — errors included. The
 //! handlers call the same domain functions as the web pages.
 
 pub mod account;
 pub mod auth;
 pub mod jwt;
+pub mod org_tokens;
 pub mod ratelimit;
 pub mod tokens;
 
@@ -28,6 +29,7 @@ use crate::tokens::Scope;
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 pub const PAT_FORBIDDEN: &str = "access to the resource is forbidden with personal access token";
+pub const OAT_FORBIDDEN: &str = "access to the resource is forbidden with organization access token";
 
 /// The API's error: a status and a JSON body, never HTML, never an internal message.
 #[derive(Debug)]
@@ -53,6 +55,9 @@ impl ApiError {
     }
     pub fn pat_forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, PAT_FORBIDDEN)
+    }
+    pub fn oat_forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, OAT_FORBIDDEN)
     }
 }
 
@@ -178,7 +183,8 @@ impl ApiUser {
     /// the password counts as a "Read, Write, Delete" token.
     pub fn credential(&self) -> Credential {
         let scope = match self.claims.amr {
-            jwt::Method::PersonalAccessToken => self.claims.scope.as_deref().and_then(Scope::parse).unwrap_or(Scope::PublicRead),
+            // an organization's JWT is never an `ApiUser`; were it one, it would grant the least
+            jwt::Method::PersonalAccessToken | jwt::Method::OrganizationAccessToken => self.claims.scope.as_deref().and_then(Scope::parse).unwrap_or(Scope::PublicRead),
             jwt::Method::Password | jwt::Method::PasswordAndSecondFactor => Scope::Admin,
         };
         Credential::User { user_id: self.user.id, username: self.user.username.clone(), scope, operator: self.user.is_operator }
@@ -186,39 +192,131 @@ impl ApiUser {
 
     /// Account administration needs a password-derived JWT.
     pub fn require_password(&self) -> Result<(), ApiError> {
-        if self.via_pat() { Err(ApiError::pat_forbidden()) } else { Ok(()) }
+        match self.claims.amr {
+            jwt::Method::Password | jwt::Method::PasswordAndSecondFactor => Ok(()),
+            jwt::Method::PersonalAccessToken => Err(ApiError::pat_forbidden()),
+            jwt::Method::OrganizationAccessToken => Err(ApiError::oat_forbidden()),
+        }
     }
 }
 
+/// The claims of the request's bearer JWT, if it carries one this server signed and it
+/// has not expired; a 401 otherwise.
+fn bearer_claims(req: &HttpRequest, app: &AppState) -> Result<jwt::Claims, ApiError> {
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("JWT ")));
+    bearer.and_then(|t| jwt::verify(&app.keys.api_jwt, &app.settings.issuer, t.trim(), app.now())).ok_or_else(ApiError::unauthorized)
+}
+
+fn state(req: &HttpRequest) -> web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone()
+}
+
+impl ApiUser {
+    /// The user of a user's JWT, checked against the database now.
+    async fn of(app: &AppState, claims: jwt::Claims) -> Result<ApiUser, ApiError> {
+        let (c, now) = (claims.clone(), app.now());
+        let user = app
+            .db(move |conn| {
+                let Some(user) = crate::accounts::find_by_id(conn, c.uid)? else { return Ok(None) };
+                if user.is_disabled || user.security_stamp != c.stamp || user.username != c.sub {
+                    return Ok(None);
+                }
+                if let Some(tid) = &c.tid {
+                    let live = crate::tokens::find_owned(conn, user.id, tid)?.is_some_and(|t| t.is_active && !t.is_expired(now));
+                    if !live {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(user))
+            })
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(ApiUser { user, claims })
+    }
+}
+
+/// A user's endpoint: a JWT of an organization access token is refused with Docker Hub's
+/// words whatever it asks (it may only list repositories: `ApiCaller`).
 impl FromRequest for ApiUser {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let app = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
-            let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("JWT ")));
-            let now = app.now();
-            let claims = bearer.and_then(|t| jwt::verify(&app.keys.api_jwt, &app.settings.issuer, t.trim(), now)).ok_or_else(ApiError::unauthorized)?;
-            let c = claims.clone();
-            let user = app
-                .db(move |conn| {
-                    let Some(user) = crate::accounts::find_by_id(conn, c.uid)? else { return Ok(None) };
-                    if user.is_disabled || user.security_stamp != c.stamp || user.username != c.sub {
-                        return Ok(None);
-                    }
-                    if let Some(tid) = &c.tid {
-                        let live = crate::tokens::find_owned(conn, user.id, tid)?.is_some_and(|t| t.is_active && !t.is_expired(now));
-                        if !live {
-                            return Ok(None);
-                        }
-                    }
-                    Ok(Some(user))
-                })
-                .await
-                .map_err(ApiError::from)?
-                .ok_or_else(ApiError::unauthorized)?;
-            Ok(ApiUser { user, claims })
+        from_bearer(req, |app, claims| async move {
+            if claims.amr == jwt::Method::OrganizationAccessToken {
+                return Err(ApiError::oat_forbidden());
+            }
+            ApiUser::of(&app, claims).await
+        })
+    }
+}
+
+/// An extractor's future: the bearer JWT's claims (401 without valid ones), then `then`
+/// says who they are.
+fn from_bearer<T, F, Fut>(req: &HttpRequest, then: F) -> Pin<Box<dyn std::future::Future<Output = Result<T, actix_web::Error>>>>
+where
+    F: FnOnce(web::Data<AppState>, jwt::Claims) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let req = req.clone();
+    Box::pin(async move {
+        let app = state(&req);
+        let claims = bearer_claims(&req, &app)?;
+        Ok(then(app, claims).await?)
+    })
+}
+
+/// The organization access token behind a bearer JWT, re-checked on every request: it
+/// still exists in the organization the JWT names, active and unexpired.
+pub struct ApiOrgToken {
+    pub auth: crate::org_tokens::OrgAuthenticated,
+}
+
+impl ApiOrgToken {
+    async fn of(app: &AppState, claims: &jwt::Claims) -> Result<ApiOrgToken, ApiError> {
+        let (org_name, tid, now) = (claims.sub.clone(), claims.tid.clone().ok_or_else(ApiError::unauthorized)?, app.now());
+        let found = app
+            .db(move |conn| {
+                let Some(org) = crate::orgs::find(conn, &org_name)? else { return Ok(None) };
+                let token = crate::org_tokens::find(conn, org.id, &tid)?.filter(|t| t.is_live(now));
+                Ok(token.map(|t| crate::org_tokens::OrgAuthenticated { token_id: t.id, resources: t.resources(), token_uuid: t.uuid, org: org.namespace(), org_name: org.name }))
+            })
+            .await?;
+        Ok(ApiOrgToken { auth: found.ok_or_else(ApiError::unauthorized)? })
+    }
+
+    /// The registry credential this JWT stands for.
+    pub fn credential(&self) -> Credential {
+        let a = &self.auth;
+        Credential::OrgToken { token_id: a.token_id, org: a.org.id, org_name: a.org_name.clone(), resources: a.resources.clone() }
+    }
+}
+
+/// Whoever a bearer JWT speaks for, on the endpoints an organization access token may
+/// call too (the repository listing).
+pub enum ApiCaller {
+    User(ApiUser),
+    OrgToken(ApiOrgToken),
+}
+
+impl ApiCaller {
+    pub fn credential(&self) -> Credential {
+        match self {
+            ApiCaller::User(u) => u.credential(),
+            ApiCaller::OrgToken(t) => t.credential(),
+        }
+    }
+}
+
+impl FromRequest for ApiCaller {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        from_bearer(req, |app, claims| async move {
+            if claims.amr == jwt::Method::OrganizationAccessToken {
+                return Ok(ApiCaller::OrgToken(ApiOrgToken::of(&app, &claims).await?));
+            }
+            Ok(ApiCaller::User(ApiUser::of(&app, claims).await?))
         })
     }
 }
@@ -253,5 +351,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/repositories/{namespace}", "GET").route(get().to(account::repositories)))
         .service(resource("/access-tokens", "GET, POST").route(get().to(tokens::list)).route(post().to(tokens::create)))
         .service(resource("/access-tokens/{uuid}", "GET, PATCH, DELETE").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
+        .service(resource("/orgs/{org}/access-tokens", "GET, POST").route(get().to(org_tokens::list)).route(post().to(org_tokens::create)))
+        .service(
+            resource("/orgs/{org}/access-tokens/{id}", "GET, PATCH, DELETE")
+                .route(get().to(org_tokens::one))
+                .route(patch().to(org_tokens::update))
+                .route(delete().to(org_tokens::remove)),
+        )
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
 }

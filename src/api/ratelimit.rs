@@ -25,7 +25,7 @@ pub async fn limit(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| super::jwt::verify(&app.keys.api_jwt, &app.settings.issuer, t.trim(), app.now()))
-        .map(|c| format!("user:{}", c.uid));
+        .map(|c| c.rate_key());
     let key = user.unwrap_or_else(|| format!("ip:{}", crate::http::client_ip(req.request(), &app.settings.trusted_proxies)));
     let verdict = app.api_limiter.hit(key).await;
     if !verdict.allowed {

@@ -56,7 +56,7 @@ fn pick_scope(scopes: &[String]) -> Result<Scope, Error> {
 }
 
 /// `expires_at`: null, or an RFC 3339 instant within the tokens' one-year rule.
-fn parse_expiry(raw: Option<&str>, now: i64) -> Result<Option<i64>, Error> {
+pub(super) fn parse_expiry(raw: Option<&str>, now: i64) -> Result<Option<i64>, Error> {
     let Some(raw) = raw else { return Ok(None) };
     let at = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| Error::invalid_field("expires_at", "Use an RFC 3339 time, e.g. 2027-01-31T23:59:59Z, or null."))?.timestamp();
     Expiry::At(at).at(now).map_err(|e| e.beside("expires_at"))

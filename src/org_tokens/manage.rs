@@ -91,8 +91,8 @@ pub fn create(conn: &mut Conn, org: OwnerId, creator: &User, new: NewOrgToken, a
         let owner: Owner = owners::table.find(org.0).select(Owner::as_select()).first(conn)?;
         check_limit(&owner)?;
         for name in new.resources.named_repositories() {
-            if !crate::repositories::owns(conn, org, name)? {
-                return Err(Error::invalid_field("resources", format!("{name} does not exist: a token names repositories the organization has.")));
+            if !crate::registry::grants::valid_repository_name(name) || !crate::repositories::owns(conn, org, name)? {
+                return Err(Error::invalid_field("resources", format!("{name} is not a repository of {}: a token names repositories the organization has.", owner.name)));
             }
         }
         let plain = PlainToken::generate_as(TokenKind::Organization);

@@ -106,7 +106,9 @@ fn only_owners_create_and_change_tokens_and_only_of_existing_repositories_of_the
     let as_carol = create(c, acme.id, &carol, new_token("acme", "x", &[pull("acme/app")]), &actor(&carol), NOW).unwrap_err();
     assert!(matches!(as_carol, Error::NotFound), "a non-member learns nothing");
     let missing = create(c, acme.id, &alice, new_token("acme", "x", &[pull("acme/app"), pull("acme/ghost")]), &actor(&alice), NOW).unwrap_err();
-    assert!(missing.to_string().contains("acme/ghost does not exist"), "{missing}");
+    assert!(missing.to_string().contains("acme/ghost is not a repository of acme"), "{missing}");
+    let malformed = create(c, acme.id, &alice, new_token("acme", "x", &[pull("acme/app!")]), &actor(&alice), NOW).unwrap_err();
+    assert!(malformed.to_string().contains("acme/app! is not a repository of acme"), "{malformed}");
     assert_eq!(missing.field(), Some("resources"));
     assert_eq!(w.reload(&acme).token_count, 0, "a refusal creates nothing");
     // acme/* and */*/public need no repository

@@ -5,7 +5,7 @@
 //! ∩ what its resources give on a repository its organization has. Pure functions;
 //! `authorization` applies them to a request.
 
-use crate::org_tokens::Resources;
+use crate::org_tokens::resources::Resources;
 use crate::owners::{Kind, Namespace, OwnerId, Permission};
 use crate::tokens::Scope;
 
@@ -184,7 +184,7 @@ pub fn intersect(requested: &[String], allowed: &[&'static str]) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::org_tokens::{ImageScope, Resource};
+    use crate::org_tokens::resources::{ImageScope, Resource};
     use proptest::prelude::*;
 
     fn user(name: &str, scope: Scope) -> Credential {

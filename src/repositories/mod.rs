@@ -98,6 +98,19 @@ pub fn in_namespace(conn: &mut Conn, owner: OwnerId, private_too: bool, page: i6
     Ok((rows, total))
 }
 
+/// One page of `owner`'s repositories named in `names`, and with `public_too` its public
+/// ones as well (what an organization access token may pull there). Returns (page, total).
+pub fn in_namespace_among(conn: &mut Conn, owner: OwnerId, names: &[String], public_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+    let visible = || {
+        let named = repositories::name.eq_any(names.to_vec());
+        let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
+        if public_too { q.filter(named.or(repositories::is_public.eq(true))) } else { q.filter(named) }
+    };
+    let total: i64 = visible().count().get_result(conn)?;
+    let rows = visible().order(repositories::name.asc()).offset((page - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    Ok((rows, total))
+}
+
 /// Creates `{owner}/{path}` ahead of the first push and returns its name. A name outside
 /// the grammar, or one that exists, is refused beside the `path` field.
 pub fn create(conn: &mut Conn, owner: &Owner, path: &str, public: bool, now: Timestamp) -> Result<String, Error> {
