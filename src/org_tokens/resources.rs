@@ -205,9 +205,14 @@ impl Resources {
         }
     }
 
-    /// One line for the pages: "acme/app: Image Pull · acme/*: Image Pull & Push".
+    /// Each resource as the pages list it: "acme/app: Image Pull".
+    pub fn lines(&self) -> Vec<String> {
+        self.0.iter().map(|r| format!("{}: {}", if r.is_public() { "public repositories" } else { r.path.as_str() }, r.scope.label())).collect()
+    }
+
+    /// All of them in one line: "acme/app: Image Pull · acme/*: Image Pull & Push".
     pub fn summary(&self) -> String {
-        self.0.iter().map(|r| format!("{}: {}", if r.is_public() { "public repositories" } else { r.path.as_str() }, r.scope.label())).collect::<Vec<_>>().join(" · ")
+        self.lines().join(" · ")
     }
 }
 

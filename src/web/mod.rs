@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod fmt;
 pub mod middleware;
+pub mod org_tokens;
 pub mod pages;
 pub mod repositories;
 pub mod security;
@@ -63,6 +64,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/settings/sessions/end-others").route(get().to(sessions::end_others_form)).route(post().to(sessions::end_others)))
         .service(resource("/settings/sessions/{id}/end").route(get().to(sessions::end_form)).route(post().to(sessions::end)))
         .service(resource("/settings/activity").route(get().to(activity::page)))
+        .service(resource("/orgs/{org}/access-tokens").route(get().to(org_tokens::page)).route(post().to(org_tokens::create)))
+        .service(resource("/orgs/{org}/access-tokens/{id}/delete").route(get().to(org_tokens::delete_form)).route(post().to(org_tokens::delete)))
+        // activate, deactivate (after delete, which it would take too)
+        .service(resource("/orgs/{org}/access-tokens/{id}/{change}").route(post().to(org_tokens::set_active)))
         .service(resource("/repositories").route(get().to(repositories::page)).route(post().to(repositories::create)))
         .service(resource("/repositories/visibility").route(post().to(repositories::visibility)))
         .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)));

@@ -43,26 +43,27 @@ pub struct Row {
     pub expires: Option<When>,
 }
 
-fn row(t: AccessToken, now: i64) -> Row {
-    let (status, badge) = match t.status(now) {
+/// A token's status as a row shows it: its word and its badge's class.
+pub(crate) fn status_badge(status: Status) -> (&'static str, &'static str) {
+    match status {
         Status::Active => ("Active", "badge-green"),
         Status::Inactive => ("Inactive", "badge-grey"),
         Status::Expired => ("Expired", "badge-amber"),
-    };
-    let last_used = t.last_used_at.map(|at| when(at, now));
-    let last_used_detail = match &last_used {
-        Some(w) => format!(
-            "{} · {} · {}",
-            w.exact,
-            t.last_used_ip.as_deref().unwrap_or("unknown IP"),
-            t.last_used_ua.as_deref().map(client_name).unwrap_or_else(|| "unknown client".into())
-        ),
-        None => String::new(),
-    };
-    let last_used_from = match (&last_used, t.last_used_ip.as_deref()) {
-        (Some(_), ip) => format!("{} · {}", ip.unwrap_or("unknown IP"), t.last_used_ua.as_deref().map(client_name).unwrap_or_else(|| "unknown client".into())),
-        (None, _) => String::new(),
-    };
+    }
+}
+
+/// A token's last use as a row shows it: when, "exact time · IP · client" for the hover,
+/// and "IP · client" for the row (both empty when never used).
+pub(crate) fn last_use(at: Option<i64>, ip: Option<&str>, ua: Option<&str>, now: i64) -> (Option<When>, String, String) {
+    let Some(used) = at.map(|at| when(at, now)) else { return (None, String::new(), String::new()) };
+    let from = format!("{} · {}", ip.unwrap_or("unknown IP"), ua.map(client_name).unwrap_or_else(|| "unknown client".into()));
+    let detail = format!("{} · {from}", used.exact);
+    (Some(used), detail, from)
+}
+
+fn row(t: AccessToken, now: i64) -> Row {
+    let (status, badge) = status_badge(t.status(now));
+    let (last_used, last_used_detail, last_used_from) = last_use(t.last_used_at, t.last_used_ip.as_deref(), t.last_used_ua.as_deref(), now);
     Row {
         last_used_from,
         scope: t.scope().label(),
@@ -258,9 +259,9 @@ struct CreatedPage {
 /// The expiry instant the form asks for, or the field to blame and why. A date is used only
 /// with "Custom date": one sent beside another choice is a conflict to resolve, never
 /// silently dropped.
-fn form_expiry(form: &CreateForm, now: i64) -> Result<Option<i64>, Error> {
-    let date = form.expires_on.as_deref().unwrap_or("").trim();
-    let choice = match form.expiration.as_str() {
+pub(crate) fn form_expiry(expiration: &str, expires_on: Option<&str>, now: i64) -> Result<Option<i64>, Error> {
+    let date = expires_on.unwrap_or("").trim();
+    let choice = match expiration {
         "custom" => {
             let day =
                 chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| Error::invalid_field("expires_on", "Enter the date as YYYY-MM-DD, for example 2027-01-15."))?;
@@ -280,8 +281,10 @@ fn form_expiry(form: &CreateForm, now: i64) -> Result<Option<i64>, Error> {
 
 #[derive(Template)]
 #[template(path = "settings/token_repeated.html")]
-struct RepeatedPage {
-    chrome: Chrome,
+pub(crate) struct RepeatedPage {
+    pub chrome: Chrome,
+    /// The list of the tokens the form made one of.
+    pub back: String,
 }
 
 /// What a creation came to.
@@ -303,7 +306,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
     if scope.is_none() {
         errors.add("scope", "Choose one of the listed access permissions.");
     }
-    let expires_at = form_expiry(&form, now).map_err(|e| errors.refuse(e)).ok();
+    let expires_at = form_expiry(&form.expiration, form.expires_on.as_deref(), now).map_err(|e| errors.refuse(e)).ok();
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let (true, Some(description), Some(scope), Some(expires_at)) = (errors.is_empty(), description, scope, expires_at) {
         let (uid, client, key) = (who.user.id, info.client.clone(), form.once.clone());
@@ -318,7 +321,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, C
             .await;
         match created {
             Ok(Creation::Repeated) => {
-                let page = RepeatedPage { chrome: Chrome::signed_in("Token already created", "tokens", &who)? };
+                let page = RepeatedPage { chrome: Chrome::signed_in("Token already created", "tokens", &who)?, back: "/settings/tokens".into() };
                 return Ok(HttpResponse::Conflict().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?));
             }
             Ok(Creation::Stale) => {

@@ -210,6 +210,44 @@ async fn fill_account(base: &str, state: &AppState) -> (String, String) {
     (uuids[23].clone(), format!("{LAYOUT_USER}/platform/payments/settlement-reconciliation-service"))
 }
 
+/// An organization of the layout user's, as long a name as may be, with long repository
+/// names and three access tokens (long labels and descriptions, one deactivated, one used):
+/// its access-token pages. Returns (its name, a token's id).
+fn fill_organization(state: &AppState) -> (String, String) {
+    use berth::org_tokens::{NewOrgToken, Requested, Resources};
+    let mut conn = state.database.pool.get().unwrap();
+    let user = berth::accounts::find_by_username(&mut conn, LAYOUT_USER).unwrap().expect("the layout user");
+    let now = chrono::Utc::now().timestamp();
+    let name = "layoutorganizationwithalongnam";
+    let org = berth::orgs::create(&mut conn, name, &user, berth::accounts::Plan::Business, &berth::orgs::Actor::cli(), now).expect("creating the organization");
+    let paths = ["app", "tools/ci-runner-images/debian-bookworm-slim-with-build-essentials", "platform/payments/settlement-reconciliation-service"];
+    for path in paths {
+        berth::repositories::create(&mut conn, &org, path, false, now).expect("creating a repository");
+    }
+    let mut last = String::new();
+    for i in 0..3 {
+        let requested: Vec<Requested> = paths
+            .iter()
+            .take(i + 1)
+            .map(|p| Requested { kind: "TYPE_REPO".into(), path: format!("{name}/{p}"), scopes: vec!["scope-image-push".into()] })
+            .chain([Requested { kind: "TYPE_REPO".into(), path: "*/*/public".into(), scopes: vec!["scope-image-pull".into()] }])
+            .collect();
+        let new = NewOrgToken {
+            label: format!("Supercalifragilisticexpialidociousunbreakablewordwithoutanyspaces{i}"),
+            description: "Deploys the settlement reconciliation service from the nightly release pipeline of build-farm-eu-west-1.internal.example.com".into(),
+            resources: Resources::parse(name, &requested).unwrap(),
+            expires_at: (i == 1).then_some(now + 30 * 86_400),
+        };
+        let (token, _) = berth::org_tokens::create(&mut conn, org.id, &user, new, &berth::orgs::Actor::cli(), now - 3_600).expect("creating an organization token");
+        if i == 2 {
+            let change = berth::org_tokens::Change { active: Some(false), ..Default::default() };
+            berth::org_tokens::update(&mut conn, org.id, user.id, &token.uuid, change, &berth::orgs::Actor::cli(), now).unwrap();
+        }
+        last = token.uuid;
+    }
+    (name.to_string(), last)
+}
+
 async fn layout_flow(b: &Client, base: &str, state: &AppState) {
     // Every page is measured and photographed before any failure is reported.
     let mut failures = Vec::new();
@@ -227,6 +265,7 @@ async fn layout_flow(b: &Client, base: &str, state: &AppState) {
     set_viewport(b, VIEWPORTS[0].0, VIEWPORTS[0].1).await;
     sign_up(b, base, LAYOUT_USER, "layoutuser@example.com", None).await;
     let (token, repository) = fill_account(base, state).await;
+    let (org, org_token) = fill_organization(state);
     // Two-factor set-up, started but not finished: its page has the longest button.
     goto(b, &format!("{base}/settings/security/2fa/enable")).await;
     fill(b, "input#password", PASSWORD).await;
@@ -245,6 +284,8 @@ async fn layout_flow(b: &Client, base: &str, state: &AppState) {
         ("token-edit", format!("/settings/tokens/{token}/edit")),
         ("token-delete", format!("/settings/tokens/{token}/delete")),
         ("repositories", "/repositories".to_string()),
+        ("org-tokens", format!("/orgs/{org}/access-tokens")),
+        ("org-token-delete", format!("/orgs/{org}/access-tokens/{org_token}/delete")),
         ("repository-delete", format!("/repositories/delete?name={}", url::form_urlencoded::byte_serialize(repository.as_bytes()).collect::<String>())),
     ];
     for (width, height) in VIEWPORTS {

@@ -10,6 +10,7 @@ mod burst;
 mod html;
 mod login;
 mod matrix;
+mod org_token_pages;
 mod org_tokens;
 mod overview;
 mod registry_token;
