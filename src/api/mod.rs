@@ -295,7 +295,8 @@ impl ApiOrgToken {
 /// Whoever a bearer JWT speaks for, on the endpoints an organization access token may
 /// call too (the repository listing).
 pub enum ApiCaller {
-    User(ApiUser),
+    /// Boxed: the user row is the larger variant by far.
+    User(Box<ApiUser>),
     OrgToken(ApiOrgToken),
 }
 
@@ -316,7 +317,7 @@ impl FromRequest for ApiCaller {
             if claims.amr == jwt::Method::OrganizationAccessToken {
                 return Ok(ApiCaller::OrgToken(ApiOrgToken::of(&app, &claims).await?));
             }
-            Ok(ApiCaller::User(ApiUser::of(&app, claims).await?))
+            Ok(ApiCaller::User(Box::new(ApiUser::of(&app, claims).await?)))
         })
     }
 }

@@ -297,7 +297,8 @@ mod tests {
         for scope in ImageScope::ALL {
             let all: &[&str] = &ACTIONS[..scope.reach()];
             // (resources, what each repository above is granted, in order)
-            let cases: [(Vec<(&str, ImageScope)>, [&[&str]; 11]); 5] = [
+            type Case<'a> = (Vec<(&'a str, ImageScope)>, [&'a [&'a str]; 11]);
+            let cases: [Case; 5] = [
                 (vec![("acme/app", scope)], [all, all, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING]),
                 (vec![("acme/*", scope)], [all, all, all, all, all, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING]),
                 (vec![("*/*/public", ImageScope::Pull)], [NOTHING, PULLS, NOTHING, PULLS, NOTHING, NOTHING, NOTHING, PULLS, PULLS, NOTHING, NOTHING]),

@@ -29,12 +29,14 @@ fn uuids_in(html: &str) -> Vec<String> {
 /// Counts the tokens, and checks on the way that every owner's kept count is right. Read
 /// from the tables: `tokens::counts` trusts the kept count this checks.
 fn count_tokens(app: &TestApp) -> i64 {
-    use berth::db::schema::{access_tokens, owners};
+    use berth::db::schema::{access_tokens, org_access_tokens, owners};
     use diesel::prelude::*;
     let kept: Vec<(i32, i64)> = owners::table.select((owners::id, owners::token_count)).load(&mut app.conn()).unwrap();
     for (id, count) in kept {
-        let real: i64 = access_tokens::table.filter(access_tokens::owner_id.eq(id)).count().get_result(&mut app.conn()).unwrap();
-        assert_eq!(count, real, "the kept token count of owner {id} is off");
+        let personal: i64 = access_tokens::table.filter(access_tokens::owner_id.eq(id)).count().get_result(&mut app.conn()).unwrap();
+        // an organization's count is of its organization access tokens
+        let organization: i64 = org_access_tokens::table.filter(org_access_tokens::owner_id.eq(id)).count().get_result(&mut app.conn()).unwrap();
+        assert_eq!(count, personal + organization, "the kept token count of owner {id} is off");
     }
     access_tokens::table.count().get_result(&mut app.conn()).unwrap()
 }

@@ -257,7 +257,7 @@ fn one_file_tar(name: &str, content: &[u8]) -> Vec<u8> {
     }
     put(148, b"        "); // the checksum, counted as spaces
     put(156, b"0");
-    put(257, b"ustar\000root");
+    put(257, b"ustar\x0000root"); // magic "ustar" NUL, version "00", owner "root"
     put(297, b"root");
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
