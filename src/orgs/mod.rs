@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod invitations;
+pub mod repositories;
 pub mod teams;
 
 use diesel::prelude::*;
@@ -16,7 +17,7 @@ use crate::accounts::{self, User};
 use crate::activity::Client;
 use crate::clock::Timestamp;
 use crate::db::Conn;
-use crate::db::schema::{org_members, owners, repositories, reserved_names, team_members, teams as teams_table, users};
+use crate::db::schema::{org_members, owners, repositories as repositories_table, reserved_names, team_members, teams as teams_table, users};
 use crate::owners::{Kind, Owner, OwnerId, Plan, Role};
 use events::Action;
 
@@ -355,7 +356,7 @@ pub fn solely_owned_by(conn: &mut Conn, user_id: i32) -> Result<Vec<String>, Err
 pub fn delete(conn: &mut Conn, org: &Owner, now: Timestamp) -> Result<(), Error> {
     crate::db::write_tx(conn, |conn| {
         crate::db::lock_owner(conn, org.id.0)?;
-        let held: i64 = repositories::table.filter(repositories::owner_id.eq(org.id.0)).count().get_result(conn)?;
+        let held: i64 = repositories_table::table.filter(repositories_table::owner_id.eq(org.id.0)).count().get_result(conn)?;
         if held > 0 {
             let s = if held == 1 { "y" } else { "ies" };
             return Err(Error::invalid(format!("The organization {} holds {held} repositor{s}: delete them first.", org.name)));

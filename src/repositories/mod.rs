@@ -2,13 +2,15 @@
 //! it from the pages), private unless `BERTH_DEFAULT_VISIBILITY=public`. A repository
 //! belongs to an owner (`owners`): its name is the owner's name, a slash, and its path.
 
+pub mod sharing;
+
 use crate::db::Conn;
 use diesel::prelude::*;
 
 use crate::Error;
 use crate::clock::Timestamp;
-use crate::db::schema::{owners, repositories, users};
-use crate::owners::{Namespace, Owner, OwnerId};
+use crate::db::schema::{collaborators, org_members, owners, repositories, team_members, team_permissions, users};
+use crate::owners::{Kind, Namespace, Owner, OwnerId, Role};
 use crate::registry::grants::RepoFacts;
 
 /// The facts the grant needs about `name` (grammar already checked): its namespace's owner,
@@ -86,16 +88,104 @@ pub fn owns(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<bool, Error> 
     Ok(found.is_some())
 }
 
-/// One page of `owner`'s repositories: all of them with `private_too`, else the public
-/// ones. Returns (page, total).
-pub fn in_namespace(conn: &mut Conn, owner: OwnerId, private_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
-    let visible = || {
+/// What a viewer may see of a namespace's repositories: all of them, the public ones, or
+/// the public ones and those shared with the viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sight {
+    All,
+    PublicOnly,
+    /// Public, and private ones where this user holds a permission (a team's or a
+    /// collaborator's).
+    PublicAndSharedWith(i32),
+}
+
+/// What `viewer` (a user's id; `None` anonymous) sees of `owner`'s repositories, with
+/// `private_allowed` false when the credential itself reaches public repositories only (a
+/// "Public Repo Read-only" token). The same rule as `owners::permission_on`: the user of a
+/// user's own namespace, an organization's owners and editors see everything; an
+/// organization's members and a repository's collaborators the private repositories they
+/// may pull. A member of an organization requiring two-factor authentication who has none
+/// sees its public repositories only.
+pub fn sight(conn: &mut Conn, viewer: Option<i32>, owner: &Owner, private_allowed: bool) -> Result<Sight, Error> {
+    let Some(viewer) = viewer.filter(|_| private_allowed) else { return Ok(Sight::PublicOnly) };
+    match owner.kind {
+        Kind::User if owner.user_id == Some(viewer) => Ok(Sight::All),
+        Kind::User => Ok(Sight::PublicAndSharedWith(viewer)),
+        Kind::Organization => match crate::owners::standing(conn, viewer, owner.id)? {
+            Some(s) if s.two_factor_missing => Ok(Sight::PublicOnly),
+            Some(s) if s.role.manages_repositories() => Ok(Sight::All),
+            Some(_) => Ok(Sight::PublicAndSharedWith(viewer)),
+            None => Ok(Sight::PublicOnly),
+        },
+    }
+}
+
+/// One page of `owner`'s repositories as `sight` lets them be seen, by name. Returns
+/// (page, total).
+pub fn visible(conn: &mut Conn, owner: OwnerId, sight: Sight, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+    let query = || {
         let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
-        if private_too { q } else { q.filter(repositories::is_public.eq(true)) }
+        match sight {
+            Sight::All => q,
+            Sight::PublicOnly => q.filter(repositories::is_public.eq(true)),
+            Sight::PublicAndSharedWith(user) => {
+                let through_teams = team_permissions::table
+                    .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+                    .filter(team_members::user_id.eq(user))
+                    .select(team_permissions::repository_id);
+                let as_collaborator = collaborators::table.filter(collaborators::user_id.eq(user)).select(collaborators::repository_id);
+                q.filter(repositories::is_public.eq(true).or(repositories::id.eq_any(through_teams)).or(repositories::id.eq_any(as_collaborator)))
+            }
+        }
     };
-    let total: i64 = visible().count().get_result(conn)?;
-    let rows = visible().order(repositories::name.asc()).offset((page - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    let total: i64 = query().count().get_result(conn)?;
+    let rows = query().order(repositories::name.asc()).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
     Ok((rows, total))
+}
+
+/// The repositories shared with `user` outside their own namespace, by name: every
+/// repository of the organizations where they own or edit, the ones their teams hold a
+/// permission on, and those they collaborate on (the `/repositories` page lists them under
+/// the user's own).
+pub fn shared_with(conn: &mut Conn, user: i32) -> Result<Vec<(Repository, Option<Role>)>, Error> {
+    let managed: Vec<(i32, String)> = org_members::table
+        .filter(org_members::user_id.eq(user))
+        .filter(org_members::role.eq_any([Role::Owner.as_str(), Role::Editor.as_str()]))
+        .select((org_members::owner_id, org_members::role))
+        .load(conn)?;
+    let managed_ids: Vec<i32> = managed.iter().map(|m| m.0).collect();
+    let through_teams = team_permissions::table
+        .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+        .filter(team_members::user_id.eq(user))
+        .select(team_permissions::repository_id);
+    let as_collaborator = collaborators::table.filter(collaborators::user_id.eq(user)).select(collaborators::repository_id);
+    let member_of = org_members::table.filter(org_members::user_id.eq(user)).select(org_members::owner_id);
+    let rows: Vec<Repository> = repositories::table
+        .filter(
+            repositories::owner_id
+                .eq_any(managed_ids.clone())
+                .or(repositories::id.eq_any(through_teams).and(repositories::owner_id.eq_any(member_of)))
+                .or(repositories::id.eq_any(as_collaborator)),
+        )
+        .order(repositories::name.asc())
+        .select(Repository::as_select())
+        .load(conn)?;
+    let roles: Vec<(i32, String)> = org_members::table.filter(org_members::user_id.eq(user)).select((org_members::owner_id, org_members::role)).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let role = roles.iter().find(|(o, _)| *o == r.owner_id).and_then(|(_, role)| role.parse().ok());
+            (r, role)
+        })
+        .collect())
+}
+
+/// One repository of `owner` by its full name.
+pub fn find(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<Option<Repository>, Error> {
+    if name.contains('\0') {
+        return Ok(None);
+    }
+    Ok(repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name)).select(Repository::as_select()).first(conn).optional()?)
 }
 
 /// Creates `{owner}/{path}` ahead of the first push and returns its name. A name outside
