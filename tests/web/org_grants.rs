@@ -266,7 +266,7 @@ async fn a_business_organization_requiring_2fa_refuses_a_member_without_it_until
     }
     let t = pat(&app, "member1", Scope::Admin);
     let res = token_answer(&app, Some(("member1", &t)), "acme/private", "pull").await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the status whose words every client shows");
     let body: Value = res.json().await.unwrap();
     assert!(body["details"].as_str().unwrap().contains("acme requires two-factor authentication"), "{body}");
     // their own namespace is not the organization's business
