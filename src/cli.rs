@@ -142,6 +142,23 @@ enum DevCommand {
         #[arg(long)]
         tokens_out: Option<std::path::PathBuf>,
     },
+    /// Create an organization of seeded users, with teams and repositories.
+    SeedOrg {
+        #[arg(long)]
+        name: String,
+        /// Its first owner (an existing user).
+        #[arg(long)]
+        owner: String,
+        /// Members are the existing users PREFIX0, PREFIX1, …
+        #[arg(long)]
+        member_prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, default_value_t = 50)]
+        teams: usize,
+        #[arg(long, default_value_t = 10000)]
+        repositories: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -612,7 +629,18 @@ fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
 }
 
 fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
-    let DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } = command;
+    let (users, tokens_per_user, prefix, plan, password, tokens_out) = match command {
+        DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } => (users, tokens_per_user, prefix, plan, password, tokens_out),
+        DevCommand::SeedOrg { name, owner, member_prefix, members, teams, repositories } => {
+            let mut conn = open_existing_db(&settings)?;
+            let _in_use = sqlite_in_use(&settings)?;
+            let started = std::time::Instant::now();
+            let spec = crate::dev::OrgSpec { name: &name, owner: &owner, member_prefix: &member_prefix, members, teams, repositories };
+            let rows = crate::dev::seed_org(&mut conn, &spec, SystemClock.now()).map_err(|e| e.chain())?;
+            println!("seeded organization {name}: {rows} rows in {:.1} s", started.elapsed().as_secs_f64());
+            return Ok(());
+        }
+    };
     accounts::normalize_username(&format!("{prefix}0")).map_err(|e| format!("--prefix {prefix:?}: {e}"))?;
     let plan: Plan = plan.parse()?;
     let mut conn = open_or_create_db(&settings)?;
