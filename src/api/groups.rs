@@ -18,7 +18,7 @@ use crate::db::Conn;
 use crate::orgs::teams::{self, Team};
 use crate::owners::{Owner, Permission, Role};
 use crate::registry::grants::{Credential, reaches_private_repositories};
-use crate::repositories::Repository;
+use crate::repositories::{Repository, Sight};
 
 /// Docker Hub's group object.
 fn group_object(team: &Team, member_count: i64) -> Value {
@@ -218,9 +218,9 @@ pub async fn remove_member(app: web::Data<AppState>, by: Changer, path: web::Pat
 /// `GET /v2/orgs/{org}/groups/{group}/repositories/`: what the group holds on which of the
 /// organization's repositories, a bare array as Docker Hub answers, `repository` the name
 /// without the namespace. For owners and editors, and for the group's own members; a
-/// credential that reaches public repositories only sees those.
+/// caller who sees public repositories only (`public_only`) sees those.
 pub async fn repositories(app: web::Data<AppState>, who: ApiUser, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
-    let ((name, group), uid, private_allowed) = (path.into_inner(), who.user.id, reaches_private_repositories(&who.credential()));
+    let ((name, group), uid, credential) = (path.into_inner(), who.user.id, who.credential());
     let (org, held) = app
         .db(move |c| {
             let (org, role) = standing(c, &name, uid, Need::Member)?;
@@ -228,9 +228,11 @@ pub async fn repositories(app: web::Data<AppState>, who: ApiUser, path: web::Pat
             if !role.manages_repositories() && !teams::members(c, &team)?.iter().any(|(id, _)| *id == uid) {
                 return Err(Error::denied("Only owners, editors and the group's own members can see its repositories."));
             }
-            let public: Vec<String> = crate::repositories::list(c, org.id)?.into_iter().filter(|r| r.is_public).map(|r| r.name).collect();
             let mut held = teams::permissions(c, &team)?;
-            held.retain(|(repo, _)| private_allowed || public.contains(repo));
+            if public_only(c, &org, &credential)? {
+                let public: Vec<String> = crate::repositories::list(c, org.id)?.into_iter().filter(|r| r.is_public).map(|r| r.name).collect();
+                held.retain(|(repo, _)| public.contains(repo));
+            }
             Ok((org, held))
         })
         .await?;
@@ -245,11 +247,19 @@ fn grant_object(team: &Team, permission: Permission) -> Value {
     json!({ "group_id": team.id, "group_name": team.name, "permission": permission.as_str() })
 }
 
-/// The organization's repository `{org}/{repo}`. A credential that reaches public
-/// repositories only finds public ones.
+/// Whether the caller sees only the organization's public repositories, as the listings
+/// decide (`repositories::sight`): through a "Public Repo Read-only" credential, or as a
+/// member the organization's two-factor rule refuses. A listing never names what `/token`
+/// would refuse.
+fn public_only(conn: &mut Conn, org: &Owner, credential: &Credential) -> Result<bool, Error> {
+    Ok(crate::repositories::sight(conn, credential.user_id(), org, reaches_private_repositories(credential))? == Sight::PublicOnly)
+}
+
+/// The organization's repository `{org}/{repo}`; a private one only for a caller who sees
+/// private repositories (`public_only`).
 fn repository_in(conn: &mut Conn, org: &Owner, repo: &str, credential: &Credential) -> Result<Repository, Error> {
     let found = crate::repositories::find(conn, org.id, &format!("{}/{}", org.name, repo.trim_matches('/')))?.ok_or(Error::NotFound)?;
-    if !found.is_public && !reaches_private_repositories(credential) {
+    if !found.is_public && public_only(conn, org, credential)? {
         return Err(Error::NotFound);
     }
     Ok(found)

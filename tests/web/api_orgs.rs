@@ -413,6 +413,27 @@ async fn a_public_read_only_pat_sees_a_groups_public_repositories_only() {
 }
 
 #[actix_web::test]
+async fn a_member_the_two_factor_rule_refuses_is_shown_public_repositories_only() {
+    let a = acme().await;
+    let app = &a.app;
+    let (now, cli) = (app.state.now(), Actor::cli());
+    let org = orgs::find(&mut app.conn(), "acme").unwrap().unwrap();
+    orgs::set_plan(&mut app.conn(), &org, Plan::Business, &cli, now).unwrap();
+    let org = orgs::find(&mut app.conn(), "acme").unwrap().unwrap();
+    let devs = teams::find(&mut app.conn(), org.id, "devs").unwrap().unwrap();
+    teams::set_permission(&mut app.conn(), &org, &devs, "acme/site", Permission::Read, &cli, now).unwrap();
+    let both = json!([{ "namespace": "acme", "repository": "app", "permission": "read" }, { "namespace": "acme", "repository": "site", "permission": "read" }]);
+    assert_eq!(get(app, "/v2/orgs/acme/groups/devs/repositories/", &a.member).await.1, both);
+    orgs::set_require_two_factor(&mut app.conn(), &org, true, &cli, now).unwrap();
+    // neither mike nor erin has a second factor: what /token refuses them is not named either
+    assert_eq!(get(app, "/v2/orgs/acme/groups/devs/repositories/", &a.member).await.1, json!([both[1]]));
+    assert_eq!(get(app, "/v2/repositories/acme/app/groups/", &a.editor).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(app, "/v2/repositories/acme/site/groups/", &a.editor).await.0, StatusCode::OK);
+    orgs::set_require_two_factor(&mut app.conn(), &org, false, &cli, now).unwrap();
+    assert_eq!(get(app, "/v2/orgs/acme/groups/devs/repositories/", &a.member).await.1, both);
+}
+
+#[actix_web::test]
 async fn the_last_owner_can_neither_leave_nor_step_down_and_a_member_may_leave() {
     let a = acme().await;
     let (app, t) = (&a.app, a.owner.as_str());
