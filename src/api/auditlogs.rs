@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::account::iso;
-use super::orgs::{Need, standing};
+use super::orgs::{Need, role_in};
 use super::{ApiError, ApiPage, ApiUser, page_links};
 use crate::app::AppState;
 use crate::orgs::events::{self, Action, Entry, Filter};
@@ -50,7 +50,7 @@ fn group_of(action: Action) -> &'static str {
 /// `GET /v2/auditlogs/{org}/actions`: every action the log records, for owners.
 pub async fn actions(app: web::Data<AppState>, who: ApiUser, org: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (name, uid) = (org.into_inner(), who.user.id);
-    app.db(move |c| standing(c, &name, uid, Need::Owner)).await?;
+    app.db(move |c| role_in(c, &name, uid, Need::Owner)).await?;
     let mut groups = Map::new();
     for (key, title) in [("org", "Organization"), ("repo", "Repository")] {
         let listed: Vec<Value> =
@@ -112,7 +112,7 @@ pub async fn logs(app: web::Data<AppState>, who: ApiUser, org: web::Path<String>
     let (name, uid) = (org.into_inner(), who.user.id);
     let (org, (rows, total)) = app
         .db(move |c| {
-            let (org, _) = standing(c, &name, uid, Need::Owner)?;
+            let (org, _) = role_in(c, &name, uid, Need::Owner)?;
             let found = events::list(c, org.id, &filter, page, size)?;
             Ok((org, found))
         })

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::orgs::{Changer, Need, account_object, page_of, paged, standing};
+use super::orgs::{Changer, Need, account_object, page_of, paged, role_in};
 use super::{ApiError, ApiJson, ApiPage, ApiUser};
 use crate::Error;
 use crate::accounts::User;
@@ -58,7 +58,7 @@ pub async fn list(app: web::Data<AppState>, who: ApiUser, org: web::Path<String>
     let (name, uid, q) = (org.into_inner(), who.user.id, q.into_inner());
     let (org, all) = app
         .db(move |c| {
-            let (org, _) = standing(c, &name, uid, Need::Member)?;
+            let (org, _) = role_in(c, &name, uid, Need::Member)?;
             let mut all = teams::list(c, org.id)?;
             if let Some(username) = &q.username {
                 let of = crate::orgs::member(c, org.id, username)?.map(|m| m.teams).unwrap_or_default();
@@ -95,7 +95,7 @@ pub async fn one(app: web::Data<AppState>, who: ApiUser, path: web::Path<(String
     let ((name, group), uid) = (path.into_inner(), who.user.id);
     let found = app
         .db(move |c| {
-            let (org, _) = standing(c, &name, uid, Need::Member)?;
+            let (org, _) = role_in(c, &name, uid, Need::Member)?;
             let team = team(c, &org, &group)?;
             counted(c, &team)
         })
@@ -170,7 +170,7 @@ pub async fn members(
     let ((name, group), uid, search) = (path.into_inner(), who.user.id, q.into_inner().search);
     let (org, team, caller, (rows, total)) = app
         .db(move |c| {
-            let (org, caller) = standing(c, &name, uid, Need::Member)?;
+            let (org, caller) = role_in(c, &name, uid, Need::Member)?;
             let team = team(c, &org, &group)?;
             let found = teams::member_page(c, &team, search.as_deref(), page, size)?;
             Ok((org, team, caller, found))
@@ -223,7 +223,7 @@ pub async fn repositories(app: web::Data<AppState>, who: ApiUser, path: web::Pat
     let ((name, group), uid, credential) = (path.into_inner(), who.user.id, who.credential());
     let (org, held) = app
         .db(move |c| {
-            let (org, role) = standing(c, &name, uid, Need::Member)?;
+            let (org, role) = role_in(c, &name, uid, Need::Member)?;
             let team = team(c, &org, &group)?;
             if !role.manages_repositories() && !teams::members(c, &team)?.iter().any(|(id, _)| *id == uid) {
                 return Err(Error::denied("Only owners, editors and the group's own members can see its repositories."));
@@ -300,7 +300,7 @@ pub async fn of_repository(app: web::Data<AppState>, who: ApiUser, path: web::Pa
     let ((namespace, repo), uid, credential) = (path.into_inner(), who.user.id, who.credential());
     let (full, held) = app
         .db(move |c| {
-            let (org, _) = standing(c, &namespace, uid, Need::Editor)?;
+            let (org, _) = role_in(c, &namespace, uid, Need::Editor)?;
             let repository = repository_in(c, &org, &repo, &credential)?;
             Ok((repository.name, teams::on_repository(c, repository.id)?))
         })
@@ -350,7 +350,7 @@ pub async fn grant_of(app: web::Data<AppState>, who: ApiUser, path: web::Path<(S
     let ((namespace, repo, group_id), uid, credential) = (path.into_inner(), who.user.id, who.credential());
     let (team, permission) = app
         .db(move |c| {
-            let (org, _) = standing(c, &namespace, uid, Need::Editor)?;
+            let (org, _) = role_in(c, &namespace, uid, Need::Editor)?;
             let repository = repository_in(c, &org, &repo, &credential)?;
             held_by(c, &repository, group_id)
         })

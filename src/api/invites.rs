@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::account::iso;
-use super::orgs::{Changer, Need, org_object, parse_role, standing};
+use super::orgs::{Changer, Need, org_object, parse_role, role_in};
 use super::{ApiError, ApiJson, ApiUser};
 use crate::Error;
 use crate::app::AppState;
@@ -100,7 +100,7 @@ pub async fn of_org(app: web::Data<AppState>, who: ApiUser, org: web::Path<Strin
     let (name, uid) = (org.into_inner(), who.user.id);
     let all = app
         .db(move |c| {
-            let (org, _) = standing(c, &name, uid, Need::Owner)?;
+            let (org, _) = role_in(c, &name, uid, Need::Owner)?;
             invitations::of_org(c, &org)
         })
         .await?;

@@ -33,7 +33,7 @@ pub enum Need {
 
 /// The organization `name` and the caller's role in it, when the role meets `need`:
 /// `NotFound` for anyone who is not a member, `Denied` for a member of a narrower role.
-pub fn standing(conn: &mut Conn, name: &str, user_id: i32, need: Need) -> Result<(Owner, Role), Error> {
+pub fn role_in(conn: &mut Conn, name: &str, user_id: i32, need: Need) -> Result<(Owner, Role), Error> {
     match need {
         Need::Member => orgs::as_member(conn, name, user_id),
         Need::Editor => orgs::as_editor(conn, name, user_id),
@@ -49,7 +49,7 @@ pub fn change<T>(conn: &mut Conn, name: &str, user_id: i32, need: Need, f: impl 
         if let Some(org) = orgs::find(conn, name)? {
             crate::db::lock_owner(conn, org.id.0)?;
         }
-        let (org, role) = standing(conn, name, user_id, need)?;
+        let (org, role) = role_in(conn, name, user_id, need)?;
         f(conn, &org, role)
     })
 }
@@ -148,7 +148,7 @@ pub async fn of_user(app: web::Data<AppState>, who: ApiUser, q: web::Query<ApiPa
 /// `GET /v2/orgs/{org}`: for its members; anyone else gets 404.
 pub async fn one(app: web::Data<AppState>, who: ApiUser, org: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (name, uid) = (org.into_inner(), who.user.id);
-    let (org, role) = app.db(move |c| standing(c, &name, uid, Need::Member)).await?;
+    let (org, role) = app.db(move |c| role_in(c, &name, uid, Need::Member)).await?;
     Ok(HttpResponse::Ok().json(org_object(&org, role)))
 }
 
@@ -172,7 +172,7 @@ pub async fn members(app: web::Data<AppState>, who: ApiUser, org: web::Path<Stri
     let (name, uid, search) = (org.into_inner(), who.user.id, q.search.clone());
     let (org, caller, (rows, total)) = app
         .db(move |c| {
-            let (org, caller) = standing(c, &name, uid, Need::Member)?;
+            let (org, caller) = role_in(c, &name, uid, Need::Member)?;
             let found = orgs::members(c, org.id, search.as_deref(), role, page, size)?;
             Ok((org, caller, found))
         })
