@@ -11,6 +11,7 @@ mod burst;
 mod html;
 mod login;
 mod matrix;
+mod org_grants;
 mod overview;
 mod registry_token;
 mod repositories;
