@@ -26,11 +26,12 @@ pub async fn profile(app: web::Data<AppState>, who: ApiUser) -> Result<HttpRespo
     })))
 }
 
-/// `GET /v2/repositories/{namespace}/`: the private repositories too when the caller's
-/// credential may pull them (a permission in the namespace's owner — its own namespace —
-/// with any scope but Public Repo Read-only), else only the public ones. Readable with a
-/// PAT-derived JWT; with an organization access token's, what its resources let it pull.
-/// An unknown namespace lists nothing.
+/// `GET /v2/repositories/{namespace}/`: the public repositories, and the private ones the
+/// caller may pull (`repositories::sight`: their own namespace, an organization's as its
+/// owner, editor or through a team, a repository they collaborate on) unless the
+/// credential is Public Repo Read-only. Readable with a PAT-derived JWT; with an
+/// organization access token's, what its resources let it pull. An unknown namespace lists
+/// nothing.
 pub async fn repositories(app: web::Data<AppState>, who: ApiCaller, namespace: web::Path<String>, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
     let (page, size) = q.get()?;
     let namespace = namespace.into_inner().to_lowercase();
@@ -41,9 +42,9 @@ pub async fn repositories(app: web::Data<AppState>, who: ApiCaller, namespace: w
             if let Credential::OrgToken { org, resources, .. } = &credential {
                 return crate::org_tokens::repositories_seen(c, *org, resources, owner.id, page, size);
             }
-            let permission = crate::owners::permission(credential.user_id(), &owner.namespace());
-            let private_too = crate::registry::grants::sees_private_repositories(&credential, permission);
-            crate::repositories::in_namespace(c, owner.id, private_too, page, size)
+            let private_allowed = crate::registry::grants::reaches_private_repositories(&credential);
+            let sight = crate::repositories::sight(c, credential.user_id(), &owner, private_allowed)?;
+            crate::repositories::visible(c, owner.id, sight, page, size)
         })
         .await?;
     let (next, previous) = page_links(&format!("{}/v2/repositories/{namespace}/", app.public_url), page, size, total);

@@ -18,7 +18,7 @@ use crate::clock::Timestamp;
 use crate::db::Conn;
 use crate::db::schema::org_access_tokens;
 use crate::owners::OwnerId;
-use crate::repositories::{self, Repository};
+use crate::repositories::{self, Repository, Sight};
 use crate::tokens::Status;
 
 pub use authenticate::{OrgAuthenticated, OrgFound, OrgLastUse, OrgRefused, lookup, record_last_use};
@@ -75,13 +75,13 @@ impl OrgToken {
 pub fn repositories_seen(conn: &mut Conn, org: OwnerId, resources: &Resources, namespace: OwnerId, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
     let public = resources.pulls_public();
     if namespace != org {
-        return if public { repositories::in_namespace(conn, namespace, false, page, per_page) } else { Ok((Vec::new(), 0)) };
+        return if public { repositories::visible(conn, namespace, Sight::PublicOnly, page, per_page) } else { Ok((Vec::new(), 0)) };
     }
     if resources.covers_whole_organization() {
-        return repositories::in_namespace(conn, namespace, true, page, per_page);
+        return repositories::visible(conn, namespace, Sight::All, page, per_page);
     }
     let named: Vec<String> = resources.named_repositories().map(str::to_string).collect();
-    repositories::in_namespace_among(conn, namespace, &named, public, page, per_page)
+    repositories::visible_among(conn, namespace, &named, public, page, per_page)
 }
 
 /// How a token is shown where its secret is not: `berth_oat_Ab12…`.

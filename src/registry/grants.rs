@@ -6,7 +6,7 @@
 //! `authorization` applies them to a request.
 
 use crate::org_tokens::resources::Resources;
-use crate::owners::{Kind, Namespace, OwnerId, Permission};
+use crate::owners::{Kind, Namespace, OwnerId, Permission, Ties};
 use crate::tokens::Scope;
 
 pub const PULL: &str = "pull";
@@ -99,6 +99,8 @@ pub struct RepoFacts {
     pub public: Option<bool>,
     /// The record's id, once recorded: teams' and collaborators' permissions name it.
     pub repository_id: Option<i32>,
+    /// The caller's ties to it (role, teams, collaboration), read with it.
+    pub ties: Ties,
     /// When a push was last granted (noted at most once a minute).
     pub last_push_at: Option<crate::clock::Timestamp>,
 }
@@ -165,13 +167,13 @@ fn reach_of_org_token(org: OwnerId, resources: &Resources, name: &str, facts: Re
     reach
 }
 
-/// Whether `credential`, with `permission` in a namespace, may see its private
-/// repositories (the JSON API's listing): exactly when `allowed` would let it pull a
-/// private repository there, so a listing never shows what `/token` would refuse.
-pub fn sees_private_repositories(credential: &Credential, permission: Permission) -> bool {
+/// Whether `credential`'s scope reaches private repositories at all (a "Public Repo
+/// Read-only" token does not): listings then show the private repositories the caller may
+/// pull (`repositories::sight`), so a listing never shows what `/token` would refuse.
+pub fn reaches_private_repositories(credential: &Credential) -> bool {
     let somewhere = Namespace { id: OwnerId(0), kind: Kind::User, user_id: None };
-    let private = RepoFacts { owner: Some(somewhere), public: Some(false), repository_id: Some(1), last_push_at: None };
-    allowed(credential, permission, "namespace/repository", private).contains(&PULL)
+    let private = RepoFacts { owner: Some(somewhere), public: Some(false), repository_id: Some(0), last_push_at: None, ties: Ties::default() };
+    allowed(credential, Permission::Admin, "namespace/repository", private).contains(&PULL)
 }
 
 /// requested ∩ allowed, in a stable order; a requested `*` means everything allowed,
@@ -191,9 +193,27 @@ mod tests {
         Credential::User { user_id: 1, username: name.into(), scope, operator: false }
     }
     const ALICE: Namespace = Namespace { id: OwnerId(1), kind: Kind::User, user_id: Some(1) };
-    const OWN_PRIVATE: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(false), repository_id: Some(1), last_push_at: None };
-    const PUBLIC: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(true), repository_id: Some(1), last_push_at: None };
-    const NEW: RepoFacts = RepoFacts { owner: Some(ALICE), public: None, repository_id: None, last_push_at: None };
+    const OWN_PRIVATE: RepoFacts = RepoFacts {
+        owner: Some(ALICE),
+        public: Some(false),
+        repository_id: Some(1),
+        last_push_at: None,
+        ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false },
+    };
+    const PUBLIC: RepoFacts = RepoFacts {
+        owner: Some(ALICE),
+        public: Some(true),
+        repository_id: Some(1),
+        last_push_at: None,
+        ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false },
+    };
+    const NEW: RepoFacts = RepoFacts {
+        owner: Some(ALICE),
+        public: None,
+        repository_id: None,
+        last_push_at: None,
+        ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false },
+    };
     /// The caller's own namespace: admin.
     const MINE: Permission = Permission::Admin;
     /// Someone else's namespace: nothing.
@@ -238,7 +258,21 @@ mod tests {
         assert_eq!(allowed(&Credential::Anonymous, THEIRS, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         // one component or an unknown namespace: nothing
         assert_eq!(allowed(&user("alice", Scope::Admin), MINE, "alice", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("ghost", Scope::Admin), MINE, "ghost/app", RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None }), &[] as &[&str]);
+        assert_eq!(
+            allowed(
+                &user("ghost", Scope::Admin),
+                MINE,
+                "ghost/app",
+                RepoFacts {
+                    owner: None,
+                    public: None,
+                    repository_id: None,
+                    last_push_at: None,
+                    ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false }
+                }
+            ),
+            &[] as &[&str]
+        );
     }
 
     /// The grant follows the permission the caller holds in the namespace, never the names:
@@ -277,7 +311,7 @@ mod tests {
     /// the permission passed in (none: a token is nobody's) never matters.
     #[test]
     fn an_organization_tokens_grant_for_every_resource_scope_and_repository() {
-        let facts = |owner: Namespace, public: Option<bool>| RepoFacts { owner: Some(owner), public, repository_id: public.map(|_| 1), last_push_at: None };
+        let facts = |owner: Namespace, public: Option<bool>| RepoFacts { owner: Some(owner), public, repository_id: public.map(|_| 1), last_push_at: None, ties: Ties::default() };
         // (repository, its facts, what it is)
         let repositories = [
             ("acme/app", facts(ACME, Some(false)), "the named private repository"),
@@ -322,7 +356,7 @@ mod tests {
         assert_eq!(intersect(&["delete".into()], granted), Vec::<String>::new());
         // a one-component name or an unknown namespace: nothing
         assert_eq!(allowed(&oat(&[("acme/*", ImageScope::Delete)]), Permission::None, "acme", facts(ACME, Some(false))), NOTHING);
-        let unknown = RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None };
+        let unknown = RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None, ties: Ties::default() };
         assert_eq!(allowed(&oat(&[("*/*/public", ImageScope::Pull)]), Permission::None, "ghost/app", unknown), NOTHING);
         assert_eq!(oat(&[]).user_id(), None, "a token is nobody: no user's permission is read for it");
         assert_eq!(oat(&[]).subject(), "acme");
@@ -331,10 +365,9 @@ mod tests {
     #[test]
     fn only_scopes_that_pull_private_repositories_see_them_listed() {
         for (scope, sees) in [(Scope::Admin, true), (Scope::Write, true), (Scope::Read, true), (Scope::PublicRead, false)] {
-            assert_eq!(sees_private_repositories(&user("alice", scope), MINE), sees, "{scope:?}");
-            assert!(!sees_private_repositories(&user("bobby", scope), THEIRS), "another namespace, {scope:?}");
+            assert_eq!(reaches_private_repositories(&user("alice", scope)), sees, "{scope:?}");
         }
-        assert!(!sees_private_repositories(&Credential::Anonymous, THEIRS));
+        assert!(!reaches_private_repositories(&Credential::Anonymous));
     }
 
     #[test]

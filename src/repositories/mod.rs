@@ -2,31 +2,65 @@
 //! it from the pages), private unless `BERTH_DEFAULT_VISIBILITY=public`. A repository
 //! belongs to an owner (`owners`): its name is the owner's name, a slash, and its path.
 
+pub mod sharing;
+
 use crate::db::Conn;
 use diesel::prelude::*;
 
 use crate::Error;
 use crate::clock::Timestamp;
-use crate::db::schema::{owners, repositories, users};
-use crate::owners::{Namespace, Owner, OwnerId};
+use crate::db::schema::{collaborators, org_members, owners, repositories, team_members, team_permissions, users};
+use crate::owners::{Kind, Namespace, Owner, OwnerId, Permission, Role, Ties};
 use crate::registry::grants::RepoFacts;
 
 /// The facts the grant needs about `name` (grammar already checked): its namespace's owner,
-/// when it may be used, and the repository's record. `home` is the caller's own namespace
+/// when it may be used, the repository's record, and `caller`'s ties to it (role, teams'
+/// permission, collaboration, the two-factor rule). `home` is the caller's own namespace
 /// (its name and owner), when known: a request for it (nearly every push and pull) then
-/// reads the repository alone. Any other namespace comes in the same one read.
-pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>) -> Result<RepoFacts, Error> {
+/// reads the repository alone, as the caller's own namespace gives them admin. Any other
+/// namespace comes in one statement, the caller's ties in it as subqueries: a member's
+/// `/token` in an organization costs one read more than in their own namespace, whatever
+/// the number of teams and repositories.
+pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, caller: Option<i32>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
     if let Some((_, owner)) = home.filter(|(home_name, _)| *home_name == namespace) {
         let repo: Option<(i32, bool, Option<Timestamp>)> =
             repositories::table.filter(repositories::name.eq(name)).select((repositories::id, repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
-        return Ok(RepoFacts { owner: Some(owner), repository_id: repo.map(|r| r.0), public: repo.map(|r| r.1), last_push_at: repo.and_then(|r| r.2) });
+        let (repository_id, public, last_push_at) = (repo.map(|r| r.0), repo.map(|r| r.1), repo.and_then(|r| r.2));
+        return Ok(RepoFacts { owner: Some(owner), repository_id, public, last_push_at, ties: Ties::default() });
     }
-    type Row = (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>);
+    // no user has id 0: an anonymous caller's subqueries find nothing
+    let caller_id = caller.unwrap_or(0);
+    // Each subquery names the repository by its (unique) name, never the outer row, and is
+    // written in diesel's query language, so that the statement is prepared once per
+    // connection and cached: a statement with SQL text in it would be prepared anew for
+    // every request.
+    // the subqueries' own copies of tables the outer statement reads too
+    let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
+    let team_holds = |permission: &'static str| {
+        diesel::dsl::exists(
+            team_permissions::table
+                .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+                .inner_join(repo.on(repo.field(repositories::id).eq(team_permissions::repository_id)))
+                .filter(repo.field(repositories::name).eq(name.to_string()))
+                .filter(team_members::user_id.eq(caller_id))
+                .filter(team_permissions::permission.eq(permission)),
+        )
+    };
+    let collaborator = collaborators::table
+        .inner_join(repo.on(repo.field(repositories::id).eq(collaborators::repository_id)))
+        .filter(repo.field(repositories::name).eq(name.to_string()))
+        .filter(collaborators::user_id.eq(caller_id))
+        .select(collaborators::permission)
+        .single_value();
+    let caller_factors = caller_row.filter(caller_row.field(users::id).eq(caller_id)).select(caller_row.field(users::second_factor_count)).single_value();
+    type Row =
+        (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>, Option<String>, bool, String, (bool, bool, bool), Option<String>, Option<i64>);
     let found: Option<Row> = owners::table
         .left_join(users::table)
-        .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name))))
-        .filter(owners::name.eq(namespace))
+        .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name.to_string()))))
+        .left_join(org_members::table.on(org_members::owner_id.eq(owners::id).and(org_members::user_id.eq(caller_id))))
+        .filter(owners::name.eq(namespace.to_string()))
         .select((
             owners::id,
             owners::kind,
@@ -35,15 +69,32 @@ pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>) -> Re
             repositories::id.nullable(),
             repositories::is_public.nullable(),
             repositories::last_push_at.nullable(),
+            org_members::role.nullable(),
+            owners::require_two_factor,
+            owners::plan,
+            (team_holds("admin"), team_holds("write"), team_holds("read")),
+            collaborator,
+            caller_factors,
         ))
         .first(conn)
         .optional()?;
-    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at)) = found else {
-        return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None });
+    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at, role, required, plan, teams, collaborator, factors)) = found else {
+        return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None, ties: Ties::default() });
     };
     // a disabled user's namespace is closed to everyone, its public repositories included
     let owner = (disabled != Some(true)).then(|| Namespace::from_columns(id, &kind, user_id));
-    Ok(RepoFacts { owner, public, repository_id, last_push_at })
+    let ties = Ties {
+        role: role.and_then(|r| r.parse().ok()),
+        teams: match teams {
+            (true, _, _) => Permission::Admin,
+            (_, true, _) => Permission::Write,
+            (_, _, true) => Permission::Read,
+            _ => Permission::None,
+        },
+        collaborator: collaborator.and_then(|p| Permission::parse(&p)).unwrap_or_default(),
+        two_factor_missing: required && plan == crate::owners::Plan::Business.as_str() && factors.unwrap_or(0) == 0,
+    };
+    Ok(RepoFacts { owner, public, repository_id, last_push_at, ties })
 }
 
 /// A push grant's time is noted at most this often per repository: every `docker push`
@@ -86,29 +137,118 @@ pub fn owns(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<bool, Error> 
     Ok(found.is_some())
 }
 
-/// One page of `owner`'s repositories: all of them with `private_too`, else the public
-/// ones. Returns (page, total).
-pub fn in_namespace(conn: &mut Conn, owner: OwnerId, private_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
-    let visible = || {
+/// What a viewer may see of a namespace's repositories: all of them, the public ones, or
+/// the public ones and those shared with the viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sight {
+    All,
+    PublicOnly,
+    /// Public, and private ones where this user holds a permission (a team's or a
+    /// collaborator's).
+    PublicAndSharedWith(i32),
+}
+
+/// What `viewer` (a user's id; `None` anonymous) sees of `owner`'s repositories, with
+/// `private_allowed` false when the credential itself reaches public repositories only (a
+/// "Public Repo Read-only" token). The same rule as `owners::permission_on`: the user of a
+/// user's own namespace, an organization's owners and editors see everything; an
+/// organization's members and a repository's collaborators the private repositories they
+/// may pull. A member of an organization requiring two-factor authentication who has none
+/// sees its public repositories only.
+pub fn sight(conn: &mut Conn, viewer: Option<i32>, owner: &Owner, private_allowed: bool) -> Result<Sight, Error> {
+    let Some(viewer) = viewer.filter(|_| private_allowed) else { return Ok(Sight::PublicOnly) };
+    match owner.kind {
+        Kind::User if owner.user_id == Some(viewer) => Ok(Sight::All),
+        Kind::User => Ok(Sight::PublicAndSharedWith(viewer)),
+        Kind::Organization => match crate::owners::standing(conn, viewer, owner.id)? {
+            Some(s) if s.two_factor_missing => Ok(Sight::PublicOnly),
+            Some(s) if s.role.manages_repositories() => Ok(Sight::All),
+            Some(_) => Ok(Sight::PublicAndSharedWith(viewer)),
+            None => Ok(Sight::PublicOnly),
+        },
+    }
+}
+
+/// One page of `owner`'s repositories as `sight` lets them be seen, by name. Returns
+/// (page, total).
+pub fn visible(conn: &mut Conn, owner: OwnerId, sight: Sight, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+    let query = || {
         let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
-        if private_too { q } else { q.filter(repositories::is_public.eq(true)) }
+        match sight {
+            Sight::All => q,
+            Sight::PublicOnly => q.filter(repositories::is_public.eq(true)),
+            Sight::PublicAndSharedWith(user) => {
+                let through_teams = team_permissions::table
+                    .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+                    .filter(team_members::user_id.eq(user))
+                    .select(team_permissions::repository_id);
+                let as_collaborator = collaborators::table.filter(collaborators::user_id.eq(user)).select(collaborators::repository_id);
+                q.filter(repositories::is_public.eq(true).or(repositories::id.eq_any(through_teams)).or(repositories::id.eq_any(as_collaborator)))
+            }
+        }
     };
-    let total: i64 = visible().count().get_result(conn)?;
-    let rows = visible().order(repositories::name.asc()).offset((page - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    let total: i64 = query().count().get_result(conn)?;
+    let rows = query().order(repositories::name.asc()).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
     Ok((rows, total))
 }
 
 /// One page of `owner`'s repositories named in `names`, and with `public_too` its public
-/// ones as well (what an organization access token may pull there). Returns (page, total).
-pub fn in_namespace_among(conn: &mut Conn, owner: OwnerId, names: &[String], public_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+/// ones as well (what an organization access token may pull there, which no `Sight`
+/// says), by name. Returns (page, total).
+pub fn visible_among(conn: &mut Conn, owner: OwnerId, names: &[String], public_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
     let visible = || {
         let named = repositories::name.eq_any(names.to_vec());
         let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
         if public_too { q.filter(named.or(repositories::is_public.eq(true))) } else { q.filter(named) }
     };
     let total: i64 = visible().count().get_result(conn)?;
-    let rows = visible().order(repositories::name.asc()).offset((page - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    let rows = visible().order(repositories::name.asc()).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
     Ok((rows, total))
+}
+
+/// The repositories shared with `user` outside their own namespace, by name: every
+/// repository of the organizations where they own or edit, the ones their teams hold a
+/// permission on, and those they collaborate on (the `/repositories` page lists them under
+/// the user's own).
+pub fn shared_with(conn: &mut Conn, user: i32) -> Result<Vec<(Repository, Option<Role>)>, Error> {
+    let managed: Vec<(i32, String)> = org_members::table
+        .filter(org_members::user_id.eq(user))
+        .filter(org_members::role.eq_any([Role::Owner.as_str(), Role::Editor.as_str()]))
+        .select((org_members::owner_id, org_members::role))
+        .load(conn)?;
+    let managed_ids: Vec<i32> = managed.iter().map(|m| m.0).collect();
+    let through_teams = team_permissions::table
+        .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+        .filter(team_members::user_id.eq(user))
+        .select(team_permissions::repository_id);
+    let as_collaborator = collaborators::table.filter(collaborators::user_id.eq(user)).select(collaborators::repository_id);
+    let member_of = org_members::table.filter(org_members::user_id.eq(user)).select(org_members::owner_id);
+    let rows: Vec<Repository> = repositories::table
+        .filter(
+            repositories::owner_id
+                .eq_any(managed_ids.clone())
+                .or(repositories::id.eq_any(through_teams).and(repositories::owner_id.eq_any(member_of)))
+                .or(repositories::id.eq_any(as_collaborator)),
+        )
+        .order(repositories::name.asc())
+        .select(Repository::as_select())
+        .load(conn)?;
+    let roles: Vec<(i32, String)> = org_members::table.filter(org_members::user_id.eq(user)).select((org_members::owner_id, org_members::role)).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let role = roles.iter().find(|(o, _)| *o == r.owner_id).and_then(|(_, role)| role.parse().ok());
+            (r, role)
+        })
+        .collect())
+}
+
+/// One repository of `owner` by its full name.
+pub fn find(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<Option<Repository>, Error> {
+    if name.contains('\0') {
+        return Ok(None);
+    }
+    Ok(repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name)).select(Repository::as_select()).first(conn).optional()?)
 }
 
 /// Creates `{owner}/{path}` ahead of the first push and returns its name. A name outside

@@ -4,12 +4,14 @@
 mod account;
 mod addresses;
 mod api;
+mod api_orgs;
 mod bad_input;
 mod browser_defences;
 mod burst;
 mod html;
 mod login;
 mod matrix;
+mod org_grants;
 mod org_token_pages;
 mod org_tokens;
 mod overview;

@@ -28,7 +28,7 @@ async fn get(app: &TestApp, creds: Option<(&str, &str)>, query: &str) -> reqwest
 }
 
 /// The actions granted on `name` in a 200 answer.
-async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions: &str) -> Vec<String> {
+pub(crate) async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions: &str) -> Vec<String> {
     let res = get(app, creds, &format!("scope=repository:{name}:{actions}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
@@ -42,7 +42,7 @@ async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions
         .unwrap_or_default()
 }
 
-fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
+pub(crate) fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
     let uid = app.user(user).id;
     berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
     let new = NewToken { description: format!("{scope:?}"), scope, expires_at: None };
@@ -95,8 +95,8 @@ async fn grants_follow_the_scope_table() {
     }
     // a requested * is answered with explicit actions
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/x", "*").await, ["pull", "push", "delete"]);
-    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/x", None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
-    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/private", None).unwrap().public, Some(false), "a push is recorded, private");
+    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/x", None, None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
+    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/private", None, None).unwrap().public, Some(false), "a push is recorded, private");
     // anonymous: pulls of public repositories only
     assert_eq!(granted(&app, None, "bobby/public", "pull,push").await, ["pull"]);
     assert!(granted(&app, None, "bobby/private", "pull").await.is_empty());
@@ -487,7 +487,7 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
         let mut c = app.conn();
         let last = tokens::page(&mut c, uid, 1, 1).unwrap()[0].last_used_at;
         let new_ip = berth::activity::list(&mut c, uid, 1, 100).unwrap().0.into_iter().filter(|e| e.kind == "token_used_from_new_ip").count() as i64;
-        let pushed = berth::repositories::facts(&mut c, "alice/app", None).unwrap().last_push_at;
+        let pushed = berth::repositories::facts(&mut c, "alice/app", None, None).unwrap().last_push_at;
         let (last_use, push_note) = berth_test_support::database::writes(&mut c);
         (last, new_ip, pushed, last_use, push_note)
     };
