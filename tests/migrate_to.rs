@@ -288,8 +288,8 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
     );
     diesel::connection::SimpleConnection::batch_execute(&mut sqlite(&database), &rows).unwrap();
     // an organization with a member, a team holding a permission, an open invitation, its
-    // audit log; a collaborator; a reserved name
-    {
+    // audit log, an access token; a collaborator; a reserved name
+    let org_token = {
         use berth::orgs::{self, Actor};
         let c = &mut app.conn();
         let (alice, bobby) = (app.user("alice"), app.user("bobby"));
@@ -303,7 +303,15 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
         orgs::invitations::invite(c, &beta, "bobby", berth::owners::Role::Member, None, &alice, &Actor::cli(), now, false).unwrap();
         berth::repositories::sharing::add(c, &app.owner("bobby"), "bobby/app", "alice", berth::owners::Permission::Read, now).unwrap();
         berth::owners::reserve(c, "gone", now).unwrap();
-    }
+        let requested = [berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: "acme/app".into(), scopes: vec!["scope-image-pull".into()] }];
+        let resources = berth::org_tokens::Resources::parse("acme", &requested).unwrap();
+        let new = berth::org_tokens::NewOrgToken { label: "CI of acme".into(), description: "pulls the app".into(), resources, expires_at: Some(now + 86_400) };
+        let (_, plain) = berth::org_tokens::create(c, acme.id, &alice, new, &Actor::cli(), now).unwrap();
+        audit::secret(plain.expose());
+        plain.expose().to_string()
+    };
+    // its use: its last use and an entry in the audit log
+    assert_eq!(registry_token(&app, "acme", &org_token, "repository:acme/app:pull").await, StatusCode::OK);
     for table in schema_tables() {
         assert!(count_sqlite(&database, &table) > 0, "the SQLite Berth holds no row of {table}: give this test one, so that its copy is proven");
     }
@@ -356,6 +364,7 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
         "a wrong token is still refused"
     );
     assert_eq!(api(&app, "/v2/users/login", json!({ "username": "bobby", "password": push_token })).await.status(), StatusCode::OK);
+    assert_eq!(registry_token(&app, "acme", &org_token, "repository:acme/app:pull").await, StatusCode::OK, "and the organization's token");
     // alice's password, a code of her authenticator (the sealed secret opens with the same
     // master key), and a recovery code
     let b = app.browser();
