@@ -10,6 +10,7 @@ mod burst;
 mod html;
 mod login;
 mod matrix;
+mod orgs;
 mod overview;
 mod registry_token;
 mod repositories;

@@ -28,7 +28,7 @@ async fn get(app: &TestApp, creds: Option<(&str, &str)>, query: &str) -> reqwest
 }
 
 /// The actions granted on `name` in a 200 answer.
-async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions: &str) -> Vec<String> {
+pub(crate) async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &str, actions: &str) -> Vec<String> {
     let res = get(app, creds, &format!("scope=repository:{name}:{actions}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
