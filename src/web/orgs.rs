@@ -738,6 +738,8 @@ pub struct EventRow {
     pub object: String,
     pub details: String,
     pub when: When,
+    /// The time of day, "14:05:09 UTC", under the date.
+    pub time: String,
     pub ip: String,
 }
 
@@ -816,6 +818,7 @@ pub async fn activity(app: web::Data<AppState>, who: SignedIn, org: web::Path<St
         .map(|e| EventRow {
             description: e.action().map(|a| a.description()).unwrap_or(""),
             details: details(&e.data),
+            time: chrono::DateTime::from_timestamp(e.created_at, 0).unwrap_or_default().format("%H:%M:%S UTC").to_string(),
             when: when(e.created_at, now),
             ip: if e.ip.is_empty() { "—".into() } else { e.ip },
             actor: e.actor,
