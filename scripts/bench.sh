@@ -10,6 +10,11 @@
 #   W5  W1 with 1,000 tokens in rotation: no locked database, last-use writes counted
 #   W6  peak RSS under W1, and idle RSS
 #   W7  /token (W1)                                  vs  the registry's authenticated manifest
+#   O1  /token of a member in an organization of 50 teams and 10,000 repositories (a pull
+#       its team grants)                             vs  the same member in their own
+#       namespace, on the same server (three alternating pairs; the median ratio)
+#   O2  the organization's overview page, 1,000 members and 10,000 repositories
+#                                                    vs  an organization of 5 and 10
 #   PostgreSQL, in the same run (SKIP_POSTGRES=1 leaves it out), on a throwaway server
 #   (scripts/postgres.sh, durability off):
 #   P1  W1 on PostgreSQL                             vs  W1 on SQLite (3 alternating pairs)
@@ -455,6 +460,38 @@ overview_runs() {
 overview_runs overview
 stop_berth
 
+# ---- O1, O2: organizations ----------------------------------------------------------
+log "O1/O2: seeding 1,000 users and two organizations (50 teams, 10,000 repositories; and a small one)"
+ORG=$WORK/org
+BERTH_DATA=$ORG "$BERTH" dev seed --prefix orgm --users 1000 --tokens-per-user 1 --plan team --password "$PASSWORD" --tokens-out "$WORK/org.tokens" >/dev/null
+BERTH_DATA=$ORG "$BERTH" dev seed-org --name bigorg --owner orgm0 --member-prefix orgm --members 1000 --teams 50 --repositories 10000 | tee "$OUT/seed-org.txt" >&2
+BERTH_DATA=$ORG "$BERTH" dev seed-org --name tinyorg --owner orgm0 --member-prefix orgm --members 5 --teams 2 --repositories 10 >/dev/null
+read -r O1_USER O1_TOKEN < <(sed -n 2p "$WORK/org.tokens")
+O1_ORG_PATH="/token?service=$SERVICE&scope=repository:bigorg/repo-5017:pull"
+O1_OWN_PATH="/token?service=$SERVICE&scope=repository:$O1_USER/app:pull"
+start_berth "$ORG" "$OUT/berth-org.log"
+O1_AUTH="Authorization: Basic $(basic "$O1_USER" "$O1_TOKEN")"
+# the member's team grants the pull: the answer must carry it, or the run measures a refusal
+curl -fs -H "$O1_AUTH" "$BERTH_URL$O1_ORG_PATH" | python3 -c 'import sys, json, base64; t = json.load(sys.stdin)["token"].split(".")[1]; c = json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))); sys.exit(0 if c["access"][0]["actions"] == ["pull"] else 1)' || die "O1: the member's pull in bigorg is not granted"
+warm -H "$O1_AUTH" "$BERTH_URL$O1_ORG_PATH"
+warm -H "$O1_AUTH" "$BERTH_URL$O1_OWN_PATH"
+O1_RATIOS=()
+for pair in 1 2 3; do
+  wrk_run "O1own-$pair" "$BERTH_URL$O1_OWN_PATH" -H "$O1_AUTH"
+  wrk_run "O1org-$pair" "$BERTH_URL$O1_ORG_PATH" -H "$O1_AUTH"
+  O1_RATIOS+=("$(python3 -c "print('%.2f' % (${RPS[O1org-$pair]} / ${RPS[O1own-$pair]}))")")
+done
+O1_PAIR=$(for i in 1 2 3; do echo "${O1_RATIOS[$((i - 1))]} $i"; done | sort -n | sed -n 2p | cut -d' ' -f2)
+log "O1 org / own per pair: ${O1_RATIOS[*]} (median: pair $O1_PAIR)"
+O2_COOKIE=$(login_cookie orgm0)
+for org in tinyorg bigorg; do
+  page=$(curl -fs -H "Cookie: $O2_COOKIE" "$BERTH_URL/orgs/$org") || die "O2: the overview of $org"
+  grep -q 'orgm1' <<<"$page" || die "O2: the overview of $org lists no member"
+  warm -H "Cookie: $O2_COOKIE" "$BERTH_URL/orgs/$org"
+  wrk_run "O2-$org" "$BERTH_URL/orgs/$org" -H "Cookie: $O2_COOKIE"
+done
+stop_berth
+
 # ---- PostgreSQL: P1, P4, P5 --------------------------------------------------------
 if [[ -z ${SKIP_POSTGRES:-} ]]; then
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx; }
@@ -584,6 +621,10 @@ mb() { python3 -c "print('%.1f' % ($1 / 1024))"; }
   echo "| W7 /token vs the registry's manifest GET (Berth JWT) | /token ${RPS[W7token]} req/s | registry ${RPS[W7jwt]} req/s | $r | ≥ 5 | $(ok "$r >= 5") |"
   r=$(ratio "${RPS[W7token]} / ${RPS[W7htpasswd]}")
   echo "| W7 the same registry with htpasswd (bcrypt) | | registry ${RPS[W7htpasswd]} req/s | $r | (context) | |"
+  r=$(ratio "${RPS[O1org-$O1_PAIR]} / ${RPS[O1own-$O1_PAIR]}")
+  echo "| O1 /token, member's pull in an organization of 50 teams, 10,000 repositories (median of 3 pairs: ${O1_RATIOS[*]}) | ${RPS[O1org-$O1_PAIR]} req/s, p99 ${P99[O1org-$O1_PAIR]} ms | own namespace ${RPS[O1own-$O1_PAIR]} req/s | $r | ≥ 0.80 | $(ok "$r >= 0.8") |"
+  r=$(ratio "${RPS[O2-tinyorg]} / ${RPS[O2-bigorg]}")
+  echo "| O2 organization overview, 1,000 members, 10,000 repositories | ${RPS[O2-bigorg]} req/s, p50 ${P50[O2-bigorg]} ms | 5 members, 10 repositories ${RPS[O2-tinyorg]} req/s, p50 ${P50[O2-tinyorg]} ms | $r (time) | ≤ 2 | $(ok "$r <= 2") |"
   echo "| seed $LARGE_USERS users, $LARGE_TOKENS tokens | ${SEED_SECONDS} s | | | well under 60 s | $(ok "${SEED_SECONDS:-999} < 45") |"
   if [[ -z ${SKIP_POSTGRES:-} ]]; then
     r=$(ratio "${RPS[P1pg-$P1_PAIR]} / ${RPS[P1sqlite-$P1_PAIR]}")

@@ -37,6 +37,18 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage organizations and their members.
+    #[command(after_help = SETTINGS_NOTE)]
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Names kept reserved after their account or organization was deleted.
+    #[command(after_help = SETTINGS_NOTE)]
+    Names {
+        #[command(subcommand)]
+        command: NamesCommand,
+    },
     /// Print the `auth: token:` block for the registry's config.yml and write the
     /// certificate bundle it needs.
     #[command(after_help = SETTINGS_NOTE)]
@@ -130,12 +142,79 @@ enum DevCommand {
         #[arg(long)]
         tokens_out: Option<std::path::PathBuf>,
     },
+    /// Create an organization of seeded users, with teams and repositories.
+    SeedOrg {
+        #[arg(long)]
+        name: String,
+        /// Its first owner (an existing user).
+        #[arg(long)]
+        owner: String,
+        /// Members are the existing users PREFIX0, PREFIX1, …
+        #[arg(long)]
+        member_prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, default_value_t = 50)]
+        teams: usize,
+        #[arg(long, default_value_t = 10000)]
+        repositories: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OnOff {
     On,
     Off,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization with USER as its first owner.
+    Add {
+        name: String,
+        #[arg(long)]
+        owner: String,
+        /// team or business.
+        #[arg(long, default_value = "team")]
+        plan: String,
+    },
+    /// List organizations.
+    List,
+    /// Set an organization's plan (team or business).
+    Plan { name: String, plan: String },
+    /// Members of an organization.
+    Member {
+        #[command(subcommand)]
+        command: OrgMemberCommand,
+    },
+    /// Delete an organization that holds no repositories; its name stays reserved.
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum OrgMemberCommand {
+    /// Add USER to ORG without an invitation.
+    Add {
+        org: String,
+        user: String,
+        /// owner, editor or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// A team of the organization to put the member in.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Remove USER from ORG (and from its teams). The last owner stays.
+    Remove { org: String, user: String },
+}
+
+#[derive(Subcommand)]
+enum NamesCommand {
+    /// List the reserved names.
+    List,
+    /// Let NAME be taken again by a new account or organization. Whoever takes it can push
+    /// to the repositories still stored under it in the registry: delete those first.
+    Release { name: String },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +274,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         None | Some(Command::Serve(_)) => serve(settings),
         Some(Command::User { command }) => user(settings, command),
+        Some(Command::Org { command }) => org(settings, command),
+        Some(Command::Names { command }) => names(settings, command),
         Some(Command::Dev { command }) => dev(settings, command),
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
         Some(Command::Keys { command }) => keys(settings, command),
@@ -548,7 +629,18 @@ fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
 }
 
 fn dev(settings: Settings, command: DevCommand) -> Result<(), String> {
-    let DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } = command;
+    let (users, tokens_per_user, prefix, plan, password, tokens_out) = match command {
+        DevCommand::Seed { users, tokens_per_user, prefix, plan, password, tokens_out } => (users, tokens_per_user, prefix, plan, password, tokens_out),
+        DevCommand::SeedOrg { name, owner, member_prefix, members, teams, repositories } => {
+            let mut conn = open_existing_db(&settings)?;
+            let _in_use = sqlite_in_use(&settings)?;
+            let started = std::time::Instant::now();
+            let spec = crate::dev::OrgSpec { name: &name, owner: &owner, member_prefix: &member_prefix, members, teams, repositories };
+            let rows = crate::dev::seed_org(&mut conn, &spec, SystemClock.now()).map_err(|e| e.chain())?;
+            println!("seeded organization {name}: {rows} rows in {:.1} s", started.elapsed().as_secs_f64());
+            return Ok(());
+        }
+    };
     accounts::normalize_username(&format!("{prefix}0")).map_err(|e| format!("--prefix {prefix:?}: {e}"))?;
     let plan: Plan = plan.parse()?;
     let mut conn = open_or_create_db(&settings)?;
@@ -593,7 +685,9 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
             let password_hash = accounts::password::hash(&password);
             let new = NewAccount { username: username.clone(), email, email_normalized, password_hash, plan, operator };
             let user = accounts::create(c, new, SystemClock.now()).map_err(|e| match e {
-                crate::Error::Taken("username") => format!("the username {username:?} is taken"),
+                crate::Error::Taken("username") => {
+                    format!("the username {username:?} is taken (by a user or an organization, or kept reserved after a deletion: `berth names list`)")
+                }
                 crate::Error::Taken(_) => "an account with this email address exists already".to_string(),
                 other => other.chain(),
             })?;
@@ -673,6 +767,94 @@ fn user(settings: Settings, command: UserCommand) -> Result<(), String> {
             let n = crate::tokens::revoke_all(c, u.id, &Client::cli(), SystemClock.now()).map_err(|e| e.to_string())?;
             log_operator(c, u.id, &format!("{n} access token(s) revoked by an operator"))?;
             println!("{n} access token(s) of {} revoked (deleted)", u.username);
+        }
+    }
+    Ok(())
+}
+
+fn find_org(conn: &mut Conn, name: &str) -> Result<crate::owners::Owner, String> {
+    crate::orgs::find(conn, name).map_err(|e| e.chain())?.ok_or_else(|| format!("no organization named {:?}", name.trim().to_lowercase()))
+}
+
+fn org(settings: Settings, command: OrgCommand) -> Result<(), String> {
+    let mut conn = open_existing_db(&settings)?;
+    let _in_use = sqlite_in_use(&settings)?;
+    let c: &mut Conn = &mut conn;
+    let (actor, now) = (crate::orgs::Actor::cli(), SystemClock.now());
+    match command {
+        OrgCommand::Add { name, owner, plan } => {
+            let plan: Plan = plan.parse()?;
+            crate::orgs::check_org_plan(plan).map_err(|e| format!("plan {plan}: {e}"))?;
+            let owner = find(c, &owner)?;
+            let org = crate::orgs::create(c, &name, &owner, plan, &actor, now).map_err(|e| match e {
+                crate::Error::Taken(_) => format!("the name {:?} is taken (by a user, an organization, or kept reserved: `berth names list`)", name.trim().to_lowercase()),
+                crate::Error::Invalid { why, .. } => format!("name {name:?}: {why}"),
+                other => other.chain(),
+            })?;
+            println!("created organization {} ({} plan), owner {}", org.name, org.plan, owner.username);
+        }
+        OrgCommand::List => {
+            println!("{:<30} {:<9} {:>7} {:<8}", "ORGANIZATION", "PLAN", "MEMBERS", "2FA");
+            for (org, members) in crate::orgs::list_all(c).map_err(|e| e.chain())? {
+                println!("{:<30} {:<9} {:>7} {:<8}", org.name, org.plan, members, if org.require_two_factor { "required" } else { "optional" });
+            }
+        }
+        OrgCommand::Plan { name, plan } => {
+            let plan: Plan = plan.parse()?;
+            let org = find_org(c, &name)?;
+            crate::orgs::set_plan(c, &org, plan, &actor, now).map_err(|e| format!("plan {plan}: {e}"))?;
+            println!("{} is now on the {plan} plan", org.name);
+        }
+        OrgCommand::Member { command: OrgMemberCommand::Add { org, user, role, team } } => {
+            let role: crate::owners::Role = role.parse()?;
+            let org = find_org(c, &org)?;
+            let u = find(c, &user)?;
+            crate::orgs::add_member(c, &org, &u, role, team.as_deref(), &actor, now).map_err(|e| match e {
+                crate::Error::Invalid { why, .. } => why.into_owned(),
+                other => other.chain(),
+            })?;
+            let team = team.map(|t| format!(", team {}", t.trim().to_lowercase())).unwrap_or_default();
+            println!("{} is now a member of {} (role {}{team})", u.username, org.name, role.as_str());
+        }
+        OrgCommand::Member { command: OrgMemberCommand::Remove { org, user } } => {
+            let org = find_org(c, &org)?;
+            crate::orgs::remove_member(c, &org, &user, &actor, now).map_err(|e| match e {
+                crate::Error::NotFound => format!("{:?} is not a member of {}", user.trim().to_lowercase(), org.name),
+                crate::Error::Invalid { why, .. } => why.into_owned(),
+                other => other.chain(),
+            })?;
+            println!("{} is no longer a member of {}", user.trim().to_lowercase(), org.name);
+        }
+        OrgCommand::Delete { name } => {
+            let org = find_org(c, &name)?;
+            crate::orgs::delete(c, &org, now).map_err(|e| match e {
+                crate::Error::Invalid { why, .. } => why.into_owned(),
+                other => other.chain(),
+            })?;
+            println!("deleted organization {}; the name stays reserved (`berth names release {}` frees it)", org.name, org.name);
+        }
+    }
+    Ok(())
+}
+
+fn names(settings: Settings, command: NamesCommand) -> Result<(), String> {
+    let mut conn = open_existing_db(&settings)?;
+    let _in_use = sqlite_in_use(&settings)?;
+    let c: &mut Conn = &mut conn;
+    match command {
+        NamesCommand::List => {
+            println!("{:<30} {:<20}", "NAME", "RESERVED (UTC)");
+            for (name, at) in crate::owners::reserved(c).map_err(|e| e.chain())? {
+                let at = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().format("%Y-%m-%d %H:%M");
+                println!("{name:<30} {at:<20}");
+            }
+        }
+        NamesCommand::Release { name } => {
+            let name = name.trim().to_lowercase();
+            if !crate::owners::release(c, &name).map_err(|e| e.chain())? {
+                return Err(format!("{name:?} is not reserved: `berth names list` lists the reserved names"));
+            }
+            println!("{name} may be taken again by a new account or organization");
         }
     }
     Ok(())

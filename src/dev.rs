@@ -106,6 +106,83 @@ fn insert_all(conn: &mut Conn, names: &[String], spec: &SeedSpec, now: Timestamp
     Ok(made)
 }
 
+/// An organization to seed: the benchmark's large (or small) organization.
+pub struct OrgSpec<'a> {
+    pub name: &'a str,
+    /// Its first owner (an existing user).
+    pub owner: &'a str,
+    /// Existing users `{member_prefix}0…` made members (role member).
+    pub member_prefix: &'a str,
+    pub members: usize,
+    pub teams: usize,
+    pub repositories: usize,
+}
+
+/// Creates the organization of `spec`: repositories `{name}/repo-{i}`, teams `team-{t}`,
+/// every member in every team, and team `t` holding read on every repository `i` with
+/// `i % teams == t` — so each member reaches every repository through one of their teams,
+/// as a member of a large organization does. Returns the rows written.
+pub fn seed_org(conn: &mut Conn, spec: &OrgSpec, now: Timestamp) -> Result<usize, Error> {
+    use crate::db::schema::{org_members, repositories, team_members, team_permissions, teams};
+    crate::db::bulk_load(conn, |conn| {
+        let owner = crate::accounts::find_by_username(conn, spec.owner)?.ok_or(Error::NotFound)?;
+        let org = crate::orgs::create(conn, spec.name, &owner, Plan::Business, &crate::orgs::Actor::cli(), now)?;
+        let mut written = 1;
+        let names: Vec<String> = (0..spec.members).map(|i| format!("{}{i}", spec.member_prefix)).collect();
+        let mut member_ids = Vec::with_capacity(names.len());
+        for chunk in names.chunks(BATCH) {
+            let ids: Vec<i32> = users::table.filter(users::username.eq_any(chunk)).select(users::id).load(conn)?;
+            let rows: Vec<_> = ids
+                .iter()
+                .filter(|id| **id != owner.id)
+                .map(|id| (org_members::owner_id.eq(org.id.0), org_members::user_id.eq(*id), org_members::role.eq("member"), org_members::joined_at.eq(now)))
+                .collect();
+            written += crate::db::per_backend!(conn, |c| diesel::insert_into(org_members::table).values(rows).execute(c))?;
+            member_ids.extend(ids.into_iter().filter(|id| *id != owner.id));
+        }
+        let repo_names: Vec<String> = (0..spec.repositories).map(|i| format!("{}/repo-{i}", org.name)).collect();
+        for chunk in repo_names.chunks(BATCH) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|n| (repositories::owner_id.eq(org.id.0), repositories::name.eq(n.clone()), repositories::is_public.eq(false), repositories::created_at.eq(now)))
+                .collect();
+            written += crate::db::per_backend!(conn, |c| diesel::insert_into(repositories::table).values(rows).execute(c))?;
+        }
+        let team_rows: Vec<_> = (0..spec.teams)
+            .map(|t| (teams::uuid.eq(uuid::Uuid::new_v4().to_string()), teams::owner_id.eq(org.id.0), teams::name.eq(format!("team-{t}")), teams::created_at.eq(now)))
+            .collect();
+        written += crate::db::per_backend!(conn, |c| diesel::insert_into(teams::table).values(team_rows).execute(c))?;
+        let team_ids: Vec<(i32, String)> = teams::table.filter(teams::owner_id.eq(org.id.0)).select((teams::id, teams::name)).load(conn)?;
+        let team_of = |i: usize| team_ids.iter().find(|(_, n)| *n == format!("team-{}", i % spec.teams)).map(|(id, _)| *id);
+        let mut rows = Vec::new();
+        for (team, _) in &team_ids {
+            for m in &member_ids {
+                rows.push((team_members::team_id.eq(*team), team_members::user_id.eq(*m)));
+                if rows.len() == BATCH {
+                    written += crate::db::per_backend!(conn, |c| diesel::insert_into(team_members::table).values(std::mem::take(&mut rows)).execute(c))?;
+                }
+            }
+        }
+        if !rows.is_empty() {
+            written += crate::db::per_backend!(conn, |c| diesel::insert_into(team_members::table).values(rows).execute(c))?;
+        }
+        let repo_ids: Vec<(i32, String)> = repositories::table.filter(repositories::owner_id.eq(org.id.0)).select((repositories::id, repositories::name)).load(conn)?;
+        let mut rows = Vec::new();
+        for (repo, name) in &repo_ids {
+            let i: usize = name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let Some(team) = (spec.teams > 0).then(|| team_of(i)).flatten() else { continue };
+            rows.push((team_permissions::team_id.eq(team), team_permissions::repository_id.eq(*repo), team_permissions::permission.eq("read")));
+            if rows.len() == BATCH {
+                written += crate::db::per_backend!(conn, |c| diesel::insert_into(team_permissions::table).values(std::mem::take(&mut rows)).execute(c))?;
+            }
+        }
+        if !rows.is_empty() {
+            written += crate::db::per_backend!(conn, |c| diesel::insert_into(team_permissions::table).values(rows).execute(c))?;
+        }
+        Ok(written)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +202,19 @@ mod tests {
         let ok = crate::tokens::authenticate(&mut c, 200, user, token, "127.0.0.1", "bench").unwrap().unwrap();
         assert_eq!(ok.username, user);
         assert_eq!(crate::tokens::counts(&mut c, ok.user_id, 200).unwrap().active, 4);
+
+        // an organization of the seeded users: each member reaches each repository once
+        let org = OrgSpec { name: "bigorg", owner: "seed0", member_prefix: "seed", members: 3, teams: 2, repositories: 5 };
+        seed_org(&mut c, &org, 100).unwrap();
+        let acme = crate::orgs::find(&mut c, "bigorg").unwrap().unwrap();
+        let member = crate::accounts::find_by_username(&mut c, "seed2").unwrap().unwrap();
+        for i in 0..5 {
+            let facts = crate::repositories::facts(&mut c, &format!("bigorg/repo-{i}"), None).unwrap();
+            let p = crate::owners::permission_on(&mut c, Some(member.id), &facts.owner.unwrap(), facts.repository_id).unwrap();
+            assert_eq!(p, crate::owners::Permission::Read, "repo-{i}");
+        }
+        let (members, total) = crate::orgs::members(&mut c, acme.id, None, None, 1, 10).unwrap();
+        assert_eq!(total, 3);
+        assert_eq!(members.iter().find(|m| m.username == "seed1").unwrap().teams, ["team-0", "team-1"]);
     }
 }

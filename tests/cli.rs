@@ -724,3 +724,52 @@ fn a_sqlite_url_names_the_file() {
     let user = berth::accounts::find_by_username(&mut berth::db::open(file.to_str().unwrap()).unwrap().get().unwrap(), "alice").unwrap();
     assert!(user.is_some(), "alice is in that file");
 }
+
+#[test]
+fn org_commands_create_list_plan_members_and_delete_with_clear_refusals() {
+    let cli = Cli::new();
+    for name in ["alice", "bobby"] {
+        cli.ok(&["user", "add", name, "--email", &format!("{name}@example.com"), "--password-stdin"], Some(PW));
+    }
+    let out = cli.ok(&["org", "add", "acme", "--owner", "alice"], None);
+    assert!(out.contains("created organization acme (team plan), owner alice"), "{out}");
+    cli.fails(&["org", "add", "acme", "--owner", "alice"], None, "is taken");
+    cli.fails(&["org", "add", "bobby", "--owner", "alice"], None, "is taken"); // a username
+    cli.fails(&["org", "add", "admin", "--owner", "alice"], None, "reserved");
+    cli.fails(&["org", "add", "1acme", "--owner", "alice"], None, "Start with a letter");
+    cli.fails(&["org", "add", "other", "--owner", "nobody"], None, "no user named \"nobody\"");
+    cli.fails(&["org", "add", "other", "--owner", "alice", "--plan", "pro"], None, "team or business");
+    cli.fails(&["user", "add", "acme", "--email", "acme@example.com", "--password-stdin"], Some(PW), "is taken");
+
+    cli.ok(&["org", "plan", "acme", "business"], None);
+    assert_eq!(cli.owner("acme").plan, "business");
+    cli.fails(&["org", "plan", "acme", "personal"], None, "team or business");
+    cli.fails(&["org", "plan", "nobody", "team"], None, "no organization named \"nobody\"");
+
+    cli.fails(&["org", "member", "add", "acme", "bobby", "--role", "boss"], None, "unknown role");
+    cli.fails(&["org", "member", "add", "acme", "bobby", "--team", "devs"], None, "No team");
+    let out = cli.ok(&["org", "member", "add", "acme", "bobby", "--role", "editor"], None);
+    assert!(out.contains("bobby is now a member of acme (role editor)"), "{out}");
+    cli.fails(&["org", "member", "add", "acme", "bobby"], None, "member already");
+    let list = cli.ok(&["org", "list"], None);
+    assert!(list.lines().any(|l| l.starts_with("acme") && l.contains("business") && l.contains(" 2 ")), "{list}");
+
+    cli.fails(&["org", "member", "remove", "acme", "alice"], None, "needs an owner");
+    cli.ok(&["org", "member", "remove", "acme", "bobby"], None);
+    cli.fails(&["org", "member", "remove", "acme", "bobby"], None, "not a member");
+    let org = berth::orgs::find(&mut cli.conn(), "acme").unwrap().unwrap();
+    assert_eq!(berth::orgs::role_of(&mut cli.conn(), org.id, cli.user("bobby").id).unwrap(), None);
+
+    // deletion: refused while repositories exist; the name stays reserved after it
+    berth::repositories::create(&mut cli.conn(), &org, "app", false, 0).unwrap();
+    cli.fails(&["org", "delete", "acme"], None, "holds 1 repository");
+    berth::repositories::delete(&mut cli.conn(), org.id, "acme/app").unwrap();
+    cli.ok(&["org", "delete", "acme"], None);
+    cli.fails(&["org", "delete", "acme"], None, "no organization named");
+    assert!(cli.ok(&["names", "list"], None).contains("acme"));
+    cli.fails(&["org", "add", "acme", "--owner", "alice"], None, "kept reserved");
+    cli.fails(&["user", "add", "acme", "--email", "acme@example.com", "--password-stdin"], Some(PW), "is taken");
+    cli.ok(&["names", "release", "acme"], None);
+    cli.fails(&["names", "release", "acme"], None, "is not reserved");
+    cli.ok(&["org", "add", "acme", "--owner", "alice", "--plan", "business"], None);
+}

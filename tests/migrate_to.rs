@@ -287,6 +287,23 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
         now - 60
     );
     diesel::connection::SimpleConnection::batch_execute(&mut sqlite(&database), &rows).unwrap();
+    // an organization with a member, a team holding a permission, an open invitation, its
+    // audit log; a collaborator; a reserved name
+    {
+        use berth::orgs::{self, Actor};
+        let c = &mut app.conn();
+        let (alice, bobby) = (app.user("alice"), app.user("bobby"));
+        let acme = orgs::create(c, "acme", &alice, berth::accounts::Plan::Team, &Actor::cli(), now).unwrap();
+        orgs::add_member(c, &acme, &bobby, berth::owners::Role::Member, None, &Actor::cli(), now).unwrap();
+        berth::repositories::create(c, &acme, "app", false, now).unwrap();
+        let team = orgs::teams::create(c, &acme, "devs", "", &Actor::cli(), now).unwrap();
+        orgs::teams::add_member(c, &acme, &team, "bobby", &Actor::cli(), now).unwrap();
+        orgs::teams::set_permission(c, &acme, &team, "app", berth::owners::Permission::Read, &Actor::cli(), now).unwrap();
+        let beta = orgs::create(c, "beta", &alice, berth::accounts::Plan::Team, &Actor::cli(), now).unwrap();
+        orgs::invitations::invite(c, &beta, "bobby", berth::owners::Role::Member, None, &alice, &Actor::cli(), now, false).unwrap();
+        berth::repositories::sharing::add(c, &app.owner("bobby"), "bobby/app", "alice", berth::owners::Permission::Read, now).unwrap();
+        berth::owners::reserve(c, "gone", now).unwrap();
+    }
     for table in schema_tables() {
         assert!(count_sqlite(&database, &table) > 0, "the SQLite Berth holds no row of {table}: give this test one, so that its copy is proven");
     }

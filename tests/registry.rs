@@ -536,6 +536,22 @@ async fn tags_list(registry: &Registry, name: &str, token: Option<&str>) -> (req
 // ---------------------------------------------------------------------------------------
 // The tests
 
+/// A server, a registry and clients; alice and bobby, each with a "Read, Write, Delete"
+/// token (`name:token`), and an image built with `message` (not pushed).
+async fn alice_and_bob(message: &str) -> (TestApp, Registry, Clients, String, String, PathBuf) {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    app.signed_up("bobby").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let bob = format!("bobby:{}", pat(&app, "bobby", Scope::Admin, "ci"));
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, message);
+    (app, registry, clients, alice, bob, layout)
+}
+
 #[actix_web::test]
 async fn docker_login_accepts_pats_refuses_wrong_passwords_2fa_passwords_and_deactivated_tokens() {
     require_programs();
@@ -572,16 +588,7 @@ async fn docker_login_accepts_pats_refuses_wrong_passwords_2fa_passwords_and_dea
 
 #[actix_web::test]
 async fn a_pushed_repository_is_private_until_made_public_and_others_never_push_to_it() {
-    require_programs();
-    let app = spawn_app().await;
-    let registry = Registry::start(&app).await;
-    let clients = Clients::new();
-    app.signed_up("alice").await;
-    app.signed_up("bobby").await;
-    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
-    let bob = format!("bobby:{}", pat(&app, "bobby", Scope::Admin, "ci"));
-    let layout = clients.dir.path().join("image");
-    build_image(&layout, "hello from alice\n");
+    let (app, registry, clients, alice, bob, layout) = alice_and_bob("hello from alice\n").await;
 
     clients.push(&layout, &registry, "alice/app:1", &alice).await.assert_ok("alice pushes alice/app:1");
     let out = clients.inspect(&registry, "alice/app:1", Some(&alice)).await;
@@ -958,6 +965,149 @@ async fn the_clients_own_words_for_success_wrong_token_2fa_password_and_read_onl
         }
     }
     eprintln!("===== end =====\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Organizations, collaborators, deleted accounts
+
+/// `acme` (team plan) owned by `owner`.
+fn organization(app: &TestApp, owner: &str) -> berth::owners::Owner {
+    berth::orgs::create(&mut app.conn(), "acme", &app.user(owner), Plan::Team, &berth::orgs::Actor::cli(), app.state.now()).unwrap()
+}
+
+#[actix_web::test]
+async fn organization_members_push_and_pull_as_their_role_and_teams_allow_and_lose_it_at_the_next_token_request() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    for name in ["owner1", "editor1", "reader1", "loner1", "stranger1"] {
+        app.signed_up(name).await;
+    }
+    let org = organization(&app, "owner1");
+    let (cli, now) = (berth::orgs::Actor::cli(), app.state.now());
+    {
+        let c = &mut app.conn();
+        berth::orgs::add_member(c, &org, &app.user("editor1"), berth::owners::Role::Editor, None, &cli, now).unwrap();
+        berth::orgs::add_member(c, &org, &app.user("reader1"), berth::owners::Role::Member, None, &cli, now).unwrap();
+        berth::orgs::add_member(c, &org, &app.user("loner1"), berth::owners::Role::Member, None, &cli, now).unwrap();
+    }
+    let creds = |name: &str| format!("{name}:{}", pat(&app, name, Scope::Admin, "ci"));
+    let (owner, editor, reader, loner, stranger) = (creds("owner1"), creds("editor1"), creds("reader1"), creds("loner1"), creds("stranger1"));
+    clients.docker_login(&registry, "reader1", reader.split_once(':').unwrap().1).await.assert_ok("docker login of a member with a PAT");
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "hello from acme\n");
+
+    // an owner's push creates the repository, private; an editor's too
+    clients.push(&layout, &registry, "acme/app:1", &owner).await.assert_ok("the owner pushes acme/app");
+    assert_eq!(recorded_public(&app, "acme/app"), Some(false));
+    clients.push(&layout, &registry, "acme/tools:1", &editor).await.assert_ok("an editor pushes a new repository");
+    // a member's push to a new repository is refused and records nothing
+    let out = clients.push(&layout, &registry, "acme/mine:1", &reader).await;
+    out.assert_failed("a member pushes a new repository");
+    assert!(out.stderr.contains("denied"), "{}", out.describe());
+    assert_eq!(recorded_public(&app, "acme/mine"), None);
+
+    // a member reaches what their team holds
+    clients.inspect(&registry, "acme/app:1", Some(&reader)).await.assert_failed("a member without a team pulls");
+    let team = berth::orgs::teams::create(&mut app.conn(), &org, "readers", "", &cli, now).unwrap();
+    berth::orgs::teams::add_member(&mut app.conn(), &org, &team, "reader1", &cli, now).unwrap();
+    berth::orgs::teams::set_permission(&mut app.conn(), &org, &team, "app", berth::owners::Permission::Read, &cli, now).unwrap();
+    let pulled = clients.dir.path().join("pulled");
+    clients.pull(&registry, "acme/app:1", Some(&reader), &pulled).await.assert_ok("a member with a read team pulls");
+    let out = clients.push(&layout, &registry, "acme/app:2", &reader).await;
+    out.assert_failed("a member with a read team pushes");
+    assert!(out.stderr.contains("denied"), "{}", out.describe());
+    clients.inspect(&registry, "acme/tools:1", Some(&reader)).await.assert_failed("the team grants acme/app only");
+    clients.inspect(&registry, "acme/app:1", Some(&loner)).await.assert_failed("a member without a team");
+    clients.inspect(&registry, "acme/app:1", Some(&stranger)).await.assert_failed("a non-member");
+    clients.inspect(&registry, "acme/app:1", None).await.assert_failed("anonymous");
+    clients.delete(&registry, "acme/app:1", &reader).await.assert_failed("a member with a read team deletes");
+
+    // write through the team
+    berth::orgs::teams::set_permission(&mut app.conn(), &org, &team, "app", berth::owners::Permission::Write, &cli, now).unwrap();
+    clients.push(&layout, &registry, "acme/app:2", &reader).await.assert_ok("a member with a write team pushes");
+
+    // removed: the same token reaches nothing at its next request
+    berth::orgs::remove_member(&mut app.conn(), &org, "reader1", &cli, now).unwrap();
+    clients.inspect(&registry, "acme/app:1", Some(&reader)).await.assert_failed("a removed member pulls");
+    let out = clients.push(&layout, &registry, "acme/app:3", &reader).await;
+    out.assert_failed("a removed member pushes");
+    clients.inspect(&registry, "acme/app:3", Some(&owner)).await.assert_failed("nothing was written");
+    // public: pullable by everyone, pushable by members with write only
+    berth::orgs::repositories::set_public(&mut app.conn(), "acme", app.user("owner1").id, "acme/app", true, &cli, now).unwrap();
+    clients.inspect(&registry, "acme/app:1", None).await.assert_ok("anonymous pulls a public organization repository");
+    clients.push(&layout, &registry, "acme/app:4", &stranger).await.assert_failed("a non-member pushes to a public repository");
+    clients.delete(&registry, "acme/app:2", &editor).await.assert_ok("an editor deletes");
+}
+
+#[actix_web::test]
+async fn a_member_of_an_organization_requiring_2fa_is_told_why_at_the_registry_until_they_turn_it_on() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("owner1").await;
+    let member = app.signed_up("member1").await;
+    let mut org = organization(&app, "owner1");
+    let (cli, now) = (berth::orgs::Actor::cli(), app.state.now());
+    {
+        let c = &mut app.conn();
+        berth::orgs::add_member(c, &org, &app.user("member1"), berth::owners::Role::Editor, None, &cli, now).unwrap();
+        berth::orgs::set_plan(c, &org, Plan::Business, &cli, now).unwrap();
+        org = berth::orgs::find(c, "acme").unwrap().unwrap();
+        berth::orgs::set_require_two_factor(c, &org, true, &cli, now).unwrap();
+    }
+    let creds = format!("member1:{}", pat(&app, "member1", Scope::Admin, "ci"));
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "2fa required\n");
+    let out = clients.push(&layout, &registry, "acme/app:1", &creds).await;
+    out.assert_failed("a member without 2FA pushes");
+    assert!(out.stderr.contains("requires two-factor authentication"), "skopeo shows Berth's reason\n{}", out.describe());
+    member.enable_2fa(&app).await;
+    clients.push(&layout, &registry, "acme/app:1", &creds).await.assert_ok("with 2FA on, the same token pushes");
+}
+
+#[actix_web::test]
+async fn a_collaborator_pulls_or_pushes_a_shared_private_repository_until_removed() {
+    let (app, registry, clients, alice, bob, layout) = alice_and_bob("shared\n").await;
+    clients.push(&layout, &registry, "alice/app:1", &alice).await.assert_ok("alice pushes");
+    clients.inspect(&registry, "alice/app:1", Some(&bob)).await.assert_failed("bob before sharing");
+    let home = app.owner("alice");
+    berth::repositories::sharing::add(&mut app.conn(), &home, "alice/app", "bobby", berth::owners::Permission::Read, 0).unwrap();
+    clients.inspect(&registry, "alice/app:1", Some(&bob)).await.assert_ok("a read collaborator pulls");
+    clients.push(&layout, &registry, "alice/app:2", &bob).await.assert_failed("a read collaborator pushes");
+    berth::repositories::sharing::add(&mut app.conn(), &home, "alice/app", "bobby", berth::owners::Permission::Write, 0).unwrap();
+    clients.push(&layout, &registry, "alice/app:2", &bob).await.assert_ok("a write collaborator pushes");
+    clients.delete(&registry, "alice/app:2", &bob).await.assert_failed("a collaborator never deletes");
+    berth::repositories::sharing::remove(&mut app.conn(), &home, "alice/app", "bobby").unwrap();
+    clients.inspect(&registry, "alice/app:1", Some(&bob)).await.assert_failed("a removed collaborator pulls");
+}
+
+#[actix_web::test]
+async fn a_deleted_accounts_images_stay_unreachable_and_its_name_cannot_be_taken_again() {
+    require_programs();
+    let app = spawn_app().await;
+    let registry = Registry::start(&app).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let layout = clients.dir.path().join("image");
+    build_image(&layout, "left behind\n");
+    clients.push(&layout, &registry, "alice/app:1", &alice).await.assert_ok("alice pushes");
+    berth::repositories::set_public(&mut app.conn(), app.owner("alice").id, "alice/app", true).unwrap();
+    clients.inspect(&registry, "alice/app:1", None).await.assert_ok("public while alice exists");
+
+    berth::accounts::delete(&mut app.conn(), app.user("alice").id, app.state.now()).unwrap();
+    clients.inspect(&registry, "alice/app:1", Some(&alice)).await.assert_failed("the deleted account's token");
+    clients.inspect(&registry, "alice/app:1", None).await.assert_failed("a deleted namespace is closed to everyone");
+    let res = app.browser().signup("alice", "someone@example.com", PASSWORD).await;
+    assert_eq!(res.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY, "the name stays reserved");
+    app.signed_up("mallory").await;
+    let mallory = format!("mallory:{}", pat(&app, "mallory", Scope::Admin, "ci"));
+    clients.push(&layout, &registry, "alice/app:2", &mallory).await.assert_failed("nobody pushes into the deleted namespace");
+    let org = berth::orgs::create(&mut app.conn(), "alice", &app.user("mallory"), Plan::Team, &berth::orgs::Actor::cli(), 0);
+    assert!(matches!(org, Err(berth::Error::Taken(_))), "no organization takes the name either");
 }
 
 #[actix_web::test]

@@ -255,6 +255,43 @@ pub fn set_disabled(conn: &mut Conn, user_id: i32, disabled: bool) -> Result<(),
     })
 }
 
+/// Deletes an account: its own namespace with its tokens and repository records, its
+/// sessions, second factors and activity, its memberships, team places, collaborations and
+/// invitations. Refused while the user is the only owner of an organization. The username
+/// stays reserved (`owners::reserve`): neither a new account nor an organization may take
+/// it, so nobody inherits the images still stored under it, until an operator releases it.
+pub fn delete(conn: &mut Conn, user_id: i32, now: Timestamp) -> Result<(), Error> {
+    crate::db::write_tx(conn, |conn| {
+        crate::db::lock_user(conn, user_id)?;
+        let user = find_by_id(conn, user_id)?.ok_or(Error::NotFound)?;
+        // the organizations are locked in the name order `solely_owned_by` reads them, so
+        // two owners deleting their accounts at once cannot both leave an organization
+        // without an owner
+        for (org, role) in memberships(conn, user_id)? {
+            if role == crate::owners::Role::Owner {
+                crate::db::lock_owner(conn, org)?;
+            }
+        }
+        let sole = crate::owners::solely_owned_by(conn, user_id)?;
+        if !sole.is_empty() {
+            return Err(Error::Denied(
+                format!("You are the only owner of {}: make another member an owner, or delete the organization, before deleting your account.", sole.join(", ")).into(),
+            ));
+        }
+        crate::owners::reserve(conn, &user.username, now)?;
+        diesel::delete(users::table.find(user_id)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The organizations (owner ids, by name) the user belongs to, with the role.
+fn memberships(conn: &mut Conn, user_id: i32) -> Result<Vec<(i32, crate::owners::Role)>, Error> {
+    use crate::db::schema::{org_members, owners};
+    let rows: Vec<(i32, String)> =
+        org_members::table.inner_join(owners::table).filter(org_members::user_id.eq(user_id)).order(owners::name.asc()).select((owners::id, org_members::role)).load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, role)| Some((id, role.parse().ok()?))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use crate::accounts::{self, User};
 use crate::activity::Client;
 use crate::clock::Timestamp;
 use crate::db::Conn;
-use crate::db::schema::{org_members, owners, repositories as repositories_table, reserved_names, team_members, teams as teams_table, users};
+use crate::db::schema::{org_members, owners, repositories as repositories_table, team_members, teams as teams_table, users};
 use crate::owners::{Kind, Owner, OwnerId, Plan, Role};
 use events::Action;
 
@@ -50,28 +50,6 @@ pub fn check_org_plan(plan: Plan) -> Result<(), Error> {
 pub const NEEDS_TEAM_PLAN: &str =
     "Creating an organization needs the Team or Business plan. Your plan is set by the operator of this Berth: ask them to change it (`berth user plan`).";
 
-/// Whether `name` (normalised) is held by a deleted account or organization.
-pub fn is_reserved(conn: &mut Conn, name: &str) -> Result<bool, Error> {
-    Ok(reserved_names::table.find(name).select(reserved_names::name).first::<String>(conn).optional()?.is_some())
-}
-
-/// Keeps `name` from being taken again: a new namespace of that name would inherit the
-/// images still stored under it.
-pub fn reserve(conn: &mut Conn, name: &str, now: Timestamp) -> Result<(), Error> {
-    crate::db::upsert::reserved_name_if_new(conn, name, now)?;
-    Ok(())
-}
-
-/// An operator frees a reserved name. Returns whether it was reserved.
-pub fn release(conn: &mut Conn, name: &str) -> Result<bool, Error> {
-    Ok(diesel::delete(reserved_names::table.find(name.trim().to_lowercase())).execute(conn)? == 1)
-}
-
-/// Every reserved name, by name.
-pub fn reserved(conn: &mut Conn) -> Result<Vec<(String, Timestamp)>, Error> {
-    Ok(reserved_names::table.order(reserved_names::name.asc()).select((reserved_names::name, reserved_names::reserved_at)).load(conn)?)
-}
-
 /// Creates organization `name` with `creator` as its first owner. `plan` is the creator's
 /// own on the pages (which must be Team or Business); an operator may give any team plan.
 /// The name follows the username rule, may not be reserved, and shares one space with
@@ -81,7 +59,7 @@ pub fn create(conn: &mut Conn, name: &str, creator: &User, plan: Plan, actor: &A
     let name = accounts::normalize_username(name).map_err(|e| rename_field(e, "name"))?;
     accounts::check_not_reserved(&name).map_err(|e| rename_field(e, "name"))?;
     crate::db::write_tx(conn, |conn| {
-        if is_reserved(conn, &name)? || crate::owners::find_by_name(conn, &name)?.is_some() {
+        if crate::owners::is_reserved(conn, &name)? || crate::owners::find_by_name(conn, &name)?.is_some() {
             return Err(Error::Taken("name"));
         }
         let id = diesel::insert_into(owners::table)
@@ -339,18 +317,6 @@ fn member_by_name(conn: &mut Conn, org: OwnerId, username: &str) -> Result<(i32,
     Ok((id, name, role.parse().map_err(|e: String| Error::Internal(e.into()))?))
 }
 
-/// The organizations of which `user_id` is the only owner: while there is one, the
-/// account cannot be deleted.
-pub fn solely_owned_by(conn: &mut Conn, user_id: i32) -> Result<Vec<String>, Error> {
-    let mut sole = Vec::new();
-    for (org, role) in of_user(conn, user_id)? {
-        if role == Role::Owner && owner_count(conn, org.id)? <= 1 {
-            sole.push(org.name);
-        }
-    }
-    Ok(sole)
-}
-
 /// Deletes an organization that holds no repositories (deleting them first is a
 /// deliberate step: their images stay in the registry). Its name stays reserved.
 pub fn delete(conn: &mut Conn, org: &Owner, now: Timestamp) -> Result<(), Error> {
@@ -361,7 +327,7 @@ pub fn delete(conn: &mut Conn, org: &Owner, now: Timestamp) -> Result<(), Error>
             let s = if held == 1 { "y" } else { "ies" };
             return Err(Error::invalid(format!("The organization {} holds {held} repositor{s}: delete them first.", org.name)));
         }
-        reserve(conn, &org.name, now)?;
+        crate::owners::reserve(conn, &org.name, now)?;
         diesel::delete(owners::table.find(org.id.0)).execute(conn)?;
         Ok(())
     })

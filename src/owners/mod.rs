@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use crate::Error;
 use crate::clock::Timestamp;
-use crate::db::schema::{collaborators, org_members, owners, team_members, team_permissions, users};
+use crate::db::schema::{collaborators, org_members, owners, reserved_names, team_members, team_permissions, users};
 
 /// An owner's id. Not a user's id: a user's own namespace has an id of its own, found with
 /// `of_user` (rows written before owners existed kept the user's id as the owner's).
@@ -328,6 +328,48 @@ pub fn team_permission(conn: &mut Conn, user: i32, repository: i32) -> Result<Pe
     Ok(held.iter().filter_map(|p| Permission::parse(p)).max().unwrap_or(Permission::None))
 }
 
+/// Whether `name` (normalised) is held by a deleted account or organization.
+pub fn is_reserved(conn: &mut Conn, name: &str) -> Result<bool, Error> {
+    Ok(reserved_names::table.find(name).select(reserved_names::name).first::<String>(conn).optional()?.is_some())
+}
+
+/// Keeps `name` from being taken again: a new namespace of that name would inherit the
+/// images still stored under it.
+pub fn reserve(conn: &mut Conn, name: &str, now: Timestamp) -> Result<(), Error> {
+    crate::db::upsert::reserved_name_if_new(conn, name, now)?;
+    Ok(())
+}
+
+/// An operator frees a reserved name. Returns whether it was reserved.
+pub fn release(conn: &mut Conn, name: &str) -> Result<bool, Error> {
+    Ok(diesel::delete(reserved_names::table.find(name.trim().to_lowercase())).execute(conn)? == 1)
+}
+
+/// Every reserved name, by name.
+pub fn reserved(conn: &mut Conn) -> Result<Vec<(String, Timestamp)>, Error> {
+    Ok(reserved_names::table.order(reserved_names::name.asc()).select((reserved_names::name, reserved_names::reserved_at)).load(conn)?)
+}
+
+/// The organizations of which `user_id` is the only owner, by name: while there is one,
+/// the account cannot be deleted (an organization needs an owner).
+pub fn solely_owned_by(conn: &mut Conn, user_id: i32) -> Result<Vec<String>, Error> {
+    let owned: Vec<(i32, String)> = org_members::table
+        .inner_join(owners::table)
+        .filter(org_members::user_id.eq(user_id))
+        .filter(org_members::role.eq(Role::Owner.as_str()))
+        .order(owners::name.asc())
+        .select((owners::id, owners::name))
+        .load(conn)?;
+    let mut sole = Vec::new();
+    for (id, name) in owned {
+        let owners_held: i64 = org_members::table.filter(org_members::owner_id.eq(id)).filter(org_members::role.eq(Role::Owner.as_str())).count().get_result(conn)?;
+        if owners_held <= 1 {
+            sole.push(name);
+        }
+    }
+    Ok(sole)
+}
+
 /// Resolves a namespace name to its owner, of any kind.
 pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<Owner>, Error> {
     // no name holds a NUL, and PostgreSQL's text cannot carry one into the query
@@ -343,9 +385,10 @@ pub fn of_user(conn: &mut Conn, user_id: i32) -> Result<Owner, Error> {
 }
 
 /// Makes a user's own namespace, named as the user, with the user's plan. Called in the
-/// transaction that creates the user; a name an owner holds already is `Taken("username")`.
+/// transaction that creates the user; a name an owner holds already, or one kept reserved
+/// after its account or organization was deleted, is `Taken("username")`.
 pub fn create_for_user(conn: &mut Conn, user_id: i32, name: &str, plan: Plan, now: Timestamp) -> Result<Owner, Error> {
-    if find_by_name(conn, name)?.is_some() {
+    if find_by_name(conn, name)?.is_some() || is_reserved(conn, name)? {
         return Err(Error::Taken("username"));
     }
     let id = diesel::insert_into(owners::table)

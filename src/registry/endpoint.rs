@@ -56,7 +56,13 @@ impl Refusal {
 
 /// The registry's rendering of a domain error: its status and sentence as `details`.
 fn from_error(e: Error) -> HttpResponse {
-    let status = crate::http::status_of(&e);
+    // a refusal of the caller (an organization requiring two-factor authentication) is a
+    // 401: skopeo and podman show the token server's words for a 401 only ("invalid status
+    // code 403" otherwise), the docker CLI for both
+    let status = match e {
+        Error::Denied(_) => StatusCode::UNAUTHORIZED,
+        _ => crate::http::status_of(&e),
+    };
     e.log_if_internal("/token");
     if let Error::Throttled { retry_after } = e {
         return HttpResponse::TooManyRequests()

@@ -91,7 +91,7 @@ pub async fn change_email(app: web::Data<AppState>, who: SignedIn, info: ClientI
     let typed: String = form.email.chars().take(254).collect();
     let email = accounts::normalize_email(&form.email).map_err(|e| errors.add("email", e)).ok();
     if !confirm_password(&app.signin, &who.user, form.current_password, &info.client, info.ip).await? {
-        errors.add("email_password", "That is not your current password.");
+        errors.add("email_password", crate::web::security::WRONG_PASSWORD);
     }
     let Some((email, normalized)) = email.filter(|_| errors.is_empty()) else {
         return Ok(invalid(render(&app, &who, typed, errors).await?));
@@ -131,7 +131,7 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
         errors.add("confirm_password", "The two new passwords differ.");
     }
     if !confirm_password(&app.signin, &who.user, form.current_password, &info.client, info.ip).await? {
-        errors.add("current_password", "That is not your current password.");
+        errors.add("current_password", crate::web::security::WRONG_PASSWORD);
     }
     if !errors.is_empty() {
         return Ok(invalid(render(&app, &who, String::new(), errors).await?));
@@ -155,4 +155,62 @@ pub async fn change_password(app: web::Data<AppState>, who: SignedIn, info: Clie
     };
     who.session.flash("success", msg)?;
     Ok(redirect("/settings/account"))
+}
+
+/// The page confirming an account's deletion: the password, and with 2FA on a code.
+fn delete_page(who: &SignedIn, error: Option<String>) -> Result<crate::web::security::ConfirmPasswordPage, PageError> {
+    Ok(crate::web::security::ConfirmPasswordPage {
+        chrome: Chrome::signed_in("Delete account", "account", who)?,
+        heading: "Delete your account".into(),
+        explanation: format!(
+            "This deletes the account {} for good: its access tokens, sessions, authenticator apps and recovery codes, your memberships of organizations and the repositories Berth records in your namespace. The images stay in the registry, and the name {} stays reserved: nobody can sign up or name an organization with it. If you are the only owner of an organization, make another member an owner first. Enter your password{} to confirm.",
+            who.user.username,
+            who.user.username,
+            if who.user.has_second_factor() { " and a code from your authenticator app (or a recovery code)" } else { "" }
+        ),
+        action: "/settings/account/delete".into(),
+        button: "Delete my account",
+        label: None,
+        ask_code: who.user.has_second_factor(),
+        danger: true,
+        once: None,
+        error,
+        cancel: "/settings/account",
+    })
+}
+
+pub async fn delete_form(who: SignedIn) -> Result<HttpResponse, PageError> {
+    Ok(html(delete_page(&who, None)?.render()?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteForm {
+    password: SecretString,
+    code: Option<SecretString>,
+}
+
+/// Deletes the signed-in account once the password (and with 2FA on, a code) is right.
+/// Refused, deleting nothing, while the user is the only owner of an organization.
+pub async fn delete(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, PageError> {
+    if !confirm_password(&app.signin, &who.user, form.password, &info.client, info.ip).await? {
+        return Ok(invalid(delete_page(&who, Some(crate::web::security::WRONG_PASSWORD.into()))?.render()?));
+    }
+    let (uid, now) = (who.user.id, app.now());
+    let deleted = if who.user.has_second_factor() {
+        let code = form.code.unwrap_or_else(|| SecretString::from(String::new()));
+        crate::signin::confirm_second_factor(&app.signin, &who.user, &code, "deleting the account", &info.client, info.ip, move |c| accounts::delete(c, uid, now)).await
+    } else {
+        app.db(move |c| accounts::delete(c, uid, now)).await.map(Some)
+    };
+    match deleted {
+        Ok(Some(())) => {}
+        Ok(None) => return Ok(invalid(delete_page(&who, Some("That code is not valid.".into()))?.render()?)),
+        Err(Error::Denied(why)) => return Ok(HttpResponse::Forbidden().content_type("text/html; charset=utf-8").body(delete_page(&who, Some(why.into_owned()))?.render()?)),
+        Err(e) => return Err(e.into()),
+    }
+    app.signin.password_cache.forget(uid);
+    who.session.sign_out();
+    who.session.flash("success", "Your account was deleted.")?;
+    Ok(redirect("/login"))
 }

@@ -45,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/settings/account").route(get().to(account::page)))
         .service(resource("/settings/account/email").route(post().to(account::change_email)))
         .service(resource("/settings/account/password").route(post().to(account::change_password)))
+        .service(resource("/settings/account/delete").route(get().to(account::delete_form)).route(post().to(account::delete)))
         .service(resource("/settings/security").route(get().to(security::page)))
         .service(resource("/settings/security/2fa/enable").route(get().to(security::enable_form)).route(post().to(security::enable)))
         .service(resource("/settings/security/2fa/setup").route(get().to(security::setup_form)).route(post().to(security::confirm)))

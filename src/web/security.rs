@@ -66,19 +66,21 @@ pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpRespons
 /// One page for the three password-guarded steps; `danger` marks the destructive one.
 #[derive(Template)]
 #[template(path = "settings/confirm_password.html")]
-struct ConfirmPasswordPage {
-    chrome: Chrome,
-    heading: String,
-    explanation: String,
-    action: String,
-    button: &'static str,
+pub(crate) struct ConfirmPasswordPage {
+    pub(crate) chrome: Chrome,
+    pub(crate) heading: String,
+    pub(crate) explanation: String,
+    pub(crate) action: String,
+    pub(crate) button: &'static str,
     /// The name field of a new authenticator app, with its value.
-    label: Option<String>,
-    ask_code: bool,
-    danger: bool,
+    pub(crate) label: Option<String>,
+    pub(crate) ask_code: bool,
+    pub(crate) danger: bool,
     /// The one-time key of a form whose repeat would regenerate something.
-    once: Option<String>,
-    error: Option<String>,
+    pub(crate) once: Option<String>,
+    pub(crate) error: Option<String>,
+    /// Where Cancel leads.
+    pub(crate) cancel: &'static str,
 }
 
 /// Turning 2FA on, or (once it is on) adding a further authenticator app.
@@ -105,6 +107,7 @@ fn enable_page(who: &SignedIn, label: String, error: Option<String>) -> Result<C
         danger: false,
         once: None,
         error,
+        cancel: "/settings/security",
     })
 }
 
@@ -120,6 +123,7 @@ fn regenerate_page(who: &SignedIn, once: String, error: Option<String>) -> Resul
         danger: false,
         once: Some(once),
         error,
+        cancel: "/settings/security",
     })
 }
 
@@ -135,6 +139,7 @@ fn disable_page(who: &SignedIn, error: Option<String>) -> Result<ConfirmPassword
         danger: true,
         once: None,
         error,
+        cancel: "/settings/security",
     })
 }
 
@@ -142,7 +147,7 @@ fn unprocessable(body: String) -> HttpResponse {
     HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body)
 }
 
-const WRONG_PASSWORD: &str = "That is not your current password.";
+pub(crate) const WRONG_PASSWORD: &str = "That is not your current password.";
 
 pub async fn enable_form(who: SignedIn) -> Result<HttpResponse, PageError> {
     Ok(html(enable_page(&who, twofactor::DEFAULT_LABEL.into(), None)?.render()?))
@@ -409,6 +414,7 @@ fn remove_page(who: &SignedIn, factor: &twofactor::Factor, error: Option<String>
         danger: true,
         once: None,
         error,
+        cancel: "/settings/security",
     })
 }
 

@@ -72,3 +72,49 @@ async fn the_activity_page_lists_security_events_with_time_ip_and_client() {
     }
     assert!(html.contains("127.0.0.1") && html.contains("Chrome on Linux") && html.contains(" UTC\""));
 }
+
+#[actix_web::test]
+async fn deleting_the_account_needs_the_password_and_a_code_with_2fa_and_keeps_the_name_reserved() {
+    let app = spawn_app().await;
+    let (b, secret, _) = app.with_2fa("alice").await;
+    let other = app.browser();
+    other.login("alice", PASSWORD).await;
+    other.second_step(&app.fresh_code(&secret)).await;
+    assert!(other.signed_in().await);
+    let page = "/settings/account/delete";
+    let (status, html) = b.get_text(page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("stays reserved") && html.contains(r#"name="code""#), "asks for a code with 2FA on");
+
+    let res = b.submit(page, page, &[("password", "not the password"), ("code", &app.fresh_code(&secret))]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = b.submit(page, page, &[("password", PASSWORD), ("code", "000000")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("That code is not valid."));
+    let res = b.submit(page, page, &[("password", PASSWORD)]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "no code, no deletion");
+    assert!(berth::accounts::find_by_username(&mut app.conn(), "alice").unwrap().is_some(), "nothing deleted yet");
+    // a form from elsewhere deletes nothing
+    assert_eq!(b.post_raw(page, &[("csrf", "forged"), ("password", PASSWORD)]).await.status(), StatusCode::FORBIDDEN);
+
+    let res = b.submit(page, page, &[("password", PASSWORD), ("code", &app.fresh_code(&secret))]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/login");
+    assert!(berth::accounts::find_by_username(&mut app.conn(), "alice").unwrap().is_none());
+    assert!(!b.signed_in().await && !other.signed_in().await, "every session ended");
+    assert_eq!(app.session_rows(), 0);
+    assert_eq!(app.browser().signup("alice", "new-alice@example.com", PASSWORD).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "the name stays reserved");
+}
+
+#[actix_web::test]
+async fn the_only_owner_of_an_organization_cannot_delete_the_account() {
+    let app = spawn_app().await;
+    let b = app.signed_up("alice").await;
+    berth::orgs::create(&mut app.conn(), "acme", &app.user("alice"), berth::accounts::Plan::Team, &berth::orgs::Actor::cli(), 0).unwrap();
+    let page = "/settings/account/delete";
+    let res = b.submit(page, page, &[("password", PASSWORD)]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.unwrap().contains("You are the only owner of acme"));
+    assert!(b.signed_in().await);
+    assert!(berth::accounts::find_by_username(&mut app.conn(), "alice").unwrap().is_some());
+}

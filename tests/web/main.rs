@@ -10,6 +10,7 @@ mod burst;
 mod html;
 mod login;
 mod matrix;
+mod org_grants;
 mod orgs;
 mod overview;
 mod registry_token;

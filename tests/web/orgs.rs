@@ -118,7 +118,7 @@ async fn only_team_and_business_users_create_organizations_and_a_resent_form_cre
     assert!(html.contains("This form was sent already") && html.contains(r#"<a href="/orgs/acme">acme</a>"#), "{html}");
 
     // names: taken (by an organization or a user), reserved, kept after a deletion, malformed
-    orgs::reserve(&mut app.conn(), "oldco", app.state.now()).unwrap();
+    berth::owners::reserve(&mut app.conn(), "oldco", app.state.now()).unwrap();
     let error_beside_name = Regex::new(r#"<p class="field-error" id="org-name-error">([^<]*)</p>"#).unwrap();
     for (name, status, says) in [
         ("acme", StatusCode::CONFLICT, "This name is taken."),

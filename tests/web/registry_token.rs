@@ -42,7 +42,7 @@ pub(crate) async fn granted(app: &TestApp, creds: Option<(&str, &str)>, name: &s
         .unwrap_or_default()
 }
 
-fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
+pub(crate) fn pat(app: &TestApp, user: &str, scope: Scope) -> String {
     let uid = app.user(user).id;
     berth::accounts::set_plan(&mut app.conn(), uid, Plan::Team).unwrap();
     let new = NewToken { description: format!("{scope:?}"), scope, expires_at: None };
