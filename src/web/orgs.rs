@@ -29,7 +29,7 @@ use crate::web::redirect;
 use crate::web::repositories::{DeletePage, PublicPage, RepoRow, parse_public};
 use crate::web::tokens::EmptyForm;
 
-pub const MEMBERS_PER_PAGE: i64 = 50;
+pub const MEMBERS_PER_PAGE: i64 = 25;
 pub const REPOSITORIES_PER_PAGE: i64 = 25;
 pub const ACTIVITY_PER_PAGE: i64 = 50;
 

@@ -36,6 +36,10 @@ pub fn permission_label(p: Permission) -> &'static str {
 /// What a team may be given on a repository, with Docker Hub's words.
 pub const GRANTS: [(&str, &str); 3] = [("read", "Read-only"), ("write", "Read & Write"), ("admin", "Admin")];
 
+/// Up to this many repositories the grant form lists them; an organization with more has
+/// the name typed (a list of 10,000 would weigh the page down for every owner).
+const LISTED_MAX: i64 = 200;
+
 pub struct PermissionRow {
     pub repository: String,
     pub value: &'static str,
@@ -53,8 +57,10 @@ struct TeamPage {
     manages: bool,
     members: Vec<String>,
     permissions: Vec<PermissionRow>,
-    /// The organization's repositories a grant may name.
+    /// The organization's repositories a grant may name, when there are few enough for a
+    /// list; otherwise the name is typed.
     repositories: Vec<String>,
+    held_repositories: i64,
     grants: [(&'static str, &'static str); 3],
     /// What the forms held when one was refused.
     new_name: String,
@@ -81,7 +87,7 @@ async fn team_page(app: &AppState, who: &SignedIn, org: String, team: String, he
             let team = teams::find(c, org.id, &team)?.ok_or(Error::NotFound)?;
             let members = teams::members(c, &team)?;
             let permissions = teams::permissions(c, &team)?;
-            let repositories = if role.manages_repositories() { repos::list(c, org.id)?.into_iter().map(|r| r.name).collect() } else { Vec::new() };
+            let repositories = if role.manages_repositories() { repos::visible(c, org.id, repos::Sight::All, 1, LISTED_MAX + 1)? } else { (Vec::new(), 0) };
             Ok((org, role, team, members, permissions, repositories))
         })
         .await?;
@@ -91,7 +97,8 @@ async fn team_page(app: &AppState, who: &SignedIn, org: String, team: String, he
         manages: role.manages_repositories(),
         members: members.into_iter().map(|(_, name)| name).collect(),
         permissions: permissions.into_iter().map(|(repository, p)| PermissionRow { repository, value: p.as_str(), label: permission_label(p) }).collect(),
-        repositories,
+        held_repositories: repositories.1,
+        repositories: if repositories.1 > LISTED_MAX { Vec::new() } else { repositories.0.into_iter().map(|r| r.name).collect() },
         grants: GRANTS,
         new_name: held.name.unwrap_or_else(|| team.name.clone()),
         new_description: held.description.unwrap_or_else(|| team.description.clone()),

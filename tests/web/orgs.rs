@@ -625,56 +625,82 @@ async fn the_audit_log_is_for_owners_and_filters_by_action_actor_and_day() {
     assert_eq!(carol.get("/orgs/acme/activity").await.status(), StatusCode::NOT_FOUND);
 }
 
+/// Fills the organization `org` (made by alice): `members` more members named
+/// `{prefix}NNNN`, `teams` teams each holding every 25th member (a member in two teams)
+/// and a read permission on 40 of `repositories` repositories.
+fn fill_org(app: &TestApp, org: &str, prefix: &str, members: usize, teams: usize, repositories: usize) {
+    let (org, now, cli) = (app.owner(org), app.state.now(), Actor::cli());
+    berth::db::write_tx(&mut app.conn(), |c| {
+        let mut names = Vec::with_capacity(members);
+        for i in 0..members {
+            let name = format!("{prefix}{i:04}");
+            let email = format!("{name}@example.com");
+            let new = NewAccount {
+                username: name.clone(),
+                email: email.clone(),
+                email_normalized: email,
+                password_hash: "none: nobody signs in".into(),
+                plan: Plan::Personal,
+                operator: false,
+            };
+            let user = berth::accounts::create(c, new, now)?;
+            orgs::add_member(c, &org, &user, Role::Member, None, &cli, now)?;
+            names.push(name);
+        }
+        for r in 0..repositories {
+            berth::repositories::create(c, &org, &format!("repo-{r}"), false, now)?;
+        }
+        for t in 0..teams {
+            let team = orgs::teams::create(c, &org, &format!("team-{t}"), "", &cli, now)?;
+            for name in names.iter().skip(t % 25).step_by(25).take(2 * members / teams.max(1)) {
+                orgs::teams::add_member(c, &org, &team, name, &cli, now)?;
+            }
+            for r in (0..repositories).skip(t).step_by(teams).take(40) {
+                orgs::teams::set_permission(c, &org, &team, &format!("repo-{r}"), berth::owners::Permission::Read, &cli, now)?;
+            }
+        }
+        Ok::<(), berth::Error>(())
+    })
+    .unwrap();
+}
+
 #[actix_web::test]
 async fn an_organization_of_1000_members_is_paged_and_its_page_as_fast_as_a_small_ones() {
     let app = spawn_app().await;
     let alice = team_user(&app, "alice").await;
     create_org(&alice, "smallco").await;
     create_org(&alice, "bigco").await;
-    post(&alice, "/orgs/bigco/teams", &[("name", "everyone"), ("description", "")]).await;
-    let (big, now) = (app.owner("bigco"), app.state.now());
-    let mut conn = app.conn();
-    berth::db::write_tx(&mut conn, |c| {
-        let team = orgs::teams::find(c, big.id, "everyone")?.unwrap();
-        for i in 0..999 {
-            let name = format!("member{i:04}");
-            let new = NewAccount {
-                username: name.clone(),
-                email: format!("{name}@example.com"),
-                email_normalized: format!("{name}@example.com"),
-                password_hash: "not a hash: nobody signs in".into(),
-                plan: Plan::Personal,
-                operator: false,
-            };
-            let user = berth::accounts::create(c, new, now)?;
-            orgs::add_member(c, &big, &user, Role::Member, None, &Actor::cli(), now)?;
-            if i % 2 == 0 {
-                orgs::teams::add_member(c, &big, &team, &name, &Actor::cli(), now)?;
-            }
-        }
-        Ok::<(), berth::Error>(())
-    })
-    .unwrap();
-    drop(conn);
+    fill_org(&app, "smallco", "crew", 4, 2, 10);
+    fill_org(&app, "bigco", "member", 999, 50, 2000);
     assert_eq!(members(&app, "bigco").len(), 1000);
     // a new client: the setup may have idled the old one's connection past the server's
     // keep-alive, and a request sent as the server closes it fails
     let alice = app.browser();
     alice.login("alice", PASSWORD).await;
 
+    let per_page = berth::web::orgs::MEMBERS_PER_PAGE as usize;
     let (status, html) = alice.get_text("/orgs/bigco").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Members <span class=\"muted\">(1000)</span>") && html.contains("Page 1 of 20"), "paged");
-    assert_eq!(html.matches(r#"<td data-label="Joined">"#).count(), 50);
-    let (_, page20) = alice.get_text("/orgs/bigco?page=20").await;
-    assert!(page20.contains("member0998") && !page20.contains("member0000"));
-    assert!(page20.contains(r#"href="/orgs/bigco?page=19">Previous</a>"#));
+    assert!(html.contains("Members <span class=\"muted\">(1000)</span>") && html.contains(&format!("Page 1 of {}", 1000 / per_page)), "paged");
+    assert_eq!(html.matches(r#"<td data-label="Joined">"#).count(), per_page);
+    assert!(html.contains(r#"<td data-label="Teams"><a href="/orgs/bigco/teams/team-0">team-0</a>, <a href="/orgs/bigco/teams/team-25">team-25</a></td>"#), "each member's teams");
+    let last = 1000 / per_page;
+    let (_, end) = alice.get_text(&format!("/orgs/bigco?page={last}")).await;
+    assert!(end.contains("member0998") && !end.contains("member0000"));
+    assert!(end.contains(&format!(r#"href="/orgs/bigco?page={}">Previous</a>"#, last - 1)));
     let (_, found) = alice.get_text("/orgs/bigco?q=member099").await;
     assert_eq!(found.matches(r#"<td data-label="Joined">"#).count(), 9, "search");
+    // 2,000 repositories are too many for the grant form's list: the name is typed
+    let (_, team) = alice.get_text("/orgs/bigco/teams/team-0").await;
+    assert!(team.contains(r#"<input id="grant-repository" name="repository" type="text""#) && !team.contains("<option value=\"bigco/repo-1\""), "{}", team.len());
+    let res = post(&alice, "/orgs/bigco/teams/team-0/permissions", &[("repository", "bigco/repo-1999"), ("permission", "write")]).await;
+    assert_eq!(location(&res), "/orgs/bigco/teams/team-0");
+    let (_, small_team) = alice.get_text("/orgs/smallco/teams/team-0").await;
+    assert!(small_team.contains(r#"<option value="smallco/repo-9">"#), "a few are listed");
 
     // interleaved, so a slow moment of the machine falls on both
     let (mut small_times, mut big_times) = (Vec::new(), Vec::new());
-    for _ in 0..15 {
+    for _ in 0..21 {
         for (org, times) in [("smallco", &mut small_times), ("bigco", &mut big_times)] {
             let start = Instant::now();
             assert_eq!(alice.get(&format!("/orgs/{org}")).await.status(), StatusCode::OK);
