@@ -540,7 +540,8 @@ pub async fn invite(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, o
     let (inviter, actor, now) = (who.user.clone(), actor(&who, &info), app.now());
     let (invitee, team) = (form.invitee.clone(), Some(form.team.trim().to_string()).filter(|t| !t.is_empty()));
     let done = with_owner(&app, org.clone(), who.user.id, move |c, o| invitations::invite(c, o, &invitee, role, team.as_deref(), &inviter, &actor, now, false)).await;
-    let shown = crate::text::isolated(form.invitee.trim());
+    // every answer but Invalid found the account, so the name is a username (nothing to isolate)
+    let shown = crate::accounts::normalize_username(&form.invitee).unwrap_or_default();
     let why = match done {
         Ok(invitations::Outcome::Invited(i)) => {
             let until = when(i.expires_at, now).short;
