@@ -209,8 +209,8 @@ mod tests {
         let acme = crate::orgs::find(&mut c, "bigorg").unwrap().unwrap();
         let member = crate::accounts::find_by_username(&mut c, "seed2").unwrap().unwrap();
         for i in 0..5 {
-            let facts = crate::repositories::facts(&mut c, &format!("bigorg/repo-{i}"), None).unwrap();
-            let p = crate::owners::permission_on(&mut c, Some(member.id), &facts.owner.unwrap(), facts.repository_id).unwrap();
+            let facts = crate::repositories::facts(&mut c, &format!("bigorg/repo-{i}"), None, Some(member.id)).unwrap();
+            let p = crate::owners::permission_on(Some(member.id), &facts.owner.unwrap(), "bigorg", true, &facts.ties).unwrap();
             assert_eq!(p, crate::owners::Permission::Read, "repo-{i}");
         }
         let (members, total) = crate::orgs::members(&mut c, acme.id, None, None, 1, 10).unwrap();

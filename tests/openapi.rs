@@ -17,6 +17,13 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_document() {
     let app = spawn_app_with(|s| s.api_rate_limit = 1_000_000).await;
     app.signed_up("alice").await;
     berth::accounts::set_plan(&mut app.conn(), app.user("alice").id, Plan::Team).unwrap();
+    // the organization the document's examples name (acme, its group devs of id 1, its
+    // repository app), so the examples reach past 404
+    let (now, cli) = (app.state.now(), berth::orgs::Actor::cli());
+    let org = berth::orgs::create(&mut app.conn(), "acme", &app.user("alice"), Plan::Team, &cli, now).unwrap();
+    let devs = berth::orgs::teams::create(&mut app.conn(), &org, "devs", "", &cli, now).unwrap();
+    assert_eq!(devs.id, 1, "the examples' group_id");
+    berth::orgs::repositories::create(&mut app.conn(), "acme", app.user("alice").id, "app", false, &cli, now).unwrap();
     let login: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/v2/users/login", app.url))
         .json(&serde_json::json!({ "username": "alice", "password": PASSWORD }))
@@ -29,7 +36,34 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_document() {
     let jwt = login["token"].as_str().expect("a JWT").to_string();
     let doc: serde_json::Value = reqwest::get(format!("{}/v2/openapi.json", app.url)).await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/v2/users/login", "/v2/users/2fa-login", "/v2/auth/token", "/v2/user", "/v2/repositories/{namespace}/", "/v2/access-tokens", "/v2/access-tokens/{uuid}"] {
+    for path in [
+        "/v2/users/login",
+        "/v2/users/2fa-login",
+        "/v2/auth/token",
+        "/v2/user",
+        "/v2/repositories/{namespace}/",
+        "/v2/access-tokens",
+        "/v2/access-tokens/{uuid}",
+        "/v2/user/orgs/",
+        "/v2/user/invites/",
+        "/v2/orgs/{org}",
+        "/v2/orgs/{org}/members",
+        "/v2/orgs/{org}/members/{username}",
+        "/v2/orgs/{org}/groups",
+        "/v2/orgs/{org}/groups/{group}",
+        "/v2/orgs/{org}/groups/{group}/members",
+        "/v2/orgs/{org}/groups/{group}/members/{username}",
+        "/v2/orgs/{org}/groups/{group}/repositories/",
+        "/v2/orgs/{org}/invites",
+        "/v2/repositories/{namespace}/{repo}/groups/",
+        "/v2/repositories/{namespace}/{repo}/groups/{group_id}",
+        "/v2/invites/bulk",
+        "/v2/invites/{id}",
+        "/v2/invites/{id}/resend",
+        "/v2/invites/{id}/accept",
+        "/v2/auditlogs/{org}",
+        "/v2/auditlogs/{org}/actions",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
     let url = format!("{}/v2/openapi.json", app.url);

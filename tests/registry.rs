@@ -495,7 +495,7 @@ fn token_named(app: &TestApp, user: &str, description: &str) -> tokens::AccessTo
 
 /// `Some(is_public)` once Berth recorded the repository.
 fn recorded_public(app: &TestApp, name: &str) -> Option<bool> {
-    berth::repositories::facts(&mut app.conn(), name, None).unwrap().public
+    berth::repositories::facts(&mut app.conn(), name, None, None).unwrap().public
 }
 
 /// A registry token from Berth's `POST /token` (the password grant, as containerd asks).

@@ -1,10 +1,14 @@
 //! The Docker Hub-compatible JSON API under `/v2`: login (with 2FA), access
-//! tokens, the profile. Bearer JWTs, no cookies, JSON everywhere — errors included. The
+//! tokens, the profile, organizations (members, groups, invitations, the audit log). Bearer JWTs, no cookies, JSON everywhere — errors included. The
 //! handlers call the same domain functions as the web pages.
 
 pub mod account;
+pub mod auditlogs;
 pub mod auth;
+pub mod groups;
+pub mod invites;
 pub mod jwt;
+pub mod orgs;
 pub mod ratelimit;
 pub mod tokens;
 
@@ -147,7 +151,12 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 
 impl ApiPage {
     pub fn get(&self) -> Result<(i64, i64), ApiError> {
-        let (page, size) = (self.page.unwrap_or(1), self.page_size.unwrap_or(10));
+        self.get_or(10)
+    }
+
+    /// As `get`, for a list whose pages hold `default` items unless asked otherwise.
+    pub fn get_or(&self, default: i64) -> Result<(i64, i64), ApiError> {
+        let (page, size) = (self.page.unwrap_or(1), self.page_size.unwrap_or(default));
         if page < 1 || size < 1 {
             return Err(ApiError::bad_request("page and page_size count from 1."));
         }
@@ -184,9 +193,14 @@ impl ApiUser {
         Credential::User { user_id: self.user.id, username: self.user.username.clone(), scope, operator: self.user.is_operator }
     }
 
-    /// Account administration needs a password-derived JWT.
+    /// Account administration, and every change to an organization, needs a JWT the
+    /// password bought. The match names every way a JWT is obtained: a new kind (an
+    /// organization access token's) does not compile until its answer here is decided.
     pub fn require_password(&self) -> Result<(), ApiError> {
-        if self.via_pat() { Err(ApiError::pat_forbidden()) } else { Ok(()) }
+        match self.claims.amr {
+            jwt::Method::Password | jwt::Method::PasswordAndSecondFactor => Ok(()),
+            jwt::Method::PersonalAccessToken => Err(ApiError::pat_forbidden()),
+        }
     }
 }
 
@@ -253,5 +267,45 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/repositories/{namespace}", "GET").route(get().to(account::repositories)))
         .service(resource("/access-tokens", "GET, POST").route(get().to(tokens::list)).route(post().to(tokens::create)))
         .service(resource("/access-tokens/{uuid}", "GET, PATCH, DELETE").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
+        .configure(organization_routes)
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
+}
+
+/// A path served with and without its trailing slash: Docker Hub's clients write both
+/// (`/v2/orgs/acme/groups/` and `/v2/orgs/acme/groups`). The OpenAPI document names one.
+fn both(cfg: &mut web::ServiceConfig, path: &str, allow: &'static str, routes: impl Fn(actix_web::Resource) -> actix_web::Resource) {
+    let twin = match path.strip_suffix('/') {
+        Some(bare) => bare.to_string(),
+        None => format!("{path}/"),
+    };
+    cfg.service(routes(resource(path, allow))).service(routes(resource(&twin, allow)));
+}
+
+/// The organizations' endpoints. A repository's name may have several components
+/// (`acme/tools/cli`): `{repo}` takes them all.
+fn organization_routes(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, patch, post, put};
+    both(cfg, "/user/orgs/", "GET", |r| r.route(get().to(orgs::of_user)));
+    both(cfg, "/user/invites/", "GET", |r| r.route(get().to(invites::of_user)));
+    both(cfg, "/orgs/{org}", "GET", |r| r.route(get().to(orgs::one)));
+    both(cfg, "/orgs/{org}/members", "GET", |r| r.route(get().to(orgs::members)));
+    both(cfg, "/orgs/{org}/members/{username}", "PUT, DELETE", |r| r.route(put().to(orgs::set_role)).route(delete().to(orgs::remove)));
+    both(cfg, "/orgs/{org}/groups", "GET, POST", |r| r.route(get().to(groups::list)).route(post().to(groups::create)));
+    both(cfg, "/orgs/{org}/groups/{group}", "GET, PUT, PATCH, DELETE", |r| {
+        r.route(get().to(groups::one)).route(put().to(groups::replace)).route(patch().to(groups::patch)).route(delete().to(groups::delete))
+    });
+    both(cfg, "/orgs/{org}/groups/{group}/members", "GET, POST", |r| r.route(get().to(groups::members)).route(post().to(groups::add_member)));
+    both(cfg, "/orgs/{org}/groups/{group}/members/{username}", "DELETE", |r| r.route(delete().to(groups::remove_member)));
+    both(cfg, "/orgs/{org}/groups/{group}/repositories/", "GET", |r| r.route(get().to(groups::repositories)));
+    both(cfg, "/orgs/{org}/invites", "GET", |r| r.route(get().to(invites::of_org)));
+    both(cfg, "/repositories/{namespace}/{repo:[^/]+(?:/[^/]+)*}/groups/", "GET, POST", |r| r.route(get().to(groups::of_repository)).route(post().to(groups::grant)));
+    both(cfg, "/repositories/{namespace}/{repo:[^/]+(?:/[^/]+)*}/groups/{group_id}", "GET, PATCH, DELETE", |r| {
+        r.route(get().to(groups::grant_of)).route(patch().to(groups::change_grant)).route(delete().to(groups::revoke))
+    });
+    both(cfg, "/invites/bulk", "POST", |r| r.route(post().to(invites::bulk)));
+    both(cfg, "/invites/{id}", "DELETE", |r| r.route(delete().to(invites::remove)));
+    both(cfg, "/invites/{id}/resend", "PATCH", |r| r.route(patch().to(invites::resend)));
+    both(cfg, "/invites/{id}/accept", "POST", |r| r.route(post().to(invites::accept)));
+    both(cfg, "/auditlogs/{org}", "GET", |r| r.route(get().to(auditlogs::logs)));
+    both(cfg, "/auditlogs/{org}/actions", "GET", |r| r.route(get().to(auditlogs::actions)));
 }

@@ -174,6 +174,8 @@ pub fn record(conn: &mut Conn, org: OwnerId, action: Action, name: &str, actor: 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub action: Option<Action>,
+    /// What the entry is about: a member's username, a team's or a repository's name.
+    pub name: Option<String>,
     pub actor: Option<String>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
@@ -181,10 +183,17 @@ pub struct Filter {
 
 /// One page of the log, newest first, and how many entries the filter matches.
 pub fn list(conn: &mut Conn, org: OwnerId, filter: &Filter, page: i64, per_page: i64) -> Result<(Vec<Entry>, i64), Error> {
+    // no name holds a NUL, and PostgreSQL's text cannot carry one into the query
+    if [&filter.name, &filter.actor].into_iter().flatten().any(|s| s.contains('\0')) {
+        return Ok((Vec::new(), 0));
+    }
     let query = || {
         let mut q = org_events::table.filter(org_events::owner_id.eq(org.0)).into_boxed();
         if let Some(action) = filter.action {
             q = q.filter(org_events::action.eq(action.as_str()));
+        }
+        if let Some(name) = &filter.name {
+            q = q.filter(org_events::name.eq(name.trim().to_string()));
         }
         if let Some(actor) = &filter.actor {
             q = q.filter(org_events::actor.eq(actor.trim().to_lowercase()));

@@ -184,16 +184,40 @@ pub fn members(conn: &mut Conn, org: OwnerId, search: Option<&str>, role: Option
     if search.as_deref().is_some_and(|s| s.contains('\0')) {
         return Ok((Vec::new(), 0));
     }
-    let query = || {
-        let mut q = org_members::table.inner_join(users::table).filter(org_members::owner_id.eq(org.0)).into_boxed();
-        if let Some(s) = &search {
-            q = q.filter(users::username.like(crate::text::like_containing(s)).escape('\\'));
-        }
-        if let Some(role) = role {
-            q = q.filter(org_members::role.eq(role.as_str()));
-        }
-        q
-    };
+    let pattern = search.as_deref().map(crate::text::like_containing);
+    select_members(
+        conn,
+        org,
+        |mut q| {
+            if let Some(p) = &pattern {
+                q = q.filter(users::username.like(p.clone()).escape('\\'));
+            }
+            if let Some(role) = role {
+                q = q.filter(org_members::role.eq(role.as_str()));
+            }
+            q
+        },
+        page,
+        per_page,
+    )
+}
+
+/// One member by username, as the member list shows them; `None` for anyone else.
+pub fn member(conn: &mut Conn, org: OwnerId, username: &str) -> Result<Option<Member>, Error> {
+    let name = username.trim().to_lowercase();
+    if name.contains('\0') {
+        return Ok(None);
+    }
+    let (found, _) = select_members(conn, org, |q| q.filter(users::username.eq(name.clone())), 1, 1)?;
+    Ok(found.into_iter().next())
+}
+
+type MemberQuery = diesel::dsl::IntoBoxed<'static, diesel::dsl::InnerJoin<org_members::table, users::table>, crate::db::Backend>;
+
+/// One page of the members `narrow` keeps, by username, with their teams; and how many it
+/// keeps.
+fn select_members(conn: &mut Conn, org: OwnerId, narrow: impl Fn(MemberQuery) -> MemberQuery, page: i64, per_page: i64) -> Result<(Vec<Member>, i64), Error> {
+    let query = || narrow(org_members::table.inner_join(users::table).filter(org_members::owner_id.eq(org.0)).into_boxed());
     let total = query().count().get_result(conn)?;
     let rows: Vec<(i32, String, String, String, Timestamp, i64)> = query()
         .order(users::username.asc())

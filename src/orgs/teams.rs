@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::Actor;
 use super::events::{self, Action};
 use crate::Error;
+use crate::accounts::User;
 use crate::clock::Timestamp;
 use crate::db::Conn;
 use crate::db::schema::{org_members, repositories, team_members, team_permissions, teams, users};
@@ -139,6 +140,25 @@ pub fn delete(conn: &mut Conn, org: &Owner, team: &Team, actor: &Actor, now: Tim
 /// A team's members: (user id, username), by username.
 pub fn members(conn: &mut Conn, team: &Team) -> Result<Vec<(i32, String)>, Error> {
     Ok(team_members::table.inner_join(users::table).filter(team_members::team_id.eq(team.id)).order(users::username.asc()).select((users::id, users::username)).load(conn)?)
+}
+
+/// One page of a team's members by username (only those whose name contains `search`,
+/// when given), and how many there are.
+pub fn member_page(conn: &mut Conn, team: &Team, search: Option<&str>, page: i64, per_page: i64) -> Result<(Vec<User>, i64), Error> {
+    let search = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+    if search.as_deref().is_some_and(|s| s.contains('\0')) {
+        return Ok((Vec::new(), 0));
+    }
+    let query = || {
+        let mut q = team_members::table.inner_join(users::table).filter(team_members::team_id.eq(team.id)).into_boxed();
+        if let Some(s) = &search {
+            q = q.filter(users::username.like(crate::text::like_containing(s)).escape('\\'));
+        }
+        q
+    };
+    let total = query().count().get_result(conn)?;
+    let rows = query().order(users::username.asc()).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(User::as_select()).load(conn)?;
+    Ok((rows, total))
 }
 
 pub(crate) fn insert_team_member(conn: &mut Conn, team: i32, user_id: i32) -> Result<bool, Error> {

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use crate::Error;
 use crate::clock::Timestamp;
-use crate::db::schema::{collaborators, org_members, owners, reserved_names, team_members, team_permissions, users};
+use crate::db::schema::{org_members, owners, reserved_names, users};
 
 /// An owner's id. Not a user's id: a user's own namespace has an id of its own, found with
 /// `of_user` (rows written before owners existed kept the user's id as the owner's).
@@ -155,9 +155,10 @@ impl Namespace {
 
 /// What a caller may do in a namespace, the widest last. The credential it comes with may
 /// narrow it further (a read-only token of the owner pulls only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Permission {
     /// Nothing beyond what anyone may (pull a public repository).
+    #[default]
     None,
     /// Pull the private repositories too.
     Read,
@@ -249,44 +250,49 @@ pub fn two_factor_required_message(org: &str) -> String {
     format!("The organization {org} requires two-factor authentication: turn it on in your account's security settings to reach its repositories.")
 }
 
-/// The permission of `caller` on one repository of `owner`'s namespace (`repository`: its
-/// id once recorded; `None` for a repository a push would create). Read afresh on every
-/// call, so a removal or a role or team change counts at the caller's next request.
+/// What the database says of one caller and one repository: read in the same statement as
+/// the repository's facts (`repositories::facts`), afresh at every request, so a removal, a
+/// role or team change, a collaborator removed count at the caller's next request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ties {
+    /// The caller's role in the namespace's organization, if a member.
+    pub role: Option<Role>,
+    /// The widest permission the caller's teams hold on the repository.
+    pub teams: Permission,
+    /// What the caller was given on the repository as a collaborator.
+    pub collaborator: Permission,
+    /// The organization requires two-factor authentication (Business plan) and the caller
+    /// has none.
+    pub two_factor_missing: bool,
+}
+
+/// The permission of `caller` on a repository of `owner`'s namespace (named `namespace`),
+/// `exists` once the repository is recorded (a push would create it otherwise), given the
+/// caller's `ties` to it:
 ///
 /// - A user's own namespace: the user has admin; a collaborator what they were given on
-///   that repository; anyone else nothing (operators included: their extra is the catalog).
+///   that repository, read or write; anyone else nothing (operators included: their extra
+///   is the catalog).
 /// - An organization: owners and editors admin on every repository, a new one included
 ///   (their push creates it); a member the widest permission their teams hold on the
 ///   repository, and nothing on a new one; anyone else nothing. While the organization
 ///   requires two-factor authentication (Business plan) a member without it is refused
 ///   with `Denied`, saying why.
-pub fn permission_on(conn: &mut Conn, caller: Option<i32>, owner: &Namespace, repository: Option<i32>) -> Result<Permission, Error> {
+pub fn permission_on(caller: Option<i32>, owner: &Namespace, namespace: &str, exists: bool, ties: &Ties) -> Result<Permission, Error> {
     let Some(caller) = caller else { return Ok(Permission::None) };
-    match owner.kind {
-        Kind::User if owner.user_id == Some(caller) => Ok(Permission::Admin),
-        Kind::User => {
-            let Some(repository) = repository else { return Ok(Permission::None) };
-            let given: Option<String> = collaborators::table
-                .filter(collaborators::repository_id.eq(repository))
-                .filter(collaborators::user_id.eq(caller))
-                .select(collaborators::permission)
-                .first(conn)
-                .optional()?;
-            // a collaborator reads or writes, never more (the owner keeps delete)
-            Ok(given.and_then(|p| Permission::parse(&p)).map_or(Permission::None, |p| p.min(Permission::Write)))
-        }
-        Kind::Organization => {
-            let Some(standing) = standing(conn, caller, owner.id)? else { return Ok(Permission::None) };
-            if standing.two_factor_missing {
-                return Err(Error::Denied(two_factor_required_message(&standing.org_name).into()));
-            }
-            if standing.role.manages_repositories() {
-                return Ok(Permission::Admin);
-            }
-            let Some(repository) = repository else { return Ok(Permission::None) };
-            team_permission(conn, caller, repository)
-        }
-    }
+    Ok(match owner.kind {
+        Kind::User if owner.user_id == Some(caller) => Permission::Admin,
+        // a collaborator reads or writes, never more (the owner keeps delete)
+        Kind::User if exists => ties.collaborator.min(Permission::Write),
+        Kind::User => Permission::None,
+        Kind::Organization => match ties.role {
+            None => Permission::None,
+            Some(_) if ties.two_factor_missing => return Err(Error::Denied(two_factor_required_message(namespace).into())),
+            Some(role) if role.manages_repositories() => Permission::Admin,
+            Some(_) if exists => ties.teams,
+            Some(_) => Permission::None,
+        },
+    })
 }
 
 /// A member's place in an organization, as one read gives it.
@@ -314,18 +320,6 @@ pub fn standing(conn: &mut Conn, caller: i32, org: OwnerId) -> Result<Option<Sta
     let role = role.parse().map_err(|e: String| Error::Internal(e.into()))?;
     let two_factor_missing = required && plan == Plan::Business.as_str() && factors == 0;
     Ok(Some(Standing { role, org_name, two_factor_missing }))
-}
-
-/// The widest permission `user`'s teams hold on `repository`: the union of what each team
-/// grants.
-pub fn team_permission(conn: &mut Conn, user: i32, repository: i32) -> Result<Permission, Error> {
-    let held: Vec<String> = team_permissions::table
-        .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
-        .filter(team_permissions::repository_id.eq(repository))
-        .filter(team_members::user_id.eq(user))
-        .select(team_permissions::permission)
-        .load(conn)?;
-    Ok(held.iter().filter_map(|p| Permission::parse(p)).max().unwrap_or(Permission::None))
 }
 
 /// Whether `name` (normalised) is held by a deleted account or organization.

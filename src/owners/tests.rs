@@ -187,7 +187,7 @@ mod migration {
         let alice_home = owners::of_user(&mut c, 3).unwrap().id;
         let names: Vec<String> = crate::repositories::list(&mut c, alice_home).unwrap().into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["alice/app", "alice/team/tool"]);
-        let facts = crate::repositories::facts(&mut c, "bobby/private", None).unwrap();
+        let facts = crate::repositories::facts(&mut c, "bobby/private", None, None).unwrap();
         assert_eq!((facts.owner.map(|o| o.user_id), facts.public, facts.last_push_at), (Some(Some(7)), Some(false), Some(220)));
 
         // plan and count live on the owner alone

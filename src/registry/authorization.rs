@@ -49,9 +49,9 @@ pub fn decide(c: &mut Conn, credential: &Credential, home: Home<'_>, scopes: Vec
         // never signs attacker-chosen text.
         let actions = match r.kind.as_str() {
             "repository" if grants::valid_repository_name(&r.name) => {
-                let facts = crate::repositories::facts(c, &r.name, home)?;
+                let facts = crate::repositories::facts(c, &r.name, home, credential.user_id())?;
                 let permission = match facts.owner {
-                    Some(owner) => owners::permission_on(c, credential.user_id(), &owner, facts.repository_id)?,
+                    Some(owner) => owners::permission_on(credential.user_id(), &owner, namespace_of(&r.name), facts.public.is_some(), &facts.ties)?,
                     None => owners::Permission::None,
                 };
                 let actions = grants::intersect(&r.actions, grants::allowed(credential, permission, &r.name, facts));
@@ -71,6 +71,11 @@ pub fn decide(c: &mut Conn, credential: &Credential, home: Home<'_>, scopes: Vec
         access.push(Access { kind: r.kind, name: r.name, actions });
     }
     Ok((access, pushes))
+}
+
+/// The namespace of a repository name: its first component.
+fn namespace_of(name: &str) -> &str {
+    name.split('/').next().unwrap_or(name)
 }
 
 /// The registry catalog lists every repository: for operators only, through a credential

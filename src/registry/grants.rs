@@ -4,7 +4,7 @@
 //! with a public repository's pull for anyone. Pure functions; `authorization` applies
 //! them to a request.
 
-use crate::owners::{Kind, Namespace, OwnerId, Permission};
+use crate::owners::{Kind, Namespace, OwnerId, Permission, Ties};
 use crate::tokens::Scope;
 
 pub const PULL: &str = "pull";
@@ -75,6 +75,8 @@ pub struct RepoFacts {
     pub public: Option<bool>,
     /// The record's id, once recorded: teams' and collaborators' permissions name it.
     pub repository_id: Option<i32>,
+    /// The caller's ties to it (role, teams, collaboration), read with it.
+    pub ties: Ties,
     /// When a push was last granted (noted at most once a minute).
     pub last_push_at: Option<crate::clock::Timestamp>,
 }
@@ -126,7 +128,7 @@ pub fn allowed(credential: &Credential, permission: Permission, name: &str, fact
 /// pull (`repositories::sight`), so a listing never shows what `/token` would refuse.
 pub fn reaches_private_repositories(credential: &Credential) -> bool {
     let somewhere = Namespace { id: OwnerId(0), kind: Kind::User, user_id: None };
-    let private = RepoFacts { owner: Some(somewhere), public: Some(false), repository_id: Some(0), last_push_at: None };
+    let private = RepoFacts { owner: Some(somewhere), public: Some(false), repository_id: Some(0), last_push_at: None, ties: Ties::default() };
     allowed(credential, Permission::Admin, "namespace/repository", private).contains(&PULL)
 }
 
@@ -146,9 +148,27 @@ mod tests {
         Credential::User { user_id: 1, username: name.into(), scope, operator: false }
     }
     const ALICE: Namespace = Namespace { id: OwnerId(1), kind: Kind::User, user_id: Some(1) };
-    const OWN_PRIVATE: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(false), repository_id: Some(1), last_push_at: None };
-    const PUBLIC: RepoFacts = RepoFacts { owner: Some(ALICE), public: Some(true), repository_id: Some(1), last_push_at: None };
-    const NEW: RepoFacts = RepoFacts { owner: Some(ALICE), public: None, repository_id: None, last_push_at: None };
+    const OWN_PRIVATE: RepoFacts = RepoFacts {
+        owner: Some(ALICE),
+        public: Some(false),
+        repository_id: Some(1),
+        last_push_at: None,
+        ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false },
+    };
+    const PUBLIC: RepoFacts = RepoFacts {
+        owner: Some(ALICE),
+        public: Some(true),
+        repository_id: Some(1),
+        last_push_at: None,
+        ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false },
+    };
+    const NEW: RepoFacts = RepoFacts {
+        owner: Some(ALICE),
+        public: None,
+        repository_id: None,
+        last_push_at: None,
+        ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false },
+    };
     /// The caller's own namespace: admin.
     const MINE: Permission = Permission::Admin;
     /// Someone else's namespace: nothing.
@@ -193,7 +213,21 @@ mod tests {
         assert_eq!(allowed(&Credential::Anonymous, THEIRS, "alice/app", OWN_PRIVATE), &[] as &[&str]);
         // one component or an unknown namespace: nothing
         assert_eq!(allowed(&user("alice", Scope::Admin), MINE, "alice", OWN_PRIVATE), &[] as &[&str]);
-        assert_eq!(allowed(&user("ghost", Scope::Admin), MINE, "ghost/app", RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None }), &[] as &[&str]);
+        assert_eq!(
+            allowed(
+                &user("ghost", Scope::Admin),
+                MINE,
+                "ghost/app",
+                RepoFacts {
+                    owner: None,
+                    public: None,
+                    repository_id: None,
+                    last_push_at: None,
+                    ties: Ties { role: None, teams: Permission::None, collaborator: Permission::None, two_factor_missing: false }
+                }
+            ),
+            &[] as &[&str]
+        );
     }
 
     /// The grant follows the permission the caller holds in the namespace, never the names:

@@ -10,25 +10,57 @@ use diesel::prelude::*;
 use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::schema::{collaborators, org_members, owners, repositories, team_members, team_permissions, users};
-use crate::owners::{Kind, Namespace, Owner, OwnerId, Role};
+use crate::owners::{Kind, Namespace, Owner, OwnerId, Permission, Role, Ties};
 use crate::registry::grants::RepoFacts;
 
 /// The facts the grant needs about `name` (grammar already checked): its namespace's owner,
-/// when it may be used, and the repository's record. `home` is the caller's own namespace
+/// when it may be used, the repository's record, and `caller`'s ties to it (role, teams'
+/// permission, collaboration, the two-factor rule). `home` is the caller's own namespace
 /// (its name and owner), when known: a request for it (nearly every push and pull) then
-/// reads the repository alone. Any other namespace comes in the same one read.
-pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>) -> Result<RepoFacts, Error> {
+/// reads the repository alone, as the caller's own namespace gives them admin. Any other
+/// namespace comes in one statement, the caller's ties in it as subqueries: a member's
+/// `/token` in an organization costs one read more than in their own namespace, whatever
+/// the number of teams and repositories.
+pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, caller: Option<i32>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
     if let Some((_, owner)) = home.filter(|(home_name, _)| *home_name == namespace) {
         let repo: Option<(i32, bool, Option<Timestamp>)> =
             repositories::table.filter(repositories::name.eq(name)).select((repositories::id, repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
-        return Ok(RepoFacts { owner: Some(owner), repository_id: repo.map(|r| r.0), public: repo.map(|r| r.1), last_push_at: repo.and_then(|r| r.2) });
+        let (repository_id, public, last_push_at) = (repo.map(|r| r.0), repo.map(|r| r.1), repo.and_then(|r| r.2));
+        return Ok(RepoFacts { owner: Some(owner), repository_id, public, last_push_at, ties: Ties::default() });
     }
-    type Row = (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>);
+    // no user has id 0: an anonymous caller's subqueries find nothing
+    let caller_id = caller.unwrap_or(0);
+    // Each subquery names the repository by its (unique) name, never the outer row, and is
+    // written in diesel's query language, so that the statement is prepared once per
+    // connection and cached: a statement with SQL text in it would be prepared anew for
+    // every request.
+    // the subqueries' own copies of tables the outer statement reads too
+    let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
+    let team_holds = |permission: &'static str| {
+        diesel::dsl::exists(
+            team_permissions::table
+                .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+                .inner_join(repo.on(repo.field(repositories::id).eq(team_permissions::repository_id)))
+                .filter(repo.field(repositories::name).eq(name.to_string()))
+                .filter(team_members::user_id.eq(caller_id))
+                .filter(team_permissions::permission.eq(permission)),
+        )
+    };
+    let collaborator = collaborators::table
+        .inner_join(repo.on(repo.field(repositories::id).eq(collaborators::repository_id)))
+        .filter(repo.field(repositories::name).eq(name.to_string()))
+        .filter(collaborators::user_id.eq(caller_id))
+        .select(collaborators::permission)
+        .single_value();
+    let caller_factors = caller_row.filter(caller_row.field(users::id).eq(caller_id)).select(caller_row.field(users::second_factor_count)).single_value();
+    type Row =
+        (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>, Option<String>, bool, String, (bool, bool, bool), Option<String>, Option<i64>);
     let found: Option<Row> = owners::table
         .left_join(users::table)
-        .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name))))
-        .filter(owners::name.eq(namespace))
+        .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name.to_string()))))
+        .left_join(org_members::table.on(org_members::owner_id.eq(owners::id).and(org_members::user_id.eq(caller_id))))
+        .filter(owners::name.eq(namespace.to_string()))
         .select((
             owners::id,
             owners::kind,
@@ -37,15 +69,32 @@ pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>) -> Re
             repositories::id.nullable(),
             repositories::is_public.nullable(),
             repositories::last_push_at.nullable(),
+            org_members::role.nullable(),
+            owners::require_two_factor,
+            owners::plan,
+            (team_holds("admin"), team_holds("write"), team_holds("read")),
+            collaborator,
+            caller_factors,
         ))
         .first(conn)
         .optional()?;
-    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at)) = found else {
-        return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None });
+    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at, role, required, plan, teams, collaborator, factors)) = found else {
+        return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None, ties: Ties::default() });
     };
     // a disabled user's namespace is closed to everyone, its public repositories included
     let owner = (disabled != Some(true)).then(|| Namespace::from_columns(id, &kind, user_id));
-    Ok(RepoFacts { owner, public, repository_id, last_push_at })
+    let ties = Ties {
+        role: role.and_then(|r| r.parse().ok()),
+        teams: match teams {
+            (true, _, _) => Permission::Admin,
+            (_, true, _) => Permission::Write,
+            (_, _, true) => Permission::Read,
+            _ => Permission::None,
+        },
+        collaborator: collaborator.and_then(|p| Permission::parse(&p)).unwrap_or_default(),
+        two_factor_missing: required && plan == crate::owners::Plan::Business.as_str() && factors.unwrap_or(0) == 0,
+    };
+    Ok(RepoFacts { owner, public, repository_id, last_push_at, ties })
 }
 
 /// A push grant's time is noted at most this often per repository: every `docker push`

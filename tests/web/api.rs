@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use berth_test_support::*;
 
-async fn post(app: &TestApp, path: &str, bearer: Option<&str>, body: Value) -> reqwest::Response {
+pub(crate) async fn post(app: &TestApp, path: &str, bearer: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = reqwest::Client::new().post(format!("{}{path}", app.url)).json(&body);
     if let Some(b) = bearer {
         req = req.bearer_auth(b);
@@ -14,7 +14,7 @@ async fn post(app: &TestApp, path: &str, bearer: Option<&str>, body: Value) -> r
     req.send().await.unwrap()
 }
 
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, bearer: &str, body: Option<Value>) -> reqwest::Response {
+pub(crate) async fn call(app: &TestApp, method: reqwest::Method, path: &str, bearer: &str, body: Option<Value>) -> reqwest::Response {
     let mut req = reqwest::Client::new().request(method, format!("{}{path}", app.url)).bearer_auth(bearer);
     if let Some(b) = body {
         req = req.json(&b);
@@ -22,13 +22,13 @@ async fn call(app: &TestApp, method: reqwest::Method, path: &str, bearer: &str, 
     req.send().await.unwrap()
 }
 
-async fn jwt(app: &TestApp, username: &str, secret: &str) -> String {
+pub(crate) async fn jwt(app: &TestApp, username: &str, secret: &str) -> String {
     let res = post(app, "/v2/users/login", None, json!({ "username": username, "password": secret })).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
 }
 
-async fn new_token(app: &TestApp, bearer: &str, label: &str, scope: &str) -> Value {
+pub(crate) async fn new_token(app: &TestApp, bearer: &str, label: &str, scope: &str) -> Value {
     let res = post(app, "/v2/access-tokens", Some(bearer), json!({ "token_label": label, "scopes": [scope], "expires_at": null })).await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
     res.json().await.unwrap()

@@ -4,6 +4,7 @@
 mod account;
 mod addresses;
 mod api;
+mod api_orgs;
 mod bad_input;
 mod browser_defences;
 mod burst;

@@ -95,8 +95,8 @@ async fn grants_follow_the_scope_table() {
     }
     // a requested * is answered with explicit actions
     assert_eq!(granted(&app, Some(("bobby", &bob_admin)), "bobby/x", "*").await, ["pull", "push", "delete"]);
-    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/x", None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
-    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/private", None).unwrap().public, Some(false), "a push is recorded, private");
+    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/x", None, None).unwrap().public, None, "a * (skopeo delete) is no push: nothing recorded");
+    assert_eq!(berth::repositories::facts(&mut app.conn(), "bobby/private", None, None).unwrap().public, Some(false), "a push is recorded, private");
     // anonymous: pulls of public repositories only
     assert_eq!(granted(&app, None, "bobby/public", "pull,push").await, ["pull"]);
     assert!(granted(&app, None, "bobby/private", "pull").await.is_empty());
@@ -487,7 +487,7 @@ async fn concurrent_pulls_write_last_use_and_the_push_note_once_a_minute() {
         let mut c = app.conn();
         let last = tokens::page(&mut c, uid, 1, 1).unwrap()[0].last_used_at;
         let new_ip = berth::activity::list(&mut c, uid, 1, 100).unwrap().0.into_iter().filter(|e| e.kind == "token_used_from_new_ip").count() as i64;
-        let pushed = berth::repositories::facts(&mut c, "alice/app", None).unwrap().last_push_at;
+        let pushed = berth::repositories::facts(&mut c, "alice/app", None, None).unwrap().last_push_at;
         let (last_use, push_note) = berth_test_support::database::writes(&mut c);
         (last, new_ip, pushed, last_use, push_note)
     };
