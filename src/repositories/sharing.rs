@@ -52,13 +52,6 @@ pub fn remove(conn: &mut Conn, owner: &Owner, name: &str, username: &str) -> Res
     Ok(())
 }
 
-/// What `user_id` was given on a personal repository as its collaborator (`None` when
-/// nothing).
-pub fn given(conn: &mut Conn, repository_id: i32, user_id: i32) -> Result<Permission, Error> {
-    let given: Option<String> = collaborators::table.find((repository_id, user_id)).select(collaborators::permission).first(conn).optional()?;
-    Ok(given.and_then(|p| Permission::parse(&p)).unwrap_or(Permission::None))
-}
-
 /// A repository's collaborators: (username, permission), by username.
 pub fn list(conn: &mut Conn, repository_id: i32) -> Result<Vec<(String, Permission)>, Error> {
     let rows: Vec<(String, String)> = collaborators::table

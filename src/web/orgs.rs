@@ -767,6 +767,7 @@ struct ActivityPage {
     pager: Pager,
     actions: Vec<(&'static str, &'static str)>,
     action: String,
+    object: String,
     actor: String,
     from: String,
     to: String,
@@ -778,6 +779,8 @@ struct ActivityPage {
 pub struct ActivityQuery {
     page: Option<i64>,
     action: Option<String>,
+    /// What an entry is about: a member's username, a team's or a repository's name.
+    object: Option<String>,
     actor: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -803,9 +806,10 @@ pub async fn activity(app: web::Data<AppState>, who: SignedIn, org: web::Path<St
     };
     let actor: String = q.actor.as_deref().unwrap_or("").trim().chars().take(100).collect();
     let (from_text, to_text) = (q.from.clone().unwrap_or_default(), q.to.clone().unwrap_or_default());
-    let filter =
-        events::Filter { action, actor: Some(actor.clone()).filter(|a| !a.is_empty() && !a.contains('\0')), from: day(&from_text, "from", false)?, to: day(&to_text, "to", true)? };
-    let filtered = filter.action.is_some() || filter.actor.is_some() || filter.from.is_some() || filter.to.is_some();
+    let object: String = q.object.as_deref().unwrap_or("").trim().chars().take(255).collect();
+    let typed = |t: &String| Some(t.clone()).filter(|t| !t.is_empty());
+    let filter = events::Filter { action, name: typed(&object), actor: typed(&actor), from: day(&from_text, "from", false)?, to: day(&to_text, "to", true)? };
+    let filtered = filter.action.is_some() || filter.name.is_some() || filter.actor.is_some() || filter.from.is_some() || filter.to.is_some();
     let (uid, now, name) = (who.user.id, app.now(), org.into_inner());
     let (org, (entries, total)) = app
         .db(move |c| {
@@ -830,6 +834,7 @@ pub async fn activity(app: web::Data<AppState>, who: SignedIn, org: web::Path<St
     let (from_shown, to_shown): (String, String) = (from_text.trim().chars().take(10).collect(), to_text.trim().chars().take(10).collect());
     let pager = Pager::new(org_url(&org, "/activity"), page, total, ACTIVITY_PER_PAGE).keeping(&[
         ("action", action.map(|a| a.as_str()).unwrap_or("")),
+        ("object", &object),
         ("actor", &actor),
         ("from", &from_shown),
         ("to", &to_shown),
@@ -841,6 +846,7 @@ pub async fn activity(app: web::Data<AppState>, who: SignedIn, org: web::Path<St
         pager,
         actions: events::Action::ALL.iter().map(|a| (a.as_str(), a.description())).collect(),
         action: action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+        object,
         actor,
         from: from_shown,
         to: to_shown,

@@ -67,10 +67,13 @@ async fn home(app: &AppState, who: &SignedIn) -> Result<Owner, PageError> {
 /// and editors everything, a team member what their teams hold, a collaborator what they
 /// were given.
 fn shared_access(c: &mut crate::db::Conn, uid: i32, repo: &Repository, role: Option<Role>) -> Result<String, Error> {
+    if let Some(role) = role.filter(|r| r.manages_repositories()) {
+        return Ok(format!("{} (as {})", permission_label(Permission::Admin), role.title().to_lowercase()));
+    }
+    let ties = repos::facts(c, &repo.name, None, Some(uid))?.ties;
     Ok(match role {
-        Some(role) if role.manages_repositories() => format!("{} (as {})", permission_label(Permission::Admin), role.title().to_lowercase()),
-        Some(_) => format!("{} (through a team)", permission_label(owners::team_permission(c, uid, repo.id)?)),
-        None => format!("{} (as a collaborator)", permission_label(sharing::given(c, repo.id, uid)?)),
+        Some(_) => format!("{} (through a team)", permission_label(ties.teams)),
+        None => format!("{} (as a collaborator)", permission_label(ties.collaborator)),
     })
 }
 
@@ -276,18 +279,19 @@ fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Resul
     let owner = owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
     let repo = repos::find(c, owner.id, full)?.ok_or(Error::NotFound)?;
     let (mut collaborators, mut teams, mut manages) = (Vec::new(), Vec::new(), false);
+    let ties = repos::facts(c, full, None, Some(uid))?.ties;
     let access = match owner.kind {
         Kind::User if owner.user_id == Some(uid) => {
             collaborators = sharing::list(c, repo.id)?;
             format!("{} (your repository)", permission_label(Permission::Admin))
         }
-        Kind::User => match sharing::given(c, repo.id, uid)? {
+        Kind::User => match ties.collaborator {
             Permission::None => return Err(Error::NotFound),
             given => format!("{} (as a collaborator)", permission_label(given)),
         },
         Kind::Organization => {
-            let role = orgs::role_of(c, owner.id, uid)?.ok_or(Error::NotFound)?;
-            let through_teams = owners::team_permission(c, uid, repo.id)?;
+            let role = ties.role.ok_or(Error::NotFound)?;
+            let through_teams = ties.teams;
             let visible = match repos::sight(c, Some(uid), &owner, true)? {
                 Sight::All => true,
                 Sight::PublicOnly => repo.is_public,

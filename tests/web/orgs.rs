@@ -612,6 +612,8 @@ async fn the_audit_log_is_for_owners_and_filters_by_action_actor_and_day() {
     assert_eq!(only.matches("<code>member.invite</code>").count(), 2, "{only}");
     assert!(!only.contains("<code>team.create</code>"));
     assert!(only.contains(r#"<option value="member.invite" selected>"#), "the filter stays chosen");
+    let (_, about_carol) = alice.get_text("/orgs/acme/activity?object=carol").await;
+    assert!(about_carol.contains("1 entry.") && about_carol.contains(r#"value="carol""#), "{about_carol}");
     let (_, by_bob) = alice.get_text("/orgs/acme/activity?actor=bobby").await;
     assert!(by_bob.contains("<code>member.join</code>") && !by_bob.contains("<code>org.create</code>"), "{by_bob}");
     let today = chrono::DateTime::from_timestamp(app.state.now(), 0).unwrap().format("%Y-%m-%d").to_string();
