@@ -10,12 +10,15 @@
 //! Chromium is driven with fantoccini through chromedriver, which the test starts itself on
 //! a free port. fantoccini is built without TLS (chromedriver is on loopback), so it connects
 //! with hyper-util's plain `HttpConnector`. Screenshots land in `target/browser-screenshots/`.
-//! The `layout` module measures every page at desktop and phone widths.
+//! The `layout` module measures every page at desktop and phone widths; `orgs` drives the
+//! organization pages (an invitation, a team) and measures them too.
 
 #[path = "browser/forms.rs"]
 mod forms;
 #[path = "browser/layout.rs"]
 mod layout;
+#[path = "browser/orgs.rs"]
+mod orgs;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -593,6 +596,8 @@ where
     let profile = tempfile::tempdir().expect("temp Chromium profile");
 
     let mut settings = berth::config::Settings::with_data_dir(data.path());
+    // SQLite in the data folder, or a fresh PostgreSQL database when the run is on PostgreSQL
+    settings.database_url = berth_test_support::database::fresh(&settings.data_dir);
     settings.bind = "127.0.0.1:0".into();
     settings.workers = 2;
     let (_, state, server) = berth::server::start(settings, Arc::new(SystemClock)).expect("starting Berth");

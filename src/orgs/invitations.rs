@@ -166,6 +166,13 @@ pub fn of_org_by_uuid(conn: &mut Conn, uuid: &str, user_id: i32) -> Result<(Owne
     Ok((org, invitation))
 }
 
+/// One invitation of `user_id`'s, expired or not, with its names; `NotFound` for anyone
+/// else's (the pages check it names the organization of their address).
+pub fn for_invitee(conn: &mut Conn, uuid: &str, user_id: i32) -> Result<Shown, Error> {
+    let invitation = by_uuid(conn, uuid)?.filter(|i| i.invitee_id == user_id).ok_or(Error::NotFound)?;
+    shown(conn, vec![invitation])?.pop().ok_or(Error::NotFound)
+}
+
 pub const EXPIRED: &str = "This invitation has expired. Ask an owner of the organization to send it again.";
 
 /// The invitee accepts: a member with the invitation's role, in its team when the team

@@ -71,11 +71,13 @@ pub fn find_by_id(conn: &mut Conn, org: OwnerId, id: i32) -> Result<Option<Team>
 pub fn list(conn: &mut Conn, org: OwnerId) -> Result<Vec<(Team, i64)>, Error> {
     let all: Vec<Team> = teams::table.filter(teams::owner_id.eq(org.0)).order(teams::name.asc()).select(Team::as_select()).load(conn)?;
     let ids: Vec<i32> = all.iter().map(|t| t.id).collect();
-    let members: Vec<i32> = team_members::table.filter(team_members::team_id.eq_any(&ids)).select(team_members::team_id).load(conn)?;
+    // counted by the database: an organization's teams may hold thousands of memberships
+    let counts: Vec<(i32, i64)> =
+        team_members::table.filter(team_members::team_id.eq_any(&ids)).group_by(team_members::team_id).select((team_members::team_id, diesel::dsl::count_star())).load(conn)?;
     Ok(all
         .into_iter()
         .map(|t| {
-            let n = members.iter().filter(|id| **id == t.id).count() as i64;
+            let n = counts.iter().find(|(id, _)| *id == t.id).map_or(0, |(_, n)| *n);
             (t, n)
         })
         .collect())

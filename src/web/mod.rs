@@ -12,11 +12,13 @@ pub mod extract;
 pub mod fmt;
 pub mod middleware;
 pub mod org_tokens;
+pub mod orgs;
 pub mod pages;
 pub mod repositories;
 pub mod security;
 pub mod session;
 pub mod sessions;
+pub mod teams;
 pub mod tokens;
 
 use actix_web::http::header;
@@ -71,7 +73,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/orgs/{org}/access-tokens/{id}/{change}").route(post().to(org_tokens::set_active)))
         .service(resource("/repositories").route(get().to(repositories::page)).route(post().to(repositories::create)))
         .service(resource("/repositories/visibility").route(post().to(repositories::visibility)))
-        .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)));
+        .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)))
+        .service(resource("/repositories/collaborators").route(post().to(repositories::add_collaborator)))
+        .service(resource("/repositories/collaborators/remove").route(post().to(repositories::remove_collaborator)))
+        .service(resource("/repository/{namespace}/{path:.+}").route(get().to(repositories::show)))
+        .service(resource("/orgs").route(get().to(orgs::list)).route(post().to(orgs::create)))
+        .service(resource("/orgs/{org}").route(get().to(orgs::overview)))
+        .service(resource("/orgs/{org}/leave").route(get().to(orgs::leave_form)).route(post().to(orgs::leave)))
+        .service(resource("/orgs/{org}/settings").route(post().to(orgs::settings)))
+        .service(resource("/orgs/{org}/activity").route(get().to(orgs::activity)))
+        .service(resource("/orgs/{org}/members/{username}/role").route(post().to(orgs::set_role)))
+        .service(resource("/orgs/{org}/members/{username}/remove").route(get().to(orgs::remove_form)).route(post().to(orgs::remove)))
+        .service(resource("/orgs/{org}/invitations").route(post().to(orgs::invite)))
+        .service(resource("/orgs/{org}/invitations/{uuid}/accept").route(post().to(orgs::accept)))
+        .service(resource("/orgs/{org}/invitations/{uuid}/decline").route(post().to(orgs::decline)))
+        .service(resource("/orgs/{org}/invitations/{uuid}/resend").route(post().to(orgs::resend)))
+        .service(resource("/orgs/{org}/invitations/{uuid}/revoke").route(post().to(orgs::revoke)))
+        .service(resource("/orgs/{org}/repositories").route(post().to(orgs::create_repository)))
+        .service(resource("/orgs/{org}/repositories/visibility").route(post().to(orgs::repository_visibility)))
+        .service(resource("/orgs/{org}/repositories/delete").route(get().to(orgs::delete_repository_form)).route(post().to(orgs::delete_repository)))
+        .service(resource("/orgs/{org}/teams").route(post().to(teams::create)))
+        .service(resource("/orgs/{org}/teams/{team}").route(get().to(teams::page)))
+        .service(resource("/orgs/{org}/teams/{team}/edit").route(post().to(teams::edit)))
+        .service(resource("/orgs/{org}/teams/{team}/delete").route(get().to(teams::delete_form)).route(post().to(teams::delete)))
+        .service(resource("/orgs/{org}/teams/{team}/members").route(post().to(teams::add_member)))
+        .service(resource("/orgs/{org}/teams/{team}/members/remove").route(post().to(teams::remove_member)))
+        .service(resource("/orgs/{org}/teams/{team}/permissions").route(post().to(teams::set_permission)))
+        .service(resource("/orgs/{org}/teams/{team}/permissions/revoke").route(post().to(teams::revoke_permission)));
 }
 
 pub fn redirect(to: &str) -> HttpResponse {

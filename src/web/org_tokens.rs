@@ -145,7 +145,7 @@ async fn render(
     }
     let today = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().date_naive();
     let page = ListPage {
-        chrome: Chrome::signed_in("Organization access tokens", "org-tokens", who)?,
+        chrome: Chrome::signed_in("Organization access tokens", "orgs", who)?,
         org: org.name.clone(),
         plan: org.plan().to_string(),
         rows: tokens.into_iter().map(|t| row(t, now)).collect(),
@@ -264,7 +264,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, o
             Ok(Creation::Created(made)) => {
                 let (token, plain) = *made;
                 let page = CreatedPage {
-                    chrome: Chrome::signed_in("Copy organization access token", "org-tokens", &who)?,
+                    chrome: Chrome::signed_in("Copy organization access token", "orgs", &who)?,
                     org: org.name.clone(),
                     token: plain.expose().to_string(),
                     resources: token.resources().summary(),
@@ -277,7 +277,7 @@ pub async fn create(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, o
                 return Ok(HttpResponse::Created().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?));
             }
             Ok(Creation::Repeated) => {
-                let page = RepeatedPage { chrome: Chrome::signed_in("Token already created", "org-tokens", &who)?, back: format!("/orgs/{}/access-tokens", org.name) };
+                let page = RepeatedPage { chrome: Chrome::signed_in("Token already created", "orgs", &who)?, back: format!("/orgs/{}/access-tokens", org.name) };
                 return Ok(HttpResponse::Conflict().content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store")).body(page.render()?));
             }
             Ok(Creation::Stale) => {
@@ -341,7 +341,7 @@ pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, path: web::Pat
             Ok((org.name, token))
         })
         .await?;
-    Ok(html(DeletePage { chrome: Chrome::signed_in("Delete organization access token", "org-tokens", &who)?, org, token: row(token, now) }.render()?))
+    Ok(html(DeletePage { chrome: Chrome::signed_in("Delete organization access token", "orgs", &who)?, org, token: row(token, now) }.render()?))
 }
 
 pub async fn delete(

@@ -40,6 +40,19 @@ impl FieldErrors {
     }
 }
 
+/// A confirmation before a change that cannot be undone from the same page
+/// (`settings/confirm.html`): the question, what follows, and the form that does it.
+#[derive(askama::Template)]
+#[template(path = "settings/confirm.html")]
+pub struct ConfirmPage {
+    pub chrome: Chrome,
+    pub heading: String,
+    pub message: String,
+    pub action: String,
+    pub button: String,
+    pub cancel: String,
+}
+
 /// `?page=N` of a paged list: pages count from 1.
 #[derive(Debug, serde::Deserialize)]
 pub struct PageQuery {
@@ -63,16 +76,30 @@ impl PageQuery {
 
 /// Where a list's "Newer / Page N of M / Older" links point (`partials/pager.html`).
 pub struct Pager {
-    pub base: &'static str,
+    pub base: String,
+    /// The query parameter holding the page number: `page`, unless a page holds two lists.
+    pub param: &'static str,
     pub page: i64,
     pub pages: i64,
+    /// The links' words: a list by time is "Newer" / "Older", one by name "Previous" / "Next".
+    pub back: &'static str,
+    pub forward: &'static str,
+    /// What the pages are of, for screen readers: "Pages", "Pages of members".
+    pub label: &'static str,
     /// The list's other query parameters (`&q=…&sort=…`), kept from page to page.
     pub query: String,
 }
 
 impl Pager {
-    pub fn new(base: &'static str, page: i64, total: i64, per_page: i64) -> Pager {
-        Pager { base, page, pages: ((total + per_page - 1) / per_page).max(1), query: String::new() }
+    pub fn new(base: impl Into<String>, page: i64, total: i64, per_page: i64) -> Pager {
+        Pager { base: base.into(), param: "page", page, pages: ((total + per_page - 1) / per_page).max(1), back: "Newer", forward: "Older", label: "Pages", query: String::new() }
+    }
+
+    /// A list in order of name, paged by `param` (one page may hold two lists), and what
+    /// its pages are of (`label`).
+    pub fn by_name(mut self, param: &'static str, label: &'static str) -> Pager {
+        (self.param, self.label, self.back, self.forward) = (param, label, "Previous", "Next");
+        self
     }
 
     pub fn keeping(mut self, params: &[(&str, &str)]) -> Pager {

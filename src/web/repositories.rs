@@ -1,5 +1,9 @@
 //! /repositories: the repositories of the user's own namespace (name, visibility, created,
-//! last push) with a public/private switch, *Create repository* and *Delete repository*.
+//! last push) with a public/private switch, *Create repository* and *Delete repository*,
+//! and under them the repositories shared with the user (their organizations' and those
+//! they collaborate on) with their namespace. /repository/{namespace}/{path}: one
+//! repository — for its own user the collaborators it is shared with, for an
+//! organization's the teams and what each may do there.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -7,29 +11,46 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::app::AppState;
-use crate::owners::{self, Owner};
-use crate::repositories as repos;
+use crate::orgs;
+use crate::owners::{self, Kind, Owner, Permission, Role};
+use crate::repositories::{self as repos, Repository, Sight, sharing};
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::PageError;
 use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, when};
 use crate::web::middleware::html;
+use crate::web::orgs::{field_status, refused_form};
 use crate::web::pages::FieldErrors;
 use crate::web::redirect;
+use crate::web::teams::permission_label;
 
-pub struct Row {
+pub struct RepoRow {
     pub name: String,
     pub public: bool,
     pub created: When,
     pub last_push: Option<When>,
 }
 
+impl RepoRow {
+    pub fn new(r: Repository, now: i64) -> RepoRow {
+        RepoRow { public: r.is_public, created: when(r.created_at, now), last_push: r.last_push_at.map(|t| when(t, now)), name: r.name }
+    }
+}
+
+/// A repository shared with the user, with what they may do there.
+pub struct SharedRow {
+    pub repo: RepoRow,
+    pub namespace: String,
+    pub access: String,
+}
+
 #[derive(Template)]
 #[template(path = "settings/repositories.html")]
 struct ListPage {
     chrome: Chrome,
-    rows: Vec<Row>,
+    rows: Vec<RepoRow>,
+    shared: Vec<SharedRow>,
     namespace: String,
     registry_host: String,
     path: String,
@@ -42,18 +63,46 @@ async fn home(app: &AppState, who: &SignedIn) -> Result<Owner, PageError> {
     Ok(app.db(move |c| owners::of_user(c, uid)).await?)
 }
 
+/// What `uid` may do on a repository shared with them, in words: an organization's owners
+/// and editors everything, a team member what their teams hold, a collaborator what they
+/// were given.
+fn shared_access(c: &mut crate::db::Conn, uid: i32, repo: &Repository, role: Option<Role>) -> Result<String, Error> {
+    if let Some(role) = role.filter(|r| r.manages_repositories()) {
+        return Ok(format!("{} (as {})", permission_label(Permission::Admin), role.title().to_lowercase()));
+    }
+    let ties = repos::facts(c, &repo.name, None, Some(uid))?.ties;
+    Ok(match role {
+        Some(_) => format!("{} (through a team)", permission_label(ties.teams)),
+        None => format!("{} (as a collaborator)", permission_label(ties.collaborator)),
+    })
+}
+
 async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldErrors) -> Result<String, PageError> {
     let (uid, now) = (who.user.id, app.now());
-    let (home, list) = app
+    let (home, list, shared) = app
         .db(move |c| {
             let home = owners::of_user(c, uid)?;
             let list = repos::list(c, home.id)?;
-            Ok((home, list))
+            let mut shared = Vec::new();
+            for (repo, role) in repos::shared_with(c, uid)? {
+                let access = shared_access(c, uid, &repo, role)?;
+                shared.push((repo, access));
+            }
+            Ok((home, list, shared))
         })
         .await?;
-    let rows = list.into_iter().map(|r| Row { public: r.is_public, created: when(r.created_at, now), last_push: r.last_push_at.map(|t| when(t, now)), name: r.name }).collect();
-    Ok(ListPage { chrome: Chrome::signed_in("Repositories", "repositories", who)?, rows, namespace: home.name, registry_host: app.settings.registry_host.clone(), path, errors }
-        .render()?)
+    let shared = shared.into_iter().map(|(r, access)| SharedRow { namespace: r.name.split('/').next().unwrap_or("").to_string(), access, repo: RepoRow::new(r, now) }).collect();
+    let rows = list.into_iter().map(|r| RepoRow::new(r, now)).collect();
+    Ok(ListPage {
+        chrome: Chrome::signed_in("Repositories", "repositories", who)?,
+        rows,
+        shared,
+        namespace: home.name,
+        registry_host: app.settings.registry_host.clone(),
+        path,
+        errors,
+    }
+    .render()?)
 }
 
 pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
@@ -67,12 +116,17 @@ pub struct CreateForm {
     visibility: String,
 }
 
+/// The visibility a create form chose.
+pub fn parse_public(visibility: &str) -> Result<bool, Error> {
+    match visibility {
+        "public" => Ok(true),
+        "private" => Ok(false),
+        _ => Err(Error::invalid("Visibility is public or private.")),
+    }
+}
+
 pub async fn create(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<CreateForm>) -> Result<HttpResponse, PageError> {
-    let public = match form.visibility.as_str() {
-        "public" => true,
-        "private" => false,
-        _ => return Err(PageError::from(Error::invalid("Visibility is public or private."))),
-    };
+    let public = parse_public(&form.visibility)?;
     let (home, path, now) = (home(&app, &who).await?, form.path.clone(), app.now());
     match app.db(move |c| repos::create(c, &home, &path, public, now)).await {
         Ok(name) => {
@@ -98,11 +152,14 @@ pub struct VisibilityForm {
     confirm: Option<String>,
 }
 
+/// "Make repository public?": its form posts to `action`, Cancel leads to `cancel`.
 #[derive(Template)]
 #[template(path = "settings/repository_public.html")]
-struct PublicPage {
-    chrome: Chrome,
-    name: String,
+pub struct PublicPage {
+    pub chrome: Chrome,
+    pub name: String,
+    pub action: String,
+    pub cancel: String,
 }
 
 pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, PageError> {
@@ -117,7 +174,13 @@ pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form):
         if !app.db(move |c| repos::owns(c, home, &lookup)).await? {
             return Err(PageError::not_found());
         }
-        return Ok(html(PublicPage { chrome: Chrome::signed_in("Make repository public", "repositories", &who)?, name }.render()?));
+        let page = PublicPage {
+            chrome: Chrome::signed_in("Make repository public", "repositories", &who)?,
+            name,
+            action: "/repositories/visibility".into(),
+            cancel: "/repositories".into(),
+        };
+        return Ok(html(page.render()?));
     }
     if !app.db(move |c| repos::set_public(c, home, &name, public)).await? {
         return Err(PageError::not_found());
@@ -126,11 +189,14 @@ pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form):
     Ok(redirect("/repositories"))
 }
 
+/// "Delete repository?": its form posts to `action`, Cancel leads to `cancel`.
 #[derive(Template)]
 #[template(path = "settings/repository_delete.html")]
-struct DeletePage {
-    chrome: Chrome,
-    name: String,
+pub struct DeletePage {
+    pub chrome: Chrome,
+    pub name: String,
+    pub action: String,
+    pub cancel: String,
 }
 
 #[derive(Deserialize)]
@@ -146,7 +212,8 @@ pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<
     if !owned {
         return Err(PageError::not_found());
     }
-    Ok(html(DeletePage { chrome: Chrome::signed_in("Delete repository", "repositories", &who)?, name }.render()?))
+    let page = DeletePage { chrome: Chrome::signed_in("Delete repository", "repositories", &who)?, name, action: "/repositories/delete".into(), cancel: "/repositories".into() };
+    Ok(html(page.render()?))
 }
 
 #[derive(Deserialize)]
@@ -162,4 +229,160 @@ pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): Csr
     }
     who.session.flash("success", format!("Berth forgot {}. The registry frees its data at the next garbage collection.", form.name))?;
     Ok(redirect("/repositories"))
+}
+
+// ---- one repository ----------------------------------------------------------------
+
+pub struct Collaborator {
+    pub username: String,
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+pub struct TeamGrant {
+    pub team: String,
+    pub label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "settings/repository.html")]
+struct RepositoryPage {
+    chrome: Chrome,
+    repo: RepoRow,
+    namespace: String,
+    /// The viewer's own repository: they manage its collaborators.
+    owned: bool,
+    /// An organization's repository: its teams are listed.
+    of_org: bool,
+    /// The viewer owns or edits the organization.
+    manages: bool,
+    access: String,
+    collaborators: Vec<Collaborator>,
+    teams: Vec<TeamGrant>,
+    registry_host: String,
+    username: String,
+    errors: FieldErrors,
+}
+
+/// What the viewer finds at a repository's page: nothing (`NotFound`) unless it is theirs,
+/// shared with them, or one of their organization's they may see.
+struct Seen {
+    owner: Owner,
+    repo: Repository,
+    access: String,
+    manages: bool,
+    collaborators: Vec<(String, Permission)>,
+    teams: Vec<(orgs::teams::Team, Permission)>,
+}
+
+fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Result<Seen, Error> {
+    let owner = owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
+    let repo = repos::find(c, owner.id, full)?.ok_or(Error::NotFound)?;
+    let (mut collaborators, mut teams, mut manages) = (Vec::new(), Vec::new(), false);
+    let ties = repos::facts(c, full, None, Some(uid))?.ties;
+    let access = match owner.kind {
+        Kind::User if owner.user_id == Some(uid) => {
+            collaborators = sharing::list(c, repo.id)?;
+            format!("{} (your repository)", permission_label(Permission::Admin))
+        }
+        Kind::User => match ties.collaborator {
+            Permission::None => return Err(Error::NotFound),
+            given => format!("{} (as a collaborator)", permission_label(given)),
+        },
+        Kind::Organization => {
+            let role = ties.role.ok_or(Error::NotFound)?;
+            let through_teams = ties.teams;
+            let visible = match repos::sight(c, Some(uid), &owner, true)? {
+                Sight::All => true,
+                Sight::PublicOnly => repo.is_public,
+                Sight::PublicAndSharedWith(_) => repo.is_public || through_teams > Permission::None,
+            };
+            if !visible {
+                return Err(Error::NotFound);
+            }
+            manages = role.manages_repositories();
+            teams = orgs::teams::on_repository(c, repo.id)?;
+            match role {
+                r if r.manages_repositories() => format!("{} (as {})", permission_label(Permission::Admin), r.title().to_lowercase()),
+                _ if through_teams > Permission::None => format!("{} (through a team)", permission_label(through_teams)),
+                _ => "Pull only (a public repository)".to_string(),
+            }
+        }
+    };
+    Ok(Seen { owner, repo, access, manages, collaborators, teams })
+}
+
+async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path: String, username: String, errors: FieldErrors) -> Result<String, PageError> {
+    let (uid, now, full) = (who.user.id, app.now(), format!("{namespace}/{path}"));
+    let found = app.db(move |c| seen(c, uid, &namespace, &full)).await?;
+    Ok(RepositoryPage {
+        chrome: Chrome::signed_in(&found.repo.name, "repositories", who)?,
+        owned: found.owner.user_id == Some(uid),
+        of_org: found.owner.kind == Kind::Organization,
+        manages: found.manages,
+        access: found.access,
+        collaborators: found.collaborators.into_iter().map(|(username, p)| Collaborator { username, value: p.as_str(), label: permission_label(p) }).collect(),
+        teams: found.teams.into_iter().map(|(t, p)| TeamGrant { team: t.name, label: permission_label(p) }).collect(),
+        registry_host: app.settings.registry_host.clone(),
+        namespace: found.owner.name,
+        repo: RepoRow::new(found.repo, now),
+        username,
+        errors,
+    }
+    .render()?)
+}
+
+pub async fn show(app: web::Data<AppState>, who: SignedIn, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+    let (namespace, path) = path.into_inner();
+    Ok(html(repository_page(&app, &who, namespace, path, String::new(), FieldErrors::default()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollaboratorForm {
+    name: String,
+    username: String,
+    /// Absent on the remove form.
+    permission: Option<String>,
+}
+
+/// The page of the repository `name` (`namespace/path`).
+fn repository_url(name: &str) -> String {
+    format!("/repository/{name}")
+}
+
+pub async fn add_collaborator(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<CollaboratorForm>) -> Result<HttpResponse, PageError> {
+    let home = home(&app, &who).await?;
+    let permission = form.permission.as_deref().and_then(Permission::parse).filter(|p| *p <= Permission::Write);
+    let added = match permission {
+        None => Err(Error::invalid_field("permission", "Choose read-only or read & write.")),
+        Some(p) => {
+            let (name, username, now) = (form.name.clone(), form.username.clone(), app.now());
+            let typed = crate::accounts::normalize_username(&username).unwrap_or_default();
+            app.db(move |c| sharing::add(c, &home, &name, &typed, p, now)).await
+        }
+    };
+    match added {
+        Ok(()) => {
+            who.session.flash("success", format!("{} may now use {}.", form.username.trim().to_lowercase(), form.name))?;
+            Ok(redirect(&format!("{}#collaborators", repository_url(&form.name))))
+        }
+        Err(e @ Error::Invalid { field: Some(_), .. }) => {
+            let status = field_status(&e);
+            let mut errors = FieldErrors::default();
+            errors.add(if e.field() == Some("permission") { "permission" } else { "username" }, e);
+            let (namespace, path) = form.name.split_once('/').ok_or(Error::NotFound)?;
+            let body = repository_page(&app, &who, namespace.to_string(), path.to_string(), form.username.chars().take(100).collect(), errors).await?;
+            Ok(refused_form(status, body))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn remove_collaborator(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<CollaboratorForm>) -> Result<HttpResponse, PageError> {
+    let home = home(&app, &who).await?;
+    let (name, username) = (form.name.clone(), form.username.trim().to_lowercase());
+    app.db(move |c| sharing::remove(c, &home, &name, &username)).await?;
+    who.session.flash("success", format!("{} no longer has access to {}.", form.username.trim().to_lowercase(), form.name))?;
+    Ok(redirect(&format!("{}#collaborators", repository_url(&form.name))))
 }

@@ -15,6 +15,7 @@ use crate::web::error::PageError;
 use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, client_name, when};
 use crate::web::middleware::html;
+use crate::web::pages::ConfirmPage;
 use crate::web::redirect;
 
 pub struct SessionRow {
@@ -60,17 +61,6 @@ pub async fn page(app: web::Data<AppState>, who: SignedIn) -> Result<HttpRespons
     Ok(html(page.render()?))
 }
 
-#[derive(Template)]
-#[template(path = "settings/confirm.html")]
-struct ConfirmPage {
-    chrome: Chrome,
-    heading: String,
-    message: String,
-    action: String,
-    button: &'static str,
-    cancel: &'static str,
-}
-
 pub async fn end_form(app: web::Data<AppState>, who: SignedIn, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let (uid, now) = (who.user.id, app.now());
     let (idle, absolute) = (app.settings.session_idle_seconds, app.settings.session_absolute_seconds);
@@ -84,8 +74,8 @@ pub async fn end_form(app: web::Data<AppState>, who: SignedIn, id: web::Path<Str
         heading: if current { format!("Sign out of this session ({name})?") } else { format!("End the session of {name}?") },
         message: "The browser or device using it will be signed out at once and must sign in again.".into(),
         action: format!("/settings/sessions/{}/end", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()),
-        button: "End session",
-        cancel: "/settings/sessions",
+        button: "End session".into(),
+        cancel: "/settings/sessions".into(),
     };
     Ok(html(page.render()?))
 }
@@ -116,8 +106,8 @@ pub async fn end_others_form(who: SignedIn) -> Result<HttpResponse, PageError> {
         heading: "End all other sessions?".into(),
         message: "Every other browser and device signed in to your account will be signed out at once. This session stays signed in.".into(),
         action: "/settings/sessions/end-others".into(),
-        button: "End all other sessions",
-        cancel: "/settings/sessions",
+        button: "End all other sessions".into(),
+        cancel: "/settings/sessions".into(),
     };
     Ok(html(page.render()?))
 }

@@ -15,11 +15,11 @@ use fantoccini::key::Key;
 /// As long as a username may be (30), so it shows in the top bar, namespaces and repository names.
 const LAYOUT_USER: &str = "layoutuserwithalongnamefortest";
 /// (width, height) of the viewport: desktop, small laptop, phone.
-const VIEWPORTS: [(u32, u32); 3] = [(1280, 900), (1024, 768), (390, 844)];
+pub(super) const VIEWPORTS: [(u32, u32); 3] = [(1280, 900), (1024, 768), (390, 844)];
 
 /// Makes the viewport (not the window) `width` × `height`: headless Chromium may reserve
 /// some of the window for itself, so measure and correct once.
-async fn set_viewport(b: &Client, width: u32, height: u32) {
+pub(super) async fn set_viewport(b: &Client, width: u32, height: u32) {
     b.set_window_size(width, height).await.expect("resizing the window");
     let inner = b.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.expect("reading the viewport");
     let (w, h) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
@@ -31,7 +31,7 @@ async fn set_viewport(b: &Client, width: u32, height: u32) {
 }
 
 /// A screenshot of the whole page: the window grows to the page's height for the shot.
-async fn full_page_screenshot(b: &Client, width: u32, height: u32, name: &str) {
+pub(super) async fn full_page_screenshot(b: &Client, width: u32, height: u32, name: &str) {
     let tall = b.execute("return Math.ceil(document.documentElement.scrollHeight);", vec![]).await.expect("reading the page height");
     let tall = (tall.as_u64().unwrap_or(u64::from(height)) as u32).clamp(height, 8000);
     if tall > height {
@@ -75,7 +75,7 @@ const OVERFLOWS: &str = r#"
 "#;
 
 /// The page's width problems as one report (empty if it fits).
-async fn misfits(b: &Client, width: u32, page: &str) -> Option<String> {
+pub(super) async fn misfits(b: &Client, width: u32, page: &str) -> Option<String> {
     let problems = b.execute(OVERFLOWS, vec![]).await.expect("measuring the page");
     let problems: Vec<&str> = problems.as_array().expect("a list").iter().filter_map(Value::as_str).collect();
     (!problems.is_empty()).then(|| format!("{page} at {width} px needs sideways scrolling:\n  {}", problems.join("\n  ")))

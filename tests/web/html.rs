@@ -8,7 +8,7 @@ use berth_test_support::*;
 /// HTML5 attributes tidy 5.6 does not know yet; everything else it says is a failure.
 const KNOWN_TO_TIDY_AS_PROPRIETARY: [&str; 4] = ["\"autocapitalize\"", "\"minlength\"", "\"inputmode\"", "\"aria-current\""];
 
-fn assert_valid(name: &str, html: &str) {
+pub(crate) fn assert_valid(name: &str, html: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("page.html");
     std::fs::write(&file, html).unwrap();

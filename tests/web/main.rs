@@ -14,6 +14,7 @@ mod matrix;
 mod org_grants;
 mod org_token_pages;
 mod org_tokens;
+mod orgs;
 mod overview;
 mod registry_token;
 mod repositories;
