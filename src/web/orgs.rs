@@ -25,6 +25,7 @@ use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, when};
 use crate::web::middleware::html;
 use crate::web::pages::{ConfirmPage, FieldErrors, PageQuery, Pager};
+use crate::web::pages::{field_status, refused_form};
 use crate::web::redirect;
 use crate::web::repositories::{DeletePage, PublicPage, RepoRow, parse_public};
 use crate::web::tokens::EmptyForm;
@@ -32,20 +33,6 @@ use crate::web::tokens::EmptyForm;
 pub const MEMBERS_PER_PAGE: i64 = 25;
 pub const REPOSITORIES_PER_PAGE: i64 = 25;
 pub const ACTIVITY_PER_PAGE: i64 = 50;
-
-/// A page answering a form that was refused beside its fields.
-pub fn refused_form(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
-}
-
-/// The status of a form refused beside a field: a name someone holds is a conflict, the
-/// rest is input to correct.
-pub fn field_status(e: &Error) -> StatusCode {
-    match e {
-        Error::Taken(_) => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    }
-}
 
 /// Who acts, as the organization's audit log names them.
 pub fn actor(who: &SignedIn, info: &ClientInfo) -> Actor {

@@ -1,7 +1,11 @@
 //! What every page shares: making the frame (`Chrome`) for a visitor, field errors, paged
 //! lists.
 
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
 use crate::Error;
+use crate::owners::Permission;
 use crate::web::chrome::Chrome;
 use crate::web::extract::SignedIn;
 use crate::web::session::WebSession;
@@ -107,5 +111,29 @@ impl Pager {
             self.query.push_str(&format!("&{}={}", k, url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()));
         }
         self
+    }
+}
+
+/// A page answering a form that was refused beside its fields.
+pub fn refused_form(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
+}
+
+/// The status of a form refused beside a field: a name someone holds is a conflict, the
+/// rest is input to correct.
+pub fn field_status(e: &Error) -> StatusCode {
+    match e {
+        Error::Taken(_) => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// A permission as Docker Hub words it.
+pub fn permission_label(p: Permission) -> &'static str {
+    match p {
+        Permission::None => "None",
+        Permission::Read => "Read-only",
+        Permission::Write => "Read & Write",
+        Permission::Admin => "Admin",
     }
 }

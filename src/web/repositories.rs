@@ -20,10 +20,9 @@ use crate::web::error::PageError;
 use crate::web::extract::SignedIn;
 use crate::web::fmt::{When, when};
 use crate::web::middleware::html;
-use crate::web::orgs::{field_status, refused_form};
 use crate::web::pages::FieldErrors;
+use crate::web::pages::{field_status, permission_label, refused_form};
 use crate::web::redirect;
-use crate::web::teams::permission_label;
 
 pub struct RepoRow {
     pub name: String,

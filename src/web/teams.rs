@@ -18,20 +18,11 @@ use crate::web::csrf::CsrfForm;
 use crate::web::error::PageError;
 use crate::web::extract::SignedIn;
 use crate::web::middleware::html;
-use crate::web::orgs::{Typed, actor, field_status, org_url, refused_form, refused_on_overview, with_owner};
+use crate::web::orgs::{Typed, actor, org_url, refused_on_overview, with_owner};
 use crate::web::pages::{ConfirmPage, FieldErrors};
+use crate::web::pages::{field_status, permission_label, refused_form};
 use crate::web::redirect;
 use crate::web::tokens::EmptyForm;
-
-/// A permission as Docker Hub words it.
-pub fn permission_label(p: Permission) -> &'static str {
-    match p {
-        Permission::None => "None",
-        Permission::Read => "Read-only",
-        Permission::Write => "Read & Write",
-        Permission::Admin => "Admin",
-    }
-}
 
 /// What a team may be given on a repository, with Docker Hub's words.
 pub const GRANTS: [(&str, &str); 3] = [("read", "Read-only"), ("write", "Read & Write"), ("admin", "Admin")];
