@@ -31,11 +31,13 @@ pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, calle
     }
     // no user has id 0: an anonymous caller's subqueries find nothing
     let caller_id = caller.unwrap_or(0);
-    // Each subquery names the repository by its (unique) name, never the outer row, and is
-    // written in diesel's query language, so that the statement is prepared once per
-    // connection and cached: a statement with SQL text in it would be prepared anew for
-    // every request.
-    // the subqueries' own copies of tables the outer statement reads too
+    // Each subquery names the repository by its (unique) name, never the outer row (diesel
+    // checks a subquery against its own tables, which are aliased where the outer statement
+    // reads them too). Written in diesel's query language so that SQLite's prepared statement
+    // is kept in diesel's cache: a hand-written `sql_query` is parsed and planned anew at
+    // every request. Diesel still renders the statement's text at every request on the
+    // MultiConnection, the larger part of what this costs beyond the own-namespace read.
+    // The strings are owned: the statement is kept beyond this call.
     let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
     let team_holds = |permission: &'static str| {
         diesel::dsl::exists(
