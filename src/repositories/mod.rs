@@ -37,7 +37,7 @@ pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, calle
     // is kept in diesel's cache: a hand-written `sql_query` is parsed and planned anew at
     // every request. Diesel still renders the statement's text at every request on the
     // MultiConnection, the larger part of what this costs beyond the own-namespace read.
-    // The strings are owned: the statement is kept beyond this call.
+    // The strings are owned: with subqueries in it the MultiConnection wants a 'static statement.
     let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
     let team_holds = |permission: &'static str| {
         diesel::dsl::exists(
