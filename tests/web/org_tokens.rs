@@ -1,6 +1,6 @@
 //! Organization access tokens through the JSON API (`/v2/orgs/{org}/access-tokens`, Docker
 //! Hub's fields), the JWT they buy at `/v2/auth/token`, and their grants at `/token`
-//! (decoded from the registry JWT). The real registry is in tests/org_tokens_registry.rs.
+//! (decoded from the registry JWT). The real registry is in tests/registry.rs.
 
 use berth::accounts::Plan;
 use berth::orgs::{self, Actor};

@@ -5,7 +5,6 @@
 pub mod audit;
 pub mod database;
 pub mod process;
-pub mod registry;
 
 use std::sync::Arc;
 
