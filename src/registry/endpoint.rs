@@ -21,7 +21,7 @@ use crate::db::Conn;
 use crate::http::{BodyError, ClientInfo, content_type_is, decodes_as_utf8, read_limited};
 use crate::owners::Namespace;
 use crate::signin::{Door, Outcome, TokenOutcome, org_token_step, password_step, token_step};
-use crate::tokens::{PlainToken, Refused, Scope, TokenKind};
+use crate::tokens::{Refused, Scope, TokenKind};
 
 pub const INCORRECT: &str = "incorrect username or password";
 pub const USE_A_TOKEN: &str = "please use personal access token to login";
@@ -229,13 +229,15 @@ async fn answer(app: &AppState, request: TokenRequest, info: &ClientInfo) -> Htt
         scopes.retain(|_| first.next().unwrap_or(false));
     }
     let granted = match (request.username, request.secret) {
-        (Some(user), Some(secret)) if PlainToken::looks_like_token(secret.expose_secret()) => token_and_grant(app, &user, secret, scopes, info).await,
-        (Some(org), Some(secret)) if TokenKind::of(secret.expose_secret()) == Some(TokenKind::Organization) => org_token_and_grant(app, &org, secret, scopes, info).await,
-        (Some(user), Some(secret)) => match password(app, &user, secret, info).await {
-            Ok(credential) => authorization::grant(app, credential, scopes).await.map_err(NoToken::from),
-            Err(refused) => Err(refused),
+        (Some(name), Some(secret)) => match TokenKind::of(secret.expose_secret()) {
+            Some(TokenKind::Personal) => token_and_grant(app, &name, secret, scopes, info).await,
+            Some(TokenKind::Organization) => org_token_and_grant(app, &name, secret, scopes, info).await,
+            None => match password(app, &name, secret, info).await {
+                Ok(credential) => authorization::grant(app, credential, scopes).await.map_err(NoToken::from),
+                Err(refused) => Err(refused),
+            },
         },
-        _ => authorization::grant(app, Credential::Anonymous, scopes).await.map_err(NoToken::from),
+        (Some(_), None) | (None, _) => authorization::grant(app, Credential::Anonymous, scopes).await.map_err(NoToken::from),
     };
     match granted {
         Err(NoToken::Refused(refused)) => refused.response(),
