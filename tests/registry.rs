@@ -1117,8 +1117,14 @@ async fn a_deleted_accounts_images_stay_unreachable_and_its_name_cannot_be_taken
 
 /// An organization access token of acme with `resources` (path, scope), its plaintext.
 fn org_token(app: &TestApp, resources: &[(&str, &str)]) -> String {
-    let requested: Vec<berth::org_tokens::Requested> = resources.iter().map(|(path, scope)| berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: path.to_string(), scopes: vec![scope.to_string()] }).collect();
-    let new = berth::org_tokens::NewOrgToken { label: format!("{resources:?}"), description: String::new(), resources: berth::org_tokens::Resources::parse("acme", &requested).unwrap(), expires_at: None };
+    let requested: Vec<berth::org_tokens::Requested> =
+        resources.iter().map(|(path, scope)| berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: path.to_string(), scopes: vec![scope.to_string()] }).collect();
+    let new = berth::org_tokens::NewOrgToken {
+        label: format!("{resources:?}"),
+        description: String::new(),
+        resources: berth::org_tokens::Resources::parse("acme", &requested).unwrap(),
+        expires_at: None,
+    };
     let org = app.owner("acme");
     let (_, plain) = berth::org_tokens::create(&mut app.conn(), org.id, &app.user("alice"), new, &berth::orgs::Actor::cli(), app.state.now()).unwrap();
     audit::secret(plain.expose());
