@@ -444,7 +444,7 @@ fn migrate_to_is_refused_while_a_server_runs_on_the_sqlite_database_and_copies_o
     assert!(pg_tables(&target).is_empty(), "the target was not touched");
     // a second server on the same file is allowed, as before; the copy waits for both
     let mut second = berth.serve();
-    assert!(server.terminate(Duration::from_secs(30)), "stopped as a service manager stops it");
+    assert!(server.terminate(Duration::from_secs(30)), "stopped as a service manager stops it: {}", server.log());
     berth.refused(&target, "stop every Berth server on this database");
     second.kill9();
     let report = reported(&berth.migrate(&target));

@@ -63,6 +63,18 @@ impl BerthProcess {
             let _ = child.wait();
             panic!("berth did not report its address:\n{}", stderr.lock().unwrap());
         };
+        // The address is logged before the server task first runs, and that first run is
+        // also when it starts listening for SIGTERM: a `terminate` sent in between would kill
+        // the process outright. It answers /healthz from that run on.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !answers_healthz(&addr) {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("berth never answered /healthz on {addr}:\n{}", stderr.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         BerthProcess { child, url: format!("http://{addr}"), stderr }
     }
 
@@ -103,4 +115,16 @@ impl Drop for BerthProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Whether the server at `addr` answers `GET /healthz` with a 200.
+fn answers_healthz(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
