@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod database;
 pub mod process;
+pub mod registry;
 
 use std::sync::Arc;
 
