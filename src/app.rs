@@ -27,6 +27,10 @@ pub struct AppState {
     /// Signs registry tokens, with the key the database names as signing (re-read every
     /// `registry::keys::RECHECK_SECONDS`).
     pub registry_key: crate::registry::keys::Signer,
+    /// The registry as Berth reaches it (`BERTH_REGISTRY_URL`), with its own tokens.
+    pub registry: crate::registry::client::RegistryClient,
+    /// The queue of pushed manifests to read from the registry, off the events endpoint.
+    pub registry_reader: crate::registry_events::queue::Reader,
 }
 
 impl AppState {

@@ -64,6 +64,12 @@ enum Command {
         #[arg(long)]
         bundle: Option<std::path::PathBuf>,
     },
+    /// Berth and the registry's contents.
+    #[command(after_help = SETTINGS_NOTE)]
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// Write a consistent copy of the SQLite database to FILE while Berth runs (see the README
     /// to restore). On PostgreSQL, use pg_dump.
     #[command(after_help = SETTINGS_NOTE)]
@@ -100,6 +106,18 @@ enum Command {
     Dev {
         #[command(subcommand)]
         command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Rebuild the tags and digests Berth records from the registry's catalog and tag lists
+    /// (BERTH_REGISTRY_URL), after Berth was down or the registry's events were lost, and
+    /// print what changed.
+    Sync {
+        /// Only this repository, e.g. alice/app.
+        #[arg(long)]
+        repository: Option<String>,
     },
 }
 
@@ -279,6 +297,7 @@ pub fn main() -> ExitCode {
         Some(Command::Dev { command }) => dev(settings, command),
         Some(Command::RegistryConfig { service, realm, bundle }) => registry_config(settings, service, realm, bundle),
         Some(Command::Keys { command }) => keys(settings, command),
+        Some(Command::Registry { command: RegistryCommand::Sync { repository } }) => registry_sync(settings, repository),
         Some(Command::Backup { file }) => backup(settings, &file),
         Some(Command::Integrity) => integrity(settings),
         Some(Command::MigrateTo { url }) => migrate_to(settings, &url),
@@ -504,6 +523,63 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
         service.unwrap_or(settings.registry_service),
         settings.issuer,
         path.display()
+    );
+    if let Some(secret) = &settings.registry_events_secret {
+        let public = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind));
+        println!("# The registry tells Berth of every push, pull and delete: add this `notifications:` block beside `auth:`.");
+        println!(
+            "# config.yml now holds a secret (BERTH_REGISTRY_EVENTS_SECRET): make it readable by the registry's user alone, mode 0600 (Debian: chown docker-registry: config.yml && chmod 0600 config.yml)"
+        );
+        println!("{}", notifications_block(&public, secret.expose_secret()));
+    }
+    Ok(())
+}
+
+/// The registry's `notifications:` block: Berth's events endpoint with the shared secret;
+/// the registry gives up on a delivery after `timeout`, backs off for `backoff` after
+/// `threshold` failures in a row and then tries the same events again; blobs (served as
+/// `application/octet-stream`) are neither tags nor pulls, so the registry keeps them.
+fn notifications_block(public_url: &str, secret: &str) -> String {
+    format!(
+        "notifications:\n  endpoints:\n    - name: berth\n      url: {public_url}/registry/events\n      headers:\n        Authorization: [\"Bearer {secret}\"]\n      timeout: 5s\n      threshold: 3\n      backoff: 5s\n      ignoredmediatypes:\n        - application/octet-stream"
+    )
+}
+
+fn registry_sync(settings: Settings, repository: Option<String>) -> Result<(), String> {
+    let (mut conn, _, key, _in_use) = open_keys(&settings)?;
+    if let Some(name) = repository.as_deref().filter(|n| !crate::registry::grants::valid_repository_name(n)) {
+        return Err(format!("--repository {name:?}: give a repository's full name, e.g. alice/app"));
+    }
+    let client = crate::registry::client::RegistryClient::new(&settings.registry_url, &settings.issuer, &settings.registry_service);
+    let started = std::time::Instant::now();
+    let report =
+        actix_web::rt::System::new().block_on(crate::registry_events::sync::sync(&mut conn, &client, &key, repository.as_deref(), SystemClock.now())).map_err(|e| match e {
+            crate::registry_events::sync::SyncError::Registry(e) if matches!(e, crate::registry::client::ClientError::Status { status: 401, .. }) => {
+                format!("{e}. Does the registry trust Berth's signing key (`berth registry-config` writes its bundle) and is BERTH_REGISTRY_SERVICE its service?")
+            }
+            e => e.to_string(),
+        })?;
+    use crate::registry_events::sync::Change;
+    for change in &report.changes {
+        match change {
+            Change::Added { repository, tag, digest } => println!("added   {repository}:{tag} {digest}"),
+            Change::Updated { repository, tag, from, to } => println!("updated {repository}:{tag} {from} -> {to}"),
+            Change::Removed { repository, tag, digest } => println!("removed {repository}:{tag} (was {digest})"),
+        }
+    }
+    for name in &report.unknown {
+        warn(&format!("the registry holds {name}, which Berth has no record of: not synced (a push through Berth records it)"));
+    }
+    let count = |f: fn(&Change) -> bool| report.changes.iter().filter(|c| f(c)).count();
+    println!(
+        "synced {} repositories from {} in {:.1} s: {} tags, {} added, {} updated, {} removed",
+        report.repositories,
+        client.base(),
+        started.elapsed().as_secs_f64(),
+        report.tags,
+        count(|c| matches!(c, Change::Added { .. })),
+        count(|c| matches!(c, Change::Updated { .. })),
+        count(|c| matches!(c, Change::Removed { .. })),
     );
     Ok(())
 }

@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// What users type after `docker login`.
     #[arg(long, env = "BERTH_REGISTRY_HOST", default_value = "localhost:5000")]
     pub registry_host: String,
+    /// Where Berth itself reaches the registry, to read pushed manifests and tag lists
+    /// (plain http://, e.g. http://127.0.0.1:5000) [default: http://$BERTH_REGISTRY_HOST].
+    #[arg(long, env = "BERTH_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// The secret the registry sends with its notifications (`Authorization: Bearer …`) to
+    /// /registry/events: at least 32 letters and digits (`openssl rand -hex 32`); unset, that
+    /// endpoint does not exist. Set it in the environment: a flag shows in `ps`.
+    #[arg(long, env = "BERTH_REGISTRY_EVENTS_SECRET", hide_env_values = true)]
+    pub registry_events_secret: Option<String>,
     /// Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.
     #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -124,6 +133,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub registry_service: String,
     pub registry_host: String,
+    /// Where Berth reaches the registry (no trailing slash).
+    pub registry_url: String,
+    /// None: the registry's notifications are not taken (`/registry/events` is 404).
+    pub registry_events_secret: Option<secrecy::SecretString>,
     pub trusted_proxies: Vec<IpNet>,
     pub issuer: String,
     pub signup_open: bool,
@@ -155,6 +168,8 @@ impl Settings {
             public_url: None,
             registry_service: "registry.local".into(),
             registry_host: "localhost:5000".into(),
+            registry_url: "http://localhost:5000".into(),
+            registry_events_secret: None,
             trusted_proxies: Vec::new(),
             issuer: "berth".into(),
             signup_open: true,
@@ -190,6 +205,15 @@ impl Settings {
         }
         s.registry_service = a.registry_service.clone();
         s.registry_host = a.registry_host.clone();
+        s.registry_url = registry_url_of(a.registry_url.as_deref(), &a.registry_host)?;
+        if let Some(secret) = &a.registry_events_secret {
+            // the value is never repeated: it is a secret
+            // letters, digits and base64's few signs: it is written into the registry's YAML as is
+            if secret.len() < 32 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=._~-".contains(&b)) {
+                return Err("BERTH_REGISTRY_EVENTS_SECRET: use at least 32 letters, digits or + / = . _ ~ -, e.g. the output of `openssl rand -hex 32`".into());
+            }
+            s.registry_events_secret = Some(secrecy::SecretString::from(secret.clone()));
+        }
         s.trusted_proxies = a.trusted_proxies.iter().filter(|p| !p.trim().is_empty()).map(|p| parse_net(p.trim())).collect::<Result<_, _>>()?;
         s.issuer = a.issuer.clone();
         s.signup_open = a.signup == "open";
@@ -246,6 +270,17 @@ pub fn database_url_of(url: &str) -> Result<String, String> {
         return Err("BERTH_DATABASE_URL is empty: give a file path or sqlite://PATH, a postgres:// URL, or leave it unset for $BERTH_DATA/berth.db".into());
     }
     Ok(path.to_string())
+}
+
+/// `BERTH_REGISTRY_URL`, or `http://` and the registry's host. Berth reads the registry
+/// over plain HTTP, next to it: an https:// URL is refused rather than read without TLS.
+pub fn registry_url_of(url: Option<&str>, host: &str) -> Result<String, String> {
+    let url = url.map(|u| u.trim().trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{host}"));
+    let parsed = url::Url::parse(&url).map_err(|e| format!("BERTH_REGISTRY_URL {url:?}: {e}"))?;
+    if parsed.scheme() != "http" || parsed.host().is_none() || parsed.path() != "/" && !parsed.path().is_empty() || parsed.query().is_some() {
+        return Err(format!("BERTH_REGISTRY_URL {url:?}: give the registry's plain http:// address as Berth reaches it, e.g. http://127.0.0.1:5000 (no path)"));
+    }
+    Ok(url)
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {

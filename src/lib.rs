@@ -20,6 +20,7 @@ pub mod org_tokens;
 pub mod orgs;
 pub mod owners;
 pub mod registry;
+pub mod registry_events;
 pub mod repositories;
 pub mod server;
 pub mod sessions;

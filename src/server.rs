@@ -65,8 +65,22 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
         db::Kind::Sqlite => RateLimiter::new(settings.api_rate_limit, clock.clone()),
         db::Kind::Postgres => RateLimiter::with_store(settings.api_rate_limit, clock.clone(), Box::new(DbRateStore::new(limits_pool(&settings.database_url)?))),
     };
-    let state =
-        Arc::new(AppState { database, public_origin: origin_of(&public_url), public_url, secure_cookies, signin, api_limiter, registry_key, keys, clock: clock.clone(), settings });
+    let registry = crate::registry::client::RegistryClient::new(&settings.registry_url, &settings.issuer, &settings.registry_service);
+    let (registry_reader, reads) = crate::registry_events::queue::Reader::new();
+    let state = Arc::new(AppState {
+        database,
+        public_origin: origin_of(&public_url),
+        public_url,
+        secure_cookies,
+        signin,
+        api_limiter,
+        registry_key,
+        registry,
+        registry_reader,
+        keys,
+        clock: clock.clone(),
+        settings,
+    });
     let data = web::Data::from(state.clone());
     let store = DatabaseSessionStore::new(state.database.pool.clone(), clock, state.settings.session_idle_seconds, state.settings.session_absolute_seconds);
     let cookie_key = Key::from(&state.keys.session_cookie);
@@ -104,6 +118,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .service(web::resource("/static/{file}").route(web::get().to(crate::web::static_file)))
             .service(web::resource("/healthz").route(web::get().to(crate::web::healthz)))
             .service(web::resource("/token").route(web::get().to(crate::registry::endpoint::get_token)).route(web::post().to(crate::registry::endpoint::post_token)))
+            .service(web::resource("/registry/events").route(web::post().to(crate::registry_events::endpoint::post_events)))
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
             .service(
                 web::scope("")
@@ -133,6 +148,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     .run();
 
     actix_web::rt::spawn(purge_sessions_periodically(state.clone()));
+    actix_web::rt::spawn(crate::registry_events::reader::run(state.clone(), reads));
     Ok((addr, state, server))
 }
 

@@ -102,10 +102,61 @@ diesel::table! {
         is_public -> Bool,
         created_at -> BigInt,
         last_push_at -> Nullable<BigInt>,
+        pull_count -> BigInt,
+        last_pulled_at -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(repositories -> owners (owner_id));
+
+diesel::table! {
+    manifests (id) {
+        id -> Integer,
+        repository_id -> Integer,
+        digest -> Text,
+        media_type -> Text,
+        manifest_size -> BigInt,
+        size -> Nullable<BigInt>,
+        platforms -> Nullable<Text>,
+        read_at -> Nullable<BigInt>,
+        pushed_at -> BigInt,
+        last_pulled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Integer,
+        repository_id -> Integer,
+        name -> Text,
+        digest -> Text,
+        pushed_at -> BigInt,
+        pushed_by -> Nullable<Text>,
+        last_pulled_at -> Nullable<BigInt>,
+        pull_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    registry_events_seen (event_id) {
+        event_id -> Text,
+        seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recent_index_pulls (repository_id, client) {
+        repository_id -> Integer,
+        client -> Text,
+        digest -> Text,
+        pulled_at -> BigInt,
+    }
+}
+
+diesel::joinable!(manifests -> repositories (repository_id));
+diesel::joinable!(tags -> repositories (repository_id));
+diesel::joinable!(recent_index_pulls -> repositories (repository_id));
+diesel::allow_tables_to_appear_in_same_query!(manifests, tags, repositories, recent_index_pulls);
 
 diesel::table! {
     login_challenges (token_hash) {

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use diesel::query_dsl::methods::FilterDsl; // an upsert's WHERE
 
-use super::schema::{form_keys, repositories, reserved_names, team_members};
+use super::schema::{form_keys, manifests, recent_index_pulls, registry_events_seen, repositories, reserved_names, tags, team_members};
 use super::{Conn, per_backend};
 use crate::Error;
 use crate::clock::Timestamp;
@@ -59,4 +59,49 @@ pub fn team_member_if_new(conn: &mut Conn, team_id: i32, user_id: i32) -> Result
     let values = (team_members::team_id.eq(team_id), team_members::user_id.eq(user_id));
     let n = per_backend!(conn, |c| diesel::insert_into(team_members::table).values(values).on_conflict_do_nothing().execute(c))?;
     Ok(n == 1)
+}
+
+/// Records the registry event `event_id` as taken, unless it is already. Returns whether
+/// this call took it.
+pub fn registry_event_if_new(conn: &mut Conn, event_id: &str, now: Timestamp) -> Result<bool, Error> {
+    let values = (registry_events_seen::event_id.eq(event_id), registry_events_seen::seen_at.eq(now));
+    let n = per_backend!(conn, |c| diesel::insert_into(registry_events_seen::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(n == 1)
+}
+
+/// Records the manifest `digest` of a repository unless it is recorded already. Returns
+/// whether this call did.
+pub fn manifest_if_new(conn: &mut Conn, repository_id: i32, digest: &str, media_type: &str, manifest_size: i64, now: Timestamp) -> Result<bool, Error> {
+    let values = (
+        manifests::repository_id.eq(repository_id),
+        manifests::digest.eq(digest),
+        manifests::media_type.eq(media_type),
+        manifests::manifest_size.eq(manifest_size),
+        manifests::pushed_at.eq(now),
+    );
+    let n = per_backend!(conn, |c| diesel::insert_into(manifests::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(n == 1)
+}
+
+/// Points the tag `name` of a repository at `digest`, pushed at `now` by `pushed_by`,
+/// creating it or moving it (its pulls stay the tag's).
+pub fn tag_push(conn: &mut Conn, repository_id: i32, name: &str, digest: &str, pushed_by: Option<&str>, now: Timestamp) -> Result<(), Error> {
+    let values = (tags::repository_id.eq(repository_id), tags::name.eq(name), tags::digest.eq(digest), tags::pushed_at.eq(now), tags::pushed_by.eq(pushed_by));
+    let changes = (tags::digest.eq(digest), tags::pushed_at.eq(now), tags::pushed_by.eq(pushed_by));
+    per_backend!(conn, |c| diesel::insert_into(tags::table).values(values).on_conflict((tags::repository_id, tags::name)).do_update().set(changes).execute(c))?;
+    Ok(())
+}
+
+/// Notes that `client` pulled the index `digest` of a repository at `now`.
+pub fn recent_index_pull(conn: &mut Conn, repository_id: i32, client: &str, digest: &str, now: Timestamp) -> Result<(), Error> {
+    let values =
+        (recent_index_pulls::repository_id.eq(repository_id), recent_index_pulls::client.eq(client), recent_index_pulls::digest.eq(digest), recent_index_pulls::pulled_at.eq(now));
+    let changes = (recent_index_pulls::digest.eq(digest), recent_index_pulls::pulled_at.eq(now));
+    per_backend!(conn, |c| diesel::insert_into(recent_index_pulls::table)
+        .values(values)
+        .on_conflict((recent_index_pulls::repository_id, recent_index_pulls::client))
+        .do_update()
+        .set(changes)
+        .execute(c))?;
+    Ok(())
 }

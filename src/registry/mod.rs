@@ -5,6 +5,7 @@
 //! attach to are their own room, `repositories`.
 
 pub mod authorization;
+pub mod client;
 pub mod endpoint;
 pub mod grants;
 pub mod jwt;

@@ -3,6 +3,7 @@
 //! belongs to an owner (`owners`): its name is the owner's name, a slash, and its path.
 
 pub mod sharing;
+pub mod tags;
 
 use crate::db::Conn;
 use diesel::prelude::*;
@@ -131,6 +132,12 @@ pub struct Repository {
 /// Every repository of `owner`, by name.
 pub fn list(conn: &mut Conn, owner: OwnerId) -> Result<Vec<Repository>, Error> {
     Ok(repositories::table.filter(repositories::owner_id.eq(owner.0)).order(repositories::name.asc()).select(Repository::as_select()).load(conn)?)
+}
+
+/// Every repository's full name, by name (what `berth registry sync` compares the
+/// registry's catalog with).
+pub fn all_names(conn: &mut Conn) -> Result<Vec<String>, Error> {
+    Ok(repositories::table.order(repositories::name.asc()).select(repositories::name).load(conn)?)
 }
 
 /// Whether `owner` has a repository called `name`.

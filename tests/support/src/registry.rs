@@ -146,7 +146,13 @@ pub struct Registry {
 /// the README tells an operator to, and writes the certificate bundle. Returns the printed
 /// YAML from the `auth:` line on.
 pub async fn auth_block_from_berth(app: &TestApp) -> String {
-    let out = berth_on(app, &["--public-url", &app.url, "registry-config"]).await;
+    config_from_berth(app, &[]).await
+}
+
+/// Like `auth_block_from_berth`, with more of Berth's settings in the command's environment
+/// (`BERTH_REGISTRY_EVENTS_SECRET` adds the `notifications:` block, which then follows).
+pub async fn config_from_berth(app: &TestApp, envs: &[(&str, &str)]) -> String {
+    let out = berth_on_with(app, &["--public-url", &app.url, "registry-config"], envs).await;
     out.assert_ok("berth registry-config");
     let lines: Vec<&str> = out.stdout.lines().collect();
     let start = lines.iter().position(|l| *l == "auth:").unwrap_or_else(|| panic!("no `auth:` line\n{}", out.describe()));
@@ -172,11 +178,41 @@ pub async fn auth_block_from_berth(app: &TestApp) -> String {
 /// The built `berth` on the test server's data folder and database, as an operator runs it
 /// beside a running Berth.
 pub async fn berth_on(app: &TestApp, args: &[&str]) -> Out {
-    let envs = vec![("BERTH_DATA".to_string(), app.settings.data_dir.display().to_string()), ("BERTH_DATABASE_URL".to_string(), app.settings.database_url.clone())];
+    berth_on_with(app, args, &[]).await
+}
+
+/// `berth_on` with more `BERTH_*` settings in the environment.
+pub async fn berth_on_with(app: &TestApp, args: &[&str], more: &[(&str, &str)]) -> Out {
+    let mut envs = vec![("BERTH_DATA".to_string(), app.settings.data_dir.display().to_string()), ("BERTH_DATABASE_URL".to_string(), app.settings.database_url.clone())];
+    envs.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     run(&berth_binary().display().to_string(), &strings(args), &envs, None).await
 }
 
+/// A free port on the loopback address (for a registry whose address Berth must know
+/// before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 impl Registry {
+    /// A registry on `port` (the test server's `BERTH_REGISTRY_URL`) that reports its events
+    /// to the test server: `berth registry-config` run with `secret` as
+    /// BERTH_REGISTRY_EVENTS_SECRET prints the `notifications:` block after `auth:`, and the
+    /// registry takes both. With `endpoint`, the notifications go there instead (a dead
+    /// address: the registry's events are lost, as while Berth is down).
+    pub async fn reporting(app: &TestApp, port: u16, secret: &str, endpoint: Option<&str>) -> Registry {
+        let blocks = config_from_berth(app, &[("BERTH_REGISTRY_EVENTS_SECRET", secret)]).await;
+        let url = format!("      url: {}/registry/events", app.url);
+        for expected in ["notifications:", url.as_str(), &format!("        Authorization: [\"Bearer {secret}\"]"), "        - application/octet-stream"] {
+            assert!(blocks.lines().any(|l| l == expected), "`{expected}` missing from the printed blocks\n{blocks}");
+        }
+        let blocks = match endpoint {
+            Some(elsewhere) => blocks.replace(&url, &format!("      url: {elsewhere}")),
+            None => blocks,
+        };
+        Registry::serve_on(port, &blocks, None).await
+    }
+
     pub async fn start(app: &TestApp) -> Registry {
         let auth = auth_block_from_berth(app).await;
         Registry::serve(&auth, None).await
@@ -185,9 +221,15 @@ impl Registry {
     /// A registry trusting the given `auth:` block, storing images in `storage` (another
     /// registry's folder, as after a restart) or, when None, in a fresh folder of its own.
     pub async fn serve(auth: &str, storage: Option<&Path>) -> Registry {
+        Registry::serve_on(free_port(), auth, storage).await
+    }
+
+    /// `serve` on a given port. `blocks` is the configuration after `http:` as Berth prints
+    /// it: the `auth:` block, and the `notifications:` block when Berth takes events.
+    pub async fn serve_on(port: u16, blocks: &str, storage: Option<&Path>) -> Registry {
+        let auth = blocks;
         let dir = tempfile::tempdir().unwrap();
         let storage = storage.map(Path::to_path_buf).unwrap_or_else(|| dir.path().join("storage"));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
             "version: 0.1\n\
              log: {{level: warn}}\n\
@@ -335,6 +377,14 @@ impl Clients {
         self.skopeo("copy", &args).await
     }
 
+    /// `push` with more of skopeo's options (`--all` copies every platform of an index).
+    pub async fn push_with(&self, layout: &Path, registry: &Registry, reference: &str, creds: &str, extra: &[&str]) -> Out {
+        let mut args = vec!["--authfile".into(), self.path("auth.json"), "--dest-creds".into(), creds.into(), "--dest-tls-verify=false".into()];
+        args.extend(strings(extra));
+        args.extend([format!("oci:{}:v1", layout.display()), registry.image(reference)]);
+        self.skopeo("copy", &args).await
+    }
+
     /// Like `push`, and skopeo writes the digest of the pushed manifest to `digestfile`.
     pub async fn push_with_digestfile(&self, layout: &Path, registry: &Registry, reference: &str, creds: &str, digestfile: &Path) -> Out {
         let args = vec![
@@ -447,6 +497,56 @@ pub fn build_image(layout: &Path, message: &str) -> String {
 
 /// An OCI image layout with one layer holding `name` with `content`, tagged `v1`.
 pub fn build_image_with(layout: &Path, name: &str, content: &[u8]) -> String {
+    let image = write_image(layout, name, content, ("linux", "amd64", None));
+    write_layout_index(layout, "application/vnd.oci.image.manifest.v1+json", &image.digest, image.manifest_size);
+    image.digest
+}
+
+/// One image written into a layout's blobs.
+pub struct BuiltImage {
+    pub digest: String,
+    pub manifest_size: usize,
+    /// Its config and layer, in bytes: what Berth records as the image's size.
+    pub size: usize,
+}
+
+/// An OCI image layout holding an index with one image per platform (os, architecture,
+/// variant), tagged `v1`. Returns the index's digest and the images, in order.
+pub fn build_index(layout: &Path, platforms: &[(&str, &str, Option<&str>)]) -> (String, Vec<BuiltImage>) {
+    let images: Vec<BuiltImage> = platforms.iter().map(|p| write_image(layout, "hello.txt", format!("hello from {p:?}\n").as_bytes(), *p)).collect();
+    let entries: Vec<serde_json::Value> = platforms
+        .iter()
+        .zip(&images)
+        .map(|((os, arch, variant), image)| {
+            let mut platform = serde_json::json!({"os": os, "architecture": arch});
+            if let Some(v) = variant {
+                platform["variant"] = serde_json::json!(v);
+            }
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.digest, "size": image.manifest_size, "platform": platform})
+        })
+        .collect();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    let (digest, size) = write_blob(layout, &serde_json::to_vec(&index).unwrap());
+    write_layout_index(layout, "application/vnd.oci.image.index.v1+json", &digest, size);
+    (digest, images)
+}
+
+/// The layout's `index.json`, naming one manifest (or index) as `v1`.
+fn write_layout_index(layout: &Path, media_type: &str, digest: &str, size: usize) {
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": media_type,
+            "digest": digest,
+            "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }],
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// An image's layer, config and manifest written into a layout's blobs.
+fn write_image(layout: &Path, name: &str, content: &[u8], (os, architecture, variant): (&str, &str, Option<&str>)) -> BuiltImage {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let tar = one_file_tar(name, content);
@@ -454,12 +554,15 @@ pub fn build_image_with(layout: &Path, name: &str, content: &[u8]) -> String {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
     let (layer_digest, layer_size) = write_blob(layout, &gz.finish().unwrap());
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
+    let mut config = serde_json::json!({
+        "architecture": architecture,
+        "os": os,
         "config": {},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     });
+    if let Some(v) = variant {
+        config["variant"] = serde_json::json!(v);
+    }
     let (config_digest, config_size) = write_blob(layout, &serde_json::to_vec(&config).unwrap());
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -467,18 +570,8 @@ pub fn build_image_with(layout: &Path, name: &str, content: &[u8]) -> String {
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
     });
-    let (manifest_digest, manifest_size) = write_blob(layout, &serde_json::to_vec(&manifest).unwrap());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": "v1"},
-        }],
-    });
-    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    manifest_digest
+    let (digest, manifest_size) = write_blob(layout, &serde_json::to_vec(&manifest).unwrap());
+    BuiltImage { digest, manifest_size, size: config_size + layer_size }
 }
 
 /// The digest of the one manifest an OCI layout's index names.

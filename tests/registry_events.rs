@@ -1,0 +1,393 @@
+//! The registry's notifications: the events endpoint on its own (its secret, replayed and
+//! malformed batches, how pulls are counted, with the test's clock), and end to end with
+//! Debian's `docker-registry` reporting to Berth as `berth registry-config` tells it to:
+//! skopeo pushes, pulls and deletes show as tags, digests, sizes, platforms and pull
+//! counts, and `berth registry sync` rebuilds what was lost while the events went nowhere.
+
+use std::time::{Duration, Instant};
+
+use berth::repositories::tags::{self, Platform, Stats, Tag};
+use berth::tokens::Scope;
+use berth_test_support::registry::*;
+use berth_test_support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The events secret of these tests (32 characters or more, as Berth requires).
+const SECRET: &str = "events-secret-0123456789abcdef0123456789";
+
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
+const BLOB: &str = "application/octet-stream";
+
+/// A server taking events with `SECRET`, reading the registry at `registry_port` (a closed
+/// port when None: the manifest reads fail and are left for a sync).
+async fn app_taking_events(registry_port: Option<u16>) -> TestApp {
+    audit::secret(SECRET);
+    spawn_app_with(|s| {
+        s.registry_events_secret = Some(SECRET.into());
+        s.registry_url = format!("http://127.0.0.1:{}", registry_port.unwrap_or(9));
+    })
+    .await
+}
+
+fn digest(n: u32) -> String {
+    format!("sha256:{n:064x}")
+}
+
+/// An event of the registry's shape.
+fn event(id: &str, action: &str, media_type: &str, digest: &str, tag: Option<&str>, method: &str, client: (&str, &str)) -> Value {
+    let mut target =
+        json!({"mediaType": media_type, "digest": digest, "size": 500, "length": 500, "repository": "alice/app", "url": "http://evil.example/v2/alice/app/manifests/x"});
+    if let Some(tag) = tag {
+        target["tag"] = json!(tag);
+    }
+    json!({
+        "id": id,
+        "timestamp": "2026-12-02T10:00:00.000000000Z",
+        "action": action,
+        "target": target,
+        "request": {"id": "r", "addr": client.0, "host": "registry", "method": method, "useragent": client.1},
+        "actor": {"name": "alice"},
+        "source": {"addr": "registry:5000", "instanceID": "i"},
+    })
+}
+
+const DOCKER: (&str, &str) = ("10.0.0.7:40001", "docker/28.0 go/go1.23 (linux)");
+
+async fn post_raw(app: &TestApp, authorization: Option<&str>, content_type: &str, body: Vec<u8>) -> (StatusCode, String) {
+    let mut req = reqwest::Client::new().post(format!("{}/registry/events", app.url)).header("content-type", content_type).body(body);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let res = req.send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn post(app: &TestApp, events: &[Value]) -> (StatusCode, Value) {
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let (status, text) = post_raw(app, Some(&format!("Bearer {SECRET}")), "application/vnd.docker.distribution.events.v1+json", body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// alice and her repository `alice/app`, recorded as a push through Berth records it.
+async fn alice_app(app: &TestApp) -> i32 {
+    app.signed_up("alice").await;
+    berth::repositories::create(&mut app.conn(), &app.owner("alice"), "app", false, app.state.now()).unwrap();
+    tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap()
+}
+
+fn stats(app: &TestApp, repository: i32) -> Stats {
+    tags::stats(&mut app.conn(), repository).unwrap()
+}
+
+fn tag(app: &TestApp, repository: i32, name: &str) -> Option<Tag> {
+    tags::find(&mut app.conn(), repository, name).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// The endpoint
+
+#[actix_web::test]
+async fn without_a_secret_the_endpoint_does_not_exist() {
+    let app = spawn_app().await;
+    let (status, _) = post_raw(&app, Some("Bearer anything-at-all"), "application/json", b"{\"events\":[]}".to_vec()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn a_missing_or_wrong_secret_is_refused_and_records_nothing() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let pull = serde_json::to_vec(&json!({"events": [event("e1", "pull", IMAGE, &digest(1), None, "GET", DOCKER)]})).unwrap();
+    let wrong = format!("Bearer {}", SECRET.replace('0', "1"));
+    let shorter = format!("Bearer {}", &SECRET[..SECRET.len() - 1]);
+    let basic = format!("Basic {SECRET}");
+    for authorization in [None, Some("Bearer "), Some(wrong.as_str()), Some(shorter.as_str()), Some(basic.as_str())] {
+        let (status, _) = post_raw(&app, authorization, "application/vnd.docker.distribution.events.v1+json", pull.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+    }
+    assert_eq!(stats(&app, repository).pull_count, 0, "a refused batch records nothing");
+    let (status, _) = post_raw(&app, Some(&format!("Bearer {SECRET}")), "application/vnd.docker.distribution.events.v1+json", pull).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats(&app, repository).pull_count, 1, "the same batch with the secret is taken");
+}
+
+#[actix_web::test]
+async fn a_batch_sent_again_is_taken_once_and_event_ids_are_kept_a_day() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let batch = [event("push-1", "push", IMAGE, &digest(1), Some("v1"), "PUT", DOCKER), event("pull-1", "pull", IMAGE, &digest(1), Some("v1"), "GET", DOCKER)];
+    let (status, answer) = post(&app, &batch).await;
+    assert_eq!((status, answer["taken"].as_u64(), answer["replayed"].as_u64()), (StatusCode::OK, Some(2), Some(0)), "{answer}");
+    // the registry sends a batch again when it thinks it failed
+    let (status, answer) = post(&app, &batch).await;
+    assert_eq!((status, answer["taken"].as_u64(), answer["replayed"].as_u64()), (StatusCode::OK, Some(0), Some(2)), "{answer}");
+    // and an event twice in one batch is one event
+    let twice = event("pull-2", "pull", IMAGE, &digest(1), Some("v1"), "GET", ("10.0.0.8:1", "other"));
+    post(&app, &[twice.clone(), twice]).await;
+    assert_eq!(stats(&app, repository).pull_count, 2);
+    let v1 = tag(&app, repository, "v1").expect("the pushed tag");
+    assert_eq!((v1.digest.as_str(), v1.pull_count, v1.pushed_by.as_deref()), (digest(1).as_str(), 2, Some("alice")));
+
+    // after a day the ids are forgotten
+    let seen = || {
+        use diesel::prelude::*;
+        berth::db::schema::registry_events_seen::table.count().get_result::<i64>(&mut app.conn()).unwrap()
+    };
+    assert_eq!(seen(), 3);
+    app.clock.advance(berth::registry_events::SEEN_FOR + 1);
+    post(&app, &[event("pull-3", "pull", IMAGE, &digest(1), Some("v1"), "GET", DOCKER)]).await;
+    assert_eq!(seen(), 1, "only the newest id is kept");
+}
+
+#[actix_web::test]
+async fn a_malformed_batch_is_refused_whole_and_records_nothing() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let good = event("good", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
+    let mut no_digest = event("bad", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
+    no_digest["target"].as_object_mut().unwrap().remove("digest");
+    let mut bad_repository = event("bad", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
+    bad_repository["target"]["repository"] = json!("../../etc");
+    let mut bad_action = event("bad", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
+    bad_action["action"] = json!("explode");
+    let mut no_id = event("", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
+    no_id["id"] = json!(null);
+    for bad in [no_digest, bad_repository, bad_action, no_id, json!("not an event")] {
+        let (status, answer) = post(&app, &[good.clone(), bad.clone()]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} -> {answer}");
+        assert!(answer["details"].as_str().is_some_and(|d| !d.is_empty()), "{answer}");
+    }
+    let auth = format!("Bearer {SECRET}");
+    let envelope = "application/vnd.docker.distribution.events.v1+json";
+    for body in [&b"not json"[..], b"{\"events\": \"x\"}", b"{}", b"{\"events\": [], \"more\": 1}"] {
+        assert_eq!(post_raw(&app, Some(&auth), envelope, body.to_vec()).await.0, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(body));
+    }
+    assert_eq!(post_raw(&app, Some(&auth), "text/plain", b"{\"events\":[]}".to_vec()).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = serde_json::to_vec(&json!({"events": vec![good.clone(); 4000]})).unwrap();
+    assert!(huge.len() > berth::registry_events::MAX_BATCH_BYTES);
+    assert_eq!(post_raw(&app, Some(&auth), envelope, huge).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(stats(&app, repository).pull_count, 0, "nothing of a refused batch was recorded");
+    // the good event of the refused batches was not taken either: alone it is
+    let (status, answer) = post(&app, &[good]).await;
+    assert_eq!((status, answer["taken"].as_u64()), (StatusCode::OK, Some(1)), "{answer}");
+    assert_eq!(stats(&app, repository).pull_count, 1);
+}
+
+#[actix_web::test]
+async fn pulls_count_as_on_docker_hub() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let (index, amd64, arm64) = (digest(10), digest(11), digest(12));
+    post(
+        &app,
+        &[
+            event("p1", "push", IMAGE, &amd64, None, "PUT", DOCKER),
+            event("p2", "push", IMAGE, &arm64, None, "PUT", DOCKER),
+            event("p3", "push", INDEX, &index, Some("multi"), "PUT", DOCKER),
+        ],
+    )
+    .await;
+    let count = || (stats(&app, repository).pull_count, tag(&app, repository, "multi").unwrap().pull_count);
+    assert_eq!(count(), (0, 0), "pushes are not pulls");
+
+    // docker pull: the index by tag, then its platform's manifest by digest, on another connection
+    post(&app, &[event("a1", "pull", INDEX, &index, Some("multi"), "GET", DOCKER)]).await;
+    post(&app, &[event("a2", "pull", IMAGE, &amd64, None, "GET", ("10.0.0.7:40002", DOCKER.1))]).await;
+    assert_eq!(count(), (1, 1), "an index and its platform manifest fetched together are one pull");
+
+    // neither a HEAD, nor a blob, nor Berth's own read is a pull
+    post(&app, &[event("h1", "pull", INDEX, &index, Some("multi"), "HEAD", ("10.0.0.9:1", "skopeo/1.9"))]).await;
+    post(&app, &[event("b1", "pull", BLOB, &digest(99), None, "GET", ("10.0.0.9:1", "skopeo/1.9"))]).await;
+    let mut own = event("s1", "pull", INDEX, &index, Some("multi"), "GET", ("127.0.0.1:1", "berth"));
+    own["actor"]["name"] = json!(berth::registry::client::SELF_SUBJECT);
+    post(&app, &[own]).await;
+    assert_eq!(count(), (1, 1), "HEADs, blobs and Berth's own reads are not pulls");
+
+    // the same platform manifest 11 seconds after the index is a pull of its own
+    app.clock.advance(11);
+    post(&app, &[event("a3", "pull", IMAGE, &amd64, None, "GET", DOCKER)]).await;
+    assert_eq!(count(), (2, 1), "past the window a platform manifest counts (it names no tag)");
+
+    // another client (its user agent differs) within the window of the first one's index
+    post(&app, &[event("a4", "pull", INDEX, &index, Some("multi"), "GET", DOCKER)]).await;
+    app.clock.advance(5);
+    post(&app, &[event("c1", "pull", IMAGE, &arm64, None, "GET", ("10.0.0.7:40003", "containerd/2.0"))]).await;
+    assert_eq!(count(), (4, 2), "the index counted, and the other client's manifest too");
+    post(&app, &[event("a5", "pull", IMAGE, &arm64, None, "GET", DOCKER)]).await;
+    assert_eq!(count(), (4, 2), "the first client's platform manifest 5 s after its index is the same pull");
+
+    let multi = tag(&app, repository, "multi").unwrap();
+    assert_eq!(multi.last_pulled_at, Some(app.state.now() - 5), "the tag was last pulled by name at the index pull");
+    assert_eq!(stats(&app, repository).last_pulled_at, Some(app.state.now()));
+
+    // an event about a repository Berth does not record is taken and changes nothing
+    let mut elsewhere = event("x1", "pull", IMAGE, &amd64, None, "GET", DOCKER);
+    elsewhere["target"]["repository"] = json!("nobody/else");
+    assert_eq!(post(&app, &[elsewhere]).await.0, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_delete_forgets_every_tag_on_the_digest_and_the_tag_list_pages_and_filters() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    for (i, name) in ["v1", "v2", "latest", "beta-1"].iter().enumerate() {
+        app.clock.advance(1);
+        let on = if *name == "beta-1" { digest(2) } else { digest(1) };
+        post(&app, &[event(&format!("p{i}"), "push", IMAGE, &on, Some(name), "PUT", DOCKER)]).await;
+    }
+    let names = |ordering, filter: Option<&str>, page, per| tags::page(&mut app.conn(), repository, ordering, filter, page, per).unwrap();
+    let (newest, total) = names(tags::Ordering::NewestFirst, None, 1, 2);
+    assert_eq!((newest.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), total), (vec!["beta-1", "latest"], 4));
+    let (by_name, _) = names(tags::Ordering::NameAscending, None, 2, 2);
+    assert_eq!(by_name.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["v1", "v2"]);
+    let (filtered, total) = names(tags::Ordering::NameDescending, Some("v"), 1, 10);
+    assert_eq!((filtered.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), total), (vec!["v2", "v1"], 2));
+    assert_eq!(names(tags::Ordering::NameAscending, Some("%"), 1, 10).1, 0, "a filter's % is a character");
+    assert_eq!(tags::others_on_digest(&mut app.conn(), repository, &digest(1), "v1").unwrap(), vec!["latest", "v2"]);
+
+    // distribution deletes by digest: every tag on it goes
+    let delete = json!({"id": "d1", "action": "delete", "target": {"digest": digest(1), "repository": "alice/app"}, "request": {"method": "DELETE"}, "actor": {"name": "alice"}});
+    assert_eq!(post(&app, &[delete]).await.0, StatusCode::OK);
+    let (left, total) = names(tags::Ordering::NameAscending, None, 1, 10);
+    assert_eq!((left.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), total), (vec!["beta-1"], 1));
+    assert_eq!(stats(&app, repository).tag_count, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// End to end, with the registry reporting to Berth
+
+/// Until `done` holds, for at most 30 s: the registry sends its events on its own time.
+async fn eventually(what: &str, registry: &Registry, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within 30 s\nregistry log:\n{}", registry.log());
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn platform(os: &str, architecture: &str, variant: Option<&str>, image: &BuiltImage) -> Platform {
+    Platform { os: os.into(), architecture: architecture.into(), variant: variant.map(str::to_string), digest: image.digest.clone(), size: image.size as i64 }
+}
+
+#[actix_web::test]
+async fn a_push_a_pull_and_a_delete_through_the_registry_show_as_tags_and_pulls() {
+    require_programs();
+    let port = free_port();
+    let app = app_taking_events(Some(port)).await;
+    let registry = Registry::reporting(&app, port, SECRET, None).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+
+    // a one-platform image
+    let layout = clients.dir.path().join("image");
+    let image = build_image(&layout, "hello, events\n");
+    clients.push(&layout, &registry, "alice/app:v1", &alice).await.assert_ok("skopeo push");
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().expect("the push recorded the repository");
+    eventually("the pushed tag", &registry, || tag(&app, repository, "v1").is_some()).await;
+    app.state.registry_reader.settled().await;
+    let v1 = tag(&app, repository, "v1").unwrap();
+    assert_eq!((v1.digest.as_str(), v1.media_type.as_str(), v1.pushed_by.as_deref()), (image.as_str(), IMAGE, Some("alice")));
+    let manifest = std::fs::read(layout.join("blobs/sha256").join(image.trim_start_matches("sha256:"))).unwrap();
+    assert_eq!(v1.manifest_size, manifest.len() as i64);
+    let doc: Value = serde_json::from_slice(&manifest).unwrap();
+    let size = doc["config"]["size"].as_i64().unwrap() + doc["layers"][0]["size"].as_i64().unwrap();
+    assert_eq!(v1.size, Some(size), "the config and layer's bytes");
+    assert_eq!(v1.platforms, vec![Platform { os: "linux".into(), architecture: "amd64".into(), variant: None, digest: image.clone(), size }]);
+    assert_eq!(stats(&app, repository).pull_count, 0, "Berth's own reads of the manifest and config are no pulls");
+
+    // a pull is counted once it is reported
+    clients.pull_fresh(&registry, "alice/app:v1", Some(&alice)).await.assert_ok("skopeo pull");
+    eventually("the pull", &registry, || stats(&app, repository).pull_count == 1).await;
+    assert_eq!(tag(&app, repository, "v1").unwrap().pull_count, 1);
+
+    // an index of two platforms (skopeo --all pushes every platform's image first)
+    let multi = clients.dir.path().join("multi");
+    let (index, images) = build_index(&multi, &[("linux", "amd64", None), ("linux", "arm64", Some("v8"))]);
+    clients.push_with(&multi, &registry, "alice/app:multi", &alice, &["--all"]).await.assert_ok("skopeo push --all of an index");
+    eventually("the pushed index", &registry, || tag(&app, repository, "multi").is_some()).await;
+    app.state.registry_reader.settled().await;
+    let pushed = tag(&app, repository, "multi").unwrap();
+    assert_eq!((pushed.digest.as_str(), pushed.media_type.as_str()), (index.as_str(), INDEX));
+    assert_eq!(pushed.platforms, vec![platform("linux", "amd64", None, &images[0]), platform("linux", "arm64", Some("v8"), &images[1])]);
+    assert_eq!(pushed.size, Some((images[0].size + images[1].size) as i64));
+
+    // skopeo pulls the index and then the one platform it wants: one pull
+    let before = stats(&app, repository).pull_count;
+    clients.pull_fresh(&registry, "alice/app:multi", Some(&alice)).await.assert_ok("skopeo pull of an index");
+    eventually("the index pull", &registry, || tag(&app, repository, "multi").unwrap().pull_count == 1).await;
+    let platform_pulled = || tags::manifest_last_pulled(&mut app.conn(), repository, &images[0].digest).unwrap().is_some();
+    eventually("the platform manifest's pull", &registry, platform_pulled).await;
+    assert_eq!(stats(&app, repository).pull_count, before + 1, "the index and its platform manifest are one pull");
+
+    // skopeo delete deletes the digest: the tag is forgotten, the other stays
+    clients.delete(&registry, "alice/app:v1", &alice).await.assert_ok("skopeo delete");
+    eventually("the deleted tag forgotten", &registry, || tag(&app, repository, "v1").is_none()).await;
+    assert!(tag(&app, repository, "multi").is_some());
+}
+
+#[actix_web::test]
+async fn registry_sync_rebuilds_the_tags_pushed_and_deleted_while_the_events_went_nowhere() {
+    require_programs();
+    let port = free_port();
+    let app = app_taking_events(Some(port)).await;
+    // the registry's notifications point at a closed port, as while Berth is down
+    let registry = Registry::reporting(&app, port, SECRET, Some("http://127.0.0.1:9/registry/events")).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let layout = clients.dir.path().join("image");
+    let image = build_image(&layout, "pushed during an outage\n");
+    for reference in ["alice/app:v1", "alice/app:v2", "alice/other:latest"] {
+        clients.push(&layout, &registry, reference, &alice).await.assert_ok("skopeo push");
+    }
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    assert_eq!(stats(&app, repository).tag_count, 0, "no event reached Berth");
+
+    let registry_url = format!("http://{}", registry.host());
+    let sync = |args: &'static [&'static str]| {
+        let app = &app;
+        let registry_url = registry_url.clone();
+        async move {
+            let mut all = vec!["registry", "sync"];
+            all.extend_from_slice(args);
+            berth_on_with(app, &all, &[("BERTH_REGISTRY_URL", &registry_url)]).await
+        }
+    };
+    let out = sync(&[]).await;
+    out.assert_ok("berth registry sync");
+    for line in [format!("added   alice/app:v1 {image}"), format!("added   alice/app:v2 {image}"), format!("added   alice/other:latest {image}")] {
+        assert!(out.stdout.lines().any(|l| l == line), "`{line}` in\n{}", out.describe());
+    }
+    assert!(out.stdout.contains("synced 2 repositories") && out.stdout.contains("3 tags, 3 added, 0 updated, 0 removed"), "{}", out.describe());
+    let v1 = tag(&app, repository, "v1").expect("synced");
+    assert_eq!((v1.digest.as_str(), v1.media_type.as_str(), v1.platforms.len()), (image.as_str(), IMAGE, 1));
+    assert_eq!(v1.platforms[0].architecture, "amd64");
+
+    // a sync with nothing new changes nothing
+    let out = sync(&[]).await;
+    assert!(out.assert_ok("a second sync").stdout.contains("3 tags, 0 added, 0 updated, 0 removed"), "{}", out.describe());
+
+    // v1 moves to another image and v2 is deleted (with its digest, v1 was on it too)
+    clients.delete(&registry, "alice/app:v2", &alice).await.assert_ok("skopeo delete");
+    let other = clients.dir.path().join("other");
+    let moved = build_image(&other, "a new v1\n");
+    clients.push(&other, &registry, "alice/app:v1", &alice).await.assert_ok("skopeo push");
+    let out = sync(&["--repository", "alice/app"]).await;
+    out.assert_ok("berth registry sync --repository");
+    assert!(out.stdout.lines().any(|l| l == format!("updated alice/app:v1 {image} -> {moved}")), "{}", out.describe());
+    assert!(out.stdout.lines().any(|l| l == format!("removed alice/app:v2 (was {image})")), "{}", out.describe());
+    assert!(out.stdout.contains("synced 1 repositories"), "{}", out.describe());
+    assert_eq!(tag(&app, repository, "v1").unwrap().digest, moved);
+    assert!(tag(&app, repository, "v2").is_none());
+
+    // clear errors
+    let out = sync(&["--repository", "nobody/nothing"]).await;
+    out.assert_failed("a repository Berth does not have");
+    assert!(out.stderr.contains("Berth has no repository \"nobody/nothing\""), "{}", out.describe());
+    let out = berth_on_with(&app, &["registry", "sync"], &[("BERTH_REGISTRY_URL", "http://127.0.0.1:9")]).await;
+    out.assert_failed("an unreachable registry");
+    assert!(out.stderr.contains("the registry at http://127.0.0.1:9 cannot be reached"), "{}", out.describe());
+}
