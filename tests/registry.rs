@@ -1080,12 +1080,17 @@ fn world_readable_tempdir() -> tempfile::TempDir {
 }
 
 /// `runuser -u docker-registry -- docker-registry serve CONFIG`, as the packaged systemd unit
-/// runs it (`User=docker-registry`).
+/// runs it (`User=docker-registry`), its config.yml owned by that user and mode 0600, as the
+/// README has it once the file holds the events secret.
 async fn serve_as_packaged(config: &str, dir: tempfile::TempDir, port: u16) -> Registry {
+    use std::os::unix::fs::PermissionsExt;
     let runuser = find_program("runuser").expect("`runuser` not found: install the Debian package util-linux");
     let program = find_program("docker-registry").expect("docker-registry (Debian package docker-registry)");
     let config_path = dir.path().join("config.yml");
     std::fs::write(&config_path, config).unwrap();
+    let (uid, gid) = system_user("docker-registry");
+    std::os::unix::fs::chown(&config_path, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
     let child = Command::new(runuser)
         .args(["-u", "docker-registry", "--"])
@@ -1128,8 +1133,14 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     let data = dir.path().join("data");
     let public_url = format!("http://127.0.0.1:{berth_port}");
     let registry_host = format!("127.0.0.1:{registry_port}");
-    let envs: Vec<(String, String)> =
-        vec![("BERTH_DATA".into(), data.display().to_string()), ("BERTH_PUBLIC_URL".into(), public_url.clone()), ("BERTH_REGISTRY_HOST".into(), registry_host.clone())];
+    let events_secret = berth::keys::random_token(32);
+    berth_test_support::audit::secret(&events_secret);
+    let envs: Vec<(String, String)> = vec![
+        ("BERTH_DATA".into(), data.display().to_string()),
+        ("BERTH_PUBLIC_URL".into(), public_url.clone()),
+        ("BERTH_REGISTRY_HOST".into(), registry_host.clone()),
+        ("BERTH_REGISTRY_EVENTS_SECRET".into(), events_secret.clone()),
+    ];
 
     // the first user, then the registry's auth block and bundle
     berth_test_support::audit::secret(PASSWORD);
@@ -1143,6 +1154,8 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     let start = lines.iter().position(|l| *l == "auth:").unwrap_or_else(|| panic!("no `auth:` line\n{}", out.describe()));
     assert!(lines[..start].iter().any(|l| l.starts_with('#') && l.to_lowercase().contains("replace")), "the block says it replaces the packaged one\n{}", out.describe());
     let auth = lines[start..].join("\n") + "\n";
+    assert!(lines[start..].contains(&format!("      url: {public_url}/registry/events").as_str()), "the notifications reach Berth\n{}", out.describe());
+    assert!(lines[start..].iter().any(|l| l.starts_with('#') && l.contains("0600")), "the block says config.yml holds a secret now\n{}", out.describe());
     let bundle = lines[start..].iter().find_map(|l| l.trim().strip_prefix("rootcertbundle: ")).expect("a rootcertbundle line");
     assert_eq!(std::fs::metadata(bundle).unwrap().permissions().mode() & 0o777, 0o644, "{bundle} is readable by the registry's user");
 
@@ -1157,6 +1170,8 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     settings.bind = format!("127.0.0.1:{berth_port}");
     settings.public_url = Some(public_url.clone());
     settings.registry_host = registry_host.clone();
+    settings.registry_url = berth::config::registry_url_of(None, &registry_host).unwrap();
+    settings.registry_events_secret = Some(events_secret.clone().into());
     settings.workers = 2;
     let app = spawn_on(dir, settings, berth::clock::ManualClock::starting_now()).await;
     assert_eq!(app.url, public_url);
@@ -1184,8 +1199,20 @@ async fn the_readme_set_up_works_with_debians_packaged_registry_running_as_its_o
     out.assert_ok("the pushed image is there");
     assert_eq!(out.stdout.trim(), built, "{}", out.describe());
 
+    // the registry, reading its 0600 config.yml as its own user, reported the push to Berth
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let recorded = || {
+        let id = berth::repositories::tags::repository_id(&mut app.conn(), "alice/hello").unwrap()?;
+        berth::repositories::tags::find(&mut app.conn(), id, "1").unwrap()
+    };
+    while recorded().is_none() {
+        assert!(Instant::now() < deadline, "the push's event did not reach Berth within 30 s\nregistry log:\n{}", registry.log());
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded().unwrap().digest, built, "Berth records the tag's digest");
+
     // the settings the steps above needed are the ones the README tells the operator to set
-    for var in ["BERTH_DATA", "BERTH_PUBLIC_URL", "BERTH_REGISTRY_HOST"] {
+    for var in ["BERTH_DATA", "BERTH_PUBLIC_URL", "BERTH_REGISTRY_HOST", "BERTH_REGISTRY_EVENTS_SECRET"] {
         assert!(section.contains(var), "the README's registry section says to set {var}");
     }
 }

@@ -255,6 +255,52 @@ async fn a_delete_forgets_every_tag_on_the_digest_and_the_tag_list_pages_and_fil
     assert_eq!(stats(&app, repository).tag_count, 1);
 }
 
+/// A listener on the loopback that keeps the head of every request and answers 404.
+fn recording_listener() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            while reader.read_line(&mut head).unwrap_or(0) > 2 && !head.ends_with("\r\n\r\n") {}
+            kept.lock().unwrap().push(head);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, heads)
+}
+
+#[actix_web::test]
+async fn a_pushed_manifest_is_read_from_the_registry_url_with_berths_own_pull_token_never_from_the_events_url() {
+    let (decoy, decoy_heads) = recording_listener();
+    let (registry_port, registry_heads) = recording_listener();
+    let app = app_taking_events(Some(registry_port)).await;
+    let repository = alice_app(&app).await;
+    let mut push = event("p1", "push", IMAGE, &digest(7), Some("v1"), "PUT", DOCKER);
+    push["target"]["url"] = json!(format!("http://127.0.0.1:{decoy}/v2/alice/app/manifests/{}", digest(7)));
+    assert_eq!(post(&app, &[push]).await.0, StatusCode::OK);
+    app.state.registry_reader.settled().await;
+
+    assert!(decoy_heads.lock().unwrap().is_empty(), "the event's URL is never fetched");
+    let heads = registry_heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(heads[0].starts_with(&format!("GET /v2/alice/app/manifests/{} HTTP/1.1\r\n", digest(7))), "{}", heads[0]);
+    let token = heads[0].lines().find_map(|l| l.strip_prefix("authorization: Bearer ")).unwrap_or_else(|| panic!("a bearer token in {}", heads[0]));
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(claims["sub"], json!(berth::registry::client::SELF_SUBJECT));
+    assert_eq!(claims["access"], json!([{"type": "repository", "name": "alice/app", "actions": ["pull"]}]), "pull only, that one repository");
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 60, "{claims}");
+    // the read failed (404): the tag is recorded, its size and platforms wait for a sync
+    let v1 = tag(&app, repository, "v1").unwrap();
+    assert_eq!((v1.digest, v1.size, v1.platforms.len()), (digest(7), None, 0));
+}
+
 // ---------------------------------------------------------------------------------------
 // End to end, with the registry reporting to Berth
 
@@ -390,4 +436,38 @@ async fn registry_sync_rebuilds_the_tags_pushed_and_deleted_while_the_events_wen
     let out = berth_on_with(&app, &["registry", "sync"], &[("BERTH_REGISTRY_URL", "http://127.0.0.1:9")]).await;
     out.assert_failed("an unreachable registry");
     assert!(out.stderr.contains("the registry at http://127.0.0.1:9 cannot be reached"), "{}", out.describe());
+}
+
+// ---------------------------------------------------------------------------------------
+// The settings
+
+#[actix_web::test]
+async fn the_events_secret_never_shows_in_help_or_errors_and_a_weak_one_or_an_https_registry_is_refused() {
+    let berth = berth_binary().display().to_string();
+    let with = |envs: &[(&str, &str)], args: &[&str]| {
+        let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        run_blocking(berth.clone(), strings(args), envs, None)
+    };
+    let help = with(&[("BERTH_REGISTRY_EVENTS_SECRET", SECRET)], &["--help"]);
+    help.assert_ok("berth --help");
+    assert!(help.stdout.contains("[env: BERTH_REGISTRY_EVENTS_SECRET]") && help.stdout.contains("[env: BERTH_REGISTRY_URL="), "{}", help.describe());
+    assert!(!help.stdout.contains(SECRET), "--help shows the secret:\n{}", help.stdout);
+
+    let dir = audit::tempdir();
+    let data = dir.path().display().to_string();
+    let weak = "weak-secret-of-27-characters";
+    audit::secret(weak);
+    let out = with(&[("BERTH_DATA", &data), ("BERTH_REGISTRY_EVENTS_SECRET", weak)], &["user", "list"]);
+    out.assert_failed("a short events secret");
+    assert!(out.stderr.contains("BERTH_REGISTRY_EVENTS_SECRET: use at least 32") && !out.stderr.contains(weak), "{}", out.describe());
+    let out = with(&[("BERTH_DATA", &data), ("BERTH_REGISTRY_URL", "https://registry.example")], &["user", "list"]);
+    out.assert_failed("an https registry URL");
+    assert!(out.stderr.contains("plain http://"), "{}", out.describe());
+}
+
+#[actix_web::test]
+async fn registry_config_prints_no_notifications_without_the_secret() {
+    let app = spawn_app().await;
+    let blocks = config_from_berth(&app, &[]).await;
+    assert!(!blocks.contains("notifications:") && !blocks.contains("registry/events"), "{blocks}");
 }
