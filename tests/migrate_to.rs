@@ -303,6 +303,15 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
         orgs::invitations::invite(c, &beta, "bobby", berth::owners::Role::Member, None, &alice, &Actor::cli(), now, false).unwrap();
         berth::repositories::sharing::add(c, &app.owner("bobby"), "bobby/app", "alice", berth::owners::Permission::Read, now).unwrap();
         berth::owners::reserve(c, "gone", now).unwrap();
+        // the registry's events: an index pushed with a tag (a manifest, a tag, a taken id),
+        // then pulled (the client's index pull)
+        let (index, pushed) = (format!("sha256:{}", "1".repeat(64)), "application/vnd.oci.image.index.v1+json");
+        let batch = serde_json::json!({"events": [
+            {"id": "push-1", "action": "push", "target": {"mediaType": pushed, "digest": index, "size": 300, "repository": "acme/app", "tag": "v1"}, "actor": {"name": "alice"}},
+            {"id": "pull-1", "action": "pull", "target": {"mediaType": pushed, "digest": index, "repository": "acme/app", "tag": "v1"}, "request": {"method": "GET", "addr": "10.0.0.1:1", "useragent": "docker"}},
+        ]});
+        let events = berth::registry_events::parse_batch(&serde_json::to_vec(&batch).unwrap()).unwrap();
+        berth::registry_events::ingest(c, &events, now).unwrap();
         let requested = [berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: "acme/app".into(), scopes: vec!["scope-image-pull".into()] }];
         let resources = berth::org_tokens::Resources::parse("acme", &requested).unwrap();
         let new = berth::org_tokens::NewOrgToken { label: "CI of acme".into(), description: "pulls the app".into(), resources, expires_at: Some(now + 86_400) };
