@@ -87,6 +87,6 @@ echo "scripts/test.sh: the suite on SQLite took $((SECONDS - started)) s" >&2
 # test server. Tests of SQLite itself (its file, pragmas, backups, full disk, upgrades of
 # old SQLite databases) say so in their names and run only above.
 started=$SECONDS
-BERTH_TEST_BACKEND=postgres cargo test --locked --test web --test registry --test browser --test load --test openapi --test faults --test cli -- --skip sqlite
+BERTH_TEST_BACKEND=postgres cargo test --locked --test web --test registry --test registry_events --test browser --test load --test openapi --test faults --test cli -- --skip sqlite
 echo "scripts/test.sh: the suite on PostgreSQL took $((SECONDS - started)) s" >&2
 cargo test --locked --test secrets -- --ignored --exact the_whole_suite_left_no_secret_in_logs_or_databases
