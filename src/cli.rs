@@ -572,7 +572,7 @@ fn registry_sync(settings: Settings, repository: Option<String>) -> Result<(), S
     }
     let count = |f: fn(&Change) -> bool| report.changes.iter().filter(|c| f(c)).count();
     println!(
-        "synced {} repositories from {} in {:.1} s: {} tags, {} added, {} updated, {} removed",
+        "synced {} repositories from {} in {:.1} s: {} tags, {} added, {} updated, {} removed; {} manifests read",
         report.repositories,
         client.base(),
         started.elapsed().as_secs_f64(),
@@ -580,6 +580,7 @@ fn registry_sync(settings: Settings, repository: Option<String>) -> Result<(), S
         count(|c| matches!(c, Change::Added { .. })),
         count(|c| matches!(c, Change::Updated { .. })),
         count(|c| matches!(c, Change::Removed { .. })),
+        report.read,
     );
     Ok(())
 }

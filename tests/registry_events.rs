@@ -407,14 +407,14 @@ async fn registry_sync_rebuilds_the_tags_pushed_and_deleted_while_the_events_wen
     for line in [format!("added   alice/app:v1 {image}"), format!("added   alice/app:v2 {image}"), format!("added   alice/other:latest {image}")] {
         assert!(out.stdout.lines().any(|l| l == line), "`{line}` in\n{}", out.describe());
     }
-    assert!(out.stdout.contains("synced 2 repositories") && out.stdout.contains("3 tags, 3 added, 0 updated, 0 removed"), "{}", out.describe());
+    assert!(out.stdout.contains("synced 2 repositories") && out.stdout.contains("3 tags, 3 added, 0 updated, 0 removed; 2 manifests read"), "{}", out.describe());
     let v1 = tag(&app, repository, "v1").expect("synced");
     assert_eq!((v1.digest.as_str(), v1.media_type.as_str(), v1.platforms.len()), (image.as_str(), IMAGE, 1));
     assert_eq!(v1.platforms[0].architecture, "amd64");
 
     // a sync with nothing new changes nothing
     let out = sync(&[]).await;
-    assert!(out.assert_ok("a second sync").stdout.contains("3 tags, 0 added, 0 updated, 0 removed"), "{}", out.describe());
+    assert!(out.assert_ok("a second sync").stdout.contains("3 tags, 0 added, 0 updated, 0 removed; 0 manifests read"), "{}", out.describe());
 
     // v1 moves to another image and v2 is deleted (with its digest, v1 was on it too)
     clients.delete(&registry, "alice/app:v2", &alice).await.assert_ok("skopeo delete");
