@@ -42,7 +42,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_REGISTRY_HOST", default_value = "localhost:5000")]
     pub registry_host: String,
     /// Where Berth itself reaches the registry, to read pushed manifests and tag lists
-    /// (plain http://, e.g. http://127.0.0.1:5000) [default: http://$BERTH_REGISTRY_HOST].
+    /// (e.g. http://127.0.0.1:5000) [default: http://$BERTH_REGISTRY_HOST].
     #[arg(long, env = "BERTH_REGISTRY_URL")]
     pub registry_url: Option<String>,
     /// The secret the registry sends with its notifications (`Authorization: Bearer …`) to
@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// Connections open at once from one peer address; trusted proxies are exempt.
     #[arg(long, env = "BERTH_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
+    /// Let webhooks post to loopback, private and link-local addresses (a CI server inside
+    /// this network); by default only public addresses are posted to.
+    #[arg(long, env = "BERTH_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +158,8 @@ pub struct Settings {
     /// None: 80 % of the open-file limit, once it has been raised at start.
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: usize,
+    /// Webhooks may post to addresses inside this network.
+    pub webhook_allow_private: bool,
 }
 
 impl Settings {
@@ -184,6 +190,7 @@ impl Settings {
             body_timeout: Duration::from_secs(10),
             max_connections: None,
             max_connections_per_ip: 1024,
+            webhook_allow_private: false,
         }
     }
 
@@ -248,6 +255,7 @@ impl Settings {
         }
         s.max_connections = a.max_connections;
         s.max_connections_per_ip = a.max_connections_per_ip;
+        s.webhook_allow_private = a.webhook_allow_private;
         Ok(s)
     }
 
@@ -272,13 +280,13 @@ pub fn database_url_of(url: &str) -> Result<String, String> {
     Ok(path.to_string())
 }
 
-/// `BERTH_REGISTRY_URL`, or `http://` and the registry's host. Berth reads the registry
-/// over plain HTTP, next to it: an https:// URL is refused rather than read without TLS.
+/// `BERTH_REGISTRY_URL`, or `http://` and the registry's host: an http(s) origin, no path.
 pub fn registry_url_of(url: Option<&str>, host: &str) -> Result<String, String> {
     let url = url.map(|u| u.trim().trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{host}"));
     let parsed = url::Url::parse(&url).map_err(|e| format!("BERTH_REGISTRY_URL {url:?}: {e}"))?;
-    if parsed.scheme() != "http" || parsed.host().is_none() || parsed.path() != "/" && !parsed.path().is_empty() || parsed.query().is_some() {
-        return Err(format!("BERTH_REGISTRY_URL {url:?}: give the registry's plain http:// address as Berth reaches it, e.g. http://127.0.0.1:5000 (no path)"));
+    let bare = parsed.path() == "/" && parsed.query().is_none() && parsed.username().is_empty() && parsed.password().is_none();
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !bare {
+        return Err(format!("BERTH_REGISTRY_URL {url:?}: give the registry's http:// or https:// address as Berth reaches it, e.g. http://127.0.0.1:5000 (no path)"));
     }
     Ok(url)
 }

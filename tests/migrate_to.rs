@@ -311,7 +311,20 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
             {"id": "pull-1", "action": "pull", "target": {"mediaType": pushed, "digest": index, "repository": "acme/app", "tag": "v1"}, "request": {"method": "GET", "addr": "10.0.0.1:1", "useragent": "docker"}},
         ]});
         let events = berth::registry_events::parse_batch(&serde_json::to_vec(&batch).unwrap()).unwrap();
-        berth::registry_events::ingest(c, &events, now).unwrap();
+        berth::registry_events::ingest(c, &events, &app.url, now).unwrap();
+        // a webhook (its secret sealed) and a delivery queued by a push
+        let hooked = berth::webhooks::manageable(c, bobby.id, "bobby/app").unwrap();
+        let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
+        let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
+        berth::webhooks::add(c, &app.state.keys, bobby.id, &hooked, "CI", &url, now).unwrap();
+        let push = berth::webhooks::delivery::Push {
+            repository: "bobby/app".into(),
+            tag: Some("v1".into()),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            pusher: "bobby".into(),
+            pushed_at: now,
+        };
+        berth::webhooks::delivery::on_push(c, &push, &app.url, now).unwrap();
         let requested = [berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: "acme/app".into(), scopes: vec!["scope-image-pull".into()] }];
         let resources = berth::org_tokens::Resources::parse("acme", &requested).unwrap();
         let new = berth::org_tokens::NewOrgToken { label: "CI of acme".into(), description: "pulls the app".into(), resources, expires_at: Some(now + 86_400) };

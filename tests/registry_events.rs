@@ -229,6 +229,37 @@ async fn pulls_count_as_on_docker_hub() {
 }
 
 #[actix_web::test]
+async fn a_tags_push_queues_one_delivery_per_webhook_once_and_a_push_by_digest_none() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let alice = app.user("alice");
+    {
+        let c = &mut app.conn();
+        let hooked = berth::webhooks::manageable(c, alice.id, "alice/app").unwrap();
+        let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
+        let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
+        berth::webhooks::add(c, &app.state.keys, alice.id, &hooked, "CI", &url, app.state.now()).unwrap();
+    }
+    let payloads = || {
+        use berth::db::schema::webhook_deliveries as d;
+        use diesel::prelude::*;
+        d::table.order(d::id.asc()).select(d::payload).load::<String>(&mut app.conn()).unwrap()
+    };
+    let batch = [event("p1", "push", IMAGE, &digest(1), None, "PUT", DOCKER), event("p2", "push", INDEX, &digest(2), Some("v1"), "PUT", DOCKER)];
+    post(&app, &batch).await;
+    post(&app, &batch).await;
+    let sent = payloads();
+    assert_eq!(sent.len(), 1, "one delivery: the tag's push, once: {sent:?}");
+    let body: Value = serde_json::from_str(&sent[0]).unwrap();
+    assert_eq!(
+        (body["push_data"]["tag"].as_str(), body["push_data"]["digest"].as_str(), body["push_data"]["pusher"].as_str()),
+        (Some("v1"), Some(digest(2).as_str()), Some("alice"))
+    );
+    assert_eq!(body["repository"]["repo_name"], json!("alice/app"));
+    assert!(tag(&app, repository, "v1").is_some());
+}
+
+#[actix_web::test]
 async fn a_delete_forgets_every_tag_on_the_digest_and_the_tag_list_pages_and_filters() {
     let app = app_taking_events(None).await;
     let repository = alice_app(&app).await;
@@ -442,7 +473,7 @@ async fn registry_sync_rebuilds_the_tags_pushed_and_deleted_while_the_events_wen
 // The settings
 
 #[actix_web::test]
-async fn the_events_secret_never_shows_in_help_or_errors_and_a_weak_one_or_an_https_registry_is_refused() {
+async fn the_events_secret_never_shows_in_help_or_errors_and_a_weak_one_or_a_registry_url_with_a_path_is_refused() {
     let berth = berth_binary().display().to_string();
     let with = |envs: &[(&str, &str)], args: &[&str]| {
         let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -460,9 +491,11 @@ async fn the_events_secret_never_shows_in_help_or_errors_and_a_weak_one_or_an_ht
     let out = with(&[("BERTH_DATA", &data), ("BERTH_REGISTRY_EVENTS_SECRET", weak)], &["user", "list"]);
     out.assert_failed("a short events secret");
     assert!(out.stderr.contains("BERTH_REGISTRY_EVENTS_SECRET: use at least 32") && !out.stderr.contains(weak), "{}", out.describe());
-    let out = with(&[("BERTH_DATA", &data), ("BERTH_REGISTRY_URL", "https://registry.example")], &["user", "list"]);
-    out.assert_failed("an https registry URL");
-    assert!(out.stderr.contains("plain http://"), "{}", out.describe());
+    for url in ["ftp://registry.example", "http://registry.example/v2", "http://user:pw@registry.example"] {
+        let out = with(&[("BERTH_DATA", &data), ("BERTH_REGISTRY_URL", url)], &["user", "list"]);
+        out.assert_failed("a registry URL that is no http(s) origin");
+        assert!(out.stderr.contains("give the registry's http:// or https:// address"), "{}", out.describe());
+    }
 }
 
 #[actix_web::test]

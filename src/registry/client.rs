@@ -117,7 +117,7 @@ impl RegistryClient {
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
-            .expect("an HTTP client without TLS builds");
+            .expect("an HTTP client with the webpki roots builds");
         RegistryClient { base: base.trim_end_matches('/').to_string(), http, issuer: issuer.into(), service: service.into() }
     }
 

@@ -49,8 +49,8 @@ pub async fn post_events(req: HttpRequest, payload: web::Payload, app: web::Data
         Ok(events) => events,
         Err(e) => return answer(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let now = app.now();
-    match app.db(move |c| ingest(c, &events, now)).await {
+    let (now, public_url) = (app.now(), app.public_url.clone());
+    match app.db(move |c| ingest(c, &events, &public_url, now)).await {
         Ok(done) => {
             let (taken, replayed) = (done.taken, done.replayed);
             app.registry_reader.queue(done.to_read);

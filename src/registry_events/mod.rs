@@ -9,7 +9,8 @@
 //! Pulls are counted as Docker Hub counts them: a manifest `GET` is a pull, a `HEAD` is
 //! not, a blob is not, and Berth's own reads (its `SELF_SUBJECT`) are not; an index and a
 //! platform manifest the same client (address and user agent) fetches within
-//! `ONE_PULL_WINDOW` seconds of it are one pull. Times are Berth's clock when the event
+//! `ONE_PULL_WINDOW` seconds of it are one pull. A tag's push queues the repository's
+//! webhooks' deliveries in the batch's transaction. Times are Berth's clock when the event
 //! arrives: the registry sends each event within a moment of the request.
 
 pub mod endpoint;
@@ -191,7 +192,9 @@ pub struct Ingested {
 }
 
 /// Takes a checked batch at `now`, in one transaction: all of it or, on an error, nothing.
-pub fn ingest(conn: &mut Conn, events: &[Event], now: Timestamp) -> Result<Ingested, Error> {
+/// A tag's push queues a delivery to each webhook of its repository in that transaction;
+/// `public_url` is Berth's, for the repository's page in the payload.
+pub fn ingest(conn: &mut Conn, events: &[Event], public_url: &str, now: Timestamp) -> Result<Ingested, Error> {
     crate::db::write_tx(conn, |c| {
         prune(c, now)?;
         let mut done = Ingested::default();
@@ -201,7 +204,7 @@ pub fn ingest(conn: &mut Conn, events: &[Event], now: Timestamp) -> Result<Inges
                 continue;
             }
             done.taken += 1;
-            apply(c, event, now, &mut done.to_read)?;
+            apply(c, event, public_url, now, &mut done.to_read)?;
         }
         Ok(done)
     })
@@ -216,7 +219,7 @@ pub fn prune(conn: &mut Conn, now: Timestamp) -> Result<(), Error> {
     Ok(())
 }
 
-fn apply(c: &mut Conn, e: &Event, now: Timestamp, to_read: &mut Vec<(String, String)>) -> Result<(), Error> {
+fn apply(c: &mut Conn, e: &Event, public_url: &str, now: Timestamp, to_read: &mut Vec<(String, String)>) -> Result<(), Error> {
     // blobs are neither tags nor pulls; Berth's own reads are not pulls
     let blob = !is_manifest(&e.media_type);
     match e.action {
@@ -230,6 +233,17 @@ fn apply(c: &mut Conn, e: &Event, now: Timestamp, to_read: &mut Vec<(String, Str
             let unread = tags::record_push(c, repository_id, pushed, now)?;
             if unread && e.tag.is_some() {
                 to_read.push((e.repository.clone(), digest.to_string()));
+            }
+            // a tag pushed is what a webhook is told of (an index's platforms come by digest)
+            if e.tag.is_some() {
+                let push = crate::webhooks::delivery::Push {
+                    repository: e.repository.clone(),
+                    tag: e.tag.clone(),
+                    digest: digest.to_string(),
+                    pusher: e.actor.clone().unwrap_or_default(),
+                    pushed_at: now,
+                };
+                crate::webhooks::delivery::on_push(c, &push, public_url, now)?;
             }
             Ok(())
         }
