@@ -504,3 +504,31 @@ async fn registry_config_prints_no_notifications_without_the_secret() {
     let blocks = config_from_berth(&app, &[]).await;
     assert!(!blocks.contains("notifications:") && !blocks.contains("registry/events"), "{blocks}");
 }
+
+#[actix_web::test]
+async fn deleting_a_digest_through_the_registry_takes_every_tag_on_it_and_leaves_the_others_pulling() {
+    require_programs();
+    let port = free_port();
+    let app = app_taking_events(Some(port)).await;
+    let registry = Registry::reporting(&app, port, SECRET, None).await;
+    let clients = Clients::new();
+    app.signed_up("alice").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
+    let (first, second) = (build_image(&one, "first\n"), build_image(&two, "second\n"));
+    for (layout, reference) in [(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2")] {
+        clients.push(layout, &registry, reference, &alice).await.assert_ok("skopeo push");
+    }
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    eventually("three tags", &registry, || stats(&app, repository).tag_count == 3).await;
+    assert_eq!(tags::others_on_digest(&mut app.conn(), repository, &first, "v1").unwrap(), vec!["latest"]);
+
+    let gone = berth::registry_events::delete::delete_digest(&app.state, "alice/app", &first).await.unwrap();
+    assert_eq!(gone, vec!["latest", "v1"], "every tag on the digest");
+    clients.pull_fresh(&registry, "alice/app:v1", Some(&alice)).await.assert_failed("a deleted tag no longer pulls");
+    clients.pull_fresh(&registry, "alice/app:latest", Some(&alice)).await.assert_failed("nor its digest's other tag");
+    let out = clients.inspect_digest(&registry, "alice/app:v2", Some(&alice)).await;
+    assert_eq!(out.assert_ok("the tag on another digest still pulls").stdout.trim(), second);
+    let left: Vec<String> = tags::all(&mut app.conn(), repository).unwrap().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(left, vec!["v2"]);
+}

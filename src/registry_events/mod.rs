@@ -13,6 +13,7 @@
 //! webhooks' deliveries in the batch's transaction. Times are Berth's clock when the event
 //! arrives: the registry sends each event within a moment of the request.
 
+pub mod delete;
 pub mod endpoint;
 pub mod queue;
 pub mod reader;
