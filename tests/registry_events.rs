@@ -348,15 +348,21 @@ fn platform(os: &str, architecture: &str, variant: Option<&str>, image: &BuiltIm
     Platform { os: os.into(), architecture: architecture.into(), variant: variant.map(str::to_string), digest: image.digest.clone(), size: image.size as i64 }
 }
 
-#[actix_web::test]
-async fn a_push_a_pull_and_a_delete_through_the_registry_show_as_tags_and_pulls() {
+/// A server taking events, a registry reporting to it (or to `endpoint`), clients, and
+/// alice with a "Read, Write, Delete" token (`alice:token`).
+async fn reporting_to_berth(endpoint: Option<&str>) -> (TestApp, Registry, Clients, String) {
     require_programs();
     let port = free_port();
     let app = app_taking_events(Some(port)).await;
-    let registry = Registry::reporting(&app, port, SECRET, None).await;
-    let clients = Clients::new();
+    let registry = Registry::reporting(&app, port, SECRET, endpoint).await;
     app.signed_up("alice").await;
     let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    (app, registry, Clients::new(), alice)
+}
+
+#[actix_web::test]
+async fn a_push_a_pull_and_a_delete_through_the_registry_show_as_tags_and_pulls() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
 
     // a one-platform image
     let layout = clients.dir.path().join("image");
@@ -407,14 +413,8 @@ async fn a_push_a_pull_and_a_delete_through_the_registry_show_as_tags_and_pulls(
 
 #[actix_web::test]
 async fn registry_sync_rebuilds_the_tags_pushed_and_deleted_while_the_events_went_nowhere() {
-    require_programs();
-    let port = free_port();
-    let app = app_taking_events(Some(port)).await;
     // the registry's notifications point at a closed port, as while Berth is down
-    let registry = Registry::reporting(&app, port, SECRET, Some("http://127.0.0.1:9/registry/events")).await;
-    let clients = Clients::new();
-    app.signed_up("alice").await;
-    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let (app, registry, clients, alice) = reporting_to_berth(Some("http://127.0.0.1:9/registry/events")).await;
     let layout = clients.dir.path().join("image");
     let image = build_image(&layout, "pushed during an outage\n");
     for reference in ["alice/app:v1", "alice/app:v2", "alice/other:latest"] {
@@ -507,13 +507,7 @@ async fn registry_config_prints_no_notifications_without_the_secret() {
 
 #[actix_web::test]
 async fn deleting_a_digest_through_the_registry_takes_every_tag_on_it_and_leaves_the_others_pulling() {
-    require_programs();
-    let port = free_port();
-    let app = app_taking_events(Some(port)).await;
-    let registry = Registry::reporting(&app, port, SECRET, None).await;
-    let clients = Clients::new();
-    app.signed_up("alice").await;
-    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
     let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
     let (first, second) = (build_image(&one, "first\n"), build_image(&two, "second\n"));
     for (layout, reference) in [(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2")] {
