@@ -218,6 +218,7 @@ diesel::table! {
         name -> Text,
         description -> Text,
         created_at -> BigInt,
+        member_count -> BigInt,
     }
 }
 
