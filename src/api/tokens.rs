@@ -162,14 +162,12 @@ pub struct LegacyCreateBody {
 /// `POST /v2/api_tokens`: a token as Docker Hub made one before scopes — active, with the
 /// broadest scope the plan allows unless `scopes` names one, never expiring, within the
 /// plan's limit (the same creation as `/v2/access-tokens`). Without a label it is named by
-/// its creation day.
+/// its creation day; a blank one is refused as on `/v2/access-tokens`.
 pub async fn legacy_create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, ApiJson(body): ApiJson<LegacyCreateBody>) -> Result<HttpResponse, ApiError> {
     who.require_password()?;
     let now = app.now();
-    let label = match body.token_label.as_deref().map(str::trim) {
-        Some(l) if !l.is_empty() => l.to_string(),
-        _ => format!("Created on {}", chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format("%Y-%m-%d")),
-    };
+    // absent (the CLI omits an empty description); a label sent is checked as everywhere
+    let label = body.token_label.unwrap_or_else(|| format!("Created on {}", chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format("%Y-%m-%d")));
     let mut fields = serde_json::Map::new();
     let description = tokens::check_description(&label).map_err(|e| fields.insert("token_label".into(), json!([e.to_string()]))).ok();
     let named = if body.scopes.is_empty() { Ok(None) } else { pick_scope(&body.scopes).map(Some) };

@@ -270,7 +270,13 @@ async fn hub_tools_token_commands_make_active_tokens_of_the_plans_broadest_scope
     assert_eq!(scopes, [json!("repo:admin")]);
     let read = hub.ok(Method::POST, "/v2/api_tokens", Some(r#"{"token_label":"ro","scopes":["repo:read"],"is_active":false}"#.into())).await;
     assert_eq!(token_result(&read).4, [json!("repo:read")]);
-    for bad in [r#"{"token_label":"x","scopes":["repo:everything"],"is_active":false}"#, r#"{"token_label":"x","is_active":"no"}"#, r#"{"token_label":"x","expires":1}"#, "[]"] {
+    for bad in [
+        r#"{"token_label":"x","scopes":["repo:everything"],"is_active":false}"#,
+        r#"{"token_label":"x","is_active":"no"}"#,
+        r#"{"token_label":"x","expires":1}"#,
+        r#"{"token_label":"  ","is_active":false}"#,
+        "[]",
+    ] {
         let (status, _, text) = hub.send(Method::POST, "/v2/api_tokens", Some(bad.into())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {text}");
     }
