@@ -225,6 +225,17 @@ async fn hub_tools_two_factor_login_completes_with_the_code_it_prompts_for() {
     // the JWT of a second factor manages tokens (`hub-tool token` asks for the code again)
     let created = hub.ok(Method::POST, "/v2/api_tokens", Some(r#"{"token_label":"laptop","is_active":false}"#.into())).await;
     assert!(token_result(&created).1);
+    // once the JWT expires, hub-tool logs in again by itself with an empty code: refused,
+    // and no failed attempt counted — ten of them leave the right code working
+    for _ in 0..10 {
+        let body = json!({ "username": "alice", "password": PASSWORD }).to_string();
+        let (_, _, text) = hub.send(Method::POST, "/v2/users/login?refresh_token=true", Some(body)).await;
+        let challenge = serde_json::from_str::<Value>(&text).unwrap()["login_2fa_token"].clone();
+        let (status, _, text) = hub.send(Method::POST, "/v2/users/2fa-login?refresh_token=true", Some(format!(r#"{{"code":"","login_2fa_token":{challenge}}}"#))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    }
+    let code = app.fresh_code(&secret);
+    assert!(!hub.login("alice", PASSWORD, || code).await.0.is_empty());
     // a wrong code: 401, no JWT
     let body = json!({ "username": "alice", "password": PASSWORD }).to_string();
     let (_, _, text) = hub.send(Method::POST, "/v2/users/login?refresh_token=true", Some(body)).await;
