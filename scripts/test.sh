@@ -14,6 +14,11 @@ PACKAGES=(
   skopeo:skopeo
   docker.io:docker
   util-linux:runuser
+  # the registry's other clients (tests/clients.rs): rootful, on containers-storage's vfs
+  # driver and without running a container, so neither fuse-overlayfs nor slirp4netns
+  podman:podman
+  buildah:buildah
+  containerd:ctr
   # the PostgreSQL test servers (scripts/postgres.sh); Debian keeps the server binaries off PATH
   postgresql:/usr/lib/postgresql/15/bin/pg_ctl
   nginx:nginx
@@ -49,6 +54,14 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   echo "scripts/test.sh: installing schemathesis $SCHEMATHESIS_VERSION" >&2
   python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+
+# oras-py (PyPI), the oras client of tests/clients.rs: the README's client notes describe
+# this version's token handling
+ORAS_VERSION=0.2.43
+if ! python3 -c "import oras.version, sys; sys.exit(oras.version.__version__ != '$ORAS_VERSION')" >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing oras $ORAS_VERSION" >&2
+  python3 -m pip install --quiet "oras==$ORAS_VERSION"
 fi
 
 # A throwaway PostgreSQL server (scripts/postgres.sh) for the run on PostgreSQL and the
@@ -87,6 +100,6 @@ echo "scripts/test.sh: the suite on SQLite took $((SECONDS - started)) s" >&2
 # test server. Tests of SQLite itself (its file, pragmas, backups, full disk, upgrades of
 # old SQLite databases) say so in their names and run only above.
 started=$SECONDS
-BERTH_TEST_BACKEND=postgres cargo test --locked --test web --test registry --test browser --test load --test openapi --test faults --test cli -- --skip sqlite
+BERTH_TEST_BACKEND=postgres cargo test --locked --test web --test registry --test clients --test browser --test load --test openapi --test faults --test cli -- --skip sqlite
 echo "scripts/test.sh: the suite on PostgreSQL took $((SECONDS - started)) s" >&2
 cargo test --locked --test secrets -- --ignored --exact the_whole_suite_left_no_secret_in_logs_or_databases

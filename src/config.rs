@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// Connections open at once from one peer address; trusted proxies are exempt.
     #[arg(long, env = "BERTH_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
+    /// Let webhooks post to loopback, private and link-local addresses (a CI server inside
+    /// this network); by default only public addresses are posted to.
+    #[arg(long, env = "BERTH_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +145,8 @@ pub struct Settings {
     /// None: 80 % of the open-file limit, once it has been raised at start.
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: usize,
+    /// Webhooks may post to addresses inside this network.
+    pub webhook_allow_private: bool,
 }
 
 impl Settings {
@@ -169,6 +175,7 @@ impl Settings {
             body_timeout: Duration::from_secs(10),
             max_connections: None,
             max_connections_per_ip: 1024,
+            webhook_allow_private: false,
         }
     }
 
@@ -224,6 +231,7 @@ impl Settings {
         }
         s.max_connections = a.max_connections;
         s.max_connections_per_ip = a.max_connections_per_ip;
+        s.webhook_allow_private = a.webhook_allow_private;
         Ok(s)
     }
 

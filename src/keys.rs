@@ -39,6 +39,7 @@ pub const LABEL_BROWSER_COOKIE: &str = "berth/v1/browser-cookie-hmac";
 pub const LABEL_SIGNING_KEY_AEAD: &str = "berth/v1/registry-signing-key-aead";
 pub const LABEL_KEY_CHECK: &str = "berth/v1/master-key-check-hmac";
 pub const LABEL_THROTTLE_NAME: &str = "berth/v1/throttle-login-name-hmac";
+pub const LABEL_WEBHOOK_SECRET_AEAD: &str = "berth/v1/webhook-secret-aead";
 
 /// What the key check's HMAC is taken of.
 const KEY_CHECK_MESSAGE: &[u8] = b"berth key check";
@@ -64,6 +65,8 @@ pub struct Keys {
     /// Names, in the shared throttle's table, a login name no account holds: what was
     /// typed may be a password typed into the wrong field.
     pub throttle_name: [u8; 32],
+    /// Seals the webhooks' signing secrets kept in the database (`webhooks`).
+    webhook_secret_aead: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -94,6 +97,7 @@ impl Keys {
             signing_key_aead: k32(LABEL_SIGNING_KEY_AEAD),
             key_check: k32(LABEL_KEY_CHECK),
             throttle_name: k32(LABEL_THROTTLE_NAME),
+            webhook_secret_aead: k32(LABEL_WEBHOOK_SECRET_AEAD),
         }
     }
 
@@ -144,6 +148,15 @@ impl Keys {
 
     pub fn open_signing_key(&self, kid: &str, sealed: &[u8]) -> Option<Vec<u8>> {
         open(&self.signing_key_aead, kid.as_bytes(), sealed)
+    }
+
+    /// Encrypts a webhook's signing secret, bound to its repository.
+    pub fn seal_webhook_secret(&self, repository_id: i32, secret: &[u8]) -> Vec<u8> {
+        seal(&self.webhook_secret_aead, &repository_id.to_be_bytes(), secret)
+    }
+
+    pub fn open_webhook_secret(&self, repository_id: i32, sealed: &[u8]) -> Option<Vec<u8>> {
+        open(&self.webhook_secret_aead, &repository_id.to_be_bytes(), sealed)
     }
 
     /// Whether this is the master key the database was set up with. The first caller

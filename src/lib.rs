@@ -29,5 +29,6 @@ pub mod throttle;
 pub mod tokens;
 pub mod twofactor;
 pub mod web;
+pub mod webhooks;
 
 pub use error::Error;

@@ -134,6 +134,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
     .run();
 
     actix_web::rt::spawn(purge_sessions_periodically(state.clone()));
+    actix_web::rt::spawn(deliver_webhooks(state.clone()));
     Ok((addr, state, server))
 }
 
@@ -142,6 +143,17 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
 /// throttle's from that pool too could leave every connection waiting for a second one.
 fn limits_pool(url: &str) -> Result<db::DbPool, String> {
     db::open_pool(url, 8)
+}
+
+/// Sends the webhooks' due deliveries every second, for as long as the server runs.
+async fn deliver_webhooks(state: Arc<AppState>) {
+    let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::webhooks::send::deliver_due(&state.database, &state.keys, &state.clock, state.settings.webhook_allow_private).await {
+            e.log_if_internal("webhooks");
+        }
+    }
 }
 
 async fn purge_sessions_periodically(state: Arc<AppState>) {

@@ -303,6 +303,19 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
         orgs::invitations::invite(c, &beta, "bobby", berth::owners::Role::Member, None, &alice, &Actor::cli(), now, false).unwrap();
         berth::repositories::sharing::add(c, &app.owner("bobby"), "bobby/app", "alice", berth::owners::Permission::Read, now).unwrap();
         berth::owners::reserve(c, "gone", now).unwrap();
+        // a webhook (its secret sealed) and a delivery queued by a push
+        let hooked = berth::webhooks::manageable(c, bobby.id, "bobby/app").unwrap();
+        let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
+        let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
+        berth::webhooks::add(c, &app.state.keys, bobby.id, &hooked, "CI", &url, now).unwrap();
+        let push = berth::webhooks::delivery::Push {
+            repository: "bobby/app".into(),
+            tag: Some("v1".into()),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            pusher: "bobby".into(),
+            pushed_at: now,
+        };
+        berth::webhooks::delivery::on_push(c, &push, &app.url, now).unwrap();
         let requested = [berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: "acme/app".into(), scopes: vec!["scope-image-pull".into()] }];
         let resources = berth::org_tokens::Resources::parse("acme", &requested).unwrap();
         let new = berth::org_tokens::NewOrgToken { label: "CI of acme".into(), description: "pulls the app".into(), resources, expires_at: Some(now + 86_400) };

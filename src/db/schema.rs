@@ -329,3 +329,40 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_tokens,
     repositories
 );
+
+diesel::table! {
+    webhooks (id) {
+        id -> Integer,
+        repository_id -> Integer,
+        name -> Text,
+        url -> Text,
+        secret_sealed -> Binary,
+        created_by -> Nullable<Integer>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Integer,
+        webhook_id -> Integer,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_until -> BigInt,
+        created_at -> BigInt,
+        last_attempt_at -> Nullable<BigInt>,
+        response_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhooks -> repositories (repository_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+diesel::allow_tables_to_appear_in_same_query!(webhooks, repositories);
+diesel::allow_tables_to_appear_in_same_query!(webhooks, owners);
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, repositories);
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, owners);
+diesel::allow_tables_to_appear_in_same_query!(webhooks, users);

@@ -24,8 +24,12 @@ use crate::registry::grants::RepoFacts;
 pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, caller: Option<i32>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
     if let Some((_, owner)) = home.filter(|(home_name, _)| *home_name == namespace) {
-        let repo: Option<(i32, bool, Option<Timestamp>)> =
-            repositories::table.filter(repositories::name.eq(name)).select((repositories::id, repositories::is_public, repositories::last_push_at)).first(conn).optional()?;
+        let name = name.to_string();
+        let repo: Option<(i32, bool, Option<Timestamp>)> = crate::db::per_backend!(conn, |c| repositories::table
+            .filter(repositories::name.eq(name))
+            .select((repositories::id, repositories::is_public, repositories::last_push_at))
+            .first(c)
+            .optional())?;
         let (repository_id, public, last_push_at) = (repo.map(|r| r.0), repo.map(|r| r.1), repo.and_then(|r| r.2));
         return Ok(RepoFacts { owner: Some(owner), repository_id, public, last_push_at, ties: Ties::default() });
     }
@@ -33,53 +37,55 @@ pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, calle
     let caller_id = caller.unwrap_or(0);
     // Each subquery names the repository by its (unique) name, never the outer row (diesel
     // checks a subquery against its own tables, which are aliased where the outer statement
-    // reads them too). Written in diesel's query language so that SQLite's prepared statement
-    // is kept in diesel's cache: a hand-written `sql_query` is parsed and planned anew at
-    // every request. Diesel still renders the statement's text at every request on the
-    // MultiConnection, the larger part of what this costs beyond the own-namespace read.
-    // The strings are owned: with subqueries in it the MultiConnection wants a 'static statement.
-    let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
-    let team_holds = |permission: &'static str| {
-        diesel::dsl::exists(
-            team_permissions::table
-                .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
-                .inner_join(repo.on(repo.field(repositories::id).eq(team_permissions::repository_id)))
-                .filter(repo.field(repositories::name).eq(name.to_string()))
-                .filter(team_members::user_id.eq(caller_id))
-                .filter(team_permissions::permission.eq(permission)),
-        )
-    };
-    let collaborator = collaborators::table
-        .inner_join(repo.on(repo.field(repositories::id).eq(collaborators::repository_id)))
-        .filter(repo.field(repositories::name).eq(name.to_string()))
-        .filter(collaborators::user_id.eq(caller_id))
-        .select(collaborators::permission)
-        .single_value();
-    let caller_factors = caller_row.filter(caller_row.field(users::id).eq(caller_id)).select(caller_row.field(users::second_factor_count)).single_value();
+    // reads them too). The statement runs on the backend's own connection, not through the
+    // `MultiConnection`: only there does diesel key its prepared-statement cache by the
+    // statement's type, so the statement is rendered and prepared once per connection; the
+    // `MultiConnection` renders its whole text at every request to find it in the cache.
+    // The strings are owned: a statement cached by its type holds no borrowed data.
     type Row =
         (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>, Option<String>, bool, String, (bool, bool, bool), Option<String>, Option<i64>);
-    let found: Option<Row> = owners::table
-        .left_join(users::table)
-        .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name.to_string()))))
-        .left_join(org_members::table.on(org_members::owner_id.eq(owners::id).and(org_members::user_id.eq(caller_id))))
-        .filter(owners::name.eq(namespace.to_string()))
-        .select((
-            owners::id,
-            owners::kind,
-            owners::user_id,
-            users::is_disabled.nullable(),
-            repositories::id.nullable(),
-            repositories::is_public.nullable(),
-            repositories::last_push_at.nullable(),
-            org_members::role.nullable(),
-            owners::require_two_factor,
-            owners::plan,
-            (team_holds("admin"), team_holds("write"), team_holds("read")),
-            collaborator,
-            caller_factors,
-        ))
-        .first(conn)
-        .optional()?;
+    let found: Option<Row> = crate::db::per_backend!(conn, |c| {
+        let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
+        let team_holds = |permission: &'static str| {
+            diesel::dsl::exists(
+                team_permissions::table
+                    .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+                    .inner_join(repo.on(repo.field(repositories::id).eq(team_permissions::repository_id)))
+                    .filter(repo.field(repositories::name).eq(name.to_string()))
+                    .filter(team_members::user_id.eq(caller_id))
+                    .filter(team_permissions::permission.eq(permission)),
+            )
+        };
+        let collaborator = collaborators::table
+            .inner_join(repo.on(repo.field(repositories::id).eq(collaborators::repository_id)))
+            .filter(repo.field(repositories::name).eq(name.to_string()))
+            .filter(collaborators::user_id.eq(caller_id))
+            .select(collaborators::permission)
+            .single_value();
+        let caller_factors = caller_row.filter(caller_row.field(users::id).eq(caller_id)).select(caller_row.field(users::second_factor_count)).single_value();
+        owners::table
+            .left_join(users::table)
+            .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name.to_string()))))
+            .left_join(org_members::table.on(org_members::owner_id.eq(owners::id).and(org_members::user_id.eq(caller_id))))
+            .filter(owners::name.eq(namespace.to_string()))
+            .select((
+                owners::id,
+                owners::kind,
+                owners::user_id,
+                users::is_disabled.nullable(),
+                repositories::id.nullable(),
+                repositories::is_public.nullable(),
+                repositories::last_push_at.nullable(),
+                org_members::role.nullable(),
+                owners::require_two_factor,
+                owners::plan,
+                (team_holds("admin"), team_holds("write"), team_holds("read")),
+                collaborator,
+                caller_factors,
+            ))
+            .first(c)
+            .optional()
+    })?;
     let Some((id, kind, user_id, disabled, repository_id, public, last_push_at, role, required, plan, teams, collaborator, factors)) = found else {
         return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None, ties: Ties::default() });
     };

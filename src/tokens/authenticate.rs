@@ -137,13 +137,14 @@ pub fn lookup(conn: &mut Conn, now: Timestamp, username: &str, secret: &str) -> 
     let Some(plain) = PlainToken::parse(secret) else { return Ok(Lookup::NoMatch) };
     let hash = plain.hash();
     // a personal access token's owner is a user's own namespace: the inner join to its user
-    // finds no other kind
-    let found: Option<(AccessToken, String, i32, String, bool, bool)> = access_tokens::table
+    // finds no other kind. On the backend's own connection, where the statement is prepared
+    // once per connection (`repositories::facts` says why).
+    let found: Option<(AccessToken, String, i32, String, bool, bool)> = crate::db::per_backend!(conn, |c| access_tokens::table
         .inner_join(owners::table.inner_join(users::table))
         .filter(access_tokens::token_hash.eq(hash.0.to_vec()))
         .select((AccessToken::as_select(), owners::name, users::id, users::username, users::is_disabled, users::is_operator))
-        .first(conn)
-        .optional()?;
+        .first(c)
+        .optional())?;
     let Some((token, owner_name, user_id, holder, disabled, operator)) = found else { return Ok(Lookup::NoMatch) };
     if holder != username.trim().to_lowercase() || disabled {
         return Ok(Lookup::NoMatch);

@@ -20,6 +20,7 @@ pub mod session;
 pub mod sessions;
 pub mod teams;
 pub mod tokens;
+pub mod webhooks;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, Resource, web};
@@ -76,6 +77,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)))
         .service(resource("/repositories/collaborators").route(post().to(repositories::add_collaborator)))
         .service(resource("/repositories/collaborators/remove").route(post().to(repositories::remove_collaborator)))
+        .service(resource("/repositories/webhooks").route(post().to(webhooks::add)))
+        .service(resource("/repositories/webhooks/delete").route(post().to(webhooks::delete)))
         .service(resource("/repository/{namespace}/{path:.+}").route(get().to(repositories::show)))
         .service(resource("/orgs").route(get().to(orgs::list)).route(post().to(orgs::create)))
         .service(resource("/orgs/{org}").route(get().to(orgs::overview)))

@@ -23,6 +23,7 @@ use crate::web::middleware::html;
 use crate::web::pages::FieldErrors;
 use crate::web::pages::{field_status, permission_label, refused_form};
 use crate::web::redirect;
+use crate::webhooks;
 
 pub struct RepoRow {
     pub name: String,
@@ -259,9 +260,43 @@ struct RepositoryPage {
     collaborators: Vec<Collaborator>,
     teams: Vec<TeamGrant>,
     registry_host: String,
-    username: String,
+    /// The viewer manages the repository's webhooks (`webhooks::manageable`).
+    hooks_managed: bool,
+    hooks: Vec<HookRow>,
+    deliveries: Vec<DeliveryRow>,
+    typed: Typed,
     errors: FieldErrors,
 }
+
+/// What the forms of the page were last sent with, shown again beside a refusal.
+#[derive(Default)]
+pub struct Typed {
+    pub username: String,
+    pub hook_name: String,
+    pub hook_url: String,
+}
+
+pub struct HookRow {
+    pub id: i32,
+    pub name: String,
+    pub url: String,
+    pub created: When,
+    pub created_by: Option<String>,
+}
+
+pub struct DeliveryRow {
+    pub webhook: String,
+    pub status: String,
+    pub attempts: i32,
+    pub created: When,
+    pub last_attempt: Option<When>,
+    pub next_attempt: Option<When>,
+    pub response_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// Deliveries the repository's page lists.
+const DELIVERIES_SHOWN: i64 = 20;
 
 /// What the viewer finds at a repository's page: nothing (`NotFound`) unless it is theirs,
 /// shared with them, or one of their organization's they may see.
@@ -272,6 +307,7 @@ struct Seen {
     manages: bool,
     collaborators: Vec<(String, Permission)>,
     teams: Vec<(orgs::teams::Team, Permission)>,
+    hooks: Option<(Vec<webhooks::Listed>, Vec<webhooks::delivery::Logged>)>,
 }
 
 fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Result<Seen, Error> {
@@ -308,13 +344,33 @@ fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Resul
             }
         }
     };
-    Ok(Seen { owner, repo, access, manages, collaborators, teams })
+    let hooks = if owner.user_id == Some(uid) || manages { Some((webhooks::list(c, repo.id)?, webhooks::delivery::log(c, repo.id, DELIVERIES_SHOWN)?)) } else { None };
+    Ok(Seen { owner, repo, access, manages, collaborators, teams, hooks })
 }
 
-async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path: String, username: String, errors: FieldErrors) -> Result<String, PageError> {
+pub async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path: String, typed: Typed, errors: FieldErrors) -> Result<String, PageError> {
     let (uid, now, full) = (who.user.id, app.now(), format!("{namespace}/{path}"));
     let found = app.db(move |c| seen(c, uid, &namespace, &full)).await?;
+    let (hooks_managed, (hooks, deliveries)) = match found.hooks {
+        Some(h) => (true, h),
+        None => (false, Default::default()),
+    };
     Ok(RepositoryPage {
+        hooks_managed,
+        hooks: hooks.into_iter().map(|l| HookRow { id: l.hook.id, name: l.hook.name, url: l.hook.url, created: when(l.hook.created_at, now), created_by: l.created_by }).collect(),
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| DeliveryRow {
+                webhook: d.webhook,
+                next_attempt: (d.status == webhooks::delivery::PENDING).then(|| when(d.next_attempt_at, now)),
+                status: d.status,
+                attempts: d.attempts,
+                created: when(d.created_at, now),
+                last_attempt: d.last_attempt_at.map(|t| when(t, now)),
+                response_code: d.response_code,
+                error: d.error,
+            })
+            .collect(),
         chrome: Chrome::signed_in(&found.repo.name, "repositories", who)?,
         owned: found.owner.user_id == Some(uid),
         of_org: found.owner.kind == Kind::Organization,
@@ -325,7 +381,7 @@ async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path
         registry_host: app.settings.registry_host.clone(),
         namespace: found.owner.name,
         repo: RepoRow::new(found.repo, now),
-        username,
+        typed,
         errors,
     }
     .render()?)
@@ -333,7 +389,7 @@ async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path
 
 pub async fn show(app: web::Data<AppState>, who: SignedIn, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
     let (namespace, path) = path.into_inner();
-    Ok(html(repository_page(&app, &who, namespace, path, String::new(), FieldErrors::default()).await?))
+    Ok(html(repository_page(&app, &who, namespace, path, Typed::default(), FieldErrors::default()).await?))
 }
 
 #[derive(Deserialize)]
@@ -346,7 +402,7 @@ pub struct CollaboratorForm {
 }
 
 /// The page of the repository `name` (`namespace/path`).
-fn repository_url(name: &str) -> String {
+pub fn repository_url(name: &str) -> String {
     format!("/repository/{name}")
 }
 
@@ -371,7 +427,9 @@ pub async fn add_collaborator(app: web::Data<AppState>, who: SignedIn, CsrfForm(
             let mut errors = FieldErrors::default();
             errors.add(if e.field() == Some("permission") { "permission" } else { "username" }, e);
             let (namespace, path) = form.name.split_once('/').ok_or(Error::NotFound)?;
-            let body = repository_page(&app, &who, namespace.to_string(), path.to_string(), form.username.chars().take(100).collect(), errors).await?;
+            let body =
+                repository_page(&app, &who, namespace.to_string(), path.to_string(), Typed { username: form.username.chars().take(100).collect(), ..Typed::default() }, errors)
+                    .await?;
             Ok(refused_form(status, body))
         }
         Err(e) => Err(e.into()),

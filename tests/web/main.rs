@@ -31,3 +31,4 @@ mod token_scope;
 mod tokens;
 mod twofactor;
 mod user_text;
+mod webhooks;

@@ -3,6 +3,7 @@
 //! tokens off pages like a browser would, and the secrets audit (`audit`).
 
 pub mod audit;
+pub mod clients;
 pub mod database;
 pub mod process;
 pub mod registry;

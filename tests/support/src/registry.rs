@@ -37,8 +37,13 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 
 /// Fails (never skips) when one of the three programs is missing.
 pub fn require_programs() {
+    require(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo"), ("docker", "docker.io")]);
+}
+
+/// Fails (never skips) when one of the `(program, Debian package)` pairs is missing.
+pub fn require(programs: &[(&str, &str)]) {
     let mut missing = Vec::new();
-    for (program, package) in [("docker-registry", "docker-registry"), ("skopeo", "skopeo"), ("docker", "docker.io")] {
+    for (program, package) in programs {
         if find_program(program).is_none() {
             missing.push(format!("`{program}` not found: install the Debian package `{package}` (apt-get install {package})"));
         }
@@ -244,15 +249,7 @@ impl Registry {
             return; // exited and reaped: its pid may belong to another process by now
         }
         if self.runuser {
-            // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet
-            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            terminate(&mut self.child);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -261,6 +258,25 @@ impl Registry {
     pub fn image(&self, reference: &str) -> String {
         format!("docker://{}/{reference}", self.host())
     }
+}
+
+/// SIGTERM to our own, not yet reaped `child`, then up to 10 s for it to exit; SIGKILL if
+/// it has not.
+pub fn terminate(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return; // exited and reaped: its pid may belong to another process by now
+    }
+    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Registry {
