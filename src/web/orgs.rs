@@ -330,7 +330,7 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
             let members = orgs::members(c, org.id, Some(&find), role_filter, page, MEMBERS_PER_PAGE)?;
             let teams = orgs::teams::list(c, org.id)?;
             let sight = repos::sight(c, Some(uid), &org, true)?;
-            let repositories = repos::visible(c, org.id, sight, repos_page, REPOSITORIES_PER_PAGE)?;
+            let repositories = repos::visible(c, org.id, sight, repos::Order::Name, repos_page, REPOSITORIES_PER_PAGE)?;
             let open = if role == Role::Owner { invitations::of_org(c, &org)? } else { Vec::new() };
             Ok((org, role, standing, members, teams, repositories, open))
         })
