@@ -120,6 +120,7 @@ pub fn start(settings: Settings, clock: SharedClock) -> Result<(SocketAddr, Arc<
             .service(web::resource("/token").route(web::get().to(crate::registry::endpoint::get_token)).route(web::post().to(crate::registry::endpoint::post_token)))
             .service(web::resource("/registry/events").route(web::post().to(crate::registry_events::endpoint::post_events)))
             .service(web::scope("/v2").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::routes))
+            .service(web::scope("/api/billing/v4").wrap(from_fn(crate::api::ratelimit::limit)).configure(crate::api::billing::routes))
             .service(
                 web::scope("")
                     .wrap(from_fn(crate::web::csrf::origin_check))

@@ -65,6 +65,9 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_document() {
         "/v2/auditlogs/{org}/actions",
         "/v2/orgs/{org}/access-tokens",
         "/v2/orgs/{org}/access-tokens/{id}",
+        "/v2/api_tokens",
+        "/v2/api_tokens/{token_uuid}",
+        "/api/billing/v4/accounts/{id}/hub-plan",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }

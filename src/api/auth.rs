@@ -138,6 +138,12 @@ fn not_valid() -> ApiError {
 /// Completes a 2FA login. The challenge is spent only by a right code; wrong codes count in
 /// the account's throttle (`signin::second_factor_step`).
 pub async fn second_factor(app: web::Data<AppState>, info: ClientInfo, ApiJson(body): ApiJson<SecondFactorBody>) -> Result<HttpResponse, ApiError> {
+    // No code is no guess: refused before the throttle counts a failure or the challenge is
+    // read. Docker's Hub CLI sends an empty code when it logs in again by itself once its
+    // JWT expires; a 2FA account must not pile up failed attempts from that.
+    if crate::twofactor::normalize_code(body.code.expose_secret()).is_empty() {
+        return Err(ApiError::bad_request("Send the 6-digit code from the authenticator app, or a recovery code."));
+    }
     let now = app.now();
     let presented = body.login_2fa_token;
     let Some(challenge) = app.db(move |c| challenges::find(c, presented.expose_secret(), now)).await? else {

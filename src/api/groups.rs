@@ -5,11 +5,12 @@
 //! their members; owners and editors give groups permissions on repositories. A member
 //! sees a group's repositories only when in that group.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::orgs::{Changer, Need, account_object, page_of, paged, role_in};
+use super::orgs::{AccountIds, Changer, Need, account_object, page_of, paged, role_in};
 use super::{ApiError, ApiJson, ApiPage, ApiUser};
 use crate::Error;
 use crate::accounts::User;
@@ -26,8 +27,8 @@ fn group_object(team: &Team, member_count: i64) -> Value {
 }
 
 /// Docker Hub's group member object; the email address only for an owner's eyes.
-fn group_member_object(u: &User, with_email: bool) -> Value {
-    let mut v = account_object(u.id, "User", u.created_at, json!({ "username": u.username }));
+fn group_member_object(u: &User, ids: &AccountIds, with_email: bool) -> Value {
+    let mut v = account_object(ids.get(u.id), "User", u.created_at, json!({ "username": u.username }));
     if with_email {
         v["email"] = json!(u.email);
     }
@@ -157,26 +158,41 @@ pub struct SearchQuery {
     search: Option<String>,
 }
 
+/// Whether a request comes from Docker's Hub CLI (`User-Agent: hub-tool/<version>`), which
+/// reads a group's members as a bare JSON array (Docker Hub's answer when it wrote them).
+fn from_hub_cli(req: &HttpRequest) -> bool {
+    let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    agent.split(['/', ' ']).next().is_some_and(|product| product.eq_ignore_ascii_case("hub-tool"))
+}
+
 /// `GET /v2/orgs/{org}/groups/{group}/members`: one page of a group's members (`search` in
-/// the username), for members; email addresses only when an owner asks.
+/// the username), for members; email addresses only when an owner asks. The Hub CLI,
+/// asking with no `page` nor `page_size`, gets every member as a bare array, the shape it
+/// parses; everyone else, and the CLI too when it asks for a page, gets the paged object.
 pub async fn members(
     app: web::Data<AppState>,
     who: ApiUser,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     p: web::Query<ApiPage>,
     q: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, size) = p.get()?;
+    let bare = from_hub_cli(&req) && !p.is_given();
+    let (page, size) = if bare { (1, i64::MAX) } else { p.get()? };
     let ((name, group), uid, search) = (path.into_inner(), who.user.id, q.into_inner().search);
-    let (org, team, caller, (rows, total)) = app
+    let (org, team, caller, (rows, total), ids) = app
         .db(move |c| {
             let (org, caller) = role_in(c, &name, uid, Need::Member)?;
             let team = team(c, &org, &group)?;
             let found = teams::member_page(c, &team, search.as_deref(), page, size)?;
-            Ok((org, team, caller, found))
+            let ids = AccountIds::of(c, found.0.iter().map(|u| u.id))?;
+            Ok((org, team, caller, found, ids))
         })
         .await?;
-    let results = rows.iter().map(|u| group_member_object(u, caller == Role::Owner)).collect();
+    let results: Vec<Value> = rows.iter().map(|u| group_member_object(u, &ids, caller == Role::Owner)).collect();
+    if bare {
+        return Ok(HttpResponse::Ok().json(results));
+    }
     Ok(paged(&app, &format!("/orgs/{}/groups/{}/members", org.name, team.name), page, size, total, results))
 }
 
@@ -195,11 +211,13 @@ pub async fn add_member(app: web::Data<AppState>, by: Changer, path: web::Path<(
             by.change(c, &name, Need::Owner, |c, org, _| {
                 let team = team(c, org, &group)?;
                 teams::add_member(c, org, &team, &body.member, &by.actor, by.now)?;
-                crate::accounts::find_by_username(c, &body.member)?.ok_or(Error::NotFound)
+                let user = crate::accounts::find_by_username(c, &body.member)?.ok_or(Error::NotFound)?;
+                let ids = AccountIds::of(c, [user.id])?;
+                Ok((user, ids))
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(group_member_object(&user, true)))
+    Ok(HttpResponse::Ok().json(group_member_object(&user.0, &user.1, true)))
 }
 
 /// `DELETE /v2/orgs/{org}/groups/{group}/members/{username}`: owners take a user out of a group.

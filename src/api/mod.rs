@@ -5,6 +5,7 @@
 pub mod account;
 pub mod auditlogs;
 pub mod auth;
+pub mod billing;
 pub mod groups;
 pub mod invites;
 pub mod jwt;
@@ -157,6 +158,11 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 impl ApiPage {
     pub fn get(&self) -> Result<(i64, i64), ApiError> {
         self.get_or(10)
+    }
+
+    /// Whether the query names a page or a page size at all.
+    pub fn is_given(&self) -> bool {
+        self.page.is_some() || self.page_size.is_some()
     }
 
     /// As `get`, for a list whose pages hold `default` items unless asked otherwise.
@@ -359,11 +365,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/users/2fa-login", "POST").route(post().to(auth::second_factor)))
         .service(resource("/auth/token", "POST").route(post().to(auth::auth_token)))
         .service(resource("/openapi.json", "GET").route(get().to(openapi)))
-        .service(resource("/user", "GET").route(get().to(account::profile)))
         .service(resource("/repositories/{namespace}/", "GET").route(get().to(account::repositories)))
         .service(resource("/repositories/{namespace}", "GET").route(get().to(account::repositories)))
         .service(resource("/access-tokens", "GET, POST").route(get().to(tokens::list)).route(post().to(tokens::create)))
         .service(resource("/access-tokens/{uuid}", "GET, PATCH, DELETE").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
+        .configure(hub_cli_routes)
         .configure(organization_routes)
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
 }
@@ -376,6 +382,16 @@ fn both(cfg: &mut web::ServiceConfig, path: &str, allow: &'static str, routes: i
         None => format!("{path}/"),
     };
     cfg.service(routes(resource(path, allow))).service(routes(resource(&twin, allow)));
+}
+
+/// What Docker's Hub CLI calls besides the above: the profile with its trailing slash
+/// (`/v2/user/`, the only form it writes) and the token endpoints under their earlier name
+/// `/v2/api_tokens`.
+fn hub_cli_routes(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, patch, post};
+    both(cfg, "/user", "GET", |r| r.route(get().to(account::profile)));
+    both(cfg, "/api_tokens", "GET, POST", |r| r.route(get().to(tokens::legacy_list)).route(post().to(tokens::legacy_create)));
+    both(cfg, "/api_tokens/{uuid}", "GET, PATCH, DELETE", |r| r.route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)));
 }
 
 /// The organizations' endpoints. A repository's name may have several components

@@ -113,10 +113,24 @@ pub fn org_object(org: &Owner, role: Role) -> Value {
     account_object(org.id.0, "Organization", org.created_at, own)
 }
 
+/// The account ids of users, as `account_object` shows them: their own namespaces' ids, so
+/// a user and an organization never share one (every user has a namespace: a missing one
+/// reads 0, which no account has).
+pub struct AccountIds(std::collections::HashMap<i32, crate::owners::OwnerId>);
+
+impl AccountIds {
+    pub fn of(conn: &mut Conn, user_ids: impl IntoIterator<Item = i32>) -> Result<AccountIds, Error> {
+        Ok(AccountIds(crate::owners::namespace_ids(conn, &user_ids.into_iter().collect::<Vec<_>>())?))
+    }
+    pub fn get(&self, user_id: i32) -> i32 {
+        self.0.get(&user_id).map_or(0, |o| o.0)
+    }
+}
+
 /// Docker Hub's member object: `date_joined` is when they joined the organization. The
 /// email address only for an owner's eyes.
-pub fn member_object(m: &Member, with_email: bool) -> Value {
-    let mut v = account_object(m.user_id, "User", m.joined_at, json!({ "username": m.username, "role": m.role.title(), "groups": m.teams, "is_guest": false }));
+pub fn member_object(m: &Member, ids: &AccountIds, with_email: bool) -> Value {
+    let mut v = account_object(ids.get(m.user_id), "User", m.joined_at, json!({ "username": m.username, "role": m.role.title(), "groups": m.teams, "is_guest": false }));
     if with_email {
         v["email"] = json!(m.email);
     }
@@ -170,14 +184,15 @@ pub async fn members(app: web::Data<AppState>, who: ApiUser, org: web::Path<Stri
     let (page, size) = p.get()?;
     let role = q.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
     let (name, uid, search) = (org.into_inner(), who.user.id, q.search.clone());
-    let (org, caller, (rows, total)) = app
+    let (org, caller, (rows, total), ids) = app
         .db(move |c| {
             let (org, caller) = role_in(c, &name, uid, Need::Member)?;
             let found = orgs::members(c, org.id, search.as_deref(), role, page, size)?;
-            Ok((org, caller, found))
+            let ids = AccountIds::of(c, found.0.iter().map(|m| m.user_id))?;
+            Ok((org, caller, found, ids))
         })
         .await?;
-    let results = rows.iter().map(|m| member_object(m, caller == Role::Owner)).collect();
+    let results = rows.iter().map(|m| member_object(m, &ids, caller == Role::Owner)).collect();
     Ok(paged(&app, &format!("/orgs/{}/members", org.name), page, size, total, results))
 }
 
@@ -192,15 +207,17 @@ pub struct RoleBody {
 pub async fn set_role(app: web::Data<AppState>, by: Changer, path: web::Path<(String, String)>, ApiJson(body): ApiJson<RoleBody>) -> Result<HttpResponse, ApiError> {
     let role = parse_role("role", &body.role)?;
     let (name, username) = path.into_inner();
-    let member = app
+    let (member, ids) = app
         .db(move |c| {
             by.change(c, &name, Need::Owner, |c, org, _| {
                 orgs::set_role(c, org, &username, role, &by.actor, by.now)?;
-                orgs::member(c, org.id, &username)?.ok_or(Error::NotFound)
+                let member = orgs::member(c, org.id, &username)?.ok_or(Error::NotFound)?;
+                let ids = AccountIds::of(c, [member.user_id])?;
+                Ok((member, ids))
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(member_object(&member, true)))
+    Ok(HttpResponse::Ok().json(member_object(&member, &ids, true)))
 }
 
 /// `DELETE /v2/orgs/{org}/members/{username}`: an owner removes a member; any member may

@@ -79,11 +79,16 @@ pub async fn create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, Ap
 }
 
 pub async fn list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
+    list_under(&app, who, &q, "/v2/access-tokens").await
+}
+
+/// A page of the caller's tokens, its links under `path`.
+async fn list_under(app: &AppState, who: ApiUser, q: &ApiPage, path: &str) -> Result<HttpResponse, ApiError> {
     who.require_password()?;
     let (page, size) = q.get()?;
     let (uid, now) = (who.user.id, app.now());
     let (rows, counts) = app.db(move |c| Ok((tokens::page(c, uid, page, size)?, tokens::counts(c, uid, now)?))).await?;
-    let (next, previous) = page_links(&format!("{}/v2/access-tokens", app.public_url), page, size, counts.total());
+    let (next, previous) = page_links(&format!("{}{path}", app.public_url), page, size, counts.total());
     Ok(HttpResponse::Ok().json(json!({
         "count": counts.total(),
         "next": next,
@@ -130,4 +135,55 @@ pub async fn remove(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, uu
     let (uid, uuid, client, now) = (who.user.id, uuid.into_inner(), info.client.clone(), app.now());
     app.db(move |c| tokens::delete(c, uid, &[uuid], &client, now)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v2/api_tokens`: Docker Hub's earlier name of the token list, which Docker's Hub
+/// CLI calls; the same answer as `/v2/access-tokens`. `GET|PATCH|DELETE
+/// /v2/api_tokens/{uuid}` are the `/v2/access-tokens/{uuid}` handlers themselves.
+pub async fn legacy_list(app: web::Data<AppState>, who: ApiUser, q: web::Query<ApiPage>) -> Result<HttpResponse, ApiError> {
+    list_under(&app, who, &q, "/v2/api_tokens").await
+}
+
+/// The body of `POST /v2/api_tokens`, from before tokens had scopes: the Hub CLI sends a
+/// label (none when the user gave no description) and always `"is_active": false`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyCreateBody {
+    #[serde(default)]
+    token_label: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Read and ignored: a token is made active, as Docker Hub made it (an inactive new
+    /// token would be of no use, and the CLI prints it as the one to log in with).
+    #[serde(default, rename = "is_active")]
+    _is_active: Option<bool>,
+}
+
+/// `POST /v2/api_tokens`: a token as Docker Hub made one before scopes — active, with the
+/// broadest scope the plan allows unless `scopes` names one, never expiring, within the
+/// plan's limit (the same creation as `/v2/access-tokens`). Without a label it is named by
+/// its creation day; a blank one is refused as on `/v2/access-tokens`.
+pub async fn legacy_create(app: web::Data<AppState>, who: ApiUser, info: ClientInfo, ApiJson(body): ApiJson<LegacyCreateBody>) -> Result<HttpResponse, ApiError> {
+    who.require_password()?;
+    let now = app.now();
+    // absent (the CLI omits an empty description); a label sent is checked as everywhere
+    let label = body.token_label.unwrap_or_else(|| format!("Created on {}", chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().format("%Y-%m-%d")));
+    let mut fields = serde_json::Map::new();
+    let description = tokens::check_description(&label).map_err(|e| fields.insert("token_label".into(), json!([e.to_string()]))).ok();
+    let named = if body.scopes.is_empty() { Ok(None) } else { pick_scope(&body.scopes).map(Some) };
+    let named = named.map_err(|e| fields.insert("scopes".into(), json!([e.to_string()]))).ok();
+    let (Some(description), Some(named)) = (description, named) else {
+        return Err(ApiError::Fields(fields, "The access token could not be created.".into()));
+    };
+    let (uid, client) = (who.user.id, info.client.clone());
+    let (token, plain) = app
+        .db(move |c| {
+            let scope = match named {
+                Some(s) => s,
+                None => tokens::broadest_scope(crate::owners::of_user(c, uid)?.plan()),
+            };
+            tokens::create(c, uid, NewToken { description, scope, expires_at: None }, &client, now)
+        })
+        .await?;
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(object(&token, Some(plain.expose()))))
 }

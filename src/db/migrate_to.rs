@@ -62,6 +62,9 @@ pub fn migrate_to(source: &Path, target_url: &str) -> Result<Report, String> {
         .transaction(|sqlite| {
             pg.transaction(|pg| {
                 lock_and_check_empty(pg, &tables)?;
+                // the rows are copied as they are: a trigger keeping a count (a team's
+                // members) would count the copied rows again on top of the copied count
+                set_triggers(pg, &tables, "DISABLE")?;
                 let mut counts = Vec::new();
                 for table in &tables {
                     let expected = count(sqlite, &table.name)?;
@@ -72,6 +75,7 @@ pub fn migrate_to(source: &Path, target_url: &str) -> Result<Report, String> {
                     counts.push((table.name.clone(), expected));
                 }
                 move_counters_past_copied_ids(pg, &tables)?;
+                set_triggers(pg, &tables, "ENABLE")?;
                 Ok(counts)
             })
         })
@@ -493,6 +497,14 @@ fn copy_table(sqlite: &mut SqliteConnection, pg: &mut PgConnection, table: &Tabl
         copied += inserted as i64;
         last = batch.last;
     }
+}
+
+/// `DISABLE`s or `ENABLE`s the tables' own triggers (`USER`: never the foreign keys').
+fn set_triggers(pg: &mut PgConnection, tables: &[Table], how: &str) -> Result<(), Failure> {
+    for table in tables {
+        pg.batch_execute(&format!("ALTER TABLE {} {how} TRIGGER USER", quoted(&table.name)))?;
+    }
+    Ok(())
 }
 
 /// Moves every identity or serial counter past the highest value copied, so a new row gets

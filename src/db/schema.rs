@@ -269,6 +269,7 @@ diesel::table! {
         name -> Text,
         description -> Text,
         created_at -> BigInt,
+        member_count -> BigInt,
     }
 }
 

@@ -72,16 +72,24 @@ impl OrgToken {
 /// `org` may pull, as `/token` would grant it (a listing never shows what a pull would be
 /// refused): in its own organization those its resources name (all with `org/*`), and
 /// with `*/*/public` the public ones of any namespace. Returns (page, total).
-pub fn repositories_seen(conn: &mut Conn, org: OwnerId, resources: &Resources, namespace: OwnerId, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+pub fn repositories_seen(
+    conn: &mut Conn,
+    org: OwnerId,
+    resources: &Resources,
+    namespace: OwnerId,
+    order: repositories::Order,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<Repository>, i64), Error> {
     let public = resources.pulls_public();
     if namespace != org {
-        return if public { repositories::visible(conn, namespace, Sight::PublicOnly, page, per_page) } else { Ok((Vec::new(), 0)) };
+        return if public { repositories::visible(conn, namespace, Sight::PublicOnly, order, page, per_page) } else { Ok((Vec::new(), 0)) };
     }
     if resources.covers_whole_organization() {
-        return repositories::visible(conn, namespace, Sight::All, page, per_page);
+        return repositories::visible(conn, namespace, Sight::All, order, page, per_page);
     }
     let named: Vec<String> = resources.named_repositories().map(str::to_string).collect();
-    repositories::visible_among(conn, namespace, &named, public, page, per_page)
+    repositories::visible_among(conn, namespace, &named, public, order, page, per_page)
 }
 
 /// How a token is shown where its secret is not: `berth_oat_Ab12…`.

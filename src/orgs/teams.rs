@@ -69,18 +69,9 @@ pub fn find_by_id(conn: &mut Conn, org: OwnerId, id: i32) -> Result<Option<Team>
 
 /// Every team of `org` by name, with its member count.
 pub fn list(conn: &mut Conn, org: OwnerId) -> Result<Vec<(Team, i64)>, Error> {
-    let all: Vec<Team> = teams::table.filter(teams::owner_id.eq(org.0)).order(teams::name.asc()).select(Team::as_select()).load(conn)?;
-    let ids: Vec<i32> = all.iter().map(|t| t.id).collect();
-    // counted by the database: an organization's teams may hold thousands of memberships
-    let counts: Vec<(i32, i64)> =
-        team_members::table.filter(team_members::team_id.eq_any(&ids)).group_by(team_members::team_id).select((team_members::team_id, diesel::dsl::count_star())).load(conn)?;
-    Ok(all
-        .into_iter()
-        .map(|t| {
-            let n = counts.iter().find(|(id, _)| *id == t.id).map_or(0, |(_, n)| *n);
-            (t, n)
-        })
-        .collect())
+    // the count is the database's own (a trigger on `team_members`): an organization's teams
+    // may hold tens of thousands of memberships
+    Ok(teams::table.filter(teams::owner_id.eq(org.0)).order(teams::name.asc()).select((Team::as_select(), teams::member_count)).load(conn)?)
 }
 
 pub fn create(conn: &mut Conn, org: &Owner, name: &str, description: &str, actor: &Actor, now: Timestamp) -> Result<Team, Error> {

@@ -378,6 +378,18 @@ pub fn of_user(conn: &mut Conn, user_id: i32) -> Result<Owner, Error> {
     Ok(owners::table.filter(owners::user_id.eq(user_id)).select(Owner::as_select()).first(conn)?)
 }
 
+/// The ids of the users' own namespaces, by user id: the account ids the JSON API shows, one
+/// space for users and organizations alike, as Docker Hub's accounts have.
+pub fn namespace_ids(conn: &mut Conn, user_ids: &[i32]) -> Result<std::collections::HashMap<i32, OwnerId>, Error> {
+    let rows: Vec<(Option<i32>, i32)> = owners::table.filter(owners::user_id.eq_any(user_ids.to_vec())).select((owners::user_id, owners::id)).load(conn)?;
+    Ok(rows.into_iter().filter_map(|(user, id)| Some((user?, OwnerId(id)))).collect())
+}
+
+/// An owner by id.
+pub fn find_by_id(conn: &mut Conn, id: OwnerId) -> Result<Option<Owner>, Error> {
+    Ok(owners::table.find(id.0).select(Owner::as_select()).first(conn).optional()?)
+}
+
 /// Makes a user's own namespace, named as the user, with the user's plan. Called in the
 /// transaction that creates the user; a name an owner holds already, or one kept reserved
 /// after its account or organization was deleted, is `Taken("username")`.

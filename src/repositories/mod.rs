@@ -184,9 +184,48 @@ pub fn sight(conn: &mut Conn, viewer: Option<i32>, owner: &Owner, private_allowe
     }
 }
 
-/// One page of `owner`'s repositories as `sight` lets them be seen, by name. Returns
+/// The order of a repository listing: by name unless asked otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Name,
+    NameDescending,
+    /// The latest push first; never-pushed ones last.
+    LatestPushFirst,
+    /// The oldest push first; never-pushed ones last.
+    OldestPushFirst,
+}
+
+impl Order {
+    /// Docker Hub's `ordering` values, which read the other way round from the usual `-`
+    /// rule: `last_updated` is the latest first and `-name` is A to Z (Docker's Hub CLI sorts
+    /// "ascending" with `-name` and `last_updated`). Anything else is `None`.
+    pub fn from_hub(raw: &str) -> Option<Order> {
+        match raw {
+            "-name" => Some(Order::Name),
+            "name" => Some(Order::NameDescending),
+            "last_updated" => Some(Order::LatestPushFirst),
+            "-last_updated" => Some(Order::OldestPushFirst),
+            _ => None,
+        }
+    }
+}
+
+type RepositoryQuery = diesel::dsl::IntoBoxed<'static, repositories::table, crate::db::Backend>;
+
+/// `query` in `order`, by name after the push time.
+fn ordered(query: RepositoryQuery, order: Order) -> RepositoryQuery {
+    match order {
+        Order::Name => query.order(repositories::name.asc()),
+        Order::NameDescending => query.order(repositories::name.desc()),
+        Order::LatestPushFirst => query.order((repositories::last_push_at.is_null().asc(), repositories::last_push_at.desc(), repositories::name.asc())),
+        Order::OldestPushFirst => query.order((repositories::last_push_at.is_null().asc(), repositories::last_push_at.asc(), repositories::name.asc())),
+    }
+}
+
+/// One page of `owner`'s repositories as `sight` lets them be seen, in `order`. Returns
 /// (page, total).
-pub fn visible(conn: &mut Conn, owner: OwnerId, sight: Sight, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+pub fn visible(conn: &mut Conn, owner: OwnerId, sight: Sight, order: Order, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
     let query = || {
         let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
         match sight {
@@ -203,21 +242,21 @@ pub fn visible(conn: &mut Conn, owner: OwnerId, sight: Sight, page: i64, per_pag
         }
     };
     let total: i64 = query().count().get_result(conn)?;
-    let rows = query().order(repositories::name.asc()).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    let rows = ordered(query(), order).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
     Ok((rows, total))
 }
 
 /// One page of `owner`'s repositories named in `names`, and with `public_too` its public
 /// ones as well (what an organization access token may pull there, which no `Sight`
-/// says), by name. Returns (page, total).
-pub fn visible_among(conn: &mut Conn, owner: OwnerId, names: &[String], public_too: bool, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
+/// says), in `order`. Returns (page, total).
+pub fn visible_among(conn: &mut Conn, owner: OwnerId, names: &[String], public_too: bool, order: Order, page: i64, per_page: i64) -> Result<(Vec<Repository>, i64), Error> {
     let visible = || {
         let named = repositories::name.eq_any(names.to_vec());
         let q = repositories::table.filter(repositories::owner_id.eq(owner.0)).into_boxed();
         if public_too { q.filter(named.or(repositories::is_public.eq(true))) } else { q.filter(named) }
     };
     let total: i64 = visible().count().get_result(conn)?;
-    let rows = visible().order(repositories::name.asc()).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
+    let rows = ordered(visible(), order).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
     Ok((rows, total))
 }
 

@@ -103,6 +103,12 @@ pub fn check_scope(plan: Plan, scope: Scope) -> Result<(), Error> {
     if scope.allowed_on(plan) { Ok(()) } else { Err(Error::ScopeNotInPlan) }
 }
 
+/// The widest scope the plan lets a token have: what a token gets when its creator names
+/// none (Docker Hub's tokens from before scopes).
+pub fn broadest_scope(plan: Plan) -> Scope {
+    Scope::ALL.into_iter().find(|s| s.allowed_on(plan)).unwrap_or(Scope::Admin)
+}
+
 /// What the overview and the form say about creating: the limit's sentence, if reached.
 pub fn limit_reason(plan: Plan, held: i64) -> Option<String> {
     check_limit(plan, held).err().map(|e| e.to_string())

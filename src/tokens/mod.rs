@@ -20,8 +20,8 @@ use crate::owners::Plan;
 pub use crate::error::{EXPIRED_MESSAGE, SCOPE_MESSAGE, limit_message};
 pub use authenticate::{Authenticated, Found, LAST_USE_EVERY, LastUse, Lookup, Refused, RefusedToken, RefusedUse, authenticate, lookup, record_last_use, record_refused_use};
 pub use manage::{
-    Counts, DESCRIPTION_MAX, EXPIRY_DAYS, Expiry, Filter, MAX_EXPIRY_DAYS, NewToken, Sort, check_description, check_limit, check_scope, check_token_name, counts, create, delete,
-    delete_expired, find_owned, latest_expiry_day, limit_reason, page, revoke_all, search, set_scope, update,
+    Counts, DESCRIPTION_MAX, EXPIRY_DAYS, Expiry, Filter, MAX_EXPIRY_DAYS, NewToken, Sort, broadest_scope, check_description, check_limit, check_scope, check_token_name, counts,
+    create, delete, delete_expired, find_owned, latest_expiry_day, limit_reason, page, revoke_all, search, set_scope, update,
 };
 pub use secret::{PlainToken, TokenHash, TokenKind};
 

@@ -242,11 +242,17 @@ pub struct MemberRow {
     pub username: String,
     pub email: String,
     pub role: Role,
+    /// The first `TEAMS_PER_MEMBER` of the member's teams, and how many more they are in.
     pub teams: Vec<String>,
+    pub more_teams: usize,
     pub joined: When,
     pub two_factor: bool,
     pub is_me: bool,
 }
+
+/// Teams named in a member's row: a member of fifty teams would make the page the size of
+/// its memberships; the team's own page lists all its members.
+const TEAMS_PER_MEMBER: usize = 3;
 
 pub struct TeamRow {
     pub name: String,
@@ -324,7 +330,7 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
             let members = orgs::members(c, org.id, Some(&find), role_filter, page, MEMBERS_PER_PAGE)?;
             let teams = orgs::teams::list(c, org.id)?;
             let sight = repos::sight(c, Some(uid), &org, true)?;
-            let repositories = repos::visible(c, org.id, sight, repos_page, REPOSITORIES_PER_PAGE)?;
+            let repositories = repos::visible(c, org.id, sight, repos::Order::Name, repos_page, REPOSITORIES_PER_PAGE)?;
             let open = if role == Role::Owner { invitations::of_org(c, &org)? } else { Vec::new() };
             Ok((org, role, standing, members, teams, repositories, open))
         })
@@ -350,7 +356,8 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
                 username: m.username,
                 email: m.email,
                 role: m.role,
-                teams: m.teams,
+                more_teams: m.teams.len().saturating_sub(TEAMS_PER_MEMBER),
+                teams: m.teams.into_iter().take(TEAMS_PER_MEMBER).collect(),
                 two_factor: m.two_factor,
             })
             .collect(),

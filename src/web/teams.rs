@@ -78,7 +78,7 @@ async fn team_page(app: &AppState, who: &SignedIn, org: String, team: String, he
             let team = teams::find(c, org.id, &team)?.ok_or(Error::NotFound)?;
             let members = teams::members(c, &team)?;
             let permissions = teams::permissions(c, &team)?;
-            let repositories = if role.manages_repositories() { repos::visible(c, org.id, repos::Sight::All, 1, LISTED_MAX + 1)? } else { (Vec::new(), 0) };
+            let repositories = if role.manages_repositories() { repos::visible(c, org.id, repos::Sight::All, repos::Order::Name, 1, LISTED_MAX + 1)? } else { (Vec::new(), 0) };
             Ok((org, role, team, members, permissions, repositories))
         })
         .await?;

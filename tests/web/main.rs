@@ -9,6 +9,7 @@ mod bad_input;
 mod browser_defences;
 mod burst;
 mod html;
+mod hub_tool;
 mod login;
 mod matrix;
 mod org_grants;

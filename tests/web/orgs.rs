@@ -757,3 +757,30 @@ async fn the_organization_pages_are_valid_html() {
     let res = post(&alice, "/orgs/acme/teams/devs/members", &[("member", "paula")]).await;
     crate::html::assert_valid("a team member refused", &res.text().await.unwrap());
 }
+
+#[actix_web::test]
+async fn a_teams_member_count_follows_additions_removals_and_deleted_accounts() {
+    let app = spawn_app().await;
+    let now = app.state.now();
+    for name in ["alice", "bobby", "carol", "dave"] {
+        app.signed_up(name).await;
+    }
+    let c = &mut app.conn();
+    let acme = orgs::create(c, "acme", &app.user("alice"), Plan::Team, &Actor::cli(), now).unwrap();
+    let devs = orgs::teams::create(c, &acme, "devs", "", &Actor::cli(), now).unwrap();
+    for name in ["bobby", "carol", "dave"] {
+        orgs::add_member(c, &acme, &app.user(name), Role::Member, Some("devs"), &Actor::cli(), now).unwrap();
+    }
+    orgs::teams::add_member(c, &acme, &devs, "alice", &Actor::cli(), now).unwrap();
+    let counted = |c: &mut berth::db::Conn| -> (i64, i64) {
+        let listed = orgs::teams::list(c, acme.id).unwrap().into_iter().find(|(t, _)| t.name == "devs").unwrap().1;
+        (listed, orgs::teams::members(c, &devs).unwrap().len() as i64)
+    };
+    assert_eq!(counted(c), (4, 4));
+    orgs::teams::remove_member(c, &acme, &devs, "alice", &Actor::cli(), now).unwrap();
+    assert_eq!(counted(c), (3, 3), "removed from the team");
+    orgs::remove_member(c, &acme, "bobby", &Actor::cli(), now).unwrap();
+    assert_eq!(counted(c), (2, 2), "removed from the organization");
+    berth::accounts::delete(c, app.user("carol").id, now).unwrap();
+    assert_eq!(counted(c), (1, 1), "a deleted account's memberships go, and the count with them");
+}
