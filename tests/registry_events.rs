@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use berth::repositories::tags::{self, Platform, Stats, Tag};
 use berth::tokens::Scope;
+use berth_test_support::listener::Listener;
 use berth_test_support::registry::*;
 use berth_test_support::*;
 use reqwest::StatusCode;
@@ -286,39 +287,19 @@ async fn a_delete_forgets_every_tag_on_the_digest_and_the_tag_list_pages_and_fil
     assert_eq!(stats(&app, repository).tag_count, 1);
 }
 
-/// A listener on the loopback that keeps the head of every request and answers 404.
-fn recording_listener() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = heads.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            while reader.read_line(&mut head).unwrap_or(0) > 2 && !head.ends_with("\r\n\r\n") {}
-            kept.lock().unwrap().push(head);
-            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (port, heads)
-}
-
 #[actix_web::test]
 async fn a_pushed_manifest_is_read_from_the_registry_url_with_berths_own_pull_token_never_from_the_events_url() {
-    let (decoy, decoy_heads) = recording_listener();
-    let (registry_port, registry_heads) = recording_listener();
+    let (decoy, registry_side) = (Listener::start(vec![404]), Listener::start(vec![404]));
+    let registry_port = registry_side.port;
     let app = app_taking_events(Some(registry_port)).await;
     let repository = alice_app(&app).await;
     let mut push = event("p1", "push", IMAGE, &digest(7), Some("v1"), "PUT", DOCKER);
-    push["target"]["url"] = json!(format!("http://127.0.0.1:{decoy}/v2/alice/app/manifests/{}", digest(7)));
+    push["target"]["url"] = json!(decoy.url(&format!("/v2/alice/app/manifests/{}", digest(7))));
     assert_eq!(post(&app, &[push]).await.0, StatusCode::OK);
     app.state.registry_reader.settled().await;
 
-    assert!(decoy_heads.lock().unwrap().is_empty(), "the event's URL is never fetched");
-    let heads = registry_heads.lock().unwrap().clone();
+    assert!(decoy.received().is_empty(), "the event's URL is never fetched");
+    let heads: Vec<String> = registry_side.received().into_iter().map(|r| r.head).collect();
     assert_eq!(heads.len(), 1, "{heads:?}");
     assert!(heads[0].starts_with(&format!("GET /v2/alice/app/manifests/{} HTTP/1.1\r\n", digest(7))), "{}", heads[0]);
     let token = heads[0].lines().find_map(|l| l.strip_prefix("authorization: Bearer ")).unwrap_or_else(|| panic!("a bearer token in {}", heads[0]));
@@ -525,4 +506,48 @@ async fn deleting_a_digest_through_the_registry_takes_every_tag_on_it_and_leaves
     assert_eq!(out.assert_ok("the tag on another digest still pulls").stdout.trim(), second);
     let left: Vec<String> = tags::all(&mut app.conn(), repository).unwrap().into_iter().map(|(name, _)| name).collect();
     assert_eq!(left, vec!["v2"]);
+}
+
+#[actix_web::test]
+async fn a_push_through_the_registry_reaches_the_repositorys_webhook_signed() {
+    require_programs();
+    let port = free_port();
+    audit::secret(SECRET);
+    let app = spawn_app_with(|s| {
+        s.registry_events_secret = Some(SECRET.into());
+        s.registry_url = format!("http://127.0.0.1:{port}");
+        s.webhook_allow_private = true;
+    })
+    .await;
+    let registry = Registry::reporting(&app, port, SECRET, None).await;
+    let browser = app.signed_up("alice").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let clients = Clients::new();
+    // the repository and its webhook, on its page
+    browser.submit("/repositories", "/repositories", &[("path", "app"), ("visibility", "private")]).await;
+    let ci = Listener::start(vec![200]);
+    let res = browser.submit("/repository/alice/app", "/repositories/webhooks", &[("repository", "alice/app"), ("name", "CI"), ("url", &ci.url("/built"))]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let html = res.text().await.unwrap();
+    let secret = regex::Regex::new(r#"<code id="secret">([A-Za-z0-9_-]{40,})</code>"#).unwrap().captures(&html).unwrap()[1].to_string();
+    audit::secret(&secret);
+
+    let layout = clients.dir.path().join("image");
+    let image = build_image(&layout, "hello, webhook\n");
+    clients.push(&layout, &registry, "alice/app:v1", &alice).await.assert_ok("skopeo push");
+    eventually("the webhook's delivery", &registry, || !ci.received().is_empty()).await;
+    let got = &ci.received()[0];
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!((body["repository"]["repo_name"].as_str(), body["push_data"]["tag"].as_str()), (Some("alice/app"), Some("v1")), "{body}");
+    assert_eq!(body["push_data"]["digest"].as_str(), Some(image.as_str()));
+    assert_eq!(body["push_data"]["pusher"].as_str(), Some("alice"));
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&got.body);
+    assert_eq!(got.header("x-berth-signature-256"), Some(format!("sha256={}", hex::encode(mac.finalize().into_bytes()))));
+    // one push, one delivery, shown on the page as delivered
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ci.received().len(), 1, "one delivery per push");
+    let (_, page) = browser.get_text("/repository/alice/app").await;
+    assert!(page.contains(r#"badge-green">Delivered"#), "{page}");
 }

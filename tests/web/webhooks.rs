@@ -2,9 +2,7 @@
 //! addresses inside the network unless the operator allows them, posted after a push with
 //! the body's HMAC-SHA256, retried with backoff on the test's clock, and logged on the page.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::db::schema::{webhook_deliveries, webhooks};
@@ -12,65 +10,8 @@ use berth::webhooks::delivery::{self, Push};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 
+use berth_test_support::listener::Listener;
 use berth_test_support::*;
-
-/// One request the listener received.
-#[derive(Debug, Clone)]
-struct Received {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
-    }
-}
-
-/// A loopback HTTP listener answering each request with the next status of `statuses`
-/// (the last one again once they run out), keeping what it received.
-struct Listener {
-    port: u16,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Listener {
-    fn start(statuses: Vec<u16>) -> Listener {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let seen = received.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().flatten().enumerate() {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    head.push_str(&line);
-                }
-                let length = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
-                let mut body = vec![0u8; length];
-                let _ = reader.read_exact(&mut body);
-                seen.lock().unwrap().push(Received { head, body });
-                let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
-                let mut out = stream;
-                let _ = out.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes());
-            }
-        });
-        Listener { port, received }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hooks/berth", self.port)
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
 
 /// Waits (up to 15 s: the server sends due deliveries every second) until `done` holds.
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
@@ -108,7 +49,7 @@ async fn a_push_is_posted_signed_to_each_webhook_retried_until_answered_and_logg
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let ci = Listener::start(vec![500, 200]);
 
-    let res = alice.submit("/repository/alice/app", "/repositories/webhooks", &[("repository", "alice/app"), ("name", "CI"), ("url", &ci.url())]).await;
+    let res = alice.submit("/repository/alice/app", "/repositories/webhooks", &[("repository", "alice/app"), ("name", "CI"), ("url", &ci.url("/hooks/berth"))]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
     let html = res.text().await.unwrap();
@@ -117,7 +58,7 @@ async fn a_push_is_posted_signed_to_each_webhook_retried_until_answered_and_logg
     let stored: Vec<u8> = webhooks::table.select(webhooks::secret_sealed).first(&mut app.conn()).unwrap();
     assert!(!String::from_utf8_lossy(&stored).contains(&secret), "the secret is kept sealed");
     let (_, page) = alice.get_text("/repository/alice/app").await;
-    assert!(page.contains(&ci.url()) && page.contains("id=\"no-deliveries\""), "{page}");
+    assert!(page.contains(&ci.url("/hooks/berth")) && page.contains("id=\"no-deliveries\""), "{page}");
     assert!(!page.contains(&secret), "the secret is shown once only");
 
     // a push: one delivery, answered 500, then again after the backoff, answered 200

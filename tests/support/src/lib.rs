@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod database;
+pub mod listener;
 pub mod process;
 pub mod registry;
 
