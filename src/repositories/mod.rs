@@ -19,13 +19,21 @@ use crate::registry::grants::RepoFacts;
 /// permission, collaboration, the two-factor rule). `home` is the caller's own namespace
 /// (its name and owner), when known: a request for it (nearly every push and pull) then
 /// reads the repository alone, as the caller's own namespace gives them admin. Any other
-/// namespace comes in one statement, the caller's ties in it as subqueries: a member's
-/// `/token` in an organization costs one read more than in their own namespace, whatever
-/// the number of teams and repositories.
+/// namespace is one indexed read of the owner, the repository and the caller's membership,
+/// then only the ties that can matter: the teams' permission on an existing repository for
+/// a member, the collaboration on an existing personal one, the second factors where an
+/// organization requires them — a member's `/token` in an organization costs one short read
+/// more than in their own namespace, whatever the number of teams and repositories.
+///
+/// Every statement runs on the backend's own connection, not through the `MultiConnection`:
+/// only there does diesel key its prepared-statement cache by the statement's type, so each
+/// is rendered and prepared once per connection (through the `MultiConnection` its whole
+/// text is rendered at every request to find it in the cache). The strings bound are owned:
+/// a statement cached by its type holds no borrowed data.
 pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, caller: Option<i32>) -> Result<RepoFacts, Error> {
     let namespace = name.split('/').next().unwrap_or("");
+    let name = name.to_string();
     if let Some((_, owner)) = home.filter(|(home_name, _)| *home_name == namespace) {
-        let name = name.to_string();
         let repo: Option<(i32, bool, Option<Timestamp>)> = crate::db::per_backend!(conn, |c| repositories::table
             .filter(repositories::name.eq(name))
             .select((repositories::id, repositories::is_public, repositories::last_push_at))
@@ -34,75 +42,61 @@ pub fn facts(conn: &mut Conn, name: &str, home: Option<(&str, Namespace)>, calle
         let (repository_id, public, last_push_at) = (repo.map(|r| r.0), repo.map(|r| r.1), repo.and_then(|r| r.2));
         return Ok(RepoFacts { owner: Some(owner), repository_id, public, last_push_at, ties: Ties::default() });
     }
-    // no user has id 0: an anonymous caller's subqueries find nothing
+    // no user has id 0: an anonymous caller is nobody's member or collaborator
     let caller_id = caller.unwrap_or(0);
-    // Each subquery names the repository by its (unique) name, never the outer row (diesel
-    // checks a subquery against its own tables, which are aliased where the outer statement
-    // reads them too). The statement runs on the backend's own connection, not through the
-    // `MultiConnection`: only there does diesel key its prepared-statement cache by the
-    // statement's type, so the statement is rendered and prepared once per connection; the
-    // `MultiConnection` renders its whole text at every request to find it in the cache.
-    // The strings are owned: a statement cached by its type holds no borrowed data.
-    type Row =
-        (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>, Option<String>, bool, String, (bool, bool, bool), Option<String>, Option<i64>);
-    let found: Option<Row> = crate::db::per_backend!(conn, |c| {
-        let (repo, caller_row) = diesel::alias!(repositories as repo, users as caller_row);
-        let team_holds = |permission: &'static str| {
-            diesel::dsl::exists(
-                team_permissions::table
-                    .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
-                    .inner_join(repo.on(repo.field(repositories::id).eq(team_permissions::repository_id)))
-                    .filter(repo.field(repositories::name).eq(name.to_string()))
-                    .filter(team_members::user_id.eq(caller_id))
-                    .filter(team_permissions::permission.eq(permission)),
-            )
-        };
-        let collaborator = collaborators::table
-            .inner_join(repo.on(repo.field(repositories::id).eq(collaborators::repository_id)))
-            .filter(repo.field(repositories::name).eq(name.to_string()))
-            .filter(collaborators::user_id.eq(caller_id))
-            .select(collaborators::permission)
-            .single_value();
-        let caller_factors = caller_row.filter(caller_row.field(users::id).eq(caller_id)).select(caller_row.field(users::second_factor_count)).single_value();
-        owners::table
-            .left_join(users::table)
-            .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name.to_string()))))
-            .left_join(org_members::table.on(org_members::owner_id.eq(owners::id).and(org_members::user_id.eq(caller_id))))
-            .filter(owners::name.eq(namespace.to_string()))
-            .select((
-                owners::id,
-                owners::kind,
-                owners::user_id,
-                users::is_disabled.nullable(),
-                repositories::id.nullable(),
-                repositories::is_public.nullable(),
-                repositories::last_push_at.nullable(),
-                org_members::role.nullable(),
-                owners::require_two_factor,
-                owners::plan,
-                (team_holds("admin"), team_holds("write"), team_holds("read")),
-                collaborator,
-                caller_factors,
-            ))
-            .first(c)
-            .optional()
-    })?;
-    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at, role, required, plan, teams, collaborator, factors)) = found else {
+    type Row = (i32, String, Option<i32>, Option<bool>, Option<i32>, Option<bool>, Option<Timestamp>, Option<String>, bool, String);
+    let namespace = namespace.to_string();
+    let found: Option<Row> = crate::db::per_backend!(conn, |c| owners::table
+        .left_join(users::table)
+        .left_join(repositories::table.on(repositories::owner_id.eq(owners::id).and(repositories::name.eq(name))))
+        .left_join(org_members::table.on(org_members::owner_id.eq(owners::id).and(org_members::user_id.eq(caller_id))))
+        .filter(owners::name.eq(namespace))
+        .select((
+            owners::id,
+            owners::kind,
+            owners::user_id,
+            users::is_disabled.nullable(),
+            repositories::id.nullable(),
+            repositories::is_public.nullable(),
+            repositories::last_push_at.nullable(),
+            org_members::role.nullable(),
+            owners::require_two_factor,
+            owners::plan,
+        ))
+        .first(c)
+        .optional())?;
+    let Some((id, kind, user_id, disabled, repository_id, public, last_push_at, role, required, plan)) = found else {
         return Ok(RepoFacts { owner: None, public: None, repository_id: None, last_push_at: None, ties: Ties::default() });
     };
     // a disabled user's namespace is closed to everyone, its public repositories included
     let owner = (disabled != Some(true)).then(|| Namespace::from_columns(id, &kind, user_id));
-    let ties = Ties {
-        role: role.and_then(|r| r.parse().ok()),
-        teams: match teams {
-            (true, _, _) => Permission::Admin,
-            (_, true, _) => Permission::Write,
-            (_, _, true) => Permission::Read,
-            _ => Permission::None,
-        },
-        collaborator: collaborator.and_then(|p| Permission::parse(&p)).unwrap_or_default(),
-        two_factor_missing: required && plan == crate::owners::Plan::Business.as_str() && factors.unwrap_or(0) == 0,
-    };
+    let role: Option<Role> = role.and_then(|r| r.parse().ok());
+    let mut ties = Ties { role, ..Ties::default() };
+    match (owner.as_ref().map(|o| o.kind), repository_id) {
+        (Some(Kind::Organization), Some(repository)) if role.is_some() => {
+            let held: Vec<String> = crate::db::per_backend!(conn, |c| team_permissions::table
+                .inner_join(team_members::table.on(team_members::team_id.eq(team_permissions::team_id)))
+                .filter(team_permissions::repository_id.eq(repository))
+                .filter(team_members::user_id.eq(caller_id))
+                .select(team_permissions::permission)
+                .load(c))?;
+            ties.teams = held.iter().filter_map(|p| Permission::parse(p)).max().unwrap_or_default();
+        }
+        (Some(Kind::User), Some(repository)) if caller.is_some() => {
+            let given: Option<String> = crate::db::per_backend!(conn, |c| collaborators::table
+                .filter(collaborators::repository_id.eq(repository))
+                .filter(collaborators::user_id.eq(caller_id))
+                .select(collaborators::permission)
+                .first(c)
+                .optional())?;
+            ties.collaborator = given.and_then(|p| Permission::parse(&p)).unwrap_or_default();
+        }
+        _ => {}
+    }
+    if role.is_some() && required && plan == crate::owners::Plan::Business.as_str() {
+        let factors: i64 = crate::db::per_backend!(conn, |c| users::table.find(caller_id).select(users::second_factor_count).first(c))?;
+        ties.two_factor_missing = factors == 0;
+    }
     Ok(RepoFacts { owner, public, repository_id, last_push_at, ties })
 }
 
