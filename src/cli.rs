@@ -552,13 +552,12 @@ fn registry_sync(settings: Settings, repository: Option<String>) -> Result<(), S
     }
     let client = crate::registry::client::RegistryClient::new(&settings.registry_url, &settings.issuer, &settings.registry_service);
     let started = std::time::Instant::now();
-    let report =
-        actix_web::rt::System::new().block_on(crate::registry_events::sync::sync(&mut conn, &client, &key, repository.as_deref(), SystemClock.now())).map_err(|e| match e {
-            crate::registry_events::sync::SyncError::Registry(e) if matches!(e, crate::registry::client::ClientError::Status { status: 401, .. }) => {
-                format!("{e}. Does the registry trust Berth's signing key (`berth registry-config` writes its bundle) and is BERTH_REGISTRY_SERVICE its service?")
-            }
-            e => e.to_string(),
-        })?;
+    let report = actix_web::rt::System::new().block_on(crate::registry_events::sync::sync(&mut conn, &client, &key, repository.as_deref(), &SystemClock)).map_err(|e| match e {
+        crate::registry_events::sync::SyncError::Registry(e) if matches!(e, crate::registry::client::ClientError::Status { status: 401, .. }) => {
+            format!("{e}. Does the registry trust Berth's signing key (`berth registry-config` writes its bundle) and is BERTH_REGISTRY_SERVICE its service?")
+        }
+        e => e.to_string(),
+    })?;
     use crate::registry_events::sync::Change;
     for change in &report.changes {
         match change {

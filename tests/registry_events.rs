@@ -551,3 +551,37 @@ async fn a_push_through_the_registry_reaches_the_repositorys_webhook_signed() {
     let (_, page) = browser.get_text("/repository/alice/app").await;
     assert!(page.contains(r#"badge-green">Delivered"#), "{page}");
 }
+
+#[actix_web::test]
+async fn the_hub_apis_tag_delete_refuses_a_shared_digest_and_deletes_a_lone_one_in_the_registry() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
+    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
+    let first = build_image(&one, "first\n");
+    build_image(&two, "second\n");
+    for (layout, reference) in [(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2")] {
+        clients.push(layout, &registry, reference, &alice).await.assert_ok("skopeo push");
+    }
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    eventually("three tags", &registry, || stats(&app, repository).tag_count == 3).await;
+    let http = reqwest::Client::new();
+    let login: Value = http.post(format!("{}/v2/users/login", app.url)).json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let jwt = login["token"].as_str().unwrap().to_string();
+    let delete = |tag: &str| http.delete(format!("{}/v2/repositories/alice/app/tags/{tag}/", app.url)).bearer_auth(&jwt).send();
+
+    // v1 shares its digest with latest: 409, naming it, and both still pull
+    let res = delete("v1").await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let detail = res.json::<Value>().await.unwrap()["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains("latest") && detail.contains(&first), "{detail}");
+    clients.pull_fresh(&registry, "alice/app:v1", Some(&alice)).await.assert_ok("nothing was deleted");
+
+    // v2 is alone on its digest: deleted in the registry, and forgotten
+    let res = delete("v2").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    clients.pull_fresh(&registry, "alice/app:v2", Some(&alice)).await.assert_failed("the deleted tag no longer pulls");
+    let out = clients.inspect_digest(&registry, "alice/app:latest", Some(&alice)).await;
+    assert_eq!(out.assert_ok("a tag on another digest still pulls").stdout.trim(), first);
+    assert!(tags::find(&mut app.conn(), repository, "v2").unwrap().is_none());
+    let listed: Value = http.get(format!("{}/v2/namespaces/alice/repositories/app/tags", app.url)).bearer_auth(&jwt).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["count"], 2, "{listed}");
+}

@@ -165,6 +165,9 @@ fn from_hub_cli(req: &HttpRequest) -> bool {
     agent.split(['/', ' ']).next().is_some_and(|product| product.eq_ignore_ascii_case("hub-tool"))
 }
 
+/// Members the Hub CLI's bare array holds at most.
+pub const BARE_MEMBERS_MAX: i64 = 10_000;
+
 /// `GET /v2/orgs/{org}/groups/{group}/members`: one page of a group's members (`search` in
 /// the username), for members; email addresses only when an owner asks. The Hub CLI,
 /// asking with no `page` nor `page_size`, gets every member as a bare array, the shape it
@@ -178,7 +181,9 @@ pub async fn members(
     q: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let bare = from_hub_cli(&req) && !p.is_given();
-    let (page, size) = if bare { (1, i64::MAX) } else { p.get()? };
+    // the bare array is bounded too: a team of tens of thousands would be one unbounded
+    // read (and, on SQLite, more bound parameters than a statement takes)
+    let (page, size) = if bare { (1, BARE_MEMBERS_MAX) } else { p.get()? };
     let ((name, group), uid, search) = (path.into_inner(), who.user.id, q.into_inner().search);
     let (org, team, caller, (rows, total), ids) = app
         .db(move |c| {

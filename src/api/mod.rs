@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod org_tokens;
 pub mod orgs;
 pub mod ratelimit;
+pub mod tags;
 pub mod tokens;
 
 use std::pin::Pin;
@@ -370,8 +371,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/access-tokens", "GET, POST").route(get().to(tokens::list)).route(post().to(tokens::create)))
         .service(resource("/access-tokens/{uuid}", "GET, PATCH, DELETE").route(get().to(tokens::one)).route(patch().to(tokens::update)).route(delete().to(tokens::remove)))
         .configure(hub_cli_routes)
+        .configure(tag_routes)
         .configure(organization_routes)
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
+}
+
+/// A repository's tags, under the paths Docker Hub has had for them.
+fn tag_routes(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get};
+    for base in ["/repositories/{namespace}/{repo}/tags", "/namespaces/{namespace}/repositories/{repo}/tags"] {
+        both(cfg, &format!("{base}/"), "GET", |r| r.route(get().to(tags::list)));
+        both(cfg, &format!("{base}/{{tag}}/"), "GET, DELETE", |r| r.route(get().to(tags::one)).route(delete().to(tags::delete)));
+    }
 }
 
 /// A path served with and without its trailing slash: Docker Hub's clients write both

@@ -55,7 +55,9 @@ struct Held {
 }
 
 /// Syncs `only` (a repository's full name) or every repository.
-pub async fn sync(conn: &mut Conn, client: &RegistryClient, key: &SigningKey, only: Option<&str>, now: Timestamp) -> Result<Report, SyncError> {
+/// `clock` is read afresh for every token Berth signs itself (each lives at most a minute,
+/// and a sync of many repositories or tags runs longer) and for every change recorded.
+pub async fn sync(conn: &mut Conn, client: &RegistryClient, key: &SigningKey, only: Option<&str>, clock: &dyn crate::clock::Clock) -> Result<Report, SyncError> {
     let mut report = Report::default();
     let names: Vec<String> = match only {
         Some(name) => {
@@ -65,7 +67,7 @@ pub async fn sync(conn: &mut Conn, client: &RegistryClient, key: &SigningKey, on
             vec![name.to_string()]
         }
         None => {
-            let catalog = client.catalog(&client.token(key, Reach::Catalog, now)).await?;
+            let catalog = client.catalog(&client.token(key, Reach::Catalog, clock.now())).await?;
             let mut known = crate::repositories::all_names(conn)?;
             for name in catalog {
                 if !known.contains(&name) {
@@ -83,9 +85,10 @@ pub async fn sync(conn: &mut Conn, client: &RegistryClient, key: &SigningKey, on
     for name in names {
         let Some(repository_id) = tags::repository_id(conn, &name)? else { continue };
         let recorded: BTreeMap<String, String> = tags::all(conn, repository_id)?.into_iter().collect();
-        let held = read_repository(conn, client, key, &name, repository_id, &recorded, now).await?;
+        let held = read_repository(conn, client, key, &name, repository_id, &recorded, clock).await?;
         report.repositories += 1;
         report.tags += held.tags.len();
+        let now = clock.now();
         let changes = crate::db::write_tx(conn, |c| apply(c, &name, repository_id, &recorded, &held, now))?;
         report.read += held.manifests.len();
         report.changes.extend(changes);
@@ -100,11 +103,12 @@ async fn read_repository(
     name: &str,
     repository_id: i32,
     recorded: &BTreeMap<String, String>,
-    now: Timestamp,
+    clock: &dyn crate::clock::Clock,
 ) -> Result<Held, SyncError> {
-    let token = client.token(key, Reach::Pull(name), now);
     let mut held = Held { tags: BTreeMap::new(), manifests: BTreeMap::new() };
-    for tag in client.tags(&token, name).await? {
+    for tag in client.tags(&client.token(key, Reach::Pull(name), clock.now()), name).await? {
+        // a token of its own for each tag: the whole repository may take longer than one lives
+        let token = client.token(key, Reach::Pull(name), clock.now());
         let fetched = match client.manifest(&token, name, &tag).await {
             Ok(f) => f,
             // listed, then deleted while the sync ran

@@ -69,13 +69,14 @@ pub enum Ordering {
 }
 
 impl Ordering {
-    /// `last_updated`, `-last_updated`, `name`, `-name`, as the Hub API spells them.
+    /// Docker Hub's `ordering` values, read as `repositories::Order::from_hub` reads them:
+    /// `last_updated` is the latest first and `-name` is A to Z.
     pub fn parse(value: &str) -> Option<Ordering> {
         match value {
-            "-last_updated" => Some(Ordering::NewestFirst),
-            "last_updated" => Some(Ordering::OldestFirst),
-            "name" => Some(Ordering::NameAscending),
-            "-name" => Some(Ordering::NameDescending),
+            "last_updated" => Some(Ordering::NewestFirst),
+            "-last_updated" => Some(Ordering::OldestFirst),
+            "-name" => Some(Ordering::NameAscending),
+            "name" => Some(Ordering::NameDescending),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@ mod account;
 mod addresses;
 mod api;
 mod api_orgs;
+mod api_tags;
 mod bad_input;
 mod browser_defences;
 mod burst;
