@@ -68,6 +68,7 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_document() {
         "/v2/api_tokens",
         "/v2/api_tokens/{token_uuid}",
         "/api/billing/v4/accounts/{id}/hub-plan",
+        "/v2/repositories/{namespace}/{repo}/",
         "/v2/repositories/{namespace}/{repo}/tags/",
         "/v2/repositories/{namespace}/{repo}/tags/{tag}/",
         "/v2/namespaces/{namespace}/repositories/{repo}/tags",

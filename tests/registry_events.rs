@@ -585,3 +585,26 @@ async fn the_hub_apis_tag_delete_refuses_a_shared_digest_and_deletes_a_lone_one_
     let listed: Value = http.get(format!("{}/v2/namespaces/alice/repositories/app/tags", app.url)).bearer_auth(&jwt).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["count"], 2, "{listed}");
 }
+
+#[actix_web::test]
+async fn the_hub_apis_repository_delete_deletes_every_manifest_in_the_registry_then_forgets_it() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
+    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
+    build_image(&one, "first\n");
+    build_image(&two, "second\n");
+    for (layout, reference) in [(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2"), (&two, "alice/other:v1")] {
+        clients.push(layout, &registry, reference, &alice).await.assert_ok("skopeo push");
+    }
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    eventually("three tags", &registry, || stats(&app, repository).tag_count == 3).await;
+    let http = reqwest::Client::new();
+    let login: Value = http.post(format!("{}/v2/users/login", app.url)).json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let res = http.delete(format!("{}/v2/repositories/alice/app/", app.url)).bearer_auth(login["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert!(res.text().await.unwrap().contains("2 manifest(s)"));
+    for tag in ["v1", "latest", "v2"] {
+        clients.pull_fresh(&registry, &format!("alice/app:{tag}"), Some(&alice)).await.assert_failed("a deleted repository's tag no longer pulls");
+    }
+    clients.pull_fresh(&registry, "alice/other:v1", Some(&alice)).await.assert_ok("another repository keeps its images");
+    assert_eq!(tags::repository_id(&mut app.conn(), "alice/app").unwrap(), None, "forgotten");
+}

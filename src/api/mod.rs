@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod org_tokens;
 pub mod orgs;
 pub mod ratelimit;
+pub mod repository;
 pub mod tags;
 pub mod tokens;
 
@@ -117,10 +118,11 @@ impl ResponseError for ApiError {
     }
 }
 
-/// A JSON body: `application/json`, at most 16 KiB, parsed strictly; errors name the field.
-pub struct ApiJson<T>(pub T);
+/// A JSON body: `application/json`, at most `LIMIT` bytes (16 KiB unless a route's body needs
+/// more, as a README does), parsed strictly; errors name the field.
+pub struct ApiJson<T, const LIMIT: usize = BODY_LIMIT>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for ApiJson<T, LIMIT> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
@@ -130,7 +132,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if !content_type_is(&req, "application/json") {
                 return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.").into());
             }
-            let body = read_limited(&req, payload, BODY_LIMIT).await.map_err(ApiError::from)?;
+            let body = read_limited(&req, payload, LIMIT).await.map_err(|e| match e {
+                BodyError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The body is larger than {} KiB.", LIMIT / 1024)),
+                other => ApiError::from(other),
+            })?;
             // every body here is an object; serde alone would take `[a, b]` for a struct
             if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
                 return Err(ApiError::bad_request("The body must be a JSON object.").into());
@@ -376,9 +381,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) }));
 }
 
-/// A repository's tags, under the paths Docker Hub has had for them.
+/// A repository, and its tags under the paths Docker Hub has had for them.
 fn tag_routes(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get};
+    use web::{delete, get, patch};
+    both(cfg, "/repositories/{namespace}/{repo}/", "GET, PATCH, DELETE", |r| {
+        r.route(get().to(repository::one)).route(patch().to(repository::patch)).route(delete().to(repository::delete))
+    });
     for base in ["/repositories/{namespace}/{repo}/tags", "/namespaces/{namespace}/repositories/{repo}/tags"] {
         both(cfg, &format!("{base}/"), "GET", |r| r.route(get().to(tags::list)));
         both(cfg, &format!("{base}/{{tag}}/"), "GET, DELETE", |r| r.route(get().to(tags::one)).route(delete().to(tags::delete)));

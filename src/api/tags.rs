@@ -35,7 +35,7 @@ fn reach(c: &mut crate::db::Conn, credential: &Credential, name: &str, now: i64)
 }
 
 /// The repository's id when the caller may pull it; `NotFound` otherwise (the two look alike).
-fn readable(c: &mut crate::db::Conn, credential: &Credential, name: &str, now: i64) -> Result<(i32, bool), Error> {
+pub(super) fn readable(c: &mut crate::db::Conn, credential: &Credential, name: &str, now: i64) -> Result<(i32, bool), Error> {
     if !crate::registry::grants::valid_repository_name(name) {
         return Err(Error::NotFound);
     }

@@ -104,6 +104,8 @@ diesel::table! {
         last_push_at -> Nullable<BigInt>,
         pull_count -> BigInt,
         last_pulled_at -> Nullable<BigInt>,
+        description -> Text,
+        full_description -> Text,
     }
 }
 

@@ -317,6 +317,57 @@ pub fn delete(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<bool, Error
     Ok(n == 1)
 }
 
+/// Characters of a repository's short description (one line).
+pub const DESCRIPTION_MAX: usize = 100;
+/// Characters of its README (Markdown), Docker Hub's limit.
+pub const FULL_DESCRIPTION_MAX: usize = 25_000;
+
+/// A short description: one line of at most `DESCRIPTION_MAX` characters, no control or
+/// bidi characters; trimmed.
+pub fn check_description(text: &str) -> Result<String, Error> {
+    let text = text.trim();
+    if text.chars().count() > DESCRIPTION_MAX {
+        return Err(Error::invalid_field("description", format!("The description can be at most {DESCRIPTION_MAX} characters.")));
+    }
+    if let Some(hidden) = crate::text::hidden_controls(text) {
+        return Err(Error::invalid_field("description", format!("The description {}", hidden.why())));
+    }
+    Ok(text.to_string())
+}
+
+/// A README: Markdown of at most `FULL_DESCRIPTION_MAX` characters; its lines may break and
+/// indent, but no other control character nor bidi control may hide text in it.
+pub fn check_full_description(text: &str) -> Result<String, Error> {
+    if text.chars().count() > FULL_DESCRIPTION_MAX {
+        return Err(Error::invalid_field("full_description", format!("The README can be at most {FULL_DESCRIPTION_MAX} characters.")));
+    }
+    let plain: String = text.chars().filter(|c| !matches!(c, '\n' | '\r' | '\t')).collect();
+    if let Some(hidden) = crate::text::hidden_controls(&plain) {
+        return Err(Error::invalid_field("full_description", format!("The README {}", hidden.why())));
+    }
+    Ok(text.to_string())
+}
+
+/// A repository's short description and README.
+pub fn descriptions(conn: &mut Conn, repository_id: i32) -> Result<(String, String), Error> {
+    Ok(repositories::table.find(repository_id).select((repositories::description, repositories::full_description)).first(conn)?)
+}
+
+/// Sets what is given of a repository's short description and README, each checked first.
+pub fn describe(conn: &mut Conn, repository_id: i32, description: Option<&str>, full_description: Option<&str>) -> Result<(), Error> {
+    let description = description.map(check_description).transpose()?;
+    let full_description = full_description.map(check_full_description).transpose()?;
+    crate::db::write_tx(conn, |c| {
+        if let Some(d) = &description {
+            diesel::update(repositories::table.find(repository_id)).set(repositories::description.eq(d)).execute(c)?;
+        }
+        if let Some(f) = &full_description {
+            diesel::update(repositories::table.find(repository_id)).set(repositories::full_description.eq(f)).execute(c)?;
+        }
+        Ok(())
+    })
+}
+
 pub fn set_public(conn: &mut Conn, owner: OwnerId, name: &str, public: bool) -> Result<bool, Error> {
     let n =
         diesel::update(repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name))).set(repositories::is_public.eq(public)).execute(conn)?;

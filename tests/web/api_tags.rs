@@ -119,3 +119,52 @@ async fn tags_are_seen_and_deleted_as_token_would_grant_and_a_shared_digest_is_a
     assert!(detail.contains("v2") && detail.contains(&digest(1)), "{detail}");
     assert_eq!(tags::all(&mut app.conn(), id).unwrap().len(), 3);
 }
+
+#[actix_web::test]
+async fn a_repository_reads_as_on_docker_hub_its_descriptions_change_by_its_admin_and_its_visibility_by_password_only() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    app.signed_up("bobby").await;
+    berth::accounts::set_plan(&mut app.conn(), app.user("alice").id, Plan::Team).unwrap();
+    seed(&app);
+    let (alice, bobby) = (jwt(&app, "alice", PASSWORD).await, jwt(&app, "bobby", PASSWORD).await);
+    let (status, repo) = get(&app, "/v2/repositories/alice/app/", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{repo}");
+    assert_eq!((repo["name"].as_str(), repo["namespace"].as_str(), repo["is_private"].as_bool()), (Some("app"), Some("alice"), Some(true)));
+    assert_eq!((repo["status"].as_i64(), repo["status_description"].as_str(), repo["pull_count"].as_i64()), (Some(1), Some("active"), Some(0)));
+    assert!(repo["date_registered"].as_str().unwrap().ends_with('Z') && repo["last_updated"].as_str().is_some(), "{repo}");
+    assert_eq!(get(&app, "/v2/repositories/alice/app/", &bobby).await.0, StatusCode::NOT_FOUND);
+
+    // descriptions: checked, and set by the repository's admin
+    let patch = |bearer: String, body: Value| {
+        let app = &app;
+        async move { call(app, Method::PATCH, "/v2/repositories/alice/app/", &bearer, Some(body)).await }
+    };
+    let res = patch(alice.clone(), serde_json::json!({"description": "x".repeat(101)})).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = patch(alice.clone(), serde_json::json!({"full_description": "# App\u{202e}gnp.exe"})).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = patch(alice.clone(), serde_json::json!({"description": " The app ", "full_description": "# App\n\nRun it:\n\n    docker run app\n"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let repo: Value = res.json().await.unwrap();
+    assert_eq!((repo["description"].as_str(), repo["full_description"].as_str()), (Some("The app"), Some("# App\n\nRun it:\n\n    docker run app\n")));
+
+    // visibility: never with a token, even a full one; with the password, and then others read it
+    let full = new_token(&app, &alice, "full", "repo:admin").await;
+    let full = jwt(&app, "alice", full["token"].as_str().unwrap()).await;
+    let res = patch(full.clone(), serde_json::json!({"is_private": false})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(get(&app, "/v2/repositories/alice/app/", &bobby).await.0, StatusCode::NOT_FOUND, "still private");
+    let res = patch(full, serde_json::json!({"description": "by token"})).await;
+    assert_eq!(res.status(), StatusCode::OK, "a full token may change the descriptions");
+    let res = patch(alice.clone(), serde_json::json!({"is_private": false})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, repo) = get(&app, "/v2/repositories/alice/app/", &bobby).await;
+    assert_eq!((status, repo["is_private"].as_bool(), repo["description"].as_str()), (StatusCode::OK, Some(false), Some("by token")));
+    let res = patch(bobby.clone(), serde_json::json!({"description": "mine now"})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a public repository is not everyone's to change");
+    let res = call(&app, Method::DELETE, "/v2/repositories/alice/app/", &bobby, None).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = patch(alice, serde_json::json!({"stars": 5})).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "an unknown field is refused");
+}

@@ -1,0 +1,2 @@
+ALTER TABLE repositories DROP COLUMN full_description;
+ALTER TABLE repositories DROP COLUMN description;

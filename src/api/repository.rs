@@ -1,0 +1,151 @@
+//! One repository in Docker Hub's shape: `GET|PATCH|DELETE /v2/repositories/{ns}/{repo}/`.
+//!
+//! Seen as `/token` lets the caller pull it (`tags::readable`); its descriptions changed by
+//! whoever `/token` would let delete there (an admin of it, with a credential reaching that
+//! far); its visibility only with a password sign-in of its owner (an organization's owners
+//! and editors), never a token; deleted as its tags are, digest by digest in the registry,
+//! then forgotten.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::account::iso;
+use super::tags::readable;
+use super::{ApiCaller, ApiError, ApiJson};
+use crate::Error;
+use crate::app::AppState;
+use crate::http::ClientInfo;
+use crate::owners::Kind;
+use crate::repositories::{self as repos, tags};
+
+fn name_of(path: (String, String)) -> String {
+    format!("{}/{}", path.0.to_lowercase(), path.1.to_lowercase())
+}
+
+/// Docker Hub's repository object.
+fn repository_object(app: &AppState, c: &mut crate::db::Conn, name: &str, id: i32) -> Result<Value, Error> {
+    let (namespace, short) = name.split_once('/').unwrap_or(("", name));
+    let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
+    let repo = repos::find(c, owner.id, name)?.ok_or(Error::NotFound)?;
+    let stats = tags::stats(c, id)?;
+    let (description, full_description) = repos::descriptions(c, id)?;
+    Ok(json!({
+        "name": short,
+        "namespace": namespace,
+        "user": namespace,
+        "repository_type": "image",
+        "status": 1,
+        "status_description": "active",
+        "is_private": !repo.is_public,
+        "description": description,
+        "full_description": full_description,
+        "star_count": 0,
+        "pull_count": stats.pull_count,
+        "last_updated": stats.last_updated.map(iso),
+        "date_registered": iso(repo.created_at),
+        "tag_count": stats.tag_count,
+        "pull_command": format!("docker pull {}/{name}", app.settings.registry_host),
+    }))
+}
+
+pub async fn one(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let name = name_of(path.into_inner());
+    let (credential, now, state) = (who.credential(), app.now(), app.clone());
+    let found = app
+        .db(move |c| {
+            let (id, _) = readable(c, &credential, &name, now)?;
+            repository_object(&state, c, &name, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    description: Option<String>,
+    full_description: Option<String>,
+    is_private: Option<bool>,
+}
+
+/// A README of `repositories::FULL_DESCRIPTION_MAX` characters fits even with every one
+/// escaped in JSON as a surrogate pair (`\uXXXX\uXXXX`, 12 bytes): a longer one is then
+/// refused for its length, by name, not for its bytes.
+const PATCH_LIMIT: usize = 320 * 1024;
+
+pub async fn patch(
+    app: web::Data<AppState>,
+    who: ApiCaller,
+    info: ClientInfo,
+    path: web::Path<(String, String)>,
+    ApiJson(body): ApiJson<PatchBody, PATCH_LIMIT>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name_of(path.into_inner());
+    // a repository made public shows its images to everyone: a person decides it, signed in
+    // with their password, never a token
+    let person = match (&who, body.is_private) {
+        (ApiCaller::User(u), Some(_)) => {
+            u.require_password()?;
+            Some(u.user.clone())
+        }
+        (ApiCaller::OrgToken(_), Some(_)) => return Err(ApiError::oat_forbidden()),
+        (ApiCaller::User(u), None) => Some(u.user.clone()),
+        (ApiCaller::OrgToken(_), None) => None,
+    };
+    let (credential, now, state) = (who.credential(), app.now(), app.clone());
+    let actor = person.as_ref().map(|u| crate::orgs::Actor::user(u, &info.client));
+    let updated = app
+        .db(move |c| {
+            let (id, admin) = readable(c, &credential, &name, now)?;
+            if !admin {
+                return Err(Error::denied("Changing a repository needs its admin: a password sign-in, a \u{201c}Read, Write, Delete\u{201d} token or an organization token with scope-image-delete on it."));
+            }
+            if let (Some(private), Some(user), Some(actor)) = (body.is_private, person.as_ref(), actor.as_ref()) {
+                let namespace = name.split('/').next().unwrap_or("");
+                let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
+                match owner.kind {
+                    Kind::User if owner.user_id == Some(user.id) => {
+                        repos::set_public(c, owner.id, &name, !private)?;
+                    }
+                    Kind::User => return Err(Error::denied("Only the repository's owner changes its visibility.")),
+                    Kind::Organization => crate::orgs::repositories::set_public(c, namespace, user.id, &name, !private, actor, now)?,
+                }
+            }
+            repos::describe(c, id, body.description.as_deref(), body.full_description.as_deref())?;
+            repository_object(&state, c, &name, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Deletes every manifest of the repository in the registry, then forgets the repository.
+/// A registry that refuses part way leaves the rest recorded (and says so).
+pub async fn delete(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let name = name_of(path.into_inner());
+    let (credential, now, full) = (who.credential(), app.now(), name.clone());
+    let digests = app
+        .db(move |c| {
+            let (id, admin) = readable(c, &credential, &full, now)?;
+            if !admin {
+                return Err(Error::denied("Deleting a repository needs its admin: a password sign-in, a \u{201c}Read, Write, Delete\u{201d} token or an organization token with scope-image-delete on it."));
+            }
+            let mut digests: Vec<String> = tags::all(c, id)?.into_iter().map(|(_, d)| d).collect();
+            digests.sort();
+            digests.dedup();
+            Ok(digests)
+        })
+        .await?;
+    for digest in &digests {
+        crate::registry_events::delete::delete_digest(&app, &name, digest).await?;
+    }
+    let full = name.clone();
+    app.db(move |c| {
+        let namespace = full.split('/').next().unwrap_or("");
+        let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
+        repos::delete(c, owner.id, &full)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(json!({ "detail": format!("{name} and its {} manifest(s) were deleted in the registry; its disk space returns at the registry's next garbage collection.", digests.len()) })))
+}
