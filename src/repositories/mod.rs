@@ -2,6 +2,7 @@
 //! it from the pages), private unless `BERTH_DEFAULT_VISIBILITY=public`. A repository
 //! belongs to an owner (`owners`): its name is the owner's name, a slash, and its path.
 
+pub mod readme;
 pub mod sharing;
 pub mod tags;
 
@@ -315,6 +316,26 @@ pub fn create(conn: &mut Conn, owner: &Owner, path: &str, public: bool, now: Tim
 pub fn delete(conn: &mut Conn, owner: OwnerId, name: &str) -> Result<bool, Error> {
     let n = diesel::delete(repositories::table.filter(repositories::owner_id.eq(owner.0)).filter(repositories::name.eq(name))).execute(conn)?;
     Ok(n == 1)
+}
+
+/// The repository `name` (`namespace/path`) when `caller` manages it: the owner of a
+/// personal repository, an owner or editor of an organization's. Whoever may not even see
+/// it gets `NotFound`; a collaborator, or a member who sees it, `Denied`.
+pub fn managed_by(conn: &mut Conn, caller: i32, name: &str) -> Result<Repository, Error> {
+    let namespace = name.split('/').next().unwrap_or("");
+    let owner = crate::owners::find_by_name(conn, namespace)?.ok_or(Error::NotFound)?;
+    let repo = find(conn, owner.id, name)?.ok_or(Error::NotFound)?;
+    let ties = facts(conn, name, None, Some(caller))?.ties;
+    let manages = match owner.kind {
+        Kind::User if owner.user_id == Some(caller) => true,
+        Kind::User if ties.collaborator > Permission::None => false,
+        Kind::Organization if ties.role.is_some() => ties.role.is_some_and(Role::manages_repositories),
+        _ => return Err(Error::NotFound),
+    };
+    if !manages {
+        return Err(Error::denied("Only the repository's owner (for an organization, its owners and editors) may change this."));
+    }
+    Ok(repo)
 }
 
 /// Characters of a repository's short description (one line).

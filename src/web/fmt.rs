@@ -89,3 +89,26 @@ mod tests {
         assert_eq!(client_name(""), "Unknown client");
     }
 }
+
+/// A size in bytes as people read it: 512 B, 1.5 KB, 23.4 MB (powers of 1,000, as Docker
+/// Hub shows image sizes).
+pub fn bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    match n {
+        n if n < 1e3 => format!("{n} B"),
+        n if n < 1e6 => format!("{:.1} KB", n / 1e3),
+        n if n < 1e9 => format!("{:.1} MB", n / 1e6),
+        n => format!("{:.2} GB", n / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    #[test]
+    fn sizes_read_in_powers_of_a_thousand() {
+        assert_eq!(super::bytes(512), "512 B");
+        assert_eq!(super::bytes(1_500), "1.5 KB");
+        assert_eq!(super::bytes(23_400_000), "23.4 MB");
+        assert_eq!(super::bytes(2_000_000_000), "2.00 GB");
+    }
+}

@@ -77,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)))
         .service(resource("/repositories/collaborators").route(post().to(repositories::add_collaborator)))
         .service(resource("/repositories/collaborators/remove").route(post().to(repositories::remove_collaborator)))
+        .service(resource("/repositories/describe").route(post().to(repositories::describe)))
         .service(resource("/repositories/webhooks").route(post().to(webhooks::add)))
         .service(resource("/repositories/webhooks/delete").route(post().to(webhooks::delete)))
         .service(resource("/repository/{namespace}/{path:.+}").route(get().to(repositories::show)))

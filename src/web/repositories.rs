@@ -262,6 +262,14 @@ struct RepositoryPage {
     registry_host: String,
     /// The viewer manages the repository's webhooks (`webhooks::manageable`).
     hooks_managed: bool,
+    tags: Vec<TagRow>,
+    tag_total: i64,
+    pull_count: i64,
+    description: String,
+    /// The README as `repositories::readme::render` made it: the only HTML marked safe.
+    readme_html: String,
+    /// The README's Markdown, for the edit form of those who manage the repository.
+    full_description: String,
     hooks: Vec<HookRow>,
     deliveries: Vec<DeliveryRow>,
     typed: Typed,
@@ -297,6 +305,43 @@ pub struct DeliveryRow {
 
 /// Deliveries the repository's page lists.
 const DELIVERIES_SHOWN: i64 = 20;
+/// Tags the repository's page lists, the newest first (the Hub API pages all of them).
+const TAGS_SHOWN: i64 = 25;
+
+pub struct TagRow {
+    pub name: String,
+    pub digest: String,
+    /// `sha256:` and the first 12 hex digits, as Docker Hub shows a digest.
+    pub short_digest: String,
+    pub size: String,
+    pub platforms: String,
+    pub pushed: When,
+    pub pushed_by: Option<String>,
+    pub pulled: Option<When>,
+}
+
+fn tag_row(t: repos::tags::Tag, now: i64) -> TagRow {
+    let short_digest = t.digest.char_indices().nth(19).map(|(i, _)| t.digest[..i].to_string()).unwrap_or_else(|| t.digest.clone());
+    let platforms = t
+        .platforms
+        .iter()
+        .map(|p| match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    TagRow {
+        short_digest,
+        size: t.size.map(crate::web::fmt::bytes).unwrap_or_else(|| "—".into()),
+        platforms: if platforms.is_empty() { "—".into() } else { platforms },
+        pushed: when(t.pushed_at, now),
+        pulled: t.last_pulled_at.or(t.digest_last_pulled_at).map(|p| when(p, now)),
+        pushed_by: t.pushed_by,
+        digest: t.digest,
+        name: t.name,
+    }
+}
 
 /// What the viewer finds at a repository's page: nothing (`NotFound`) unless it is theirs,
 /// shared with them, or one of their organization's they may see.
@@ -308,6 +353,10 @@ struct Seen {
     collaborators: Vec<(String, Permission)>,
     teams: Vec<(orgs::teams::Team, Permission)>,
     hooks: Option<(Vec<webhooks::Listed>, Vec<webhooks::delivery::Logged>)>,
+    tags: (Vec<repos::tags::Tag>, i64),
+    stats: repos::tags::Stats,
+    description: String,
+    full_description: String,
 }
 
 fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Result<Seen, Error> {
@@ -345,7 +394,10 @@ fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Resul
         }
     };
     let hooks = if owner.user_id == Some(uid) || manages { Some((webhooks::list(c, repo.id)?, webhooks::delivery::log(c, repo.id, DELIVERIES_SHOWN)?)) } else { None };
-    Ok(Seen { owner, repo, access, manages, collaborators, teams, hooks })
+    let tags = repos::tags::page(c, repo.id, repos::tags::Ordering::NewestFirst, None, 1, TAGS_SHOWN)?;
+    let stats = repos::tags::stats(c, repo.id)?;
+    let (description, full_description) = repos::descriptions(c, repo.id)?;
+    Ok(Seen { owner, repo, access, manages, collaborators, teams, hooks, tags, stats, description, full_description })
 }
 
 pub async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path: String, typed: Typed, errors: FieldErrors) -> Result<String, PageError> {
@@ -355,8 +407,15 @@ pub async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, 
         Some(h) => (true, h),
         None => (false, Default::default()),
     };
+    let readme_html = repos::readme::render(&found.full_description);
     Ok(RepositoryPage {
         hooks_managed,
+        tags: found.tags.0.into_iter().map(|t| tag_row(t, now)).collect(),
+        tag_total: found.tags.1,
+        pull_count: found.stats.pull_count,
+        description: found.description,
+        readme_html,
+        full_description: if hooks_managed { found.full_description } else { String::new() },
         hooks: hooks.into_iter().map(|l| HookRow { id: l.hook.id, name: l.hook.name, url: l.hook.url, created: when(l.hook.created_at, now), created_by: l.created_by }).collect(),
         deliveries: deliveries
             .into_iter()
@@ -442,4 +501,38 @@ pub async fn remove_collaborator(app: web::Data<AppState>, who: SignedIn, CsrfFo
     app.db(move |c| sharing::remove(c, &home, &name, &username)).await?;
     who.session.flash("success", format!("{} no longer has access to {}.", form.username.trim().to_lowercase(), form.name))?;
     Ok(redirect(&format!("{}#collaborators", repository_url(&form.name))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeForm {
+    repository: String,
+    description: String,
+    full_description: String,
+}
+
+/// The short description and README of a repository, by those who manage it.
+pub async fn describe(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<DescribeForm>) -> Result<HttpResponse, PageError> {
+    let (uid, name) = (who.user.id, form.repository.clone());
+    let (description, full) = (form.description.clone(), form.full_description.clone());
+    let saved = app
+        .db(move |c| {
+            let repo = repos::managed_by(c, uid, &name)?;
+            repos::describe(c, repo.id, Some(&description), Some(&full))
+        })
+        .await;
+    match saved {
+        Ok(()) => {
+            who.session.flash("success", format!("Saved the description of {}.", form.repository))?;
+            Ok(redirect(&format!("{}#readme", repository_url(&form.repository))))
+        }
+        Err(e @ Error::Invalid { field: Some(_), .. }) => {
+            let mut errors = FieldErrors::default();
+            errors.refuse(e);
+            let (namespace, path) = form.repository.split_once('/').ok_or(Error::NotFound)?;
+            let body = repository_page(&app, &who, namespace.to_string(), path.to_string(), Typed::default(), errors).await?;
+            Ok(refused_form(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, body))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -21,7 +21,6 @@ use crate::clock::Timestamp;
 use crate::db::Conn;
 use crate::db::schema::{users, webhooks};
 use crate::keys::Keys;
-use crate::owners::{self, Kind, Permission};
 use crate::repositories::{self, Repository};
 
 /// Webhooks one repository may hold.
@@ -46,31 +45,10 @@ pub struct Listed {
     pub created_by: Option<String>,
 }
 
-/// The repository `name` (`namespace/path`) when `caller` may manage its webhooks: the
-/// owner of a personal repository, an owner or editor of an organization's. Whoever may
-/// not even see it gets `NotFound`; a collaborator or a member who sees it, `Denied`.
+/// The repository `name` (`namespace/path`) when `caller` may manage its webhooks: those
+/// who manage the repository (`repositories::managed_by`).
 pub fn manageable(conn: &mut Conn, caller: i32, name: &str) -> Result<Repository, Error> {
-    let namespace = name.split('/').next().unwrap_or("");
-    let owner = owners::find_by_name(conn, namespace)?.ok_or(Error::NotFound)?;
-    let repo = repositories::find(conn, owner.id, name)?.ok_or(Error::NotFound)?;
-    let allowed = match owner.kind {
-        Kind::User if owner.user_id == Some(caller) => true,
-        Kind::User => {
-            let ties = repositories::facts(conn, name, None, Some(caller))?.ties;
-            if ties.collaborator == Permission::None {
-                return Err(Error::NotFound);
-            }
-            false
-        }
-        Kind::Organization => match crate::orgs::role_of(conn, owner.id, caller)? {
-            None => return Err(Error::NotFound),
-            Some(role) => role.manages_repositories(),
-        },
-    };
-    if !allowed {
-        return Err(Error::denied("Only the repository's owner (for an organization, its owners and editors) manages its webhooks."));
-    }
-    Ok(repo)
+    repositories::managed_by(conn, caller, name)
 }
 
 /// 1–100 characters after trimming, no control or bidi characters.

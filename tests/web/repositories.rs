@@ -81,3 +81,67 @@ async fn another_users_repository_cannot_be_switched_or_deleted() {
     let (_, html) = alice.get_text("/repositories").await;
     assert!(html.contains(r#"title="alice/app">alice/<wbr>app</code>"#));
 }
+
+#[actix_web::test]
+async fn a_repositorys_page_lists_its_tags_with_pull_commands_and_shows_its_readme_rendered_and_cleaned() {
+    use berth::repositories::tags::{self, Details, Platform, Pushed};
+    let app = spawn_app().await;
+    let alice = app.signed_up("alice").await;
+    let carol = app.signed_up("carol").await;
+    alice.submit("/repositories", "/repositories", &[("path", "app"), ("visibility", "private")]).await;
+    alice.submit("/repository/alice/app", "/repositories/collaborators", &[("name", "alice/app"), ("username", "carol"), ("permission", "read")]).await;
+    let id = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let now = app.state.now();
+    let pushed = Pushed { digest: &digest, media_type: "application/vnd.oci.image.manifest.v1+json", manifest_size: 400, tag: Some("v1"), pushed_by: Some("alice") };
+    tags::record_push(&mut app.conn(), id, pushed, now).unwrap();
+    let platform = Platform { os: "linux".into(), architecture: "arm64".into(), variant: Some("v8".into()), digest: digest.clone(), size: 23_400_000 };
+    tags::record_details(&mut app.conn(), id, &digest, "application/vnd.oci.image.manifest.v1+json", 400, &Details { size: 23_400_000, platforms: vec![platform] }, now).unwrap();
+
+    let readme = "# The app\n\nRun `app`.\n\n<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n\n[docs](javascript:alert(1)) ![pixel](https://evil.example/p.png) [site](https://example.com/)";
+    let res = alice.submit("/repository/alice/app", "/repositories/describe", &[("repository", "alice/app"), ("description", "A small app"), ("full_description", readme)]).await;
+    assert_eq!(location(&res), "/repository/alice/app#readme");
+    let (status, page) = alice.get_text("/repository/alice/app").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<code>v1</code>") && page.contains("sha256:ababababab") && page.contains("23.4 MB") && page.contains("linux/arm64/v8"), "{page}");
+    assert!(page.contains("docker pull localhost:5000/alice/app:v1") && page.contains(r##"data-copy="#pull-1""##), "{page}");
+    assert!(page.contains("<h1>The app</h1>") && page.contains("<code>app</code>") && page.contains("A small app"), "{page}");
+    let readme_part = page.split(r#"<div class="readme">"#).nth(1).unwrap().split("</div>").next().unwrap().to_lowercase();
+    for banned in ["<script", "onerror", "href=\"javascript", "<img", "src=", "evil.example"] {
+        assert!(!readme_part.contains(banned), "{banned} in {readme_part}");
+    }
+    assert!(readme_part.contains(r#"<a href="https://example.com/" rel="nofollow noopener noreferrer">site</a>"#), "{readme_part}");
+    // a collaborator reads it all, edits nothing
+    let (_, seen) = carol.get_text("/repository/alice/app").await;
+    assert!(seen.contains("<h1>The app</h1>") && seen.contains("<code>v1</code>") && !seen.contains(r#"action="/repositories/describe""#), "{seen}");
+    let res = carol.submit("/repository/alice/app", "/repositories/describe", &[("repository", "alice/app"), ("description", "mine"), ("full_description", "")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // a description of two lines is refused beside its field, and nothing changes
+    let res = alice.submit("/repository/alice/app", "/repositories/describe", &[("repository", "alice/app"), ("description", "two\nlines"), ("full_description", "x")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains(r#"id="description-error""#));
+    assert_eq!(berth::repositories::descriptions(&mut app.conn(), id).unwrap().0, "A small app");
+}
+
+#[test]
+fn only_the_readme_is_ever_marked_safe() {
+    // every template is text escaped by askama; the README, cleaned by
+    // repositories::readme::render, is the one exception
+    let mut marked = Vec::new();
+    let mut folders = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for line in text.lines().filter(|l| l.contains("|safe") || l.contains("| safe")) {
+                    marked.push(format!("{}: {}", path.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert_eq!(marked.len(), 1, "{marked:#?}");
+    assert!(marked[0].contains("settings/repository.html") && marked[0].contains("readme_html|safe"), "{marked:#?}");
+}
