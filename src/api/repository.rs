@@ -84,35 +84,40 @@ pub async fn patch(
     let name = name_of(path.into_inner());
     // a repository made public shows its images to everyone: a person decides it, signed in
     // with their password, never a token
+    // an organization access token manages nothing; it may only read and, where its
+    // resources say so, delete images
     let person = match (&who, body.is_private) {
+        (ApiCaller::OrgToken(_), _) => return Err(ApiError::oat_forbidden()),
         (ApiCaller::User(u), Some(_)) => {
             u.require_password()?;
-            Some(u.user.clone())
+            u.user.clone()
         }
-        (ApiCaller::OrgToken(_), Some(_)) => return Err(ApiError::oat_forbidden()),
-        (ApiCaller::User(u), None) => Some(u.user.clone()),
-        (ApiCaller::OrgToken(_), None) => None,
+        (ApiCaller::User(u), None) => u.user.clone(),
     };
     let (credential, now, state) = (who.credential(), app.now(), app.clone());
-    let actor = person.as_ref().map(|u| crate::orgs::Actor::user(u, &info.client));
+    let actor = crate::orgs::Actor::user(&person, &info.client);
     let updated = app
         .db(move |c| {
             let (id, admin) = readable(c, &credential, &name, now)?;
             if !admin {
-                return Err(Error::denied("Changing a repository needs its admin: a password sign-in, a \u{201c}Read, Write, Delete\u{201d} token or an organization token with scope-image-delete on it."));
+                return Err(Error::denied("Changing a repository needs its admin, signed in with the password or a \u{201c}Read, Write, Delete\u{201d} token."));
             }
-            if let (Some(private), Some(user), Some(actor)) = (body.is_private, person.as_ref(), actor.as_ref()) {
-                let namespace = name.split('/').next().unwrap_or("");
-                let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
-                match owner.kind {
-                    Kind::User if owner.user_id == Some(user.id) => {
-                        repos::set_public(c, owner.id, &name, !private)?;
+            // one transaction: a refused description leaves the visibility as it was
+            crate::db::write_tx(c, |c| {
+                if let Some(private) = body.is_private {
+                    let (user, actor) = (&person, &actor);
+                    let namespace = name.split('/').next().unwrap_or("");
+                    let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
+                    match owner.kind {
+                        Kind::User if owner.user_id == Some(user.id) => {
+                            repos::set_public(c, owner.id, &name, !private)?;
+                        }
+                        Kind::User => return Err(Error::denied("Only the repository's owner changes its visibility.")),
+                        Kind::Organization => crate::orgs::repositories::set_public(c, namespace, user.id, &name, !private, actor, now)?,
                     }
-                    Kind::User => return Err(Error::denied("Only the repository's owner changes its visibility.")),
-                    Kind::Organization => crate::orgs::repositories::set_public(c, namespace, user.id, &name, !private, actor, now)?,
                 }
-            }
-            repos::describe(c, id, body.description.as_deref(), body.full_description.as_deref())?;
+                repos::describe(c, id, body.description.as_deref(), body.full_description.as_deref())
+            })?;
             repository_object(&state, c, &name, id)
         })
         .await?;

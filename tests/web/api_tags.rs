@@ -157,6 +157,9 @@ async fn a_repository_reads_as_on_docker_hub_its_descriptions_change_by_its_admi
     assert_eq!(get(&app, "/v2/repositories/alice/app/", &bobby).await.0, StatusCode::NOT_FOUND, "still private");
     let res = patch(full, serde_json::json!({"description": "by token"})).await;
     assert_eq!(res.status(), StatusCode::OK, "a full token may change the descriptions");
+    let res = patch(alice.clone(), serde_json::json!({"is_private": false, "description": "x".repeat(101)})).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(get(&app, "/v2/repositories/alice/app/", &bobby).await.0, StatusCode::NOT_FOUND, "a refused description leaves the visibility as it was");
     let res = patch(alice.clone(), serde_json::json!({"is_private": false})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (status, repo) = get(&app, "/v2/repositories/alice/app/", &bobby).await;
