@@ -135,7 +135,9 @@ pub fn page(conn: &mut Conn, repository_id: i32, ordering: Ordering, name_contai
         q = q.filter(tags::name.like(format!("%{}%", escape_like(part))).escape('\\'));
     }
     q = match ordering {
-        Ordering::NewestFirst => q.order((tags::pushed_at.desc(), tags::name.asc())),
+        // ties broken by name in the order's own direction: the index on (repository,
+        // pushed_at, name) then serves the page without sorting the whole list
+        Ordering::NewestFirst => q.order((tags::pushed_at.desc(), tags::name.desc())),
         Ordering::OldestFirst => q.order((tags::pushed_at.asc(), tags::name.asc())),
         Ordering::NameAscending => q.order(tags::name.asc()),
         Ordering::NameDescending => q.order(tags::name.desc()),
