@@ -50,6 +50,7 @@ pub async fn post_events(req: HttpRequest, payload: web::Payload, app: web::Data
         Err(e) => return answer(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let (now, public_url) = (app.now(), app.public_url.clone());
+    let _until_queued = app.registry_reader.hold();
     match app.db(move |c| ingest(c, &events, &public_url, now)).await {
         Ok(done) => {
             let (taken, replayed) = (done.taken, done.replayed);

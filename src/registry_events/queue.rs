@@ -14,6 +14,15 @@ pub struct Reader {
     idle: Arc<Notify>,
 }
 
+/// A read promised but not yet queued (`Reader::hold`).
+pub struct Held<'a>(&'a Reader);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
 /// The receiving end of the queue, for `run`.
 pub struct Jobs(mpsc::UnboundedReceiver<(String, String)>);
 
@@ -40,6 +49,14 @@ impl Reader {
         }
     }
 
+    /// Counts as one read to do until dropped: taken by the events endpoint before its
+    /// commit, so whoever sees a recorded push and then waits for `settled` also waits for
+    /// the reads that push queues after the commit.
+    pub fn hold(&self) -> Held<'_> {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        Held(self)
+    }
+
     /// One queued read is done.
     pub fn done(&self) {
         if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -58,5 +75,24 @@ impl Reader {
             }
             idle.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn settled_waits_for_a_held_read_and_for_what_it_queues() {
+        let (reader, mut jobs) = Reader::new();
+        let held = reader.hold();
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), reader.settled()).await;
+        assert!(waiting.is_err(), "a held read keeps settled waiting");
+        reader.queue(vec![("alice/app".into(), "sha256:1".into())]);
+        drop(held);
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), reader.settled()).await.is_err(), "the queued read is still to do");
+        assert_eq!(jobs.next().await, Some(("alice/app".into(), "sha256:1".into())));
+        reader.done();
+        tokio::time::timeout(std::time::Duration::from_secs(5), reader.settled()).await.expect("settled once every read is done");
     }
 }
