@@ -311,7 +311,7 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
             {"id": "pull-1", "action": "pull", "target": {"mediaType": pushed, "digest": index, "repository": "acme/app", "tag": "v1"}, "request": {"method": "GET", "addr": "10.0.0.1:1", "useragent": "docker"}},
         ]});
         let events = berth::registry_events::parse_batch(&serde_json::to_vec(&batch).unwrap()).unwrap();
-        berth::registry_events::ingest(c, &events, &app.url, now).unwrap();
+        berth::registry_events::ingest(c, &events.events, &app.url, now).unwrap();
         // a webhook (its secret sealed) and a delivery queued by a push
         let hooked = berth::webhooks::manageable(c, bobby.id, "bobby/app").unwrap();
         let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();

@@ -152,7 +152,7 @@ async fn a_malformed_batch_is_refused_whole_and_records_nothing() {
     let mut bad_repository = event("bad", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
     bad_repository["target"]["repository"] = json!("../../etc");
     let mut bad_action = event("bad", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
-    bad_action["action"] = json!("explode");
+    bad_action["action"] = json!(["pull"]);
     let mut no_id = event("", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
     no_id["id"] = json!(null);
     for bad in [no_digest, bad_repository, bad_action, no_id, json!("not an event")] {
@@ -174,6 +174,27 @@ async fn a_malformed_batch_is_refused_whole_and_records_nothing() {
     let (status, answer) = post(&app, &[good]).await;
     assert_eq!((status, answer["taken"].as_u64()), (StatusCode::OK, Some(1)), "{answer}");
     assert_eq!(stats(&app, repository).pull_count, 1);
+}
+
+#[actix_web::test]
+async fn an_event_berth_records_nothing_for_is_skipped_and_the_rest_of_its_batch_taken() {
+    // the registry sends nothing more until a batch is taken: one event of a newer
+    // registry's action, or of a digest algorithm Berth does not record, must not hold
+    // back every event after it
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let mut new_action = event("e2", "pull", IMAGE, &digest(1), None, "GET", DOCKER);
+    new_action["action"] = json!("replicate");
+    let other_algorithm = event("e3", "pull", IMAGE, "blake3:0123abcd", None, "GET", DOCKER);
+    let batch =
+        [event("e1", "pull", IMAGE, &digest(1), None, "GET", DOCKER), new_action, other_algorithm, event("e4", "pull", IMAGE, &digest(2), None, "GET", ("10.0.0.9:1", "other"))];
+    let (status, answer) = post(&app, &batch).await;
+    assert_eq!((status, answer["taken"].as_u64(), answer["skipped"].as_u64()), (StatusCode::OK, Some(2), Some(2)), "{answer}");
+    assert_eq!(stats(&app, repository).pull_count, 2);
+    // a sha384 digest is a digest Berth records
+    let sha384 = format!("sha384:{}", "c".repeat(96));
+    post(&app, &[event("e5", "push", IMAGE, &sha384, Some("v384"), "PUT", DOCKER)]).await;
+    assert_eq!(tag(&app, repository, "v384").map(|t| t.digest), Some(sha384));
 }
 
 #[actix_web::test]
@@ -448,6 +469,39 @@ async fn registry_sync_rebuilds_the_tags_pushed_and_deleted_while_the_events_wen
     let out = berth_on_with(&app, &["registry", "sync"], &[("BERTH_REGISTRY_URL", "http://127.0.0.1:9")]).await;
     out.assert_failed("an unreachable registry");
     assert!(out.stderr.contains("the registry at http://127.0.0.1:9 cannot be reached"), "{}", out.describe());
+}
+
+#[actix_web::test]
+async fn a_tag_a_live_event_changes_while_a_sync_reads_the_registry_is_left_as_the_event_made_it() {
+    let (app, registry, clients, alice) = reporting_to_berth(Some("http://127.0.0.1:9/registry/events")).await;
+    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
+    let (first, second) = (build_image(&one, "first\n"), build_image(&two, "second\n"));
+    for reference in ["alice/app:v1", "alice/app:v2", "alice/app:v3"] {
+        clients.push(&one, &registry, reference, &alice).await.assert_ok("skopeo push");
+    }
+    // Berth heard of v3 before its events went nowhere
+    post(&app, &[event("v3-pushed", "push", IMAGE, &first, Some("v3"), "PUT", DOCKER)]).await;
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+
+    let key = app.state.registry_key.signing(&app.state.database, app.state.now()).await;
+    let read = berth::registry_events::sync::read(&mut app.conn(), &app.state.registry, &key, "alice/app", &*app.state.clock).await.unwrap().expect("Berth has alice/app");
+    // while the sync holds what it read, v1 is pushed onto another image and v3 untagged,
+    // and their events arrive
+    clients.push(&two, &registry, "alice/app:v1", &alice).await.assert_ok("skopeo push");
+    let mut untag = event("v3-deleted", "delete", "", &first, Some("v3"), "DELETE", DOCKER);
+    untag["target"].as_object_mut().unwrap().remove("digest");
+    let (status, answer) = post(&app, &[event("v1-pushed", "push", IMAGE, &second, Some("v1"), "PUT", DOCKER), untag]).await;
+    assert_eq!((status, answer["taken"].as_u64()), (StatusCode::OK, Some(2)), "{answer}");
+
+    let changes = berth::registry_events::sync::record(&mut app.conn(), &read, app.state.now()).unwrap();
+    assert_eq!(
+        changes,
+        vec![berth::registry_events::sync::Change::Added { repository: "alice/app".into(), tag: "v2".into(), digest: first.clone() }],
+        "only the tag no event touched is the sync's to change"
+    );
+    assert_eq!(tag(&app, repository, "v1").map(|t| t.digest), Some(second), "the live push is newer than the sync's read");
+    assert!(tag(&app, repository, "v3").is_none(), "the live delete is too");
+    assert_eq!(tag(&app, repository, "v2").map(|t| t.digest), Some(first));
 }
 
 // ---------------------------------------------------------------------------------------

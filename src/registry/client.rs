@@ -50,15 +50,26 @@ pub fn is_manifest(media_type: &str) -> bool {
     MANIFEST_TYPES.contains(&media_type)
 }
 
-/// A digest as the registry writes one: `sha256:` and 64 lowercase hex digits (or
-/// `sha512:` and 128).
+/// A digest of an algorithm the registry knows: `sha256:` and 64 lowercase hex digits,
+/// `sha384:` and 96, or `sha512:` and 128.
 pub fn valid_digest(digest: &str) -> bool {
     let hex_of = |rest: &str, len: usize| rest.len() == len && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     match digest.split_once(':') {
         Some(("sha256", rest)) => hex_of(rest, 64),
+        Some(("sha384", rest)) => hex_of(rest, 96),
         Some(("sha512", rest)) => hex_of(rest, 128),
         _ => false,
     }
+}
+
+/// A digest in the grammar of content digests (`algorithm:encoded`, the algorithm lowercase
+/// words joined by `+._-`, the encoding `[A-Za-z0-9=_-]+`), whatever its algorithm: one of
+/// an algorithm `valid_digest` does not know is still a digest, of content Berth does not
+/// record.
+pub fn digest_shaped(digest: &str) -> bool {
+    let Some((algorithm, encoded)) = digest.split_once(':') else { return false };
+    let word = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    algorithm.split(['+', '.', '_', '-']).all(word) && !encoded.is_empty() && encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
 }
 
 /// A tag as the registry accepts one: a word character, then up to 127 word characters,
@@ -286,6 +297,12 @@ mod tests {
         assert!(!valid_digest(&format!("sha256:{}", "A".repeat(64))));
         assert!(!valid_digest("sha256:abc"));
         assert!(!valid_digest(&format!("md5:{}", "a".repeat(32))));
+        assert!(valid_digest(&format!("sha384:{}", "a".repeat(96))) && valid_digest(&format!("sha512:{}", "a".repeat(128))));
+        assert!(!valid_digest(&format!("sha384:{}", "a".repeat(64))));
+        assert!(digest_shaped(&format!("md5:{}", "a".repeat(32))) && digest_shaped("blake3+x:AbC=_-"));
+        for not_one in ["sha256", ":abc", "sha256:", "SHA256:abc", "sha256:a/b", "+sha:abc", "sha..x:abc"] {
+            assert!(!digest_shaped(not_one), "{not_one}");
+        }
         assert!(valid_tag("v1.2-rc_3") && valid_tag("latest"));
         assert!(!valid_tag("") && !valid_tag(".hidden") && !valid_tag("a/b") && !valid_tag(&"a".repeat(129)));
     }

@@ -49,6 +49,35 @@ pub fn valid_repository_name(name: &str) -> bool {
     })
 }
 
+/// The registry's own, wider grammar: components of `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+/// joined by `/`, at most 255 characters. A name of this grammar that `valid_repository_name`
+/// refuses (`a__b`, `a--b`) is one the registry serves and Berth never records.
+pub fn registry_repository_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    name.split('/').all(|component| {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let separator = |run: &str| matches!(run, "." | "_" | "__") || (!run.is_empty() && run.bytes().all(|b| b == b'-'));
+        let mut rest = component;
+        loop {
+            let word = rest.find(|c: char| !alnum(c)).unwrap_or(rest.len());
+            if word == 0 {
+                return false;
+            }
+            rest = &rest[word..];
+            if rest.is_empty() {
+                return true;
+            }
+            let run = rest.find(alnum).unwrap_or(rest.len());
+            if !separator(&rest[..run]) {
+                return false;
+            }
+            rest = &rest[run..];
+        }
+    })
+}
+
 /// Who is asking. The password (only while 2FA is off) counts as a "Read, Write, Delete"
 /// token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +266,13 @@ mod tests {
         }
         for bad in ["", "Alice/app", "alice/app-", "alice//app", "alice/-app", "alice/a..b", "alice/app:1", "alice/äpp", &"a/".repeat(200)] {
             assert!(!valid_repository_name(bad), "{bad}");
+            assert!(!registry_repository_name(bad), "{bad}");
+        }
+        for ok in ["alice/app", "alice/team/app", "alice/a__b", "alice/a---b", "a1/b.c_d-e"] {
+            assert!(registry_repository_name(ok), "{ok}");
+        }
+        for bad in ["alice/a___b", "alice/a._b", "alice/_a", "../../etc", "alice/a-"] {
+            assert!(!registry_repository_name(bad), "{bad}");
         }
     }
 

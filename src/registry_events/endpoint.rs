@@ -2,7 +2,8 @@
 //! `BERTH_REGISTRY_EVENTS_SECRET` is unset (there is no such endpoint then); 401 for a
 //! missing or wrong `Authorization: Bearer <secret>`, compared in constant time; 413 past
 //! `MAX_BATCH_BYTES`; 400 for a batch that is not distribution's envelope (nothing of it
-//! is taken); 200 once the batch is recorded. The manifest reads a batch asks for are
+//! is taken); 200 once the batch is recorded, with how many events were new, sent before,
+//! and of the registry's grammar but nothing Berth records (`skipped`, each logged). The manifest reads a batch asks for are
 //! queued after the commit, never done before the answer.
 
 use actix_web::http::{StatusCode, header};
@@ -45,17 +46,18 @@ pub async fn post_events(req: HttpRequest, payload: web::Payload, app: web::Data
         Err(e @ BodyError::TimedOut) => return answer(StatusCode::REQUEST_TIMEOUT, &e.to_string()),
         Err(e) => return answer(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let events = match parse_batch(&body) {
-        Ok(events) => events,
+    let batch = match parse_batch(&body) {
+        Ok(batch) => batch,
         Err(e) => return answer(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let (now, public_url) = (app.now(), app.public_url.clone());
     let _until_queued = app.registry_reader.hold();
+    let (events, skipped) = (batch.events, batch.skipped);
     match app.db(move |c| ingest(c, &events, &public_url, now)).await {
         Ok(done) => {
             let (taken, replayed) = (done.taken, done.replayed);
             app.registry_reader.queue(done.to_read);
-            HttpResponse::Ok().json(json!({ "taken": taken, "replayed": replayed }))
+            HttpResponse::Ok().json(json!({ "taken": taken, "replayed": replayed, "skipped": skipped }))
         }
         Err(e) => {
             e.log_if_internal("/registry/events");

@@ -25,8 +25,12 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::Conn;
-use crate::registry::client::{SELF_SUBJECT, is_index, is_manifest, valid_digest, valid_tag};
-use crate::registry::grants::valid_repository_name;
+use crate::registry::client::{SELF_SUBJECT, digest_shaped, is_index, is_manifest, valid_digest, valid_tag};
+use crate::registry::grants::{registry_repository_name, valid_repository_name};
+
+/// The digest algorithms Berth records: a digest of one of them in a wrong length is
+/// malformed, not of another algorithm.
+const KNOWN_ALGORITHMS: [&str; 3] = ["sha256:", "sha384:", "sha512:"];
 use crate::repositories::tags;
 
 /// How long an event id is remembered: the registry retries a failed batch for as long as
@@ -116,33 +120,60 @@ fn bad(index: usize, why: impl std::fmt::Display) -> Error {
     Error::invalid(format!("event {index}: {why}"))
 }
 
-/// A batch as the registry sends it, every event checked, or why it is not one (nothing
-/// of a batch with one bad event is taken).
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, Error> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| Error::invalid(format!("not a notification envelope: {e}")))?;
-    envelope.events.into_iter().enumerate().map(|(i, raw)| check(i, raw)).collect()
+/// A batch, checked: the events Berth records, and how many it passes over.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    /// Events of the registry's grammar that Berth has nothing to record for: an action it
+    /// does not know, a digest of another algorithm, a repository name the registry allows
+    /// and Berth does not. Logged and answered as taken: the registry sends nothing more
+    /// until a batch is, so refusing one such event would hold back every later one.
+    pub skipped: usize,
 }
 
-fn check(i: usize, raw: RawEvent) -> Result<Event, Error> {
+/// A batch as the registry sends it, every event checked, or why it is not one: nothing of
+/// a batch with one malformed event (outside the registry's own grammar) is taken.
+pub fn parse_batch(body: &[u8]) -> Result<Batch, Error> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| Error::invalid(format!("not a notification envelope: {e}")))?;
+    let mut batch = Batch::default();
+    for (i, raw) in envelope.events.into_iter().enumerate() {
+        let id = raw.id.clone();
+        match check(i, raw)? {
+            Checked::Event(event) => batch.events.push(event),
+            Checked::Skipped(why) => {
+                tracing::warn!(event = i, id = ?id, why, "an event of the registry Berth records nothing for");
+                batch.skipped += 1;
+            }
+        }
+    }
+    Ok(batch)
+}
+
+enum Checked {
+    Event(Event),
+    Skipped(&'static str),
+}
+
+fn check(i: usize, raw: RawEvent) -> Result<Checked, Error> {
     let short = |value: &str, max: usize| value.chars().count() <= max && !value.chars().any(char::is_control);
     if raw.id.is_empty() || !short(&raw.id, 255) {
         return Err(bad(i, "an id of 1 to 255 printable characters is required"));
+    }
+    let t = raw.target;
+    let repository = t.repository.ok_or_else(|| bad(i, "target.repository is missing"))?;
+    if !registry_repository_name(&repository) {
+        return Err(bad(i, "target.repository is not a repository name"));
+    }
+    if let Some(d) = t.digest.as_deref().filter(|d| !digest_shaped(d) || (!valid_digest(d) && KNOWN_ALGORITHMS.iter().any(|a| d.starts_with(a)))) {
+        return Err(bad(i, format!("target.digest {d:?} is not a digest")));
     }
     let action = match raw.action.as_str() {
         "push" => Action::Push,
         "pull" => Action::Pull,
         "delete" => Action::Delete,
         "mount" => Action::Mount,
-        other => return Err(bad(i, format!("unknown action {other:?}"))),
+        _ => return Ok(Checked::Skipped("an action Berth does not know")),
     };
-    let t = raw.target;
-    let repository = t.repository.ok_or_else(|| bad(i, "target.repository is missing"))?;
-    if !valid_repository_name(&repository) {
-        return Err(bad(i, "target.repository is not a repository name"));
-    }
-    if let Some(d) = t.digest.as_deref().filter(|d| !valid_digest(d)) {
-        return Err(bad(i, format!("target.digest {d:?} is not a digest")));
-    }
     if matches!(action, Action::Push | Action::Pull) && t.digest.is_none() {
         return Err(bad(i, "target.digest is missing"));
     }
@@ -165,8 +196,14 @@ fn check(i: usize, raw: RawEvent) -> Result<Event, Error> {
     if actor.as_deref().is_some_and(|n| !short(n, 255)) {
         return Err(bad(i, "actor.name is too long"));
     }
+    if !valid_repository_name(&repository) {
+        return Ok(Checked::Skipped("a repository name Berth never records"));
+    }
+    if t.digest.as_deref().is_some_and(|d| !valid_digest(d)) {
+        return Ok(Checked::Skipped("a digest of an algorithm Berth does not record"));
+    }
     let client = client_of(raw.request.addr.as_deref().unwrap_or(""), raw.request.useragent.as_deref().unwrap_or(""));
-    Ok(Event { id: raw.id, action, repository, digest: t.digest, tag: t.tag, media_type, size, method, client, actor })
+    Ok(Checked::Event(Event { id: raw.id, action, repository, digest: t.digest, tag: t.tag, media_type, size, method, client, actor }))
 }
 
 /// One client: its address without the port (each connection has its own) and its user
@@ -291,11 +328,13 @@ mod tests {
         let digest = format!("sha256:{}", "a".repeat(64));
         let good =
             serde_json::json!({"id": "1", "action": "pull", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "repository": "alice/app"}});
-        assert_eq!(parse_batch(&batch(serde_json::json!([good.clone()]))).unwrap().len(), 1);
+        assert_eq!(parse_batch(&batch(serde_json::json!([good.clone()]))).unwrap().events.len(), 1);
         for bad in [
             serde_json::json!({"id": "", "action": "pull", "target": {"digest": digest, "repository": "alice/app"}}),
-            serde_json::json!({"id": "2", "action": "fly", "target": {"digest": digest, "repository": "alice/app"}}),
+            serde_json::json!({"id": "2", "action": 7, "target": {"digest": digest, "repository": "alice/app"}}),
             serde_json::json!({"id": "2", "action": "pull", "target": {"digest": "sha256:xyz", "repository": "alice/app"}}),
+            serde_json::json!({"id": "2", "action": "pull", "target": {"digest": "not a digest", "repository": "alice/app"}}),
+            serde_json::json!({"id": "2", "action": "pull", "target": {"digest": digest, "repository": "alice/a___b"}}),
             serde_json::json!({"id": "2", "action": "pull", "target": {"digest": digest, "repository": "Alice/App"}}),
             serde_json::json!({"id": "2", "action": "pull", "target": {"repository": "alice/app"}}),
             serde_json::json!({"id": "2", "action": "push", "target": {"digest": digest, "repository": "alice/app", "tag": "no/slash"}}),
@@ -306,6 +345,24 @@ mod tests {
         }
         assert!(parse_batch(b"{}").is_err());
         assert!(parse_batch(b"not json").is_err());
+    }
+
+    #[test]
+    fn an_event_of_the_registrys_grammar_that_berth_records_nothing_for_is_skipped_not_refused() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let event = |action: &str, digest: &str, repository: &str| serde_json::json!({"id": "1", "action": action, "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "repository": repository}});
+        let sha384 = format!("sha384:{}", "b".repeat(96));
+        let parsed = parse_batch(&batch(serde_json::json!([
+            event("pull", &digest, "alice/app"),
+            event("replicate", &digest, "alice/app"),
+            event("pull", "blake3:abcdef", "alice/app"),
+            event("pull", &digest, "alice/a__b"),
+            event("pull", &sha384, "alice/app"),
+        ])))
+        .unwrap();
+        assert_eq!(parsed.skipped, 3);
+        let digests: Vec<_> = parsed.events.iter().map(|e| e.digest.clone().unwrap()).collect();
+        assert_eq!(digests, [digest, sha384], "the usable events are all taken, a sha384 digest among them");
     }
 
     #[test]

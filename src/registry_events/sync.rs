@@ -5,7 +5,7 @@
 //! manifest fetched: a tag the registry has and Berth lacks is added, one on another digest
 //! is updated, one the registry no longer has is removed. Repositories in the catalog that
 //! Berth has no record of are reported, not recorded. Each repository is written in one
-//! transaction, after its reads.
+//! transaction, after its reads; a tag a live event changed meanwhile is left as it is.
 
 use std::collections::BTreeMap;
 
@@ -54,6 +54,29 @@ struct Held {
     manifests: BTreeMap<String, (String, i64, Details)>,
 }
 
+/// One repository as the sync read it: Berth's record of its tags first, then the
+/// registry's. `record` writes it.
+pub struct Read {
+    name: String,
+    repository_id: i32,
+    recorded: BTreeMap<String, String>,
+    held: Held,
+}
+
+/// Reads the repository `name` (None when Berth has no such repository): Berth's tags,
+/// then the registry's tag list and each manifest Berth has not read.
+pub async fn read(conn: &mut Conn, client: &RegistryClient, key: &SigningKey, name: &str, clock: &dyn crate::clock::Clock) -> Result<Option<Read>, SyncError> {
+    let Some(repository_id) = tags::repository_id(conn, name)? else { return Ok(None) };
+    let recorded: BTreeMap<String, String> = tags::all(conn, repository_id)?.into_iter().collect();
+    let held = read_repository(conn, client, key, name, repository_id, &recorded, clock).await?;
+    Ok(Some(Read { name: name.to_string(), repository_id, recorded, held }))
+}
+
+/// Records a repository's read in one write transaction, returning what changed.
+pub fn record(conn: &mut Conn, read: &Read, now: Timestamp) -> Result<Vec<Change>, Error> {
+    crate::db::write_tx(conn, |c| apply(c, &read.name, read.repository_id, &read.recorded, &read.held, now))
+}
+
 /// Syncs `only` (a repository's full name) or every repository.
 /// `clock` is read afresh for every token Berth signs itself (each lives at most a minute,
 /// and a sync of many repositories or tags runs longer) and for every change recorded.
@@ -83,15 +106,11 @@ pub async fn sync(conn: &mut Conn, client: &RegistryClient, key: &SigningKey, on
         }
     };
     for name in names {
-        let Some(repository_id) = tags::repository_id(conn, &name)? else { continue };
-        let recorded: BTreeMap<String, String> = tags::all(conn, repository_id)?.into_iter().collect();
-        let held = read_repository(conn, client, key, &name, repository_id, &recorded, clock).await?;
+        let Some(read) = read(conn, client, key, &name, clock).await? else { continue };
         report.repositories += 1;
-        report.tags += held.tags.len();
-        let now = clock.now();
-        let changes = crate::db::write_tx(conn, |c| apply(c, &name, repository_id, &recorded, &held, now))?;
-        report.read += held.manifests.len();
-        report.changes.extend(changes);
+        report.tags += read.held.tags.len();
+        report.read += read.held.manifests.len();
+        report.changes.extend(record(conn, &read, clock.now())?);
     }
     Ok(report)
 }
@@ -125,7 +144,13 @@ async fn read_repository(
     Ok(held)
 }
 
+/// Records what the registry held, in the repository's write transaction. A tag whose
+/// record changed since the sync first read it (`recorded`) was pushed or deleted by a live
+/// event while the registry was being read, and the event is newer than the sync's read:
+/// such a tag is left as the event made it.
 fn apply(c: &mut Conn, name: &str, repository_id: i32, recorded: &BTreeMap<String, String>, held: &Held, now: Timestamp) -> Result<Vec<Change>, Error> {
+    let current: BTreeMap<String, String> = tags::all(c, repository_id)?.into_iter().collect();
+    let untouched = |tag: &str| current.get(tag) == recorded.get(tag);
     let mut changes = Vec::new();
     for (digest, (media_type, manifest_size, details)) in &held.manifests {
         tags::record_manifest(c, repository_id, digest, media_type, *manifest_size, now)?;
@@ -133,6 +158,9 @@ fn apply(c: &mut Conn, name: &str, repository_id: i32, recorded: &BTreeMap<Strin
     }
     let repository = name.to_string();
     for (tag, digest) in &held.tags {
+        if !untouched(tag) {
+            continue;
+        }
         match recorded.get(tag) {
             Some(was) if was == digest => continue,
             Some(was) => changes.push(Change::Updated { repository: repository.clone(), tag: tag.clone(), from: was.clone(), to: digest.clone() }),
@@ -141,7 +169,7 @@ fn apply(c: &mut Conn, name: &str, repository_id: i32, recorded: &BTreeMap<Strin
         crate::db::upsert::tag_push(c, repository_id, tag, digest, None, now)?;
     }
     for (tag, digest) in recorded {
-        if !held.tags.contains_key(tag) {
+        if !held.tags.contains_key(tag) && untouched(tag) {
             tags::forget_tag(c, repository_id, tag)?;
             changes.push(Change::Removed { repository: repository.clone(), tag: tag.clone(), digest: digest.clone() });
         }
