@@ -12,7 +12,6 @@ use serde_json::Value;
 pub use super::queue::{Jobs, Reader};
 use crate::app::AppState;
 use crate::registry::client::{ClientError, Fetched, Reach, RegistryClient, is_index};
-use crate::registry::keys::SigningKey;
 use crate::repositories::tags::{self, Details, Platform};
 
 /// The platforms of an index read at most (each costs a request).
@@ -34,7 +33,7 @@ pub async fn run(state: Arc<AppState>, mut jobs: Jobs) {
 async fn read_one(state: &AppState, repository: String, digest: String) {
     let now = state.now();
     let key = state.registry_key.signing(&state.database, now).await;
-    let token = state.registry.token(&key, Reach::Pull(&repository), now);
+    let token = || state.registry.token(&key, Reach::Pull(&repository), state.now());
     let (fetched, details) = match read(&state.registry, &token, &repository, &digest).await {
         Ok(read) => read,
         Err(e) => {
@@ -53,16 +52,15 @@ async fn read_one(state: &AppState, repository: String, digest: String) {
     }
 }
 
+/// A pull token for each request, signed when it is sent: one lives at most a minute, and
+/// an index's platforms may take longer to read.
+pub type Tokens<'a> = &'a (dyn Fn() -> String + Sync);
+
 /// The manifest `reference` of `repository` and what it holds.
-pub async fn read(client: &RegistryClient, token: &str, repository: &str, reference: &str) -> Result<(Fetched, Details), ClientError> {
-    let fetched = client.manifest(token, repository, reference).await?;
+pub async fn read(client: &RegistryClient, token: Tokens<'_>, repository: &str, reference: &str) -> Result<(Fetched, Details), ClientError> {
+    let fetched = client.manifest(&token(), repository, reference).await?;
     let details = details_of(client, token, repository, &fetched).await?;
     Ok((fetched, details))
-}
-
-/// A token for reading `repository` (for `sync`, which holds the key itself).
-pub fn pull_token(client: &RegistryClient, key: &SigningKey, repository: &str, now: crate::clock::Timestamp) -> String {
-    client.token(key, Reach::Pull(repository), now)
 }
 
 fn unexpected(fetched: &Fetched, why: impl Into<String>) -> ClientError {
@@ -71,7 +69,7 @@ fn unexpected(fetched: &Fetched, why: impl Into<String>) -> ClientError {
 
 /// The sizes and platforms of a manifest: an image's from its config blob, an index's from
 /// its entries and each platform's image manifest.
-pub async fn details_of(client: &RegistryClient, token: &str, repository: &str, fetched: &Fetched) -> Result<Details, ClientError> {
+pub async fn details_of(client: &RegistryClient, token: Tokens<'_>, repository: &str, fetched: &Fetched) -> Result<Details, ClientError> {
     let doc: Value = serde_json::from_slice(&fetched.body).map_err(|e| unexpected(fetched, e.to_string()))?;
     if is_index(&fetched.media_type) {
         let entries = doc.get("manifests").and_then(Value::as_array).ok_or_else(|| unexpected(fetched, "an index without `manifests`"))?;
@@ -85,7 +83,7 @@ pub async fn details_of(client: &RegistryClient, token: &str, repository: &str, 
                 continue;
             }
             let digest = text(entry.get("digest")).filter(|d| crate::registry::client::valid_digest(d)).ok_or_else(|| unexpected(fetched, "an index entry without a digest"))?;
-            let child = client.manifest(token, repository, &digest).await?;
+            let child = client.manifest(&token(), repository, &digest).await?;
             let (_, size) = image_parts(&child)?;
             platforms.push(Platform {
                 os,
@@ -103,7 +101,7 @@ pub async fn details_of(client: &RegistryClient, token: &str, repository: &str, 
         return Ok(Details { size: 0, platforms: vec![platform] });
     }
     let (config, size) = image_parts(fetched)?;
-    let config: Value = serde_json::from_slice(&client.blob(token, repository, &config).await?).map_err(|e| unexpected(fetched, format!("its config: {e}")))?;
+    let config: Value = serde_json::from_slice(&client.blob(&token(), repository, &config).await?).map_err(|e| unexpected(fetched, format!("its config: {e}")))?;
     let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_string);
     let platform = Platform {
         os: text("os").unwrap_or_default(),

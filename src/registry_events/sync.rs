@@ -126,9 +126,9 @@ async fn read_repository(
 ) -> Result<Held, SyncError> {
     let mut held = Held { tags: BTreeMap::new(), manifests: BTreeMap::new() };
     for tag in client.tags(&client.token(key, Reach::Pull(name), clock.now()), name).await? {
-        // a token of its own for each tag: the whole repository may take longer than one lives
-        let token = client.token(key, Reach::Pull(name), clock.now());
-        let fetched = match client.manifest(&token, name, &tag).await {
+        // a token of its own for each request: the whole repository may take longer than one lives
+        let token = || client.token(key, Reach::Pull(name), clock.now());
+        let fetched = match client.manifest(&token(), name, &tag).await {
             Ok(f) => f,
             // listed, then deleted while the sync ran
             Err(e) if e.is_not_found() => continue,
