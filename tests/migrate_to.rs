@@ -313,7 +313,7 @@ async fn a_sqlite_berth_moved_to_postgresql_keeps_every_row_and_its_people_sign_
         let events = berth::registry_events::parse_batch(&serde_json::to_vec(&batch).unwrap()).unwrap();
         berth::registry_events::ingest(c, &events.events, &app.url, now).unwrap();
         // a webhook (its secret sealed) and a delivery queued by a push
-        let hooked = berth::webhooks::manageable(c, bobby.id, "bobby/app").unwrap();
+        let hooked = berth::repositories::managed_by(c, bobby.id, "bobby/app").unwrap();
         let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
         let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
         berth::webhooks::add(c, &app.state.keys, bobby.id, &hooked, "CI", &url, now).unwrap();

@@ -257,7 +257,7 @@ async fn a_tags_push_queues_one_delivery_per_webhook_once_and_a_push_by_digest_n
     let alice = app.user("alice");
     {
         let c = &mut app.conn();
-        let hooked = berth::webhooks::manageable(c, alice.id, "alice/app").unwrap();
+        let hooked = berth::repositories::managed_by(c, alice.id, "alice/app").unwrap();
         let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
         let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
         berth::webhooks::add(c, &app.state.keys, alice.id, &hooked, "CI", &url, app.state.now()).unwrap();

@@ -1,6 +1,7 @@
 //! A repository's webhooks on its page (`/repository/{namespace}/{path}#webhooks`): add one
-//! (its secret shown once, on the answer to the POST) and delete one. Who may is
-//! `webhooks::manageable`'s rule; the list and the delivery log are the page's.
+//! (its secret shown once, on the answer to the POST) and delete one. Who manages the
+//! repository (`repositories::managed_by`) manages its webhooks; the list and the delivery
+//! log are the page's.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::app::AppState;
+use crate::repositories;
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::PageError;
@@ -38,7 +40,7 @@ struct CreatedPage {
 
 pub async fn add(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<AddForm>) -> Result<HttpResponse, PageError> {
     let (uid, repository) = (who.user.id, form.repository.clone());
-    let repo = app.db(move |c| webhooks::manageable(c, uid, &repository)).await?;
+    let repo = app.db(move |c| repositories::managed_by(c, uid, &repository)).await?;
     let mut errors = FieldErrors::default();
     let name = webhooks::check_name(&form.name).map_err(|e| errors.add("name", e)).ok();
     let url = webhooks::address::checked(&form.url, app.settings.webhook_allow_private).await.map_err(|e| errors.add("url", e)).ok();
@@ -88,7 +90,7 @@ pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): Csr
     let (uid, repository, id) = (who.user.id, form.repository.clone(), form.id);
     let hook = app
         .db(move |c| {
-            let repo = webhooks::manageable(c, uid, &repository)?;
+            let repo = repositories::managed_by(c, uid, &repository)?;
             webhooks::delete(c, &repo, id)
         })
         .await?;

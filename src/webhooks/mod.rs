@@ -21,7 +21,7 @@ use crate::clock::Timestamp;
 use crate::db::Conn;
 use crate::db::schema::{users, webhooks};
 use crate::keys::Keys;
-use crate::repositories::{self, Repository};
+use crate::repositories::Repository;
 
 /// Webhooks one repository may hold.
 pub const MAX_PER_REPOSITORY: i64 = 20;
@@ -45,12 +45,6 @@ pub struct Listed {
     pub created_by: Option<String>,
 }
 
-/// The repository `name` (`namespace/path`) when `caller` may manage its webhooks: those
-/// who manage the repository (`repositories::managed_by`).
-pub fn manageable(conn: &mut Conn, caller: i32, name: &str) -> Result<Repository, Error> {
-    repositories::managed_by(conn, caller, name)
-}
-
 /// 1–100 characters after trimming, no control or bidi characters.
 pub fn check_name(input: &str) -> Result<String, Error> {
     let name = input.trim();
@@ -66,8 +60,9 @@ pub fn check_name(input: &str) -> Result<String, Error> {
     Ok(name.to_string())
 }
 
-/// Adds a webhook to `repo` (already checked with `manageable`) for `url`, already checked
-/// with `address::check` against the addresses its host resolved to. Returns it and its
+/// Adds a webhook to `repo` (already checked with `repositories::managed_by`: who manages a
+/// repository manages its webhooks) for `url`, already checked with `address::check`
+/// against the addresses its host resolved to. Returns it and its
 /// secret, the only time the secret is shown.
 pub fn add(conn: &mut Conn, keys: &Keys, caller: i32, repo: &Repository, name: &str, url: &address::Checked, now: Timestamp) -> Result<(Webhook, SecretString), Error> {
     let name = check_name(name)?;
@@ -106,7 +101,7 @@ pub fn list(conn: &mut Conn, repository_id: i32) -> Result<Vec<Listed>, Error> {
     Ok(rows.into_iter().map(|(hook, created_by)| Listed { hook, created_by }).collect())
 }
 
-/// Deletes webhook `id` of `repo` (already checked with `manageable`), and its log.
+/// Deletes webhook `id` of `repo` (already checked with `repositories::managed_by`), and its log.
 pub fn delete(conn: &mut Conn, repo: &Repository, id: i32) -> Result<Webhook, Error> {
     crate::db::write_tx(conn, |c| {
         let hook: Webhook =
