@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{ApiCaller, ApiError, ApiPage, ApiUser, page_links};
+use super::{ApiError, ApiPage, ApiReader, ApiUser, page_links};
 use crate::app::AppState;
 use crate::registry::grants::Credential;
 use crate::repositories::Order;
@@ -38,7 +38,7 @@ pub struct OrderingQuery {
 
 pub async fn repositories(
     app: web::Data<AppState>,
-    who: ApiCaller,
+    who: ApiReader,
     namespace: web::Path<String>,
     q: web::Query<ApiPage>,
     o: web::Query<OrderingQuery>,

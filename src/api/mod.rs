@@ -346,6 +346,30 @@ impl FromRequest for ApiCaller {
     }
 }
 
+/// Whoever reads a repository, its tags or a namespace's repositories: anyone, as on Docker
+/// Hub, where public repositories need no sign-in. A request without `Authorization` is
+/// anonymous (it sees public repositories only); one with it is the bearer JWT's caller, and
+/// a JWT that is not valid is a 401, never read as anonymous.
+pub struct ApiReader(pub Option<ApiCaller>);
+
+impl ApiReader {
+    pub fn credential(&self) -> Credential {
+        self.0.as_ref().map_or(Credential::Anonymous, ApiCaller::credential)
+    }
+}
+
+impl FromRequest for ApiReader {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            return Box::pin(std::future::ready(Ok(ApiReader(None))));
+        }
+        let caller = ApiCaller::from_request(req, payload);
+        Box::pin(async move { Ok(ApiReader(Some(caller.await?))) })
+    }
+}
+
 /// The OpenAPI 3.1 description of these endpoints, checked against the running server by
 /// tests/openapi.rs (schemathesis).
 pub const OPENAPI: &str = include_str!("openapi.json");

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::account::iso;
 use super::tags::readable;
-use super::{ApiCaller, ApiError, ApiJson};
+use super::{ApiCaller, ApiError, ApiJson, ApiReader};
 use crate::Error;
 use crate::app::AppState;
 use crate::http::ClientInfo;
@@ -49,7 +49,7 @@ fn repository_object(app: &AppState, c: &mut crate::db::Conn, name: &str, id: i3
     }))
 }
 
-pub async fn one(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn one(app: web::Data<AppState>, who: ApiReader, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let name = name_of(path.into_inner());
     let (credential, now, state) = (who.credential(), app.now(), app.clone());
     let found = app

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::account::iso;
-use super::{ApiCaller, ApiError, ApiPage, page_links};
+use super::{ApiCaller, ApiError, ApiPage, ApiReader, page_links};
 use crate::Error;
 use crate::app::AppState;
 use crate::registry::grants::{Credential, Requested};
@@ -90,7 +90,7 @@ fn ordering_of(raw: Option<&str>) -> Result<Ordering, ApiError> {
     }
 }
 
-pub async fn list(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(String, String)>, q: web::Query<ApiPage>, f: web::Query<TagQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(app: web::Data<AppState>, who: ApiReader, path: web::Path<(String, String)>, q: web::Query<ApiPage>, f: web::Query<TagQuery>) -> Result<HttpResponse, ApiError> {
     let (page, size) = q.get()?;
     let ordering = ordering_of(f.ordering.as_deref())?;
     let filter: Option<String> = f.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(128).collect());
@@ -112,7 +112,7 @@ pub async fn list(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(Str
     })))
 }
 
-pub async fn one(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn one(app: web::Data<AppState>, who: ApiReader, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
     let (namespace, repo, tag) = path.into_inner();
     let name = format!("{}/{}", namespace.to_lowercase(), repo.to_lowercase());
     let (credential, now) = (who.credential(), app.now());

@@ -171,3 +171,45 @@ async fn a_repository_reads_as_on_docker_hub_its_descriptions_change_by_its_admi
     let res = patch(alice, serde_json::json!({"stars": 5})).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "an unknown field is refused");
 }
+
+#[actix_web::test]
+async fn anyone_reads_a_public_repository_and_its_tags_without_signing_in_and_nothing_private() {
+    let app = spawn_app().await;
+    app.signed_up("alice").await;
+    seed(&app);
+    berth::repositories::create(&mut app.conn(), &app.owner("alice"), "secret", false, app.state.now()).unwrap();
+    let anonymous = |path: &str| {
+        let url = format!("{}{path}", app.url);
+        async move {
+            let res = reqwest::Client::new().get(url).send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // private: not found without a sign-in, as for any other stranger
+    for path in ["/v2/repositories/alice/app/", "/v2/repositories/alice/app/tags/", "/v2/repositories/alice/app/tags/v1/", "/v2/namespaces/alice/repositories/app/tags"] {
+        assert_eq!(anonymous(path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, list) = anonymous("/v2/repositories/alice/").await;
+    assert_eq!((status, list["count"].as_i64()), (StatusCode::OK, Some(0)), "{list}");
+
+    berth::repositories::set_public(&mut app.conn(), app.owner("alice").id, "alice/app", true).unwrap();
+    let (status, repo) = anonymous("/v2/repositories/alice/app/").await;
+    assert_eq!((status, repo["name"].as_str(), repo["is_private"].as_bool()), (StatusCode::OK, Some("app"), Some(false)), "{repo}");
+    // (`-name` is A to Z on Docker Hub)
+    let (status, page) = anonymous("/v2/repositories/alice/app/tags/?ordering=-name").await;
+    assert_eq!((status, names(&page)), (StatusCode::OK, vec!["latest".to_string(), "v1".into(), "v2".into()]), "{page}");
+    let (status, one) = anonymous("/v2/namespaces/alice/repositories/app/tags/v1").await;
+    assert_eq!((status, one["digest"].as_str()), (StatusCode::OK, Some(digest(1).as_str())), "{one}");
+    let (status, list) = anonymous("/v2/repositories/alice/").await;
+    let listed: Vec<&str> = list["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!((status, listed), (StatusCode::OK, vec!["app"]), "the private repository stays unseen: {list}");
+    assert_eq!(anonymous("/v2/repositories/alice/secret/").await.0, StatusCode::NOT_FOUND);
+
+    // a credential that is not valid is refused, never read as no credential
+    let res = reqwest::Client::new().get(format!("{}/v2/repositories/alice/app/", app.url)).bearer_auth("not-a-jwt").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // and deleting still needs a sign-in
+    let res = reqwest::Client::new().delete(format!("{}/v2/repositories/alice/app/tags/latest/", app.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
