@@ -66,7 +66,13 @@ pub async fn one(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(Stri
 pub struct PatchBody {
     description: Option<String>,
     full_description: Option<String>,
+    #[serde(default, deserialize_with = "present_bool")]
     is_private: Option<bool>,
+}
+
+/// A visibility given is `true` or `false`: `null` is refused, not read as "unchanged".
+fn present_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    bool::deserialize(d).map(Some)
 }
 
 /// A README of `repositories::FULL_DESCRIPTION_MAX` characters fits even with every one
