@@ -517,6 +517,10 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
         let why = if other.status == Status::Published { "published: `berth keys activate` makes it sign" } else { "previous: for the tokens it signed" };
         println!("# The bundle also trusts key {} ({why})", other.kid);
     }
+    println!(
+        "# Deleting tags and repositories (Berth's pages and API) needs a registry that allows deletes: its `storage:` block must hold `delete: enabled: true` (Debian's does). Merge it into that block; a second `storage:` key is not one"
+    );
+    println!("{STORAGE_DELETE_BLOCK}");
     println!("# Replace the whole `auth:` block of the registry's config.yml with this one: a registry takes exactly one auth type (Debian's ships `auth: htpasswd:`)");
     println!(
         "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}",
@@ -534,6 +538,10 @@ fn registry_config(settings: Settings, service: Option<String>, realm: Option<St
     }
     Ok(())
 }
+
+/// What the registry's `storage:` block needs for Berth's deletes: without it the registry
+/// answers every manifest `DELETE` with 405.
+const STORAGE_DELETE_BLOCK: &str = "storage:\n  delete:\n    enabled: true";
 
 /// The registry's `notifications:` block: Berth's events endpoint with the shared secret;
 /// the registry gives up on a delivery after `timeout`, backs off for `backoff` after

@@ -37,6 +37,10 @@ pub enum Error {
     /// Too many failed attempts for this account or client: wait this many seconds.
     #[error("Too many failed attempts. Try again in {}.", crate::text::duration(*retry_after))]
     Throttled { retry_after: u64 },
+    /// The registry refused a call Berth made on the caller's behalf, or could not be
+    /// reached: the sentence says what was done and what was not (the cause is logged).
+    #[error("{0}")]
+    Registry(Cow<'static, str>),
     /// The database cannot take writes right now (disk full, locked for too long, I/O).
     #[error("Berth cannot save changes right now. Please try again shortly.")]
     Unavailable,

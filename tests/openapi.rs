@@ -14,7 +14,15 @@ fn which(program: &str) -> bool {
 
 #[actix_web::test]
 async fn schemathesis_finds_the_api_true_to_its_openapi_document() {
-    let app = spawn_app_with(|s| s.api_rate_limit = 1_000_000).await;
+    // a real registry behind it: a repository's delete reads its tag list first
+    let port = berth_test_support::registry::free_port();
+    let app = spawn_app_with(|s| {
+        s.api_rate_limit = 1_000_000;
+        s.registry_url = format!("http://127.0.0.1:{port}");
+    })
+    .await;
+    let blocks = berth_test_support::registry::auth_block_from_berth(&app).await;
+    let _registry = berth_test_support::registry::Registry::serve_on(port, &blocks, None).await;
     app.signed_up("alice").await;
     berth::accounts::set_plan(&mut app.conn(), app.user("alice").id, Plan::Team).unwrap();
     // the organization the document's examples name (acme, its group devs of id 1, its

@@ -540,16 +540,28 @@ async fn registry_config_prints_no_notifications_without_the_secret() {
     assert!(!blocks.contains("notifications:") && !blocks.contains("registry/events"), "{blocks}");
 }
 
+/// alice/app's v1 and latest on one image and v2 on another, pushed through the registry and
+/// recorded from its events (and, `with_other`, alice/other:v1 on the second); returns the
+/// repository's id and the two digests.
+async fn three_tags_on_two_digests(app: &TestApp, registry: &Registry, clients: &Clients, alice: &str, with_other: bool) -> (i32, String, String) {
+    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
+    let (first, second) = (build_image(&one, "first\n"), build_image(&two, "second\n"));
+    let mut pushes = vec![(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2")];
+    if with_other {
+        pushes.push((&two, "alice/other:v1"));
+    }
+    for (layout, reference) in pushes {
+        clients.push(layout, registry, reference, alice).await.assert_ok("skopeo push");
+    }
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    eventually("three tags", registry, || stats(app, repository).tag_count == 3).await;
+    (repository, first, second)
+}
+
 #[actix_web::test]
 async fn deleting_a_digest_through_the_registry_takes_every_tag_on_it_and_leaves_the_others_pulling() {
     let (app, registry, clients, alice) = reporting_to_berth(None).await;
-    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
-    let (first, second) = (build_image(&one, "first\n"), build_image(&two, "second\n"));
-    for (layout, reference) in [(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2")] {
-        clients.push(layout, &registry, reference, &alice).await.assert_ok("skopeo push");
-    }
-    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
-    eventually("three tags", &registry, || stats(&app, repository).tag_count == 3).await;
+    let (repository, first, second) = three_tags_on_two_digests(&app, &registry, &clients, &alice, false).await;
     assert_eq!(tags::others_on_digest(&mut app.conn(), repository, &first, "v1").unwrap(), vec!["latest"]);
 
     let gone = berth::registry_events::delete::delete_digest(&app.state, "alice/app", &first).await.unwrap();
@@ -643,14 +655,7 @@ async fn the_hub_apis_tag_delete_refuses_a_shared_digest_and_deletes_a_lone_one_
 #[actix_web::test]
 async fn the_hub_apis_repository_delete_deletes_every_manifest_in_the_registry_then_forgets_it() {
     let (app, registry, clients, alice) = reporting_to_berth(None).await;
-    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
-    build_image(&one, "first\n");
-    build_image(&two, "second\n");
-    for (layout, reference) in [(&one, "alice/app:v1"), (&one, "alice/app:latest"), (&two, "alice/app:v2"), (&two, "alice/other:v1")] {
-        clients.push(layout, &registry, reference, &alice).await.assert_ok("skopeo push");
-    }
-    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
-    eventually("three tags", &registry, || stats(&app, repository).tag_count == 3).await;
+    three_tags_on_two_digests(&app, &registry, &clients, &alice, true).await;
     let http = reqwest::Client::new();
     let login: Value = http.post(format!("{}/v2/users/login", app.url)).json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
     let res = http.delete(format!("{}/v2/repositories/alice/app/", app.url)).bearer_auth(login["token"].as_str().unwrap()).send().await.unwrap();
@@ -661,4 +666,140 @@ async fn the_hub_apis_repository_delete_deletes_every_manifest_in_the_registry_t
     }
     clients.pull_fresh(&registry, "alice/other:v1", Some(&alice)).await.assert_ok("another repository keeps its images");
     assert_eq!(tags::repository_id(&mut app.conn(), "alice/app").unwrap(), None, "forgotten");
+}
+
+/// The `<li>` tags of a confirmation's list of what goes.
+fn going(page: &str) -> Vec<String> {
+    let list = regex::Regex::new(r#"(?s)<ul class="tag-list" id="going">(.*?)</ul>"#).unwrap().captures(page).map(|c| c[1].to_string()).unwrap_or_default();
+    regex::Regex::new(r"<li><code>([^<]+)</code></li>").unwrap().captures_iter(&list).map(|c| c[1].to_string()).collect()
+}
+
+#[actix_web::test]
+async fn a_tag_deleted_from_the_repository_page_takes_every_tag_on_its_digest_and_the_others_still_pull() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
+    let browser = app.browser();
+    browser.login("alice", PASSWORD).await;
+    let bob = app.signed_up("bobby").await;
+    let (repository, first, second) = three_tags_on_two_digests(&app, &registry, &clients, &alice, false).await;
+    let fields = [("repository", "alice/app"), ("tag", "v1"), ("digest", first.as_str())];
+
+    // someone without the right, or a post without the CSRF token: refused, nothing deleted
+    assert_eq!(bob.get("/repositories/tags/delete?repository=alice%2Fapp&tag=v1").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(bob.submit("/repositories", "/repositories/tags/delete", &fields).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(browser.post_raw("/repositories/tags/delete", &fields).await.status(), StatusCode::FORBIDDEN);
+    clients.pull_fresh(&registry, "alice/app:v1", Some(&alice)).await.assert_ok("nothing was deleted");
+
+    // the confirmation names both tags on the digest, then the delete takes both
+    let confirmation = "/repositories/tags/delete?repository=alice%2Fapp&tag=v1";
+    let (status, confirm) = browser.get_text(confirmation).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(going(&confirm), ["latest", "v1"], "{confirm}");
+    let res = browser.submit(confirmation, "/repositories/tags/delete", &fields).await;
+    assert_eq!(location(&res), "/repository/alice/app#tags");
+    let (_, page) = browser.get_text("/repository/alice/app").await;
+    assert!(page.contains(&format!("Deleted alice/app@{first} in the registry; with it went latest, v1.")), "{page}");
+    clients.pull_fresh(&registry, "alice/app:v1", Some(&alice)).await.assert_failed("a deleted tag no longer pulls");
+    clients.pull_fresh(&registry, "alice/app:latest", Some(&alice)).await.assert_failed("nor the other tag on its digest");
+    let out = clients.inspect_digest(&registry, "alice/app:v2", Some(&alice)).await;
+    assert_eq!(out.assert_ok("a tag on another digest still pulls").stdout.trim(), second);
+    let left: Vec<String> = tags::all(&mut app.conn(), repository).unwrap().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(left, ["v2"]);
+}
+
+#[actix_web::test]
+async fn a_repository_deleted_from_its_page_loses_every_tag_in_the_registry_even_those_berth_never_recorded() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
+    let browser = app.browser();
+    browser.login("alice", PASSWORD).await;
+    let bob = app.signed_up("bobby").await;
+    let (repository, _, _) = three_tags_on_two_digests(&app, &registry, &clients, &alice, true).await;
+    // v2's event lost: Berth does not know it, the registry's tag list does
+    tags::forget_tag(&mut app.conn(), repository, "v2").unwrap();
+
+    // someone else: nothing found, nothing deleted
+    assert_eq!(bob.get("/repositories/delete?name=alice%2Fapp").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(bob.submit("/repositories", "/repositories/delete", &[("name", "alice/app")]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(browser.post_raw("/repositories/delete", &[("name", "alice/app")]).await.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    clients.pull_fresh(&registry, "alice/app:v2", Some(&alice)).await.assert_ok("nothing was deleted");
+
+    let (status, confirm) = browser.get_text("/repositories/delete?name=alice%2Fapp").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(going(&confirm), ["latest", "v1", "v2"], "{confirm}");
+    assert!(confirm.contains("3 tags go") && confirm.contains("registry garbage-collect"), "{confirm}");
+    let res = browser.submit("/repositories/delete?name=alice%2Fapp", "/repositories/delete", &[("name", "alice/app")]).await;
+    assert_eq!(location(&res), "/repositories");
+    let (_, list) = browser.get_text("/repositories").await;
+    assert!(list.contains("alice/app was deleted. Deleted in the registry: latest, v1, v2."), "{list}");
+    for tag in ["v1", "latest", "v2"] {
+        clients.pull_fresh(&registry, &format!("alice/app:{tag}"), Some(&alice)).await.assert_failed("a deleted repository's tag no longer pulls");
+    }
+    clients.pull_fresh(&registry, "alice/other:v1", Some(&alice)).await.assert_ok("another repository keeps its images");
+    assert_eq!(tags::repository_id(&mut app.conn(), "alice/app").unwrap(), None, "forgotten");
+}
+
+#[actix_web::test]
+async fn a_registry_refusing_deletes_gets_a_clear_message_and_berth_forgets_nothing() {
+    require_programs();
+    let port = free_port();
+    let app = app_taking_events(Some(port)).await;
+    let registry = Registry::reporting_with(&app, port, SECRET, None, false).await;
+    let browser = app.signed_up("alice").await;
+    let alice = format!("alice:{}", pat(&app, "alice", Scope::Admin, "ci"));
+    let clients = Clients::new();
+    let layout = clients.dir.path().join("one");
+    let image = build_image(&layout, "kept\n");
+    clients.push(&layout, &registry, "alice/app:v1", &alice).await.assert_ok("skopeo push");
+    let repository = tags::repository_id(&mut app.conn(), "alice/app").unwrap().unwrap();
+    eventually("the tag", &registry, || stats(&app, repository).tag_count == 1).await;
+
+    // a tag: the registry's 405 in words, the tag kept
+    let confirmation = "/repositories/tags/delete?repository=alice%2Fapp&tag=v1";
+    let res = browser.submit(confirmation, "/repositories/tags/delete", &[("repository", "alice/app"), ("tag", "v1"), ("digest", image.as_str())]).await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("The registry does not allow deletes") && page.contains("delete: enabled: true"), "{page}");
+    // the repository: the same, shown on its confirmation with what stays
+    let res = browser.submit("/repositories/delete?name=alice%2Fapp", "/repositories/delete", &[("name", "alice/app")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("The registry does not allow deletes") && page.contains("Nothing was deleted"), "{page}");
+    assert_eq!(going(&page), ["v1"], "what stays: {page}");
+    // and the API's delete alike
+    let http = reqwest::Client::new();
+    let login: Value = http.post(format!("{}/v2/users/login", app.url)).json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let res = http.delete(format!("{}/v2/repositories/alice/app/", app.url)).bearer_auth(login["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert!(res.text().await.unwrap().contains("does not allow deletes"));
+    clients.pull_fresh(&registry, "alice/app:v1", Some(&alice)).await.assert_ok("nothing was deleted");
+    assert!(tags::find(&mut app.conn(), repository, "v1").unwrap().is_some(), "nothing forgotten");
+}
+
+#[actix_web::test]
+async fn registry_config_prints_the_storage_delete_setting_deletes_need() {
+    let app = spawn_app().await;
+    let out = berth_on(&app, &["--public-url", &app.url, "registry-config"]).await;
+    out.assert_ok("berth registry-config");
+    assert!(out.stdout.contains("storage:\n  delete:\n    enabled: true\n"), "{}", out.stdout);
+    let storage = out.stdout.find("storage:").unwrap();
+    assert!(storage < out.stdout.find("\nauth:").unwrap(), "before `auth:`, to merge into the registry's own `storage:` block");
+}
+
+#[actix_web::test]
+async fn the_hub_apis_delete_of_an_organizations_repository_deletes_its_images_and_writes_repo_delete_to_the_audit_log() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
+    let org = berth::orgs::create(&mut app.conn(), "acme", &app.user("alice"), berth::accounts::Plan::Team, &berth::orgs::Actor::cli(), app.state.now()).unwrap();
+    let layout = clients.dir.path().join("one");
+    build_image(&layout, "org image\n");
+    clients.push(&layout, &registry, "acme/app:v1", &alice).await.assert_ok("skopeo push by an owner");
+    let repository = tags::repository_id(&mut app.conn(), "acme/app").unwrap().unwrap();
+    eventually("the tag", &registry, || stats(&app, repository).tag_count == 1).await;
+    let http = reqwest::Client::new();
+    let login: Value = http.post(format!("{}/v2/users/login", app.url)).json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let res = http.delete(format!("{}/v2/repositories/acme/app/", app.url)).bearer_auth(login["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    clients.pull_fresh(&registry, "acme/app:v1", Some(&alice)).await.assert_failed("a deleted repository's tag no longer pulls");
+    let filter = berth::orgs::events::Filter { action: Some(berth::orgs::events::Action::RepoDeleted), ..Default::default() };
+    let (logged, _) = berth::orgs::events::list(&mut app.conn(), org.id, &filter, 1, 10).unwrap();
+    assert_eq!(logged.iter().map(|e| (e.name.as_str(), e.actor.as_str())).collect::<Vec<_>>(), [("acme/app", "alice")]);
+    assert!(logged[0].data.contains("\"registry_tags_deleted\":\"1\""), "{}", logged[0].data);
 }

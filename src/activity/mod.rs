@@ -46,10 +46,11 @@ pub enum Event {
     TokenScopeChanged,
     FactorAdded,
     FactorRemoved,
+    RepositoryVisibilityChanged,
 }
 
 impl Event {
-    pub const ALL: [Event; 23] = [
+    pub const ALL: [Event; 24] = [
         Event::SignedIn,
         Event::SignInFailed,
         Event::Throttled,
@@ -73,6 +74,7 @@ impl Event {
         Event::TokenScopeChanged,
         Event::FactorAdded,
         Event::FactorRemoved,
+        Event::RepositoryVisibilityChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +102,7 @@ impl Event {
             Event::TokenScopeChanged => "token_scope_changed",
             Event::FactorAdded => "second_factor_added",
             Event::FactorRemoved => "second_factor_removed",
+            Event::RepositoryVisibilityChanged => "repository_visibility_changed",
         }
     }
 
@@ -128,6 +131,7 @@ impl Event {
             Event::TokenScopeChanged => "Access token permissions changed",
             Event::FactorAdded => "Second factor added",
             Event::FactorRemoved => "Second factor removed",
+            Event::RepositoryVisibilityChanged => "Repository made public or private",
         }
     }
 

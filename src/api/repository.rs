@@ -66,7 +66,13 @@ pub async fn one(app: web::Data<AppState>, who: ApiReader, path: web::Path<(Stri
 pub struct PatchBody {
     description: Option<String>,
     full_description: Option<String>,
+    #[serde(default, deserialize_with = "present_bool")]
     is_private: Option<bool>,
+}
+
+/// A visibility given is `true` or `false`: `null` is refused, not read as "unchanged".
+fn present_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    bool::deserialize(d).map(Some)
 }
 
 /// A README of `repositories::FULL_DESCRIPTION_MAX` characters fits even with every one
@@ -110,7 +116,7 @@ pub async fn patch(
                     let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
                     match owner.kind {
                         Kind::User if owner.user_id == Some(user.id) => {
-                            repos::set_public(c, owner.id, &name, !private)?;
+                            repos::change_visibility(c, user.id, &name, !private, &actor.client, now)?;
                         }
                         Kind::User => return Err(Error::denied("Only the repository's owner changes its visibility.")),
                         Kind::Organization => crate::orgs::repositories::set_public(c, namespace, user.id, &name, !private, actor, now)?,
@@ -124,33 +130,40 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(updated))
 }
 
-/// Deletes every manifest of the repository in the registry, then forgets the repository.
-/// A registry that refuses part way leaves the rest recorded (and says so).
-pub async fn delete(app: web::Data<AppState>, who: ApiCaller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+/// Deletes every manifest of the repository in the registry (those Berth records and those
+/// only the registry's tag list names), then forgets the repository. A registry that
+/// refuses part way leaves the rest recorded, and the answer says what went.
+pub async fn delete(app: web::Data<AppState>, who: ApiCaller, info: ClientInfo, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let name = name_of(path.into_inner());
-    let (credential, now, full) = (who.credential(), app.now(), name.clone());
-    let digests = app
+    let (credential, now, full, client) = (who.credential(), app.now(), name.clone(), info.client.clone());
+    let token = match &who {
+        ApiCaller::OrgToken(t) => Some((t.auth.org.id, t.auth.token_uuid.clone())),
+        ApiCaller::User(_) => None,
+    };
+    let actor = app
         .db(move |c| {
-            let (id, admin) = readable(c, &credential, &full, now)?;
+            let (_, admin) = readable(c, &credential, &full, now)?;
             if !admin {
                 return Err(Error::denied("Deleting a repository needs its admin: a password sign-in, a \u{201c}Read, Write, Delete\u{201d} token or an organization token with scope-image-delete on it."));
             }
-            let mut digests: Vec<String> = tags::all(c, id)?.into_iter().map(|(_, d)| d).collect();
-            digests.sort();
-            digests.dedup();
-            Ok(digests)
+            // an organization's audit log names a token by its hint, as its first use does
+            let hint = match token {
+                Some((org, uuid)) => Some(crate::org_tokens::find(c, org, &uuid)?.ok_or(Error::NotFound)?.hint),
+                None => None,
+            };
+            Ok(hint.map(|h| crate::orgs::Actor { name: crate::org_tokens::hint_shown(&h), client }))
         })
         .await?;
-    for digest in &digests {
-        crate::registry_events::delete::delete_digest(&app, &name, digest).await?;
+    let actor = match (actor, &who) {
+        (Some(a), _) => a,
+        (None, ApiCaller::User(u)) => crate::orgs::Actor::user(&u.user, &info.client),
+        (None, ApiCaller::OrgToken(_)) => return Err(Error::NotFound.into()),
+    };
+    let done = crate::registry_events::delete::delete_repository(&app, &name, &actor).await?;
+    let went = if done.deleted.is_empty() { "no tags".to_string() } else { done.deleted.join(", ") };
+    if let Some((left, why)) = done.left {
+        let detail = format!("{why} Deleted in the registry: {went} ({} manifest(s)); still held: {}. {name} stays.", done.manifests, left.join(", "));
+        return Err(ApiError::new(crate::http::status_of(&why), detail));
     }
-    let full = name.clone();
-    app.db(move |c| {
-        let namespace = full.split('/').next().unwrap_or("");
-        let owner = crate::owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
-        repos::delete(c, owner.id, &full)?;
-        Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::Accepted().json(json!({ "detail": format!("{name} and its {} manifest(s) were deleted in the registry; its disk space returns at the registry's next garbage collection.", digests.len()) })))
+    Ok(HttpResponse::Accepted().json(json!({ "detail": format!("{name} and its {} manifest(s) were deleted in the registry (tags: {went}); its disk space returns at the registry's next `registry garbage-collect`.", done.manifests) })))
 }

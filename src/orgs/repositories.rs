@@ -1,6 +1,7 @@
 //! An organization's repositories as its owners and editors manage them: created ahead of
-//! the first push, deleted, made public or private; each change written to the audit log
-//! in its transaction. Members of another role are refused (`as_editor`).
+//! the first push, made public or private, each change written to the audit log in its
+//! transaction (a delete, which reaches the registry, is `registry_events::delete`'s).
+//! Members of another role are refused (`as_editor`).
 
 use super::events::{self, Action};
 use super::{Actor, as_editor};
@@ -15,17 +16,6 @@ pub fn create(conn: &mut Conn, org: &str, user_id: i32, path: &str, public: bool
         let name = crate::repositories::create(conn, &org, path, public, now)?;
         events::record(conn, org.id, Action::RepoCreated, &name, actor, serde_json::json!({ "is_private": (!public).to_string() }), now)?;
         Ok(name)
-    })
-}
-
-/// Forgets one of the organization's repositories (its teams' permissions go with it).
-pub fn delete(conn: &mut Conn, org: &str, user_id: i32, name: &str, actor: &Actor, now: Timestamp) -> Result<(), Error> {
-    crate::db::write_tx(conn, |conn| {
-        let (org, _) = as_editor(conn, org, user_id)?;
-        if !crate::repositories::delete(conn, org.id, name)? {
-            return Err(Error::NotFound);
-        }
-        events::record(conn, org.id, Action::RepoDeleted, name, actor, serde_json::json!({}), now)
     })
 }
 

@@ -338,6 +338,23 @@ pub fn managed_by(conn: &mut Conn, caller: i32, name: &str) -> Result<Repository
     Ok(repo)
 }
 
+/// The repository `name` when `caller` may delete its images: whoever `/token` would grant
+/// `delete` there (`owners::permission_on` gives admin: a personal repository's owner, an
+/// organization's owners and editors, a member whose team holds admin). Whoever may not
+/// even pull it gets `NotFound`; one who may, `Denied`.
+pub fn deletable_by(conn: &mut Conn, caller: i32, name: &str) -> Result<Repository, Error> {
+    let namespace = name.split('/').next().unwrap_or("");
+    let facts = facts(conn, name, None, Some(caller))?;
+    let (Some(owner), Some(_)) = (facts.owner.as_ref(), facts.repository_id) else { return Err(Error::NotFound) };
+    let permission = crate::owners::permission_on(Some(caller), owner, namespace, true, &facts.ties)?;
+    let repo = find(conn, owner.id, name)?.ok_or(Error::NotFound)?;
+    match permission {
+        Permission::Admin => Ok(repo),
+        Permission::None if !repo.is_public => Err(Error::NotFound),
+        _ => Err(Error::denied("Deleting images needs admin on the repository: its owner (for an organization, its owners, editors and teams with admin).")),
+    }
+}
+
 /// Characters of a repository's short description (one line).
 pub const DESCRIPTION_MAX: usize = 100;
 /// Characters of its README (Markdown), Docker Hub's limit.
@@ -386,6 +403,23 @@ pub fn describe(conn: &mut Conn, repository_id: i32, description: Option<&str>, 
             diesel::update(repositories::table.find(repository_id)).set(repositories::full_description.eq(f)).execute(c)?;
         }
         Ok(())
+    })
+}
+
+/// Makes one of `user`'s own repositories public or private, noted in their activity log
+/// in the same transaction (an organization's are in its audit log:
+/// `orgs::repositories::set_public`). `false` when the user has no such repository; a
+/// visibility set already changes and notes nothing.
+pub fn change_visibility(conn: &mut Conn, user_id: i32, name: &str, public: bool, client: &crate::activity::Client, now: Timestamp) -> Result<bool, Error> {
+    crate::db::write_tx(conn, |c| {
+        let home = crate::owners::of_user(c, user_id)?;
+        let Some(was) = find(c, home.id, name)? else { return Ok(false) };
+        if was.is_public != public {
+            set_public(c, home.id, name, public)?;
+            let detail = format!("{name} made {}", if public { "public" } else { "private" });
+            crate::activity::record(c, user_id, crate::activity::Event::RepositoryVisibilityChanged, &detail, client, now)?;
+        }
+        Ok(true)
     })
 }
 

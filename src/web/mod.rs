@@ -75,6 +75,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/repositories").route(get().to(repositories::page)).route(post().to(repositories::create)))
         .service(resource("/repositories/visibility").route(post().to(repositories::visibility)))
         .service(resource("/repositories/delete").route(get().to(repositories::delete_form)).route(post().to(repositories::delete)))
+        .service(resource("/repositories/tags/delete").route(get().to(repositories::tag_delete_form)).route(post().to(repositories::tag_delete)))
         .service(resource("/repositories/collaborators").route(post().to(repositories::add_collaborator)))
         .service(resource("/repositories/collaborators/remove").route(post().to(repositories::remove_collaborator)))
         .service(resource("/repositories/describe").route(post().to(repositories::describe)))

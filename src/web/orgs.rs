@@ -27,7 +27,7 @@ use crate::web::middleware::html;
 use crate::web::pages::{ConfirmPage, FieldErrors, PageQuery, Pager};
 use crate::web::pages::{field_status, refused_form};
 use crate::web::redirect;
-use crate::web::repositories::{DeletePage, PublicPage, RepoRow, parse_public};
+use crate::web::repositories::{DeleteForm, DeleteRoutes, PublicPage, RepoRow, delete_confirmation, delete_for_real, parse_public};
 use crate::web::tokens::EmptyForm;
 
 pub const MEMBERS_PER_PAGE: i64 = 25;
@@ -697,17 +697,25 @@ pub struct NameQuery {
     name: String,
 }
 
-pub async fn delete_repository_form(app: web::Data<AppState>, who: SignedIn, org: web::Path<String>, q: web::Query<NameQuery>) -> Result<HttpResponse, PageError> {
-    let (org, uid, name) = (org.into_inner(), who.user.id, q.into_inner().name);
-    let (lookup, wanted) = (org.clone(), name.clone());
+fn repository_routes(org: &str) -> DeleteRoutes {
+    DeleteRoutes { action: org_url(org, "/repositories/delete"), cancel: org_url(org, "#repositories"), nav: "orgs" }
+}
+
+/// One of the organization's repositories, for its owners and editors.
+async fn edited_repository(app: &AppState, uid: i32, org: &str, name: &str) -> Result<(), PageError> {
+    let (org, name) = (org.to_string(), name.to_string());
     app.db(move |c| {
-        let (o, _) = orgs::as_editor(c, &lookup, uid)?;
-        repos::find(c, o.id, &wanted)?.ok_or(Error::NotFound)
+        let (o, _) = orgs::as_editor(c, &org, uid)?;
+        repos::find(c, o.id, &name)?.ok_or(Error::NotFound)
     })
     .await?;
-    let page =
-        DeletePage { chrome: Chrome::signed_in("Delete repository", "orgs", &who)?, name, action: org_url(&org, "/repositories/delete"), cancel: org_url(&org, "#repositories") };
-    Ok(html(page.render()?))
+    Ok(())
+}
+
+pub async fn delete_repository_form(app: web::Data<AppState>, who: SignedIn, org: web::Path<String>, q: web::Query<NameQuery>) -> Result<HttpResponse, PageError> {
+    let (org, name) = (org.into_inner(), q.into_inner().name);
+    edited_repository(&app, who.user.id, &org, &name).await?;
+    delete_confirmation(&app, &who, name, repository_routes(&org)).await
 }
 
 pub async fn delete_repository(
@@ -715,13 +723,11 @@ pub async fn delete_repository(
     who: SignedIn,
     info: ClientInfo,
     org: web::Path<String>,
-    CsrfForm(form): CsrfForm<NameQuery>,
+    CsrfForm(form): CsrfForm<DeleteForm>,
 ) -> Result<HttpResponse, PageError> {
     let org = org.into_inner();
-    let (uid, actor, now, lookup, name) = (who.user.id, actor(&who, &info), app.now(), org.clone(), form.name.clone());
-    app.db(move |c| orgs::repositories::delete(c, &lookup, uid, &name, &actor, now)).await?;
-    who.session.flash("success", format!("Berth forgot {}. The registry frees its data at the next garbage collection.", form.name))?;
-    Ok(redirect(&org_url(&org, "#repositories")))
+    edited_repository(&app, who.user.id, &org, &form.name).await?;
+    delete_for_real(&app, &who, &actor(&who, &info), form, repository_routes(&org), &org_url(&org, "#repositories")).await
 }
 
 // ---- activity ----------------------------------------------------------------------

@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::app::AppState;
+use crate::http::ClientInfo;
 use crate::orgs;
 use crate::owners::{self, Kind, Owner, Permission, Role};
+use crate::registry_events::delete;
 use crate::repositories::{self as repos, Repository, Sight, sharing};
 use crate::web::chrome::Chrome;
 use crate::web::csrf::CsrfForm;
@@ -162,7 +164,7 @@ pub struct PublicPage {
     pub cancel: String,
 }
 
-pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, PageError> {
+pub async fn visibility(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<VisibilityForm>) -> Result<HttpResponse, PageError> {
     let public = match form.public.as_str() {
         "true" => true,
         "false" => false,
@@ -182,14 +184,17 @@ pub async fn visibility(app: web::Data<AppState>, who: SignedIn, CsrfForm(form):
         };
         return Ok(html(page.render()?));
     }
-    if !app.db(move |c| repos::set_public(c, home, &name, public)).await? {
+    let (uid, now) = (who.user.id, app.now());
+    if !app.db(move |c| repos::change_visibility(c, uid, &name, public, &info.client, now)).await? {
         return Err(PageError::not_found());
     }
     who.session.flash("success", format!("{} is now {}.", form.name, if public { "public: anyone may pull it" } else { "private" }))?;
     Ok(redirect("/repositories"))
 }
 
-/// "Delete repository?": its form posts to `action`, Cancel leads to `cancel`.
+/// "Delete repository?": what goes (every tag, Berth's and those only the registry lists),
+/// its form posting to `action`, Cancel leading to `cancel`; shown again after a delete
+/// the registry refused part way, with what went and what stayed.
 #[derive(Template)]
 #[template(path = "settings/repository_delete.html")]
 pub struct DeletePage {
@@ -197,6 +202,77 @@ pub struct DeletePage {
     pub name: String,
     pub action: String,
     pub cancel: String,
+    /// The registry's tag list was read: the delete can go ahead.
+    pub readable: bool,
+    /// The tags that go (or, after a refusal, those left).
+    pub tags: Vec<String>,
+    /// The tags a refused delete took before the refusal.
+    pub deleted: Vec<String>,
+    pub problem: Option<String>,
+}
+
+impl DeletePage {
+    /// The page of `name`, nothing listed yet.
+    fn new(who: &SignedIn, name: String, routes: DeleteRoutes) -> Result<DeletePage, PageError> {
+        Ok(DeletePage {
+            chrome: Chrome::signed_in("Delete repository", routes.nav, who)?,
+            name,
+            action: routes.action,
+            cancel: routes.cancel,
+            readable: true,
+            tags: Vec::new(),
+            deleted: Vec::new(),
+            problem: None,
+        })
+    }
+}
+
+/// Where a repository's delete pages lead: the form's action, Cancel, the menu item.
+pub struct DeleteRoutes {
+    pub action: String,
+    pub cancel: String,
+    pub nav: &'static str,
+}
+
+/// The confirmation of deleting `name` (the caller's right checked already): what goes,
+/// or why nothing can go now.
+pub async fn delete_confirmation(app: &AppState, who: &SignedIn, name: String, routes: DeleteRoutes) -> Result<HttpResponse, PageError> {
+    let (readable, tags, problem) = match delete::contents(app, &name).await {
+        Ok(held) => (true, held.tags(), None),
+        Err(e @ Error::Registry(_)) => (false, Vec::new(), Some(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let page = DeletePage { readable, tags, problem, ..DeletePage::new(who, name, routes)? };
+    Ok(html(page.render()?))
+}
+
+/// Deletes `name` for real (the caller's right checked already) and says what went: on
+/// success in a flash at `done`, on a refusal part way on the confirmation page again,
+/// with what went, what stayed and why, at the refusal's status.
+/// With `forget_only` (the confirmation's labelled choice when the registry cannot be
+/// read) Berth forgets the repository and deletes nothing in the registry.
+pub async fn delete_for_real(app: &AppState, who: &SignedIn, actor: &orgs::Actor, form: DeleteForm, routes: DeleteRoutes, done: &str) -> Result<HttpResponse, PageError> {
+    let name = form.name;
+    if form.forget_only.as_deref() == Some("yes") {
+        delete::forget_only(app, &name, actor).await?;
+        who.session.flash("info", format!("Berth forgot {name}. Nothing was deleted in the registry: its images stay there until deleted by other means."))?;
+        return Ok(redirect(done));
+    }
+    let (deleted, left, readable) = match delete::delete_repository(app, &name, actor).await {
+        Ok(outcome) => (outcome.deleted, outcome.left, true),
+        // the registry's tag list could not be read: nothing was tried
+        Err(e @ Error::Registry(_)) => (Vec::new(), Some((Vec::new(), e)), false),
+        Err(e) => return Err(e.into()),
+    };
+    let Some((left, why)) = left else {
+        let went = if deleted.is_empty() { "It held no tags.".to_string() } else { format!("Deleted in the registry: {}.", deleted.join(", ")) };
+        who.session.flash("success", format!("{name} was deleted. {went} Disk space returns at the registry's next `registry garbage-collect`."))?;
+        return Ok(redirect(done));
+    };
+    let status = crate::http::status_of(&why);
+    let stayed = if deleted.is_empty() { "Nothing was deleted".to_string() } else { "The tags below stay, and so does the repository".to_string() };
+    let page = DeletePage { readable, tags: left, deleted, problem: Some(format!("{why} {stayed}.")), ..DeletePage::new(who, name, routes)? };
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
 }
 
 #[derive(Deserialize)]
@@ -204,31 +280,99 @@ pub struct NameQuery {
     name: String,
 }
 
+fn own_routes() -> DeleteRoutes {
+    DeleteRoutes { action: "/repositories/delete".into(), cancel: "/repositories".into(), nav: "repositories" }
+}
+
 pub async fn delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<NameQuery>) -> Result<HttpResponse, PageError> {
     let home = home(&app, &who).await?.id;
     let name = q.into_inner().name;
     let lookup = name.clone();
-    let owned = app.db(move |c| repos::owns(c, home, &lookup)).await?;
-    if !owned {
+    if !app.db(move |c| repos::owns(c, home, &lookup)).await? {
         return Err(PageError::not_found());
     }
-    let page = DeletePage { chrome: Chrome::signed_in("Delete repository", "repositories", &who)?, name, action: "/repositories/delete".into(), cancel: "/repositories".into() };
-    Ok(html(page.render()?))
+    delete_confirmation(&app, &who, name, own_routes()).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteForm {
-    name: String,
+    pub name: String,
+    /// "yes": forget the record only, deleting nothing in the registry.
+    pub forget_only: Option<String>,
 }
 
-pub async fn delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, PageError> {
-    let (home, name) = (home(&app, &who).await?.id, form.name.clone());
-    if !app.db(move |c| repos::delete(c, home, &name)).await? {
+pub async fn delete(app: web::Data<AppState>, who: SignedIn, info: ClientInfo, CsrfForm(form): CsrfForm<DeleteForm>) -> Result<HttpResponse, PageError> {
+    let (home, lookup) = (home(&app, &who).await?.id, form.name.clone());
+    if !app.db(move |c| repos::owns(c, home, &lookup)).await? {
         return Err(PageError::not_found());
     }
-    who.session.flash("success", format!("Berth forgot {}. The registry frees its data at the next garbage collection.", form.name))?;
-    Ok(redirect("/repositories"))
+    let actor = orgs::Actor::user(&who.user, &info.client);
+    delete_for_real(&app, &who, &actor, form, own_routes(), "/repositories").await
+}
+
+// ---- deleting a tag ----------------------------------------------------------------
+
+/// "Delete tag?": the image's digest and every tag on it, which go together.
+#[derive(Template)]
+#[template(path = "settings/repository_tag_delete.html")]
+struct TagDeletePage {
+    chrome: Chrome,
+    repository: String,
+    tag: String,
+    digest: String,
+    tags: Vec<String>,
+    cancel: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagQuery {
+    repository: String,
+    tag: String,
+}
+
+/// A tag of a repository the caller may delete images of, with every tag on its digest.
+fn tag_to_delete(c: &mut crate::db::Conn, uid: i32, repository: &str, tag: &str) -> Result<(String, Vec<String>), Error> {
+    let repo = repos::deletable_by(c, uid, repository)?;
+    let found = repos::tags::find(c, repo.id, tag)?.ok_or(Error::NotFound)?;
+    let mut on = repos::tags::others_on_digest(c, repo.id, &found.digest, tag)?;
+    on.push(found.name);
+    on.sort();
+    Ok((found.digest, on))
+}
+
+pub async fn tag_delete_form(app: web::Data<AppState>, who: SignedIn, q: web::Query<TagQuery>) -> Result<HttpResponse, PageError> {
+    let TagQuery { repository, tag } = q.into_inner();
+    let (uid, name, wanted) = (who.user.id, repository.clone(), tag.clone());
+    let (digest, tags) = app.db(move |c| tag_to_delete(c, uid, &name, &wanted)).await?;
+    let page =
+        TagDeletePage { chrome: Chrome::signed_in("Delete tag", "repositories", &who)?, cancel: format!("{}#tags", repository_url(&repository)), repository, tag, digest, tags };
+    Ok(html(page.render()?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagDeleteForm {
+    repository: String,
+    tag: String,
+    /// The digest the confirmation showed: a tag moved since is not deleted unseen.
+    digest: String,
+}
+
+pub async fn tag_delete(app: web::Data<AppState>, who: SignedIn, CsrfForm(form): CsrfForm<TagDeleteForm>) -> Result<HttpResponse, PageError> {
+    let (uid, name, wanted) = (who.user.id, form.repository.clone(), form.tag.clone());
+    let (digest, _) = app.db(move |c| tag_to_delete(c, uid, &name, &wanted)).await?;
+    if digest != form.digest {
+        return Err(Error::invalid(format!("{} is on another image since the confirmation was shown. Nothing was deleted: look at the repository again.", form.tag)).into());
+    }
+    let gone = delete::delete_digest(&app, &form.repository, &digest).await?;
+    let went = if gone.is_empty() { form.tag.clone() } else { gone.join(", ") };
+    who.session.flash(
+        "success",
+        format!("Deleted {}@{digest} in the registry; with it went {went}. Disk space returns at the registry's next `registry garbage-collect`.", form.repository),
+    )?;
+    Ok(redirect(&format!("{}#tags", repository_url(&form.repository))))
 }
 
 // ---- one repository ----------------------------------------------------------------
@@ -260,8 +404,10 @@ struct RepositoryPage {
     collaborators: Vec<Collaborator>,
     teams: Vec<TeamGrant>,
     registry_host: String,
-    /// The viewer manages the repository's webhooks (`webhooks::manageable`).
+    /// The viewer manages the repository's webhooks (`repositories::managed_by`).
     hooks_managed: bool,
+    /// The viewer may delete its images (admin on it, as `/token` grants delete).
+    deletes: bool,
     tags: Vec<TagRow>,
     tag_total: i64,
     pull_count: i64,
@@ -350,6 +496,7 @@ struct Seen {
     repo: Repository,
     access: String,
     manages: bool,
+    deletes: bool,
     collaborators: Vec<(String, Permission)>,
     teams: Vec<(orgs::teams::Team, Permission)>,
     hooks: Option<(Vec<webhooks::Listed>, Vec<webhooks::delivery::Logged>)>,
@@ -362,11 +509,12 @@ struct Seen {
 fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Result<Seen, Error> {
     let owner = owners::find_by_name(c, namespace)?.ok_or(Error::NotFound)?;
     let repo = repos::find(c, owner.id, full)?.ok_or(Error::NotFound)?;
-    let (mut collaborators, mut teams, mut manages) = (Vec::new(), Vec::new(), false);
+    let (mut collaborators, mut teams, mut manages, mut deletes) = (Vec::new(), Vec::new(), false, false);
     let ties = repos::facts(c, full, None, Some(uid))?.ties;
     let access = match owner.kind {
         Kind::User if owner.user_id == Some(uid) => {
             collaborators = sharing::list(c, repo.id)?;
+            deletes = true;
             format!("{} (your repository)", permission_label(Permission::Admin))
         }
         Kind::User => match ties.collaborator {
@@ -385,6 +533,7 @@ fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Resul
                 return Err(Error::NotFound);
             }
             manages = role.manages_repositories();
+            deletes = (manages || through_teams == Permission::Admin) && !ties.two_factor_missing;
             teams = orgs::teams::on_repository(c, repo.id)?;
             match role {
                 r if r.manages_repositories() => format!("{} (as {})", permission_label(Permission::Admin), r.title().to_lowercase()),
@@ -397,7 +546,7 @@ fn seen(c: &mut crate::db::Conn, uid: i32, namespace: &str, full: &str) -> Resul
     let tags = repos::tags::page(c, repo.id, repos::tags::Ordering::NewestFirst, None, 1, TAGS_SHOWN)?;
     let stats = repos::tags::stats(c, repo.id)?;
     let (description, full_description) = repos::descriptions(c, repo.id)?;
-    Ok(Seen { owner, repo, access, manages, collaborators, teams, hooks, tags, stats, description, full_description })
+    Ok(Seen { owner, repo, access, manages, deletes, collaborators, teams, hooks, tags, stats, description, full_description })
 }
 
 pub async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, path: String, typed: Typed, errors: FieldErrors) -> Result<String, PageError> {
@@ -410,6 +559,7 @@ pub async fn repository_page(app: &AppState, who: &SignedIn, namespace: String, 
     let readme_html = repos::readme::render(&found.full_description);
     Ok(RepositoryPage {
         hooks_managed,
+        deletes: found.deletes,
         tags: found.tags.0.into_iter().map(|t| tag_row(t, now)).collect(),
         tag_total: found.tags.1,
         pull_count: found.stats.pull_count,

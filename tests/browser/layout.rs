@@ -158,6 +158,9 @@ async fn check_token_menus(b: &Client, width: u32, height: u32) {
 
 /// The account the pages show: Business plan, 25 tokens (every scope; active, inactive and
 /// expired; long and short descriptions), a second session, activity and three repositories.
+/// A tag as long as a build system makes them.
+const LAYOUT_TAG: &str = "v2026.12.03-build.4711-linux-amd64-settlement-reconciliation-service-nightly";
+
 async fn fill_account(base: &str, state: &AppState) -> (String, String) {
     let mut conn = state.database.pool.get().unwrap();
     let user = berth::accounts::find_by_username(&mut conn, LAYOUT_USER).unwrap().expect("the new user in the database");
@@ -202,6 +205,21 @@ async fn fill_account(base: &str, state: &AppState) -> (String, String) {
         [("app", false), ("tools/ci-runner-images/debian-bookworm-slim-with-build-essentials", true), ("platform/payments/settlement-reconciliation-service", false)]
     {
         berth::repositories::create(&mut conn, &home, path, public, now).expect("creating a repository");
+    }
+    // two long tags on one digest: the tag table with its Delete, and the tag delete's
+    // confirmation listing both
+    let name = format!("{LAYOUT_USER}/platform/payments/settlement-reconciliation-service");
+    let id = berth::repositories::tags::repository_id(&mut conn, &name).unwrap().unwrap();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    for tag in [LAYOUT_TAG, "release-candidate-2026.12.03-with-the-settlement-fixes"] {
+        let pushed = berth::repositories::tags::Pushed {
+            digest: &digest,
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            manifest_size: 1200,
+            tag: Some(tag),
+            pushed_by: Some(LAYOUT_USER),
+        };
+        berth::repositories::tags::record_push(&mut conn, id, pushed, now).expect("recording a tag");
     }
     drop(conn);
     sign_in_over_http(base, LAYOUT_USER, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")
@@ -287,6 +305,8 @@ async fn layout_flow(b: &Client, base: &str, state: &AppState) {
         ("org-tokens", format!("/orgs/{org}/access-tokens")),
         ("org-token-delete", format!("/orgs/{org}/access-tokens/{org_token}/delete")),
         ("repository-delete", format!("/repositories/delete?name={}", url::form_urlencoded::byte_serialize(repository.as_bytes()).collect::<String>())),
+        ("repository", format!("/repository/{repository}")),
+        ("tag-delete", format!("/repositories/tags/delete?repository={}&tag={LAYOUT_TAG}", url::form_urlencoded::byte_serialize(repository.as_bytes()).collect::<String>())),
     ];
     for (width, height) in VIEWPORTS {
         set_viewport(b, width, height).await;

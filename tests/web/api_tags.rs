@@ -160,8 +160,13 @@ async fn a_repository_reads_as_on_docker_hub_its_descriptions_change_by_its_admi
     let res = patch(alice.clone(), serde_json::json!({"is_private": false, "description": "x".repeat(101)})).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(get(&app, "/v2/repositories/alice/app/", &bobby).await.0, StatusCode::NOT_FOUND, "a refused description leaves the visibility as it was");
+    let res = patch(alice.clone(), serde_json::json!({"is_private": null})).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a visibility is true or false, never null");
     let res = patch(alice.clone(), serde_json::json!({"is_private": false})).await;
     assert_eq!(res.status(), StatusCode::OK);
+    // the change is in alice's activity log, as an organization's is in its audit log
+    let noted = berth::activity::list(&mut app.conn(), app.user("alice").id, 1, 100).unwrap().0;
+    assert!(noted.iter().any(|e| e.kind == "repository_visibility_changed" && e.detail == "alice/app made public"));
     let (status, repo) = get(&app, "/v2/repositories/alice/app/", &bobby).await;
     assert_eq!((status, repo["is_private"].as_bool(), repo["description"].as_str()), (StatusCode::OK, Some(false), Some("by token")));
     let res = patch(bobby.clone(), serde_json::json!({"description": "mine now"})).await;

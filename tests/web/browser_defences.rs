@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use berth_test_support::*;
 
-const STATE_CHANGING: [&str; 22] = [
+const STATE_CHANGING: [&str; 23] = [
     "/signup",
     "/login",
     "/login/2fa",
@@ -28,6 +28,7 @@ const STATE_CHANGING: [&str; 22] = [
     "/repositories",
     "/repositories/visibility",
     "/repositories/delete",
+    "/repositories/tags/delete",
 ];
 
 #[actix_web::test]

@@ -339,7 +339,7 @@ async fn an_organization_is_deleted_only_without_repositories_and_its_name_stays
     let e = orgs::delete(c, &org, now).unwrap_err();
     assert!(e.to_string().contains("holds 2 repositories"), "{e}");
     for name in ["acme/private", "acme/public"] {
-        orgs::repositories::delete(c, "acme", app.user("owner1").id, name, &cli(), now).unwrap();
+        assert!(berth::repositories::delete(c, org.id, name).unwrap());
     }
     orgs::delete(c, &org, now).unwrap();
     assert!(orgs::find(c, "acme").unwrap().is_none());

@@ -513,10 +513,15 @@ async fn owners_and_editors_manage_the_organizations_repositories_and_making_one
     // delete: a confirmation, then gone
     let (status, confirm) = bob.get_text("/orgs/acme/repositories/delete?name=acme%2Fapp").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(confirm.contains(r#"action="/orgs/acme/repositories/delete""#) && confirm.contains("garbage collection"));
-    assert_eq!(location(&post(&bob, "/orgs/acme/repositories/delete", &[("name", "acme/app")]).await), "/orgs/acme#repositories");
+    // no registry answers here: only forgetting is offered, labelled
+    assert!(confirm.contains(r#"action="/orgs/acme/repositories/delete""#) && confirm.contains("Only forget it in Berth"), "{confirm}");
+    assert_eq!(post(&bob, "/orgs/acme/repositories/delete", &[("name", "acme/app")]).await.status(), StatusCode::BAD_GATEWAY);
+    assert!(berth::repositories::find(&mut app.conn(), app.owner("acme").id, "acme/app").unwrap().is_some(), "a refused delete forgets nothing");
+    assert_eq!(location(&post(&bob, "/orgs/acme/repositories/delete", &[("name", "acme/app"), ("forget_only", "yes")]).await), "/orgs/acme#repositories");
     assert!(berth::repositories::find(&mut app.conn(), app.owner("acme").id, "acme/app").unwrap().is_none());
     assert_eq!(post(&bob, "/orgs/acme/repositories/delete", &[("name", "acme/app")]).await.status(), StatusCode::NOT_FOUND);
+    let (_, log) = alice.get_text("/orgs/acme/activity?action=repo.delete").await;
+    assert_eq!(log.matches("<code>repo.delete</code>").count(), 1, "{log}");
     // the log names who did each
     let (_, log) = alice.get_text("/orgs/acme/activity?action=repo.change_privacy").await;
     assert_eq!(log.matches("<code>repo.change_privacy</code>").count(), 2, "{log}");

@@ -206,6 +206,12 @@ impl Registry {
     /// registry takes both. With `endpoint`, the notifications go there instead (a dead
     /// address: the registry's events are lost, as while Berth is down).
     pub async fn reporting(app: &TestApp, port: u16, secret: &str, endpoint: Option<&str>) -> Registry {
+        Registry::reporting_with(app, port, secret, endpoint, true).await
+    }
+
+    /// `reporting`, with `storage: delete: enabled` as `deletes` says (a registry that
+    /// refuses deletes answers them 405).
+    pub async fn reporting_with(app: &TestApp, port: u16, secret: &str, endpoint: Option<&str>, deletes: bool) -> Registry {
         let blocks = config_from_berth(app, &[("BERTH_REGISTRY_EVENTS_SECRET", secret)]).await;
         let url = format!("      url: {}/registry/events", app.url);
         for expected in ["notifications:", url.as_str(), &format!("        Authorization: [\"Bearer {secret}\"]"), "        - application/octet-stream"] {
@@ -215,7 +221,7 @@ impl Registry {
             Some(elsewhere) => blocks.replace(&url, &format!("      url: {elsewhere}")),
             None => blocks,
         };
-        Registry::serve_on(port, &blocks, None).await
+        Registry::serve_configured(port, &blocks, None, deletes).await
     }
 
     pub async fn start(app: &TestApp) -> Registry {
@@ -232,13 +238,18 @@ impl Registry {
     /// `serve` on a given port. `blocks` is the configuration after `http:` as Berth prints
     /// it: the `auth:` block, and the `notifications:` block when Berth takes events.
     pub async fn serve_on(port: u16, blocks: &str, storage: Option<&Path>) -> Registry {
+        Registry::serve_configured(port, blocks, storage, true).await
+    }
+
+    /// `serve_on`, deleting manifests only when `deletes`.
+    pub async fn serve_configured(port: u16, blocks: &str, storage: Option<&Path>, deletes: bool) -> Registry {
         let auth = blocks;
         let dir = tempfile::tempdir().unwrap();
         let storage = storage.map(Path::to_path_buf).unwrap_or_else(|| dir.path().join("storage"));
         let config = format!(
             "version: 0.1\n\
              log: {{level: warn}}\n\
-             storage:\n  filesystem: {{rootdirectory: {storage}}}\n  delete: {{enabled: true}}\n\
+             storage:\n  filesystem: {{rootdirectory: {storage}}}\n  delete: {{enabled: {deletes}}}\n\
              http: {{addr: 127.0.0.1:{port}}}\n\
              {auth}",
             storage = storage.display(),
