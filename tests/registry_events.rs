@@ -720,6 +720,11 @@ async fn a_repository_deleted_from_its_page_loses_every_tag_in_the_registry_even
     assert_eq!(bob.get("/repositories/delete?name=alice%2Fapp").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(bob.submit("/repositories", "/repositories/delete", &[("name", "alice/app")]).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(browser.post_raw("/repositories/delete", &[("name", "alice/app")]).await.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    // only forgetting is for a registry that cannot be read: this one can
+    let res = browser.submit("/repositories/delete?name=alice%2Fapp", "/repositories/delete", &[("name", "alice/app"), ("forget_only", "yes")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("The registry can be read now"));
+    assert!(tags::repository_id(&mut app.conn(), "alice/app").unwrap().is_some(), "not forgotten");
     clients.pull_fresh(&registry, "alice/app:v2", Some(&alice)).await.assert_ok("nothing was deleted");
 
     let (status, confirm) = browser.get_text("/repositories/delete?name=alice%2Fapp").await;

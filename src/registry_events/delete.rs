@@ -161,7 +161,16 @@ pub async fn delete_repository(state: &AppState, repository: &str, actor: &Actor
 /// cannot be read (gone, or not where `BERTH_REGISTRY_URL` says), as the pages offer it,
 /// labelled. Its images stay in the registry and pull for whoever the registry's tokens
 /// then let (the namespace's owner still may).
+/// While the registry can be read, forgetting only is refused (a repository Berth forgot
+/// would keep pulling): the delete that deletes is the one offered then.
 pub async fn forget_only(state: &AppState, repository: &str, actor: &Actor) -> Result<(), Error> {
+    match contents(state, repository).await {
+        Err(Error::Registry(_)) => {}
+        Err(e) => return Err(e),
+        Ok(_) => {
+            return Err(Error::invalid("The registry can be read now: delete the repository, which deletes its images there too, instead of only forgetting it."));
+        }
+    }
     let (name, actor, now) = (repository.to_string(), actor.clone(), state.now());
     state.db(move |c| forget(c, &name, &actor, None, now)).await
 }
