@@ -19,6 +19,7 @@ fn label(action: Action) -> &'static str {
         Action::OrgSettingsChanged => "Organization Settings Changed",
         Action::MemberInvited => "Member Invited",
         Action::InviteRevoked => "Invitation Revoked",
+        Action::InviteDeclined => "Invitation Declined",
         Action::MemberJoined => "Member Joined",
         Action::MemberLeft => "Member Left",
         Action::MemberRemoved => "Organization Member Removed",

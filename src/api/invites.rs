@@ -117,7 +117,7 @@ pub async fn of_user(app: web::Data<AppState>, who: ApiUser) -> Result<HttpRespo
 /// `DELETE /v2/invites/{id}`: the invitee declines, or an owner of the organization revokes.
 pub async fn remove(app: web::Data<AppState>, by: Changer, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    app.db(move |c| match invitations::decline(c, &id, &by.who.user) {
+    app.db(move |c| match invitations::decline(c, &id, &by.who.user, &by.actor, by.now) {
         Err(Error::NotFound) => crate::db::write_tx(c, |c| {
             let (org, invitation) = invitations::of_org_by_uuid(c, &id, by.who.user.id)?;
             by.change(c, &org.name, Need::Owner, |c, org, _| invitations::revoke(c, org, &invitation, &by.actor, by.now))

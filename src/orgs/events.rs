@@ -18,6 +18,7 @@ pub enum Action {
     OrgSettingsChanged,
     MemberInvited,
     InviteRevoked,
+    InviteDeclined,
     MemberJoined,
     MemberLeft,
     MemberRemoved,
@@ -42,11 +43,12 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::OrgCreated,
         Action::OrgSettingsChanged,
         Action::MemberInvited,
         Action::InviteRevoked,
+        Action::InviteDeclined,
         Action::MemberJoined,
         Action::MemberLeft,
         Action::MemberRemoved,
@@ -77,6 +79,7 @@ impl Action {
             Action::OrgSettingsChanged => "org.settings.change",
             Action::MemberInvited => "member.invite",
             Action::InviteRevoked => "member.invite.revoke",
+            Action::InviteDeclined => "member.invite.decline",
             Action::MemberJoined => "member.join",
             Action::MemberLeft => "member.leave",
             Action::MemberRemoved => "member.removed",
@@ -108,6 +111,7 @@ impl Action {
             Action::OrgSettingsChanged => "changed the organization's settings",
             Action::MemberInvited => "invited a member",
             Action::InviteRevoked => "revoked an invitation",
+            Action::InviteDeclined => "declined an invitation",
             Action::MemberJoined => "joined the organization",
             Action::MemberLeft => "left the organization",
             Action::MemberRemoved => "removed a member",

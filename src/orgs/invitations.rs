@@ -12,7 +12,7 @@ use crate::accounts::{self, User};
 use crate::clock::Timestamp;
 use crate::db::Conn;
 use crate::db::schema::{invitations, owners, teams as teams_table, users};
-use crate::owners::{Owner, Role};
+use crate::owners::{Owner, OwnerId, Role};
 
 /// How long an invitation stays open.
 pub const LIFETIME: Timestamp = 7 * 24 * 3600;
@@ -193,11 +193,14 @@ pub fn accept(conn: &mut Conn, uuid: &str, user: &User, actor: &Actor, now: Time
     })
 }
 
-/// The invitee declines: the invitation is gone.
-pub fn decline(conn: &mut Conn, uuid: &str, user: &User) -> Result<(), Error> {
-    let invitation = by_uuid(conn, uuid)?.filter(|i| i.invitee_id == user.id).ok_or(Error::NotFound)?;
-    diesel::delete(invitations::table.find(invitation.id)).execute(conn)?;
-    Ok(())
+/// The invitee declines: the invitation is gone, in the organization's audit log.
+pub fn decline(conn: &mut Conn, uuid: &str, user: &User, actor: &Actor, now: Timestamp) -> Result<(), Error> {
+    crate::db::write_tx(conn, |conn| {
+        let invitation = by_uuid(conn, uuid)?.filter(|i| i.invitee_id == user.id).ok_or(Error::NotFound)?;
+        diesel::delete(invitations::table.find(invitation.id)).execute(conn)?;
+        // the owners see the invitation end as they see it made
+        events::record(conn, OwnerId(invitation.owner_id), Action::InviteDeclined, &user.username, actor, serde_json::json!({ "role": invitation.role }), now)
+    })
 }
 
 /// An owner revokes an invitation.

@@ -220,14 +220,20 @@ pub async fn accept(
     Ok(redirect(&org_url(&org.name, "")))
 }
 
-pub async fn decline(app: web::Data<AppState>, who: SignedIn, path: web::Path<(String, String)>, CsrfForm(_): CsrfForm<EmptyForm>) -> Result<HttpResponse, PageError> {
+pub async fn decline(
+    app: web::Data<AppState>,
+    who: SignedIn,
+    info: ClientInfo,
+    path: web::Path<(String, String)>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, PageError> {
     let (org, uuid) = path.into_inner();
-    let user = who.user.clone();
+    let (user, actor, now) = (who.user.clone(), actor(&who, &info), app.now());
     let shown = app
         .db(move |c| {
             crate::db::write_tx(c, |c| {
                 let shown = own_invitation(c, &org, &uuid, user.id)?;
-                invitations::decline(c, &uuid, &user)?;
+                invitations::decline(c, &uuid, &user, &actor, now)?;
                 Ok(shown)
             })
         })

@@ -336,6 +336,8 @@ async fn bulk_invitations_answer_per_invitee_and_an_unknown_name_looks_like_a_ma
     assert_eq!(invitation_rows(app), 0);
     let (_, log) = get(app, "/v2/auditlogs/acme?action=member.invite.revoke", t).await;
     assert_eq!(log["logs"][0]["name"], "paul");
+    let (_, log) = get(app, "/v2/auditlogs/acme?action=member.invite.decline", t).await;
+    assert_eq!((log["logs"][0]["name"].as_str(), log["logs"][0]["actor"].as_str()), (Some("nora"), Some("nora")), "{log}");
 
     // an invitation past its seven days is refused
     app.signed_up("quin").await;

@@ -230,6 +230,12 @@ async fn a_declined_revoked_or_expired_invitation_cannot_be_accepted_until_it_is
     assert_eq!(post(&bob, &format!("/orgs/acme/invitations/{uuid}/accept"), &[]).await.status(), StatusCode::NOT_FOUND);
     let (_, html) = alice.get_text("/orgs/acme").await;
     assert!(!html.contains(r#"<td class="primary">bobby</td>"#));
+    let declined = berth::orgs::events::list(&mut app.conn(), app.owner("acme").id, &berth::orgs::events::Filter::default(), 1, 10).unwrap().0;
+    assert_eq!(
+        (declined[0].action.as_str(), declined[0].name.as_str(), declined[0].actor.as_str()),
+        ("member.invite.decline", "bobby", "bobby"),
+        "the owners see it in the audit log"
+    );
 
     // revoked by the owner
     let dave_uuid = invitation(&dave, "acme").await.unwrap();
