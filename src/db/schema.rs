@@ -64,6 +64,8 @@ diesel::table! {
         token_count -> BigInt,
         created_at -> BigInt,
         require_two_factor -> Bool,
+        member_count -> BigInt,
+        repository_count -> BigInt,
     }
 }
 
@@ -260,6 +262,8 @@ diesel::table! {
         user_id -> Integer,
         role -> Text,
         joined_at -> BigInt,
+        username -> Text,
+        team_count -> BigInt,
     }
 }
 

@@ -172,34 +172,45 @@ pub struct Member {
     pub email: String,
     pub role: Role,
     pub joined_at: Timestamp,
-    /// The member's teams in this organization, by name.
+    /// The member's teams in this organization, by name: all of them, or the first few the
+    /// overview shows (`members_shown`).
     pub teams: Vec<String>,
+    /// How many of the member's teams `teams` leaves out.
+    pub more_teams: i64,
     pub two_factor: bool,
 }
 
 /// One page of the members, by username: optionally only those whose name contains
-/// `search`, or of one role. Returns (page, total).
+/// `search`, or of one role, each with all their teams. Returns (page, total).
 pub fn members(conn: &mut Conn, org: OwnerId, search: Option<&str>, role: Option<Role>, page: i64, per_page: i64) -> Result<(Vec<Member>, i64), Error> {
+    members_with(conn, org, search, role, page, per_page, None)
+}
+
+/// `members`, each with only their first `teams` teams by name and the number of the rest:
+/// a member of fifty teams would otherwise make a page read every membership of its members.
+pub fn members_shown(conn: &mut Conn, org: OwnerId, search: Option<&str>, role: Option<Role>, page: i64, per_page: i64, teams: i64) -> Result<(Vec<Member>, i64), Error> {
+    members_with(conn, org, search, role, page, per_page, Some(teams))
+}
+
+fn members_with(conn: &mut Conn, org: OwnerId, search: Option<&str>, role: Option<Role>, page: i64, per_page: i64, teams: Option<i64>) -> Result<(Vec<Member>, i64), Error> {
     let search = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
     if search.as_deref().is_some_and(|s| s.contains('\0')) {
         return Ok((Vec::new(), 0));
     }
     let pattern = search.as_deref().map(crate::text::like_containing);
-    select_members(
-        conn,
-        org,
-        |mut q| {
-            if let Some(p) = &pattern {
-                q = q.filter(users::username.like(p.clone()).escape('\\'));
-            }
-            if let Some(role) = role {
-                q = q.filter(org_members::role.eq(role.as_str()));
-            }
-            q
-        },
-        page,
-        per_page,
-    )
+    let narrowed = pattern.is_some() || role.is_some();
+    let narrow = |mut q: MemberQuery| {
+        if let Some(p) = &pattern {
+            q = q.filter(org_members::username.like(p.clone()).escape('\\'));
+        }
+        if let Some(role) = role {
+            q = q.filter(org_members::role.eq(role.as_str()));
+        }
+        q
+    };
+    // the whole membership is counted by the database as it changes
+    let total = if narrowed { narrow(member_query(org)).count().get_result(conn)? } else { owners::table.find(org.0).select(owners::member_count).first(conn)? };
+    select_members(conn, org, narrow, page, per_page, teams).map(|found| (found, total))
 }
 
 /// One member by username, as the member list shows them; `None` for anyone else.
@@ -208,39 +219,59 @@ pub fn member(conn: &mut Conn, org: OwnerId, username: &str) -> Result<Option<Me
     if name.contains('\0') {
         return Ok(None);
     }
-    let (found, _) = select_members(conn, org, |q| q.filter(users::username.eq(name.clone())), 1, 1)?;
+    let found = select_members(conn, org, |q| q.filter(org_members::username.eq(name.clone())), 1, 1, None)?;
     Ok(found.into_iter().next())
 }
 
 type MemberQuery = diesel::dsl::IntoBoxed<'static, diesel::dsl::InnerJoin<org_members::table, users::table>, crate::db::Backend>;
 
-/// One page of the members `narrow` keeps, by username, with their teams; and how many it
-/// keeps.
-fn select_members(conn: &mut Conn, org: OwnerId, narrow: impl Fn(MemberQuery) -> MemberQuery, page: i64, per_page: i64) -> Result<(Vec<Member>, i64), Error> {
-    let query = || narrow(org_members::table.inner_join(users::table).filter(org_members::owner_id.eq(org.0)).into_boxed());
-    let total = query().count().get_result(conn)?;
-    let rows: Vec<(i32, String, String, String, Timestamp, i64)> = query()
-        .order(users::username.asc())
+fn member_query(org: OwnerId) -> MemberQuery {
+    org_members::table.inner_join(users::table).filter(org_members::owner_id.eq(org.0)).into_boxed()
+}
+
+/// One page of the members `narrow` keeps, by username (the membership's own copy, which
+/// the index `org_members_username` holds in order), with all their teams or the first
+/// `teams` of them.
+fn select_members(conn: &mut Conn, org: OwnerId, narrow: impl Fn(MemberQuery) -> MemberQuery, page: i64, per_page: i64, teams: Option<i64>) -> Result<Vec<Member>, Error> {
+    let rows: Vec<(i32, String, String, String, Timestamp, i64, i64)> = narrow(member_query(org))
+        .order(org_members::username.asc())
         .offset((page.max(1) - 1).saturating_mul(per_page))
         .limit(per_page)
-        .select((users::id, users::username, users::email, org_members::role, org_members::joined_at, users::second_factor_count))
+        .select((users::id, org_members::username, users::email, org_members::role, org_members::joined_at, users::second_factor_count, org_members::team_count))
         .load(conn)?;
-    let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
-    // the page's teams in one read
-    let memberships: Vec<(i32, String)> = team_members::table
-        .inner_join(teams_table::table)
-        .filter(teams_table::owner_id.eq(org.0))
-        .filter(team_members::user_id.eq_any(&ids))
-        .order(teams_table::name.asc())
-        .select((team_members::user_id, teams_table::name))
-        .load(conn)?;
+    let of_member = |user: i32| {
+        team_members::table.inner_join(teams_table::table).filter(teams_table::owner_id.eq(org.0)).filter(team_members::user_id.eq(user)).order(teams_table::name.asc())
+    };
+    let memberships: Vec<(i32, String)> = match teams {
+        // the page's teams in one read
+        None => {
+            let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
+            team_members::table
+                .inner_join(teams_table::table)
+                .filter(teams_table::owner_id.eq(org.0))
+                .filter(team_members::user_id.eq_any(&ids))
+                .order(teams_table::name.asc())
+                .select((team_members::user_id, teams_table::name))
+                .load(conn)?
+        }
+        // a few of each member's, each read stopping there
+        Some(n) => {
+            let mut found = Vec::new();
+            for row in rows.iter().filter(|r| r.6 > 0) {
+                let names: Vec<String> = crate::db::per_backend!(&mut *conn, |c| of_member(row.0).select(teams_table::name).limit(n).load(c))?;
+                found.extend(names.into_iter().map(|t| (row.0, t)));
+            }
+            found
+        }
+    };
     let mut out = Vec::with_capacity(rows.len());
-    for (user_id, username, email, role, joined_at, factors) in rows {
-        let teams = memberships.iter().filter(|(u, _)| *u == user_id).map(|(_, t)| t.clone()).collect();
+    for (user_id, username, email, role, joined_at, factors, team_count) in rows {
+        let teams: Vec<String> = memberships.iter().filter(|(u, _)| *u == user_id).map(|(_, t)| t.clone()).collect();
+        let more_teams = (team_count - teams.len() as i64).max(0);
         let role = role.parse().map_err(|e: String| Error::Internal(e.into()))?;
-        out.push(Member { user_id, username, email, role, joined_at, teams, two_factor: factors > 0 });
+        out.push(Member { user_id, username, email, role, joined_at, teams, more_teams, two_factor: factors > 0 });
     }
-    Ok((out, total))
+    Ok(out)
 }
 
 /// How many owners the organization has.

@@ -236,7 +236,11 @@ pub fn visible(conn: &mut Conn, owner: OwnerId, sight: Sight, order: Order, page
             }
         }
     };
-    let total: i64 = query().count().get_result(conn)?;
+    // all of them are counted by the database as they come and go
+    let total: i64 = match sight {
+        Sight::All => owners::table.find(owner.0).select(owners::repository_count).first(conn)?,
+        _ => query().count().get_result(conn)?,
+    };
     let rows = ordered(query(), order).offset((page.max(1) - 1).saturating_mul(per_page)).limit(per_page).select(Repository::as_select()).load(conn)?;
     Ok((rows, total))
 }

@@ -250,7 +250,7 @@ pub struct MemberRow {
     pub role: Role,
     /// The first `TEAMS_PER_MEMBER` of the member's teams, and how many more they are in.
     pub teams: Vec<String>,
-    pub more_teams: usize,
+    pub more_teams: i64,
     pub joined: When,
     pub two_factor: bool,
     pub is_me: bool,
@@ -258,7 +258,7 @@ pub struct MemberRow {
 
 /// Teams named in a member's row: a member of fifty teams would make the page the size of
 /// its memberships; the team's own page lists all its members.
-const TEAMS_PER_MEMBER: usize = 3;
+const TEAMS_PER_MEMBER: i64 = 3;
 
 pub struct TeamRow {
     pub name: String,
@@ -333,7 +333,7 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
         .db(move |c| {
             let (org, role) = orgs::as_member(c, &name, uid)?;
             let standing = owners::standing(c, uid, org.id)?;
-            let members = orgs::members(c, org.id, Some(&find), role_filter, page, MEMBERS_PER_PAGE)?;
+            let members = orgs::members_shown(c, org.id, Some(&find), role_filter, page, MEMBERS_PER_PAGE, TEAMS_PER_MEMBER)?;
             let teams = orgs::teams::list(c, org.id)?;
             let sight = repos::sight(c, Some(uid), &org, true)?;
             let repositories = repos::visible(c, org.id, sight, repos::Order::Name, repos_page, REPOSITORIES_PER_PAGE)?;
@@ -362,8 +362,8 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
                 username: m.username,
                 email: m.email,
                 role: m.role,
-                more_teams: m.teams.len().saturating_sub(TEAMS_PER_MEMBER),
-                teams: m.teams.into_iter().take(TEAMS_PER_MEMBER).collect(),
+                more_teams: m.more_teams,
+                teams: m.teams,
                 two_factor: m.two_factor,
             })
             .collect(),

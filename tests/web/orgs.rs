@@ -677,6 +677,64 @@ fn fill_org(app: &TestApp, org: &str, prefix: &str, members: usize, teams: usize
     .unwrap();
 }
 
+/// The counts the overview shows, as the page shows them: members, repositories, and the
+/// teams of bobby's row (the names shown, then "and N more").
+async fn overview_counts(owner: &Browser) -> (String, String, String) {
+    let (status, html) = owner.get_text("/orgs/acme").await;
+    assert_eq!(status, StatusCode::OK);
+    let total = |section: &str| Regex::new(&format!(r#"{section} <span class="muted">\((\d+)\)</span>"#)).unwrap().captures(&html).unwrap()[1].to_string();
+    let row = Regex::new(r#"(?s)bobby<small.*?<td data-label="Teams">(.*?)</td>"#).unwrap().captures(&html).unwrap()[1].to_string();
+    let teams = Regex::new(r#"<a href="[^"]*">([^<]*)</a>"#).unwrap().captures_iter(&row).map(|c| c[1].to_string()).collect::<Vec<_>>().join(",");
+    let more = Regex::new(r"and (\d+) more").unwrap().captures(&row).map(|c| format!(" +{}", &c[1])).unwrap_or_default();
+    (total("Members"), total("Repositories"), teams + &more)
+}
+
+#[actix_web::test]
+async fn the_overviews_counts_follow_members_teams_repositories_and_deleted_accounts() {
+    let app = spawn_app().await;
+    let alice = team_user(&app, "alice").await;
+    create_org(&alice, "acme").await;
+    let now = app.state.now();
+    for name in ["bobby", "carol", "dave"] {
+        app.signed_up(name).await;
+    }
+    let cli = Actor::cli();
+    let c = &mut app.conn();
+    let acme = berth::owners::find_by_name(c, "acme").unwrap().unwrap();
+    let mut teams = Vec::new();
+    for t in ["t1", "t2", "t3", "t4", "t5"] {
+        teams.push(orgs::teams::create(c, &acme, t, "", &cli, now).unwrap());
+    }
+    for name in ["bobby", "carol", "dave"] {
+        orgs::add_member(c, &acme, &app.user(name), Role::Member, Some("t1"), &cli, now).unwrap();
+    }
+    for team in &teams[1..] {
+        orgs::teams::add_member(c, &acme, team, "bobby", &cli, now).unwrap();
+    }
+    for r in ["one", "two", "three"] {
+        berth::repositories::create(c, &acme, r, false, now).unwrap();
+    }
+    let count = |m: &str, r: &str, t: &str| (m.to_string(), r.to_string(), t.to_string());
+    assert_eq!(overview_counts(&alice).await, count("4", "3", "t1,t2,t3 +2"));
+
+    orgs::teams::delete(c, &acme, &teams[4], &cli, now).unwrap();
+    assert_eq!(overview_counts(&alice).await, count("4", "3", "t1,t2,t3 +1"), "a deleted team");
+    orgs::teams::remove_member(c, &acme, &teams[0], "bobby", &cli, now).unwrap();
+    assert_eq!(overview_counts(&alice).await, count("4", "3", "t2,t3,t4"), "removed from a team");
+    assert!(berth::repositories::delete(c, acme.id, "acme/two").unwrap());
+    assert_eq!(overview_counts(&alice).await, count("4", "2", "t2,t3,t4"), "a deleted repository");
+    orgs::remove_member(c, &acme, "carol", &cli, now).unwrap();
+    assert_eq!(overview_counts(&alice).await, count("3", "2", "t2,t3,t4"), "a removed member");
+    berth::accounts::delete(c, app.user("dave").id, now).unwrap();
+    assert_eq!(overview_counts(&alice).await, count("2", "2", "t2,t3,t4"), "a deleted account");
+    // bobby leaves and comes back: the membership starts with no teams
+    orgs::remove_member(c, &acme, "bobby", &cli, now).unwrap();
+    orgs::add_member(c, &acme, &app.user("bobby"), Role::Member, None, &cli, now).unwrap();
+    assert_eq!(overview_counts(&alice).await, count("2", "2", ""), "no team");
+    let (_, found) = alice.get_text("/orgs/acme?q=bob").await;
+    assert!(found.contains(r#"<span class="muted">(1)</span>"#) && found.contains("bobby"), "a search counts what it finds");
+}
+
 #[actix_web::test]
 async fn an_organization_of_1000_members_is_paged_and_its_page_as_fast_as_a_small_ones() {
     let app = spawn_app().await;

@@ -1,0 +1,15 @@
+DROP TRIGGER teams_uncounted_for_members ON teams;
+DROP FUNCTION teams_uncount_for_members();
+DROP TRIGGER team_members_counted_for_member ON team_members;
+DROP FUNCTION team_members_count_for_member();
+DROP TRIGGER repositories_counted ON repositories;
+DROP FUNCTION repositories_count();
+DROP TRIGGER org_members_counted ON org_members;
+DROP FUNCTION org_members_count();
+DROP TRIGGER org_members_named ON org_members;
+DROP FUNCTION org_members_named();
+DROP INDEX org_members_username;
+ALTER TABLE org_members DROP COLUMN team_count;
+ALTER TABLE org_members DROP COLUMN username;
+ALTER TABLE owners DROP COLUMN repository_count;
+ALTER TABLE owners DROP COLUMN member_count;

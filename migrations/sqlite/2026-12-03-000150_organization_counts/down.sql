@@ -1,0 +1,12 @@
+DROP TRIGGER teams_uncounted_for_members;
+DROP TRIGGER team_members_counted_for_member_out;
+DROP TRIGGER team_members_counted_for_member_in;
+DROP TRIGGER repositories_counted_out;
+DROP TRIGGER repositories_counted_in;
+DROP TRIGGER org_members_counted_out;
+DROP TRIGGER org_members_counted_in;
+DROP INDEX org_members_username;
+ALTER TABLE org_members DROP COLUMN team_count;
+ALTER TABLE org_members DROP COLUMN username;
+ALTER TABLE owners DROP COLUMN repository_count;
+ALTER TABLE owners DROP COLUMN member_count;
