@@ -4,8 +4,6 @@
 //! collaborators on personal repositories, the audit log, who is refused what (404 for
 //! non-members, 403 for the wrong role, CSRF), and a 1,000-member organization's page.
 
-use std::time::{Duration, Instant};
-
 use berth::accounts::{NewAccount, Plan};
 use berth::orgs::{self, Actor};
 use berth::owners::Role;
@@ -736,7 +734,7 @@ async fn the_overviews_counts_follow_members_teams_repositories_and_deleted_acco
 }
 
 #[actix_web::test]
-async fn an_organization_of_1000_members_is_paged_and_its_page_as_fast_as_a_small_ones() {
+async fn an_organization_of_1000_members_is_paged_searched_and_its_grant_form_asks_for_a_typed_name() {
     let app = spawn_app().await;
     let alice = team_user(&app, "alice").await;
     create_org(&alice, "smallco").await;
@@ -769,21 +767,8 @@ async fn an_organization_of_1000_members_is_paged_and_its_page_as_fast_as_a_smal
     let (_, small_team) = alice.get_text("/orgs/smallco/teams/team-0").await;
     assert!(small_team.contains(r#"<option value="smallco/repo-9">"#), "a few are listed");
 
-    // interleaved, so a slow moment of the machine falls on both
-    let (mut small_times, mut big_times) = (Vec::new(), Vec::new());
-    for _ in 0..21 {
-        for (org, times) in [("smallco", &mut small_times), ("bigco", &mut big_times)] {
-            let start = Instant::now();
-            assert_eq!(alice.get(&format!("/orgs/{org}")).await.status(), StatusCode::OK);
-            times.push(start.elapsed());
-        }
-    }
-    let median = |t: &mut Vec<Duration>| {
-        t.sort();
-        t[t.len() / 2]
-    };
-    let (small, big) = (median(&mut small_times), median(&mut big_times));
-    assert!(big <= small * 2, "the 1,000-member page took {big:?}, the small one {small:?}");
+    // how fast the large page is against the small one is a benchmark's to say, not a
+    // test's: row O2 of scripts/bench.sh (BENCHMARKS.md)
 }
 
 #[actix_web::test]
