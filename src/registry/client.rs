@@ -50,16 +50,20 @@ pub fn is_manifest(media_type: &str) -> bool {
     MANIFEST_TYPES.contains(&media_type)
 }
 
+/// The digest algorithms the registry knows, each with its number of hex digits.
+const DIGEST_ALGORITHMS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
+
 /// A digest of an algorithm the registry knows: `sha256:` and 64 lowercase hex digits,
 /// `sha384:` and 96, or `sha512:` and 128.
 pub fn valid_digest(digest: &str) -> bool {
     let hex_of = |rest: &str, len: usize| rest.len() == len && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    match digest.split_once(':') {
-        Some(("sha256", rest)) => hex_of(rest, 64),
-        Some(("sha384", rest)) => hex_of(rest, 96),
-        Some(("sha512", rest)) => hex_of(rest, 128),
-        _ => false,
-    }
+    digest.split_once(':').is_some_and(|(algorithm, rest)| DIGEST_ALGORITHMS.iter().any(|(known, len)| *known == algorithm && hex_of(rest, *len)))
+}
+
+/// Whether `digest` names one of the algorithms `valid_digest` knows, valid or not: such a
+/// digest in a wrong length is malformed, not one of another algorithm.
+pub fn known_algorithm(digest: &str) -> bool {
+    digest.split_once(':').is_some_and(|(algorithm, _)| DIGEST_ALGORITHMS.iter().any(|(known, _)| *known == algorithm))
 }
 
 /// A digest in the grammar of content digests (`algorithm:encoded`, the algorithm lowercase
@@ -299,6 +303,7 @@ mod tests {
         assert!(!valid_digest(&format!("md5:{}", "a".repeat(32))));
         assert!(valid_digest(&format!("sha384:{}", "a".repeat(96))) && valid_digest(&format!("sha512:{}", "a".repeat(128))));
         assert!(!valid_digest(&format!("sha384:{}", "a".repeat(64))));
+        assert!(known_algorithm("sha384:abc") && !known_algorithm("blake3:abc") && !known_algorithm("sha256"));
         assert!(digest_shaped(&format!("md5:{}", "a".repeat(32))) && digest_shaped("blake3+x:AbC=_-"));
         for not_one in ["sha256", ":abc", "sha256:", "SHA256:abc", "sha256:a/b", "+sha:abc", "sha..x:abc"] {
             assert!(!digest_shaped(not_one), "{not_one}");

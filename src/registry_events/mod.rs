@@ -25,12 +25,9 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::clock::Timestamp;
 use crate::db::Conn;
-use crate::registry::client::{SELF_SUBJECT, digest_shaped, is_index, is_manifest, valid_digest, valid_tag};
+use crate::registry::client::{SELF_SUBJECT, digest_shaped, is_index, is_manifest, known_algorithm, valid_digest, valid_tag};
 use crate::registry::grants::{registry_repository_name, valid_repository_name};
 
-/// The digest algorithms Berth records: a digest of one of them in a wrong length is
-/// malformed, not of another algorithm.
-const KNOWN_ALGORITHMS: [&str; 3] = ["sha256:", "sha384:", "sha512:"];
 use crate::repositories::tags;
 
 /// How long an event id is remembered: the registry retries a failed batch for as long as
@@ -164,7 +161,7 @@ fn check(i: usize, raw: RawEvent) -> Result<Checked, Error> {
     if !registry_repository_name(&repository) {
         return Err(bad(i, "target.repository is not a repository name"));
     }
-    if let Some(d) = t.digest.as_deref().filter(|d| !digest_shaped(d) || (!valid_digest(d) && KNOWN_ALGORITHMS.iter().any(|a| d.starts_with(a)))) {
+    if let Some(d) = t.digest.as_deref().filter(|d| !digest_shaped(d) || (known_algorithm(d) && !valid_digest(d))) {
         return Err(bad(i, format!("target.digest {d:?} is not a digest")));
     }
     let action = match raw.action.as_str() {
