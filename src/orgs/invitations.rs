@@ -151,6 +151,20 @@ pub fn of_org(conn: &mut Conn, org: &Owner) -> Result<Vec<Shown>, Error> {
     shown(conn, rows)
 }
 
+/// Page `page` (from 1) of the organization's invitations, oldest first, and how many it
+/// has: an organization may invite hundreds at once (`POST /v2/invites/bulk`).
+pub fn page_of_org(conn: &mut Conn, org: &Owner, page: i64, per_page: i64) -> Result<(Vec<Shown>, i64), Error> {
+    let total = invitations::table.filter(invitations::owner_id.eq(org.id.0)).count().get_result(conn)?;
+    let rows = invitations::table
+        .filter(invitations::owner_id.eq(org.id.0))
+        .order(invitations::id.asc())
+        .offset((page.max(1) - 1).saturating_mul(per_page))
+        .limit(per_page)
+        .select(Invitation::as_select())
+        .load(conn)?;
+    Ok((shown(conn, rows)?, total))
+}
+
 fn by_uuid(conn: &mut Conn, uuid: &str) -> Result<Option<Invitation>, Error> {
     if uuid.contains('\0') {
         return Ok(None);

@@ -74,6 +74,20 @@ pub fn list(conn: &mut Conn, org: OwnerId) -> Result<Vec<(Team, i64)>, Error> {
     Ok(teams::table.filter(teams::owner_id.eq(org.0)).order(teams::name.asc()).select((Team::as_select(), teams::member_count)).load(conn)?)
 }
 
+/// Page `page` (from 1) of the organization's teams by name, each with its member count,
+/// and how many teams it has.
+pub fn page(conn: &mut Conn, org: OwnerId, page: i64, per_page: i64) -> Result<(Vec<(Team, i64)>, i64), Error> {
+    let total = teams::table.filter(teams::owner_id.eq(org.0)).count().get_result(conn)?;
+    let rows = teams::table
+        .filter(teams::owner_id.eq(org.0))
+        .order(teams::name.asc())
+        .offset((page.max(1) - 1).saturating_mul(per_page))
+        .limit(per_page)
+        .select((Team::as_select(), teams::member_count))
+        .load(conn)?;
+    Ok((rows, total))
+}
+
 pub fn create(conn: &mut Conn, org: &Owner, name: &str, description: &str, actor: &Actor, now: Timestamp) -> Result<Team, Error> {
     let name = normalize_name(name)?;
     let description = check_description(description)?;

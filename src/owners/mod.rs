@@ -322,6 +322,22 @@ pub fn standing(conn: &mut Conn, caller: i32, org: OwnerId) -> Result<Option<Sta
     Ok(Some(Standing { role, org_name, two_factor_missing }))
 }
 
+/// The organizations that hold `caller` back from their private repositories: they require
+/// two-factor authentication (Business plan) and `caller`, a member, has none. By name.
+pub fn held_back_in(conn: &mut Conn, caller: i32) -> Result<Vec<(OwnerId, String)>, Error> {
+    let rows: Vec<(i32, String)> = org_members::table
+        .inner_join(users::table)
+        .inner_join(owners::table)
+        .filter(org_members::user_id.eq(caller))
+        .filter(owners::require_two_factor.eq(true))
+        .filter(owners::plan.eq(Plan::Business.as_str()))
+        .filter(users::second_factor_count.eq(0))
+        .order(owners::name.asc())
+        .select((owners::id, owners::name))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, name)| (OwnerId(id), name)).collect())
+}
+
 /// Whether `name` (normalised) is held by a deleted account or organization.
 pub fn is_reserved(conn: &mut Conn, name: &str) -> Result<bool, Error> {
     Ok(reserved_names::table.find(name).select(reserved_names::name).first::<String>(conn).optional()?.is_some())

@@ -262,7 +262,8 @@ pub fn visible_among(conn: &mut Conn, owner: OwnerId, names: &[String], public_t
 /// The repositories shared with `user` outside their own namespace, by name: every
 /// repository of the organizations where they own or edit, the ones their teams hold a
 /// permission on, and those they collaborate on (the `/repositories` page lists them under
-/// the user's own).
+/// the user's own). An organization that holds them back until they turn on two-factor
+/// authentication shows its public repositories only, as its overview does.
 pub fn shared_with(conn: &mut Conn, user: i32) -> Result<Vec<(Repository, Option<Role>)>, Error> {
     let managed: Vec<(i32, String)> = org_members::table
         .filter(org_members::user_id.eq(user))
@@ -287,8 +288,10 @@ pub fn shared_with(conn: &mut Conn, user: i32) -> Result<Vec<(Repository, Option
         .select(Repository::as_select())
         .load(conn)?;
     let roles: Vec<(i32, String)> = org_members::table.filter(org_members::user_id.eq(user)).select((org_members::owner_id, org_members::role)).load(conn)?;
+    let held_back: Vec<OwnerId> = crate::owners::held_back_in(conn, user)?.into_iter().map(|(id, _)| id).collect();
     Ok(rows
         .into_iter()
+        .filter(|r| r.is_public || !held_back.contains(&OwnerId(r.owner_id)))
         .map(|r| {
             let role = roles.iter().find(|(o, _)| *o == r.owner_id).and_then(|(_, role)| role.parse().ok());
             (r, role)

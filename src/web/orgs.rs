@@ -32,6 +32,8 @@ use crate::web::tokens::EmptyForm;
 
 pub const MEMBERS_PER_PAGE: i64 = 25;
 pub const REPOSITORIES_PER_PAGE: i64 = 25;
+pub const TEAMS_PER_PAGE: i64 = 25;
+pub const INVITATIONS_PER_PAGE: i64 = 25;
 pub const ACTIVITY_PER_PAGE: i64 = 50;
 
 /// Who acts, as the organization's audit log names them.
@@ -299,7 +301,13 @@ struct OverviewPage {
     role_filter: &'static str,
     roles: [Role; 3],
     invitations: Vec<InvitationRow>,
+    invitations_pager: Pager,
     teams: Vec<TeamRow>,
+    teams_pager: Pager,
+    /// The invitation form's team choices: every team's name while they fit one page of
+    /// teams; past that (`None`) the form asks for a typed name, as a list of hundreds
+    /// would be the page's weight and no help to pick from.
+    team_choices: Option<Vec<String>>,
     repositories: Vec<RepoRow>,
     repositories_total: i64,
     repositories_pager: Pager,
@@ -309,19 +317,35 @@ struct OverviewPage {
     last_owner: &'static str,
 }
 
-/// The overview's query: the members' page, search and role, the repositories' page.
+/// The overview's query: the members' page, search and role, the pages of teams,
+/// invitations and repositories.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OverviewQuery {
     page: Option<i64>,
     q: Option<String>,
     role: Option<String>,
+    teams: Option<i64>,
+    invites: Option<i64>,
     repos: Option<i64>,
+}
+
+/// The overview's query parameters but `param`: each list's pager keeps the others where
+/// they are.
+fn others<'a>(state: &[(&'static str, &'a str)], param: &str) -> Vec<(&'static str, &'a str)> {
+    state.iter().filter(|(k, _)| *k != param).copied().collect()
+}
+
+/// A page number as a query keeps it: the first page is the address without it.
+fn page_param(page: i64) -> String {
+    if page > 1 { page.to_string() } else { String::new() }
 }
 
 async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &OverviewQuery, typed: Typed, errors: FieldErrors) -> Result<String, PageError> {
     let page = PageQuery::from(q.page).number()?;
     let repos_page = PageQuery::from(q.repos).number()?;
+    let teams_page = PageQuery::from(q.teams).number()?;
+    let invites_page = PageQuery::from(q.invites).number()?;
     let search: String = q.q.as_deref().unwrap_or("").trim().chars().take(30).collect();
     let role_filter = match q.role.as_deref().unwrap_or("") {
         "" | "all" => None,
@@ -329,22 +353,27 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
     };
     let (uid, now) = (who.user.id, app.now());
     let find = search.clone();
-    let (org, role, standing, (members, members_total), teams, (repositories, repositories_total), open) = app
+    let (org, role, standing, (members, members_total), (teams, teams_total), team_choices, (repositories, repositories_total), (open, open_total)) = app
         .db(move |c| {
             let (org, role) = orgs::as_member(c, &name, uid)?;
             let standing = owners::standing(c, uid, org.id)?;
             let members = orgs::members_shown(c, org.id, Some(&find), role_filter, page, MEMBERS_PER_PAGE, TEAMS_PER_MEMBER)?;
-            let teams = orgs::teams::list(c, org.id)?;
+            let teams = orgs::teams::page(c, org.id, teams_page, TEAMS_PER_PAGE)?;
+            let choices = match (role, teams.1) {
+                (Role::Owner, total) if total <= TEAMS_PER_PAGE && teams_page == 1 => Some(teams.0.iter().map(|(t, _)| t.name.clone()).collect()),
+                (Role::Owner, total) if total <= TEAMS_PER_PAGE => Some(orgs::teams::page(c, org.id, 1, TEAMS_PER_PAGE)?.0.into_iter().map(|(t, _)| t.name).collect()),
+                _ => None,
+            };
             let sight = repos::sight(c, Some(uid), &org, true)?;
             let repositories = repos::visible(c, org.id, sight, repos::Order::Name, repos_page, REPOSITORIES_PER_PAGE)?;
-            let open = if role == Role::Owner { invitations::of_org(c, &org)? } else { Vec::new() };
-            Ok((org, role, standing, members, teams, repositories, open))
+            let open = if role == Role::Owner { invitations::page_of_org(c, &org, invites_page, INVITATIONS_PER_PAGE)? } else { (Vec::new(), 0) };
+            Ok((org, role, standing, members, teams, choices, repositories, open))
         })
         .await?;
     let base = org_url(&org.name, "");
     let role_str = role_filter.map(Role::as_str).unwrap_or("");
-    let repos_str = if repos_page > 1 { repos_page.to_string() } else { String::new() };
-    let page_str = if page > 1 { page.to_string() } else { String::new() };
+    let (page_str, teams_str, invites_str, repos_str) = (page_param(page), page_param(teams_page), page_param(invites_page), page_param(repos_page));
+    let state = [("page", page_str.as_str()), ("q", search.as_str()), ("role", role_str), ("teams", &teams_str), ("invites", &invites_str), ("repos", &repos_str)];
     let body = OverviewPage {
         chrome: Chrome::signed_in(&format!("{} · Organization", org.name), "orgs", who)?,
         plan: org.plan().as_str(),
@@ -368,23 +397,18 @@ async fn overview_page(app: &AppState, who: &SignedIn, name: String, q: &Overvie
             })
             .collect(),
         members_total,
-        members_pager: Pager::new(base.clone(), page, members_total, MEMBERS_PER_PAGE).by_name("page", "Pages of members").keeping(&[
-            ("q", &search),
-            ("role", role_str),
-            ("repos", &repos_str),
-        ]),
+        members_pager: Pager::new(base.clone(), page, members_total, MEMBERS_PER_PAGE).by_name("page", "Pages of members").keeping(&others(&state, "page")),
         q: search.clone(),
         role_filter: role_filter.map(Role::as_str).unwrap_or("all"),
         roles: Role::ALL,
         invitations: open.into_iter().map(|s| invitation_row(s, now)).collect(),
+        invitations_pager: Pager::new(base.clone(), invites_page, open_total, INVITATIONS_PER_PAGE).by_name("invites", "Pages of invitations").keeping(&others(&state, "invites")),
         teams: teams.into_iter().map(|(t, n)| TeamRow { name: t.name, description: t.description, members: n }).collect(),
+        teams_pager: Pager::new(base.clone(), teams_page, teams_total, TEAMS_PER_PAGE).by_name("teams", "Pages of teams").keeping(&others(&state, "teams")),
+        team_choices,
         repositories: repositories.into_iter().map(|r| RepoRow::new(r, now)).collect(),
         repositories_total,
-        repositories_pager: Pager::new(base, repos_page, repositories_total, REPOSITORIES_PER_PAGE).by_name("repos", "Pages of repositories").keeping(&[
-            ("page", &page_str),
-            ("q", &search),
-            ("role", role_str),
-        ]),
+        repositories_pager: Pager::new(base, repos_page, repositories_total, REPOSITORIES_PER_PAGE).by_name("repos", "Pages of repositories").keeping(&others(&state, "repos")),
         registry_host: app.settings.registry_host.clone(),
         typed,
         errors,

@@ -53,6 +53,9 @@ struct ListPage {
     chrome: Chrome,
     rows: Vec<RepoRow>,
     shared: Vec<SharedRow>,
+    /// Why an organization's private repositories are missing from `shared`: it requires
+    /// two-factor authentication, which the user has not turned on.
+    held_back: Vec<String>,
     namespace: String,
     registry_host: String,
     path: String,
@@ -81,7 +84,7 @@ fn shared_access(c: &mut crate::db::Conn, uid: i32, repo: &Repository, role: Opt
 
 async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldErrors) -> Result<String, PageError> {
     let (uid, now) = (who.user.id, app.now());
-    let (home, list, shared) = app
+    let (home, list, shared, held_back) = app
         .db(move |c| {
             let home = owners::of_user(c, uid)?;
             let list = repos::list(c, home.id)?;
@@ -90,7 +93,8 @@ async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldError
                 let access = shared_access(c, uid, &repo, role)?;
                 shared.push((repo, access));
             }
-            Ok((home, list, shared))
+            let held_back = owners::held_back_in(c, uid)?.into_iter().map(|(_, name)| owners::two_factor_required_message(&name)).collect();
+            Ok((home, list, shared, held_back))
         })
         .await?;
     let shared = shared.into_iter().map(|(r, access)| SharedRow { namespace: r.name.split('/').next().unwrap_or("").to_string(), access, repo: RepoRow::new(r, now) }).collect();
@@ -99,6 +103,7 @@ async fn render(app: &AppState, who: &SignedIn, path: String, errors: FieldError
         chrome: Chrome::signed_in("Repositories", "repositories", who)?,
         rows,
         shared,
+        held_back,
         namespace: home.name,
         registry_host: app.settings.registry_host.clone(),
         path,

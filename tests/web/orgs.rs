@@ -550,8 +550,12 @@ async fn the_two_factor_requirement_is_a_business_setting_that_holds_members_wit
     let (_, html) = bob.get_text("/orgs/acme").await;
     assert!(html.contains(r#"id="two-factor-missing""#) && html.contains("requires two-factor authentication"), "{html}");
     assert!(!html.contains(r#"title="acme/app""#), "a member without 2FA sees none of its private repositories");
+    let (_, mine) = bob.get_text("/repositories").await;
+    assert!(!mine.contains(r#"title="acme/app""#) && mine.contains("The organization acme requires two-factor authentication"), "nor on /repositories, and is told why");
     assert_eq!(post(&alice, "/orgs/acme/settings", &[]).await.status(), StatusCode::SEE_OTHER);
     assert!(!app.owner("acme").require_two_factor);
+    let (_, mine) = bob.get_text("/repositories").await;
+    assert!(mine.contains(r#"title="acme/app""#) && !mine.contains("requires two-factor authentication"), "back once the requirement is off");
 }
 
 #[actix_web::test]
@@ -766,6 +770,50 @@ async fn an_organization_of_1000_members_is_paged_searched_and_its_grant_form_as
     assert_eq!(location(&res), "/orgs/bigco/teams/team-0");
     let (_, small_team) = alice.get_text("/orgs/smallco/teams/team-0").await;
     assert!(small_team.contains(r#"<option value="smallco/repo-9">"#), "a few are listed");
+
+    // 50 teams: two pages of them, each list's pager keeping the others' pages
+    let teams_per_page = berth::web::orgs::TEAMS_PER_PAGE as usize;
+    let team_rows =
+        |html: &str| Regex::new(r#"<td class="primary"><a href="/orgs/bigco/teams/(team-\d+)">"#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect::<Vec<_>>();
+    assert_eq!(team_rows(&html).len(), teams_per_page);
+    assert!(html.contains(r#"<nav class="actions" aria-label="Pages of teams">"#) && html.contains(r#"href="/orgs/bigco?teams=2">Next</a>"#));
+    let (status, second) = alice.get_text("/orgs/bigco?page=3&teams=2").await;
+    assert_eq!(status, StatusCode::OK);
+    let (first_names, second_names) = (team_rows(&html), team_rows(&second));
+    assert_eq!(first_names.len() + second_names.len(), 50, "every team on one of the two pages");
+    assert!(first_names.iter().all(|t| !second_names.contains(t)));
+    assert!(second.contains(r#"href="/orgs/bigco?teams=1&#38;page=3">Previous</a>"#), "the teams' pager keeps the members' page");
+    assert!(second.contains(r#"href="/orgs/bigco?page=4&#38;teams=2">Next</a>"#), "the members' pager keeps the teams' page");
+    // ... and the invitation form asks for a typed team name, which a team of page 2 takes
+    assert!(html.contains(r#"<input id="invite-team" name="team" type="text""#) && !html.contains(r#"<option value="team-0">"#));
+    let small = app.browser();
+    small.login("alice", PASSWORD).await;
+    let (_, small_html) = small.get_text("/orgs/smallco").await;
+    assert!(small_html.contains(r#"<option value="team-1">team-1</option>"#), "a few teams are a list");
+    let late = second_names.last().unwrap().clone();
+    for i in 0..30 {
+        let (name, now) = (format!("guest{i:02}"), app.state.now());
+        let email = format!("{name}@example.com");
+        let new =
+            NewAccount { username: name, email: email.clone(), email_normalized: email, password_hash: "none: nobody signs in".into(), plan: Plan::Personal, operator: false };
+        berth::accounts::create(&mut app.conn(), new, now).unwrap();
+    }
+    assert_eq!(location(&invite(&alice, "bigco", "guest00", "member", &late).await), "/orgs/bigco#invitations");
+    let (bigco, inviter) = (app.owner("bigco"), app.user("alice"));
+    for i in 1..30 {
+        orgs::invitations::invite(&mut app.conn(), &bigco, &format!("guest{i:02}"), Role::Member, None, &inviter, &Actor::cli(), app.state.now(), false).unwrap();
+    }
+    // 30 invitations: a page of them, the rest on the next
+    let (_, html) = alice.get_text("/orgs/bigco").await;
+    let invitees = |html: &str| Regex::new(r#"<td class="primary">(guest\d+)</td>"#).unwrap().captures_iter(html).map(|c| c[1].to_string()).collect::<Vec<_>>();
+    let per_page = berth::web::orgs::INVITATIONS_PER_PAGE as usize;
+    assert_eq!(invitees(&html), (0..per_page).map(|i| format!("guest{i:02}")).collect::<Vec<_>>(), "oldest first");
+    assert!(Regex::new(&format!(r#"(?s)<td class="primary">guest00</td>.*?<td data-label="Team">{late}</td>"#)).unwrap().is_match(&html), "the typed team");
+    let (_, rest) = alice.get_text("/orgs/bigco?invites=2").await;
+    assert_eq!(invitees(&rest), (per_page..30).map(|i| format!("guest{i:02}")).collect::<Vec<_>>());
+    assert!(rest.contains(r#"href="/orgs/bigco?invites=1">Previous</a>"#));
+    let (status, _) = alice.get_text("/orgs/bigco?teams=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "pages count from 1");
 
     // how fast the large page is against the small one is a benchmark's to say, not a
     // test's: row O2 of scripts/bench.sh (BENCHMARKS.md)
