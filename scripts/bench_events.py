@@ -31,7 +31,8 @@ def post(url, secret, events):
 def event(eid, action, repository, tag, n, method="GET"):
     return {
         "id": eid,
-        "timestamp": "2026-12-02T00:00:00Z",
+        # the registry's clock when the request was made, as it writes it
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
         "action": action,
         "target": {"mediaType": MANIFEST, "digest": DIGEST, "size": 400, "length": 400, "repository": repository, "tag": tag},
         "request": {"addr": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}:40000", "useragent": "bench", "method": method},

@@ -36,7 +36,8 @@ fn digest(n: u32) -> String {
     format!("sha256:{n:064x}")
 }
 
-/// An event of the registry's shape.
+/// An event of the registry's shape; `post` gives it the test clock's time unless it has
+/// a `timestamp` of its own.
 fn event(id: &str, action: &str, media_type: &str, digest: &str, tag: Option<&str>, method: &str, client: (&str, &str)) -> Value {
     let mut target =
         json!({"mediaType": media_type, "digest": digest, "size": 500, "length": 500, "repository": "alice/app", "url": "http://evil.example/v2/alice/app/manifests/x"});
@@ -45,7 +46,6 @@ fn event(id: &str, action: &str, media_type: &str, digest: &str, tag: Option<&st
     }
     json!({
         "id": id,
-        "timestamp": "2026-12-02T10:00:00.000000000Z",
         "action": action,
         "target": target,
         "request": {"id": "r", "addr": client.0, "host": "registry", "method": method, "useragent": client.1},
@@ -65,7 +65,16 @@ async fn post_raw(app: &TestApp, authorization: Option<&str>, content_type: &str
     (res.status(), res.text().await.unwrap())
 }
 
+/// A time as the registry writes it (Go's RFC 3339 with nanoseconds).
+fn rfc3339(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 123_456_789).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 async fn post(app: &TestApp, events: &[Value]) -> (StatusCode, Value) {
+    let mut events = events.to_vec();
+    for e in events.iter_mut().filter(|e| e.is_object() && e.get("timestamp").is_none()) {
+        e["timestamp"] = json!(rfc3339(app.state.now()));
+    }
     let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
     let (status, text) = post_raw(app, Some(&format!("Bearer {SECRET}")), "application/vnd.docker.distribution.events.v1+json", body).await;
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
@@ -250,18 +259,104 @@ async fn pulls_count_as_on_docker_hub() {
     assert_eq!(post(&app, &[elsewhere]).await.0, StatusCode::OK);
 }
 
+/// A webhook of alice/app, to a public address (nothing is sent in these tests).
+fn with_a_webhook(app: &TestApp) {
+    let alice = app.user("alice");
+    let c = &mut app.conn();
+    let hooked = berth::repositories::managed_by(c, alice.id, "alice/app").unwrap();
+    let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
+    let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
+    berth::webhooks::add(c, &app.state.keys, alice.id, &hooked, "CI", &url, app.state.now()).unwrap();
+}
+
+/// `event` at the time `at` of the registry's clock.
+fn event_at(at: Value, id: &str, action: &str, media_type: &str, digest: &str, tag: Option<&str>, client: (&str, &str)) -> Value {
+    let method = if action == "push" { "PUT" } else { "GET" };
+    let mut e = event(id, action, media_type, digest, tag, method, client);
+    e["timestamp"] = at;
+    e
+}
+
+#[actix_web::test]
+async fn events_are_recorded_at_their_own_time_and_one_reported_late_moves_no_time_back() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    let now = app.state.now();
+    let at = |t: i64| json!(rfc3339(t));
+
+    // the registry retried these for an hour while Berth was down
+    post(&app, &[event_at(at(now - 3600), "p1", "push", IMAGE, &digest(1), Some("v1"), DOCKER)]).await;
+    let v1 = tag(&app, repository, "v1").unwrap();
+    assert_eq!((v1.digest.as_str(), v1.pushed_at), (digest(1).as_str(), now - 3600), "pushed when the registry says, not when it told Berth");
+    post(&app, &[event_at(at(now - 60), "p2", "push", IMAGE, &digest(2), Some("v1"), DOCKER)]).await;
+    assert_eq!(tag(&app, repository, "v1").unwrap().pushed_at, now - 60);
+    // a push older than the tag's own, reported after it, leaves the newer one standing
+    post(&app, &[event_at(at(now - 1800), "p3", "push", IMAGE, &digest(3), Some("v1"), DOCKER)]).await;
+    let v1 = tag(&app, repository, "v1").unwrap();
+    assert_eq!((v1.digest.as_str(), v1.pushed_at), (digest(2).as_str(), now - 60), "v1 stays on the newest push");
+    assert_eq!(stats(&app, repository).last_updated, Some(now - 60));
+
+    // pulls count however late they come; the last pull is the newest
+    post(&app, &[event_at(at(now - 100), "a1", "pull", IMAGE, &digest(2), Some("v1"), DOCKER)]).await;
+    post(&app, &[event_at(at(now - 200), "a2", "pull", IMAGE, &digest(2), Some("v1"), ("10.0.0.8:1", "skopeo/1.9"))]).await;
+    let v1 = tag(&app, repository, "v1").unwrap();
+    assert_eq!((v1.pull_count, v1.last_pulled_at), (2, Some(now - 100)));
+    assert_eq!((stats(&app, repository).pull_count, stats(&app, repository).last_pulled_at), (2, Some(now - 100)));
+    assert_eq!(v1.digest_last_pulled_at, Some(now - 100));
+
+    // a time from the registry's future, Go's zero time, or none at all: the arrival
+    app.clock.advance(10);
+    let arrival = app.state.now();
+    post(&app, &[event_at(at(arrival + 86_400), "p4", "push", IMAGE, &digest(4), Some("future"), DOCKER)]).await;
+    assert_eq!(tag(&app, repository, "future").unwrap().pushed_at, arrival, "never later than it arrived");
+    post(&app, &[event_at(json!("0001-01-01T00:00:00Z"), "p5", "push", IMAGE, &digest(5), Some("zero"), DOCKER)]).await;
+    assert_eq!(tag(&app, repository, "zero").unwrap().pushed_at, arrival);
+    post(&app, &[event_at(json!(""), "p6", "push", IMAGE, &digest(6), Some("none"), DOCKER)]).await;
+    assert_eq!(tag(&app, repository, "none").unwrap().pushed_at, arrival);
+
+    // a time that is not one is a malformed batch: nothing of it is taken
+    for bad in [json!("yesterday"), json!("2026-12-02 10:00:00"), json!(1_764_000_000)] {
+        let batch = [event("p7", "push", IMAGE, &digest(7), Some("ok"), "PUT", DOCKER), event_at(bad.clone(), "p8", "push", IMAGE, &digest(8), Some("bad"), DOCKER)];
+        assert_eq!(post(&app, &batch).await.0, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(tag(&app, repository, "ok").is_none() && tag(&app, repository, "bad").is_none(), "{bad}");
+    }
+}
+
+#[actix_web::test]
+async fn a_push_reported_late_queues_no_webhook_and_a_platform_pull_reported_late_still_joins_its_index() {
+    let app = app_taking_events(None).await;
+    let repository = alice_app(&app).await;
+    with_a_webhook(&app);
+    let deliveries = || {
+        use berth::db::schema::webhook_deliveries as d;
+        use diesel::prelude::*;
+        d::table.count().get_result::<i64>(&mut app.conn()).unwrap()
+    };
+    let now = app.state.now();
+    let at = |t: i64| json!(rfc3339(t));
+    post(&app, &[event_at(at(now - 10), "p1", "push", IMAGE, &digest(1), Some("v1"), DOCKER)]).await;
+    assert_eq!(deliveries(), 1);
+    post(&app, &[event_at(at(now - 20), "p2", "push", IMAGE, &digest(2), Some("v1"), DOCKER)]).await;
+    assert_eq!(deliveries(), 1, "the tag is not on the late push's digest: nobody is told it is");
+
+    // an index and its platform manifest pulled together an hour ago, reported one batch
+    // at a time and minutes apart: one pull, as it was
+    let (index, amd64) = (digest(10), digest(11));
+    post(&app, &[event("p3", "push", IMAGE, &amd64, None, "PUT", DOCKER), event("p4", "push", INDEX, &index, Some("multi"), "PUT", DOCKER)]).await;
+    post(&app, &[event_at(at(now - 3600), "a1", "pull", INDEX, &index, Some("multi"), DOCKER)]).await;
+    app.clock.advance(300);
+    post(&app, &[event_at(at(now - 3598), "a2", "pull", IMAGE, &amd64, None, DOCKER)]).await;
+    assert_eq!(stats(&app, repository).pull_count, 1, "an index and its platform 2 s apart are one pull, whenever they arrive");
+    // and the same platform manifest 11 s after that index is a pull of its own
+    post(&app, &[event_at(at(now - 3589), "a3", "pull", IMAGE, &amd64, None, DOCKER)]).await;
+    assert_eq!(stats(&app, repository).pull_count, 2);
+}
+
 #[actix_web::test]
 async fn a_tags_push_queues_one_delivery_per_webhook_once_and_a_push_by_digest_none() {
     let app = app_taking_events(None).await;
     let repository = alice_app(&app).await;
-    let alice = app.user("alice");
-    {
-        let c = &mut app.conn();
-        let hooked = berth::repositories::managed_by(c, alice.id, "alice/app").unwrap();
-        let parsed = berth::webhooks::address::parse("https://ci.example.com/hooks/berth").unwrap();
-        let url = berth::webhooks::address::check(parsed, vec!["93.184.216.34:443".parse().unwrap()], false).unwrap();
-        berth::webhooks::add(c, &app.state.keys, alice.id, &hooked, "CI", &url, app.state.now()).unwrap();
-    }
+    with_a_webhook(&app);
     let payloads = || {
         use berth::db::schema::webhook_deliveries as d;
         use diesel::prelude::*;

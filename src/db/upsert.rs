@@ -83,20 +83,28 @@ pub fn manifest_if_new(conn: &mut Conn, repository_id: i32, digest: &str, media_
     Ok(n == 1)
 }
 
-/// Points the tag `name` of a repository at `digest`, pushed at `now` by `pushed_by`,
-/// creating it or moving it (its pulls stay the tag's).
-pub fn tag_push(conn: &mut Conn, repository_id: i32, name: &str, digest: &str, pushed_by: Option<&str>, now: Timestamp) -> Result<(), Error> {
-    let values = (tags::repository_id.eq(repository_id), tags::name.eq(name), tags::digest.eq(digest), tags::pushed_at.eq(now), tags::pushed_by.eq(pushed_by));
-    let changes = (tags::digest.eq(digest), tags::pushed_at.eq(now), tags::pushed_by.eq(pushed_by));
-    per_backend!(conn, |c| diesel::insert_into(tags::table).values(values).on_conflict((tags::repository_id, tags::name)).do_update().set(changes).execute(c))?;
-    Ok(())
+/// Points the tag `name` of a repository at `digest`, pushed at `at` by `pushed_by`,
+/// creating it or moving it (its pulls stay the tag's) unless its last push is newer than
+/// `at`: a push the registry reports late leaves the newer one standing. Returns whether
+/// the tag points at `digest` by this push now.
+pub fn tag_push(conn: &mut Conn, repository_id: i32, name: &str, digest: &str, pushed_by: Option<&str>, at: Timestamp) -> Result<bool, Error> {
+    let values = (tags::repository_id.eq(repository_id), tags::name.eq(name), tags::digest.eq(digest), tags::pushed_at.eq(at), tags::pushed_by.eq(pushed_by));
+    let changes = (tags::digest.eq(digest), tags::pushed_at.eq(at), tags::pushed_by.eq(pushed_by));
+    let n = per_backend!(conn, |c| diesel::insert_into(tags::table)
+        .values(values)
+        .on_conflict((tags::repository_id, tags::name))
+        .do_update()
+        .set(changes)
+        .filter(tags::pushed_at.le(at))
+        .execute(c))?;
+    Ok(n == 1)
 }
 
-/// Notes that `client` pulled the index `digest` of a repository at `now`.
-pub fn recent_index_pull(conn: &mut Conn, repository_id: i32, client: &str, digest: &str, now: Timestamp) -> Result<(), Error> {
+/// Notes that `client` pulled the index `digest` of a repository at `at`.
+pub fn recent_index_pull(conn: &mut Conn, repository_id: i32, client: &str, digest: &str, at: Timestamp) -> Result<(), Error> {
     let values =
-        (recent_index_pulls::repository_id.eq(repository_id), recent_index_pulls::client.eq(client), recent_index_pulls::digest.eq(digest), recent_index_pulls::pulled_at.eq(now));
-    let changes = (recent_index_pulls::digest.eq(digest), recent_index_pulls::pulled_at.eq(now));
+        (recent_index_pulls::repository_id.eq(repository_id), recent_index_pulls::client.eq(client), recent_index_pulls::digest.eq(digest), recent_index_pulls::pulled_at.eq(at));
+    let changes = (recent_index_pulls::digest.eq(digest), recent_index_pulls::pulled_at.eq(at));
     per_backend!(conn, |c| diesel::insert_into(recent_index_pulls::table)
         .values(values)
         .on_conflict((recent_index_pulls::repository_id, recent_index_pulls::client))

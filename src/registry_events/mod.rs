@@ -10,8 +10,14 @@
 //! not, a blob is not, and Berth's own reads (its `SELF_SUBJECT`) are not; an index and a
 //! platform manifest the same client (address and user agent) fetches within
 //! `ONE_PULL_WINDOW` seconds of it are one pull. A tag's push queues the repository's
-//! webhooks' deliveries in the batch's transaction. Times are Berth's clock when the event
-//! arrives: the registry sends each event within a moment of the request.
+//! webhooks' deliveries in the batch's transaction.
+//!
+//! Times are the event's own `timestamp`: the registry retries a batch with backoff for as
+//! long as Berth is down, so the arrival can be long after the request. An event without a
+//! time (or with Go's zero time) is taken at its arrival, one from the future at the
+//! arrival too (the registry's clock is not Berth's). A late event never moves a time back:
+//! a tag keeps the newest push, a last pull or push the newest of them, and a push older
+//! than the tag's own queues no webhook and no read.
 
 pub mod delete;
 pub mod endpoint;
@@ -70,6 +76,16 @@ pub struct Event {
     pub client: String,
     /// Who the registry's token named: a username, an organization, or Berth itself.
     pub actor: Option<String>,
+    /// When the registry says the request was made; None when it did not say.
+    pub at: Option<Timestamp>,
+}
+
+impl Event {
+    /// When the event happened as Berth records it, taken at `now`: its own time, never
+    /// later than its arrival.
+    pub fn time(&self, now: Timestamp) -> Timestamp {
+        self.at.map_or(now, |at| at.min(now))
+    }
 }
 
 #[derive(Deserialize)]
@@ -81,6 +97,8 @@ struct Envelope {
 #[derive(Deserialize)]
 struct RawEvent {
     id: String,
+    #[serde(default)]
+    timestamp: Option<String>,
     action: String,
     #[serde(default)]
     target: RawTarget,
@@ -136,7 +154,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Batch, Error> {
     for (i, raw) in envelope.events.into_iter().enumerate() {
         let id = raw.id.clone();
         match check(i, raw)? {
-            Checked::Event(event) => batch.events.push(event),
+            Checked::Event(event) => batch.events.push(*event),
             Checked::Skipped(why) => {
                 tracing::warn!(event = i, id = ?id, why, "an event of the registry Berth records nothing for");
                 batch.skipped += 1;
@@ -147,7 +165,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Batch, Error> {
 }
 
 enum Checked {
-    Event(Event),
+    Event(Box<Event>),
     Skipped(&'static str),
 }
 
@@ -189,6 +207,14 @@ fn check(i: usize, raw: RawEvent) -> Result<Checked, Error> {
     if method.as_deref().is_some_and(|m| !short(m, 16)) {
         return Err(bad(i, "request.method is too long"));
     }
+    let at = match raw.timestamp.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => {
+            let parsed = chrono::DateTime::parse_from_rfc3339(t).map_err(|_| bad(i, "timestamp is not an RFC 3339 time"))?;
+            // Go's zero time (year 1) is how the registry says it has none
+            Some(parsed.timestamp()).filter(|&t| t > 0)
+        }
+    };
     let actor = raw.actor.name.filter(|n| !n.is_empty());
     if actor.as_deref().is_some_and(|n| !short(n, 255)) {
         return Err(bad(i, "actor.name is too long"));
@@ -200,7 +226,7 @@ fn check(i: usize, raw: RawEvent) -> Result<Checked, Error> {
         return Ok(Checked::Skipped("a digest of an algorithm Berth does not record"));
     }
     let client = client_of(raw.request.addr.as_deref().unwrap_or(""), raw.request.useragent.as_deref().unwrap_or(""));
-    Ok(Checked::Event(Event { id: raw.id, action, repository, digest: t.digest, tag: t.tag, media_type, size, method, client, actor }))
+    Ok(Checked::Event(Box::new(Event { id: raw.id, action, repository, digest: t.digest, tag: t.tag, media_type, size, method, client, actor, at })))
 }
 
 /// One client: its address without the port (each connection has its own) and its user
@@ -245,16 +271,18 @@ pub fn ingest(conn: &mut Conn, events: &[Event], public_url: &str, now: Timestam
     })
 }
 
-/// Forgets event ids older than `SEEN_FOR` and index pulls older than the window.
+/// Forgets event ids older than `SEEN_FOR`, and index pulls as old: a platform's pull that
+/// arrives late is still matched by the times of the two events.
 pub fn prune(conn: &mut Conn, now: Timestamp) -> Result<(), Error> {
     use crate::db::schema::registry_events_seen as seen;
     use diesel::prelude::*;
     diesel::delete(seen::table.filter(seen::seen_at.lt(now - SEEN_FOR))).execute(conn)?;
-    tags::prune_index_pulls(conn, now - ONE_PULL_WINDOW)?;
+    tags::prune_index_pulls(conn, now - SEEN_FOR)?;
     Ok(())
 }
 
 fn apply(c: &mut Conn, e: &Event, public_url: &str, now: Timestamp, to_read: &mut Vec<(String, String)>) -> Result<(), Error> {
+    let at = e.time(now);
     // blobs are neither tags nor pulls; Berth's own reads are not pulls
     let blob = !is_manifest(&e.media_type);
     match e.action {
@@ -265,18 +293,19 @@ fn apply(c: &mut Conn, e: &Event, public_url: &str, now: Timestamp, to_read: &mu
         Action::Push => {
             let (Some(repository_id), Some(digest)) = (tags::repository_id(c, &e.repository)?, e.digest.as_deref()) else { return Ok(()) };
             let pushed = tags::Pushed { digest, media_type: &e.media_type, manifest_size: e.size, tag: e.tag.as_deref(), pushed_by: e.actor.as_deref() };
-            let unread = tags::record_push(c, repository_id, pushed, now)?;
-            if unread && e.tag.is_some() {
+            let recorded = tags::record_push(c, repository_id, pushed, at)?;
+            if recorded.unread && recorded.tag_moved {
                 to_read.push((e.repository.clone(), digest.to_string()));
             }
-            // a tag pushed is what a webhook is told of (an index's platforms come by digest)
-            if e.tag.is_some() {
+            // a tag pushed is what a webhook is told of (an index's platforms come by
+            // digest); a push older than the tag's own is not what the tag is now
+            if recorded.tag_moved {
                 let push = crate::webhooks::delivery::Push {
                     repository: e.repository.clone(),
                     tag: e.tag.clone(),
                     digest: digest.to_string(),
                     pusher: e.actor.clone().unwrap_or_default(),
-                    pushed_at: now,
+                    pushed_at: at,
                 };
                 crate::webhooks::delivery::on_push(c, &push, public_url, now)?;
             }
@@ -285,10 +314,10 @@ fn apply(c: &mut Conn, e: &Event, public_url: &str, now: Timestamp, to_read: &mu
         Action::Pull => {
             let (Some(repository_id), Some(digest)) = (tags::repository_id(c, &e.repository)?, e.digest.as_deref()) else { return Ok(()) };
             let counted = if is_index(&e.media_type) {
-                crate::db::upsert::recent_index_pull(c, repository_id, &e.client, digest, now)?;
+                crate::db::upsert::recent_index_pull(c, repository_id, &e.client, digest, at)?;
                 true
             } else {
-                match tags::recent_index_pull(c, repository_id, &e.client, now - ONE_PULL_WINDOW)? {
+                match tags::recent_index_pull(c, repository_id, &e.client, at - ONE_PULL_WINDOW, at)? {
                     // a platform of the index just pulled: that pull counted already. An
                     // index not read yet is taken to hold it.
                     Some(index) => match tags::platforms_of(c, repository_id, &index)? {
@@ -298,7 +327,7 @@ fn apply(c: &mut Conn, e: &Event, public_url: &str, now: Timestamp, to_read: &mu
                     None => true,
                 }
             };
-            tags::record_pull(c, repository_id, digest, e.tag.as_deref(), counted, now)
+            tags::record_pull(c, repository_id, digest, e.tag.as_deref(), counted, at)
         }
         Action::Delete => {
             let Some(repository_id) = tags::repository_id(c, &e.repository)? else { return Ok(()) };

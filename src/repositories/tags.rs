@@ -213,19 +213,33 @@ pub struct Pushed<'a> {
     pub pushed_by: Option<&'a str>,
 }
 
-/// A manifest pushed to a repository: the manifest is recorded (once per digest), the tag
-/// the push named moved to it, the repository's last push noted. Returns whether the
-/// manifest still waits to be read from the registry.
-pub fn record_push(conn: &mut Conn, repository_id: i32, pushed: Pushed<'_>, now: Timestamp) -> Result<bool, Error> {
+/// What recording a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The manifest still waits to be read from the registry.
+    pub unread: bool,
+    /// The tag the push named now points at its digest: it was new, or its last push was
+    /// not newer than this one (a push reported late leaves a newer one standing).
+    pub tag_moved: bool,
+}
+
+/// A manifest pushed to a repository at `at`: the manifest is recorded (once per digest),
+/// the tag the push named moved to it unless a newer push moved it since, the
+/// repository's last push noted unless a newer one is.
+pub fn record_push(conn: &mut Conn, repository_id: i32, pushed: Pushed<'_>, at: Timestamp) -> Result<Recorded, Error> {
     let Pushed { digest, media_type, manifest_size, tag, pushed_by } = pushed;
-    crate::db::upsert::manifest_if_new(conn, repository_id, digest, media_type, manifest_size, now)?;
+    crate::db::upsert::manifest_if_new(conn, repository_id, digest, media_type, manifest_size, at)?;
+    let mut tag_moved = false;
     if let Some(tag) = tag {
-        crate::db::upsert::tag_push(conn, repository_id, tag, digest, pushed_by, now)?;
-        diesel::update(repositories::table.filter(repositories::id.eq(repository_id))).set(repositories::last_push_at.eq(Some(now))).execute(conn)?;
+        tag_moved = crate::db::upsert::tag_push(conn, repository_id, tag, digest, pushed_by, at)?;
+        diesel::update(repositories::table.filter(repositories::id.eq(repository_id)))
+            .filter(repositories::last_push_at.is_null().or(repositories::last_push_at.lt(Some(at))))
+            .set(repositories::last_push_at.eq(Some(at)))
+            .execute(conn)?;
     }
     let read_at: Option<Timestamp> =
         manifests::table.filter(manifests::repository_id.eq(repository_id)).filter(manifests::digest.eq(digest)).select(manifests::read_at).first(conn)?;
-    Ok(read_at.is_none())
+    Ok(Recorded { unread: read_at.is_none(), tag_moved })
 }
 
 /// Records the manifest `digest` of a repository (found by a sync) unless it is recorded.
@@ -272,21 +286,27 @@ pub fn is_read(conn: &mut Conn, repository_id: i32, digest: &str) -> Result<bool
     Ok(matches!(read_at, Some(Some(_))))
 }
 
-/// A pull of the manifest `digest` (by `tag` when the client named one) at `now`: the
-/// times of the last pull, and with `counted` one more pull of the repository and of the
-/// tag.
-pub fn record_pull(conn: &mut Conn, repository_id: i32, digest: &str, tag: Option<&str>, counted: bool, now: Timestamp) -> Result<(), Error> {
-    let more = i64::from(counted);
+/// A pull of the manifest `digest` (by `tag` when the client named one) at `at`: the times
+/// of the last pull unless a newer pull is recorded, and with `counted` one more pull of
+/// the repository and of the tag.
+pub fn record_pull(conn: &mut Conn, repository_id: i32, digest: &str, tag: Option<&str>, counted: bool, at: Timestamp) -> Result<(), Error> {
     diesel::update(manifests::table.filter(manifests::repository_id.eq(repository_id)).filter(manifests::digest.eq(digest)))
-        .set(manifests::last_pulled_at.eq(Some(now)))
+        .filter(manifests::last_pulled_at.is_null().or(manifests::last_pulled_at.lt(Some(at))))
+        .set(manifests::last_pulled_at.eq(Some(at)))
         .execute(conn)?;
     if let Some(tag) = tag {
-        diesel::update(tags::table.filter(tags::repository_id.eq(repository_id)).filter(tags::name.eq(tag)))
-            .set((tags::last_pulled_at.eq(Some(now)), tags::pull_count.eq(tags::pull_count + more)))
-            .execute(conn)?;
+        let this = || tags::table.filter(tags::repository_id.eq(repository_id)).filter(tags::name.eq(tag));
+        if counted {
+            diesel::update(this()).set(tags::pull_count.eq(tags::pull_count + 1)).execute(conn)?;
+        }
+        diesel::update(this().filter(tags::last_pulled_at.is_null().or(tags::last_pulled_at.lt(Some(at))))).set(tags::last_pulled_at.eq(Some(at))).execute(conn)?;
     }
-    diesel::update(repositories::table.filter(repositories::id.eq(repository_id)))
-        .set((repositories::last_pulled_at.eq(Some(now)), repositories::pull_count.eq(repositories::pull_count + more)))
+    let repository = || repositories::table.filter(repositories::id.eq(repository_id));
+    if counted {
+        diesel::update(repository()).set(repositories::pull_count.eq(repositories::pull_count + 1)).execute(conn)?;
+    }
+    diesel::update(repository().filter(repositories::last_pulled_at.is_null().or(repositories::last_pulled_at.lt(Some(at)))))
+        .set(repositories::last_pulled_at.eq(Some(at)))
         .execute(conn)?;
     Ok(())
 }
@@ -329,12 +349,13 @@ pub fn platforms_of(conn: &mut Conn, repository_id: i32, digest: &str) -> Result
     Ok(json.flatten().and_then(|p| serde_json::from_str(&p).ok()))
 }
 
-/// The index `client` pulled from a repository at or after `since`.
-pub fn recent_index_pull(conn: &mut Conn, repository_id: i32, client: &str, since: Timestamp) -> Result<Option<String>, Error> {
+/// The index `client` last pulled from a repository, when that pull was from `since` to
+/// `until`.
+pub fn recent_index_pull(conn: &mut Conn, repository_id: i32, client: &str, since: Timestamp, until: Timestamp) -> Result<Option<String>, Error> {
     Ok(recent_index_pulls::table
         .filter(recent_index_pulls::repository_id.eq(repository_id))
         .filter(recent_index_pulls::client.eq(client))
-        .filter(recent_index_pulls::pulled_at.ge(since))
+        .filter(recent_index_pulls::pulled_at.between(since, until))
         .select(recent_index_pulls::digest)
         .first(conn)
         .optional()?)
