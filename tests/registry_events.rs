@@ -903,3 +903,52 @@ async fn the_hub_apis_delete_of_an_organizations_repository_deletes_its_images_a
     assert_eq!(logged.iter().map(|e| (e.name.as_str(), e.actor.as_str())).collect::<Vec<_>>(), [("acme/app", "alice")]);
     assert!(logged[0].data.contains("\"registry_tags_deleted\":\"1\""), "{}", logged[0].data);
 }
+
+#[actix_web::test]
+async fn an_organization_token_deletes_a_tag_through_the_hub_api_only_with_scope_image_delete() {
+    let (app, registry, clients, alice) = reporting_to_berth(None).await;
+    berth::orgs::create(&mut app.conn(), "acme", &app.user("alice"), berth::accounts::Plan::Team, &berth::orgs::Actor::cli(), app.state.now()).unwrap();
+    let (one, two) = (clients.dir.path().join("one"), clients.dir.path().join("two"));
+    build_image(&one, "first\n");
+    let second = build_image(&two, "second\n");
+    for (layout, reference) in [(&one, "acme/app:v1"), (&two, "acme/app:v2")] {
+        clients.push(layout, &registry, reference, &alice).await.assert_ok("skopeo push by an owner");
+    }
+    let repository = tags::repository_id(&mut app.conn(), "acme/app").unwrap().unwrap();
+    eventually("two tags", &registry, || stats(&app, repository).tag_count == 2).await;
+
+    // an organization access token of acme on acme/app with `scope`, signed in to the API
+    let http = reqwest::Client::new();
+    let token_jwt = |scope: &'static str| {
+        let (app, http) = (&app, &http);
+        async move {
+            let requested = vec![berth::org_tokens::Requested { kind: "TYPE_REPO".into(), path: "acme/app".into(), scopes: vec![scope.into()] }];
+            let new = berth::org_tokens::NewOrgToken {
+                label: scope.into(),
+                description: String::new(),
+                resources: berth::org_tokens::Resources::parse("acme", &requested).unwrap(),
+                expires_at: None,
+            };
+            let (_, plain) = berth::org_tokens::create(&mut app.conn(), app.owner("acme").id, &app.user("alice"), new, &berth::orgs::Actor::cli(), app.state.now()).unwrap();
+            audit::secret(plain.expose());
+            let res = http.post(format!("{}/v2/auth/token", app.url)).json(&json!({"identifier": "acme", "secret": plain.expose()})).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "the token signs in as acme");
+            res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let delete_v1 = |jwt: String| http.delete(format!("{}/v2/repositories/acme/app/tags/v1/", app.url)).bearer_auth(jwt).send();
+
+    let push_only = token_jwt("scope-image-push").await;
+    let res = delete_v1(push_only).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "push does not reach delete");
+    assert!(res.text().await.unwrap().contains("scope-image-delete"));
+    assert_eq!(stats(&app, repository).tag_count, 2, "nothing is forgotten");
+    clients.pull_fresh(&registry, "acme/app:v1", Some(&alice)).await.assert_ok("nor deleted in the registry");
+
+    let with_delete = token_jwt("scope-image-delete").await;
+    assert_eq!(delete_v1(with_delete).await.unwrap().status(), StatusCode::NO_CONTENT);
+    clients.pull_fresh(&registry, "acme/app:v1", Some(&alice)).await.assert_failed("the deleted tag no longer pulls");
+    let out = clients.inspect_digest(&registry, "acme/app:v2", Some(&alice)).await;
+    assert_eq!(out.assert_ok("the tag on another digest still pulls").stdout.trim(), second);
+    assert_eq!(tags::all(&mut app.conn(), repository).unwrap().into_iter().map(|(name, _)| name).collect::<Vec<_>>(), ["v2"]);
+}
