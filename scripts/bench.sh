@@ -24,7 +24,8 @@
 #   P5  W1 through nginx to two instances            vs  through nginx to one
 #       GETs (Debian's docker-registry with Berth's JWT; and with htpasswd/bcrypt)
 #   plus the dataset generator (100,000 users, 1,000,000 tokens) and criterion's
-#   `tokens` bench (authenticate on 1k vs 1M tokens).
+#   `tokens` bench (authenticate on 1k vs 1M tokens), and last the registry events' rows
+#   R1-R3 (scripts/bench-events.sh on the same build; SKIP_EVENTS=1 leaves them out).
 #
 # Usage (from anywhere, as root: it installs wrk, docker-registry and apache2-utils from
 # Debian when they are missing):
@@ -647,3 +648,9 @@ mb() { python3 -c "print('%.1f' % ($1 / 1024))"; }
     echo '```'
   fi
 } | tee "$OUT/table.md"
+
+# R1-R3, the registry's notifications, on the same release build, their table after this one
+if [[ -z ${SKIP_EVENTS:-} && $BUILD_DIR == release ]]; then
+  log "R1-R3: scripts/bench-events.sh"
+  SKIP_BUILD=1 bash scripts/bench-events.sh | tee -a "$OUT/table.md" || die "R1-R3: scripts/bench-events.sh failed"
+fi
