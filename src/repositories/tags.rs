@@ -290,23 +290,24 @@ pub fn is_read(conn: &mut Conn, repository_id: i32, digest: &str) -> Result<bool
 /// of the last pull unless a newer pull is recorded, and with `counted` one more pull of
 /// the repository and of the tag.
 pub fn record_pull(conn: &mut Conn, repository_id: i32, digest: &str, tag: Option<&str>, counted: bool, at: Timestamp) -> Result<(), Error> {
+    use diesel::dsl::case_when;
+    use diesel::sql_types::{BigInt, Nullable};
+    let more = i64::from(counted);
     diesel::update(manifests::table.filter(manifests::repository_id.eq(repository_id)).filter(manifests::digest.eq(digest)))
         .filter(manifests::last_pulled_at.is_null().or(manifests::last_pulled_at.lt(Some(at))))
         .set(manifests::last_pulled_at.eq(Some(at)))
         .execute(conn)?;
+    // the count goes up and the time takes the newer of the two, in one statement a row
     if let Some(tag) = tag {
-        let this = || tags::table.filter(tags::repository_id.eq(repository_id)).filter(tags::name.eq(tag));
-        if counted {
-            diesel::update(this()).set(tags::pull_count.eq(tags::pull_count + 1)).execute(conn)?;
-        }
-        diesel::update(this().filter(tags::last_pulled_at.is_null().or(tags::last_pulled_at.lt(Some(at))))).set(tags::last_pulled_at.eq(Some(at))).execute(conn)?;
+        let newest = case_when::<_, _, Nullable<BigInt>>(tags::last_pulled_at.is_null().or(tags::last_pulled_at.lt(Some(at))), Some(at)).otherwise(tags::last_pulled_at);
+        diesel::update(tags::table.filter(tags::repository_id.eq(repository_id)).filter(tags::name.eq(tag)))
+            .set((tags::last_pulled_at.eq(newest), tags::pull_count.eq(tags::pull_count + more)))
+            .execute(conn)?;
     }
-    let repository = || repositories::table.filter(repositories::id.eq(repository_id));
-    if counted {
-        diesel::update(repository()).set(repositories::pull_count.eq(repositories::pull_count + 1)).execute(conn)?;
-    }
-    diesel::update(repository().filter(repositories::last_pulled_at.is_null().or(repositories::last_pulled_at.lt(Some(at)))))
-        .set(repositories::last_pulled_at.eq(Some(at)))
+    let newest =
+        case_when::<_, _, Nullable<BigInt>>(repositories::last_pulled_at.is_null().or(repositories::last_pulled_at.lt(Some(at))), Some(at)).otherwise(repositories::last_pulled_at);
+    diesel::update(repositories::table.filter(repositories::id.eq(repository_id)))
+        .set((repositories::last_pulled_at.eq(newest), repositories::pull_count.eq(repositories::pull_count + more)))
         .execute(conn)?;
     Ok(())
 }
