@@ -886,3 +886,51 @@ async fn a_teams_member_count_follows_additions_removals_and_deleted_accounts() 
     berth::accounts::delete(c, app.user("carol").id, now).unwrap();
     assert_eq!(counted(c), (1, 1), "a deleted account's memberships go, and the count with them");
 }
+
+/// The overview's counts are kept by triggers that update the organization's owner row:
+/// twenty first pushes into `acme` (each creating its repository at `/token`) and ten
+/// members joining, all at once, are each counted, and none of them fails waiting for
+/// that row (on PostgreSQL each update takes the row's lock in turn; on SQLite the write
+/// lock orders them).
+#[actix_web::test]
+async fn the_kept_counts_hold_under_concurrent_first_pushes_and_joins() {
+    let app = spawn_app_with(|s| s.api_rate_limit = 1_000).await;
+    app.signed_up("alice").await;
+    let (now, cli) = (app.state.now(), Actor::cli());
+    orgs::create(&mut app.conn(), "acme", &app.user("alice"), Plan::Team, &cli, now).unwrap();
+    let joiners: Vec<berth::accounts::User> = (0..10)
+        .map(|i| {
+            let (name, email) = (format!("joiner{i}"), format!("joiner{i}@example.com"));
+            let new =
+                NewAccount { username: name, email: email.clone(), email_normalized: email, password_hash: "none: nobody signs in".into(), plan: Plan::Personal, operator: false };
+            berth::accounts::create(&mut app.conn(), new, now).unwrap()
+        })
+        .collect();
+    let token = berth_test_support::registry::pat(&app, "alice", berth::tokens::Scope::Admin, "ci");
+    let acme = app.owner("acme");
+
+    let pushes = futures_util::future::join_all((0..20).map(|i| {
+        let (app, token) = (&app, token.clone());
+        async move { granted(app, Some(("alice", &token)), &format!("acme/r{i}"), "pull,push").await }
+    }));
+    let joins = futures_util::future::join_all(joiners.into_iter().map(|user| {
+        let (acme, cli) = (acme.clone(), cli.clone());
+        app.state.db(move |c| orgs::add_member(c, &acme, &user, Role::Member, None, &cli, now))
+    }));
+    let (pushed, joined) = tokio::join!(pushes, joins);
+    for actions in &pushed {
+        assert!(actions.iter().any(|a| a == "push"), "an owner's first push is granted: {actions:?}");
+    }
+    for result in joined {
+        result.expect("a member joins");
+    }
+
+    use berth::db::schema::{org_members, owners, repositories};
+    use diesel::prelude::*;
+    let c = &mut app.conn();
+    let (members, repos): (i64, i64) = owners::table.find(acme.id.0).select((owners::member_count, owners::repository_count)).first(c).unwrap();
+    let counted_members: i64 = org_members::table.filter(org_members::owner_id.eq(acme.id.0)).count().get_result(c).unwrap();
+    let counted_repos: i64 = repositories::table.filter(repositories::owner_id.eq(acme.id.0)).count().get_result(c).unwrap();
+    assert_eq!((members, repos), (11, 20), "alice and ten joiners; twenty repositories");
+    assert_eq!((counted_members, counted_repos), (members, repos), "the kept counts are the rows' counts");
+}
